@@ -1,0 +1,37 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Repository root (this file is tooling/testing/src/index.ts). */
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/**
+ * The project's shared data folder: $LLM_BIP_SHARED, else ../shared beside the checkout (where CI
+ * and every session have it).
+ */
+export const sharedDir = process.env.LLM_BIP_SHARED ?? resolve(repoRoot, '../shared');
+
+export function shared(...parts: string[]): string {
+  return join(sharedDir, ...parts);
+}
+
+export function hasShared(...parts: string[]): boolean {
+  return existsSync(shared(...parts));
+}
+
+export const fixtures = {
+  torchscript: shared('fixtures/bip-llama-tiny-onnx/model.torchscript.onnx'),
+  dynamo: shared('fixtures/bip-llama-tiny-onnx/model.dynamo.onnx'),
+  genai: shared('fixtures/bip-llama-tiny-onnx/genai/model.onnx'),
+  reference: shared('fixtures/bip-llama-tiny-onnx/reference.json'),
+  tinyHf: shared('testbed/bip-llama-tiny'),
+  smallHf: shared('testbed/bip-llama-small'),
+  scoresReference: shared('reference/llm-bip-scores.bip-llama-tiny.json'),
+};
+
+/** A fresh temp dir; call the returned cleanup in afterAll/afterEach. */
+export function tempDir(prefix = 'llm-bip-test-'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
