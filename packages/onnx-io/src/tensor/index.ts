@@ -1,0 +1,3 @@
+export * from './dtype.js';
+export * from './half.js';
+export * from './tensor-data.js';
