@@ -1,2 +1,12 @@
-export { isExternal, externalDataRef, resolveExternalLocation, UnsafeExternalDataError, type ExternalDataRef } from './location.js';
-export { readExternalBytes, ExternalDataError } from './read.js';
+export {
+  isExternal,
+  externalDataRef,
+  externalDataEntries,
+  checkRelativeLocation,
+  resolveExternalLocation,
+  UnsafeExternalDataError,
+  DATA_LOCATION_EXTERNAL,
+  type ExternalDataRef,
+} from './location.js';
+export { readExternalBytes, openExternalRange, readRange, ExternalDataError, type OpenedExternalRange } from './read.js';
+export { ExternalDataWriter, DEFAULT_ALIGNMENT, tempPathFor } from './writer.js';

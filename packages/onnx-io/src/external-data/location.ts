@@ -1,12 +1,13 @@
 import { realpathSync } from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
-import type { TensorProto } from '../proto/types.js';
+import type { StringStringEntry, TensorProto } from '../proto/types.js';
 import { toNumber } from '../proto/types.js';
 
 export class UnsafeExternalDataError extends Error {
   override name = 'UnsafeExternalDataError';
 }
 
+/** Where one tensor's bytes live outside the model file (TensorProto.external_data, parsed). */
 export interface ExternalDataRef {
   location: string;
   offset: number;
@@ -14,38 +15,63 @@ export interface ExternalDataRef {
   length: number | undefined;
 }
 
+/** data_location = EXTERNAL (1). */
+export const DATA_LOCATION_EXTERNAL = 1;
+
 export function isExternal(t: TensorProto): boolean {
-  return t.dataLocation === 1 || (t.externalData?.length ?? 0) > 0;
+  return t.dataLocation === DATA_LOCATION_EXTERNAL || (t.externalData?.length ?? 0) > 0;
 }
 
+/** Parse a tensor's external_data entries; malformed offsets/lengths are errors, not NaN. */
 export function externalDataRef(t: TensorProto): ExternalDataRef {
   const get = (k: string) => t.externalData?.find((e) => e.key === k)?.value ?? undefined;
   const location = get('location');
   if (!location) throw new UnsafeExternalDataError(`tensor "${t.name}" is marked external but has no "location" entry`);
-  const offset = get('offset');
-  const length = get('length');
-  return {
-    location,
-    offset: offset ? Number(offset) : 0,
-    length: length !== undefined ? Number(length) : undefined,
+  const int = (key: string, v: string | undefined): number | undefined => {
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) {
+      throw new UnsafeExternalDataError(`tensor "${t.name}": external data ${key} "${v}" is not a non-negative integer`);
+    }
+    return Number(v);
   };
+  return { location, offset: int('offset', get('offset')) ?? 0, length: int('length', get('length')) };
+}
+
+/** The external_data entries for a tensor stored at [offset, offset + length) of `location`. */
+export function externalDataEntries(ref: { location: string; offset: number; length: number }): StringStringEntry[] {
+  return [
+    { key: 'location', value: ref.location },
+    { key: 'offset', value: String(ref.offset) },
+    { key: 'length', value: String(ref.length) },
+  ];
+}
+
+/**
+ * Check that a location is a plain relative path (no absolute path, drive letter, `..`, NUL, or empty
+ * name). Used for reading (a crafted model could otherwise read any file) and for choosing where to write.
+ */
+export function checkRelativeLocation(location: string, tensorName = '?'): void {
+  const bad = (why: string) =>
+    new UnsafeExternalDataError(
+      `tensor "${tensorName}": external data location "${location}" ${why}; ONNX external data must be a relative path inside the model's folder. Refusing to use it.`,
+    );
+  if (location.includes('\0')) throw bad('contains a NUL character');
+  if (isAbsolute(location) || /^[a-zA-Z]:/.test(location) || location.startsWith('\\')) throw bad('is an absolute path');
+  const parts = location.split(/[\\/]/);
+  if (parts.includes('..')) throw bad('contains ".."');
+  if (parts.every((p) => p === '' || p === '.')) throw bad('names no file');
 }
 
 /**
  * Resolve an external-data location against the model's folder. Absolute paths, `..` components and
- * symlinks that lead outside the folder are rejected: a crafted model could otherwise read any file.
+ * symlinks that lead outside the folder are rejected.
  */
 export function resolveExternalLocation(baseDir: string, location: string, tensorName = '?'): string {
-  const bad = (why: string) =>
-    new UnsafeExternalDataError(
-      `tensor "${tensorName}": external data location "${location}" ${why}; ONNX external data must be a relative path inside the model's folder. Refusing to read it.`,
-    );
-  if (isAbsolute(location) || /^[a-zA-Z]:[\\/]/.test(location)) throw bad('is an absolute path');
-  if (location.split(/[\\/]/).includes('..')) throw bad('contains ".."');
+  checkRelativeLocation(location, tensorName);
   const base = resolve(baseDir);
   const full = resolve(base, location);
-  let real = full;
-  let realBase = base;
+  let real: string;
+  let realBase: string;
   try {
     realBase = realpathSync(base);
     real = realpathSync(full);
@@ -53,7 +79,11 @@ export function resolveExternalLocation(baseDir: string, location: string, tenso
     return full; // missing file: the reader reports it with its own message
   }
   const rel = relative(realBase, real);
-  if (rel.startsWith('..' + sep) || rel === '..' || isAbsolute(rel)) throw bad('resolves (through a symbolic link) outside the model folder');
+  if (rel === '' || rel === '..' || rel.startsWith('..' + sep) || isAbsolute(rel)) {
+    throw new UnsafeExternalDataError(
+      `tensor "${tensorName}": external data location "${location}" resolves (through a symbolic link) to ${real}, outside the model folder ${realBase}. Refusing to read it; copy the data file into the model folder.`,
+    );
+  }
   return full;
 }
 

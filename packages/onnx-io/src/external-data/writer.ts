@@ -1,0 +1,101 @@
+import { randomBytes } from 'node:crypto';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { readRange } from './read.js';
+
+/** Page size: ORT memory-maps external data, and page-aligned tensors can be mapped in place. */
+export const DEFAULT_ALIGNMENT = 4096;
+/** Copy buffer for file-to-file copies: big tensors never sit in memory whole. */
+const COPY_CHUNK = 8 * 1024 * 1024;
+
+/**
+ * Appends tensors to an external data file, each at an aligned offset. Writes go to a temp file in
+ * the target's folder; `commit()` renames it into place, `abort()` removes it.
+ */
+export class ExternalDataWriter {
+  private position = 0;
+  private done = false;
+  private copyBuffer: Uint8Array | undefined;
+
+  private constructor(
+    readonly target: string,
+    readonly tempPath: string,
+    private readonly handle: FileHandle,
+    readonly alignment: number,
+  ) {}
+
+  static async create(target: string, alignment = DEFAULT_ALIGNMENT): Promise<ExternalDataWriter> {
+    if (!Number.isInteger(alignment) || alignment < 1) throw new RangeError(`alignment must be a positive integer, got ${alignment}`);
+    const tempPath = tempPathFor(target);
+    const handle = await open(tempPath, 'wx');
+    return new ExternalDataWriter(target, tempPath, handle, alignment);
+  }
+
+  /** Bytes in the file so far (the end of the last tensor). */
+  get size(): number {
+    return this.position;
+  }
+
+  private nextOffset(): number {
+    return Math.ceil(this.position / this.alignment) * this.alignment;
+  }
+
+  /** Append bytes at the next aligned offset; the gap reads as zeros. */
+  async append(bytes: Uint8Array): Promise<{ offset: number; length: number }> {
+    const offset = this.nextOffset();
+    let done = 0;
+    while (done < bytes.length) {
+      const { bytesWritten } = await this.handle.write(bytes, done, bytes.length - done, offset + done);
+      done += bytesWritten;
+    }
+    this.position = offset + bytes.length;
+    return { offset, length: bytes.length };
+  }
+
+  /** Append `length` bytes read from `source` at `sourceOffset`, in chunks. */
+  async copyFrom(source: FileHandle, sourceOffset: number, length: number, what = 'source'): Promise<{ offset: number; length: number }> {
+    const offset = this.nextOffset();
+    this.copyBuffer ??= new Uint8Array(COPY_CHUNK);
+    const buf = this.copyBuffer;
+    for (let done = 0; done < length; ) {
+      const n = Math.min(buf.length, length - done);
+      await readRange(source, buf, n, sourceOffset + done, what);
+      let written = 0;
+      while (written < n) {
+        const { bytesWritten } = await this.handle.write(buf, written, n - written, offset + done + written);
+        written += bytesWritten;
+      }
+      done += n;
+    }
+    this.position = offset + length;
+    return { offset, length };
+  }
+
+  /** Flush, close and rename the temp file onto the target. */
+  async commit(): Promise<void> {
+    if (this.done) throw new Error('ExternalDataWriter: already committed or aborted');
+    this.done = true;
+    try {
+      await this.handle.datasync();
+      await this.handle.close();
+      await rename(this.tempPath, this.target);
+    } catch (e) {
+      await this.handle.close().catch(() => {});
+      await unlink(this.tempPath).catch(() => {});
+      throw e;
+    }
+  }
+
+  /** Close and delete the temp file (safe to call after a failed write). */
+  async abort(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    await this.handle.close().catch(() => {});
+    await unlink(this.tempPath).catch(() => {});
+  }
+}
+
+/** A temp name beside `target` (same folder, so rename is atomic). */
+export function tempPathFor(target: string): string {
+  return join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
