@@ -1,0 +1,226 @@
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { fixtures, tempDir } from '@llm-bip/testing';
+import { encodeModel, OnnxDecodeError } from './proto/codec.js';
+import { DataType, type ModelProto, type TensorProto } from './proto/types.js';
+import { collectTensors, replaceTensors } from './external-data/tensor-slots.js';
+import { externalDataRef, isExternal } from './external-data/location.js';
+import { readTensorBytes, makeTensor } from './tensor/tensor-data.js';
+import { loadModel, ModelFileError, saveModel, type LoadedModel } from './model-file.js';
+
+const tmp = tempDir();
+afterAll(tmp.cleanup);
+let n = 0;
+const freshDir = () => {
+  const d = join(tmp.dir, `case-${n++}`);
+  mkdirSync(d);
+  return d;
+};
+
+/** Everything but tensor data, as encoded bytes: graph, attributes, opsets, metadata. */
+function structure(model: ModelProto): Buffer {
+  const strip = new Map<TensorProto, TensorProto>();
+  for (const { tensor } of collectTensors(model)) {
+    const { rawData: _r, externalData: _e, dataLocation: _l, ...rest } = tensor;
+    strip.set(tensor, rest);
+  }
+  return Buffer.from(encodeModel(replaceTensors(model, strip)));
+}
+
+async function weights(m: LoadedModel): Promise<Array<[string, Buffer]>> {
+  const out: Array<[string, Buffer]> = [];
+  for (const { tensor } of collectTensors(m.model)) out.push([tensor.name ?? '', Buffer.from(await readTensorBytes(tensor, m.dir))]);
+  return out;
+}
+
+function expectSameModel(a: Buffer, b: Buffer, wa: Array<[string, Buffer]>, wb: Array<[string, Buffer]>) {
+  expect(b.length).toBe(a.length);
+  expect(Buffer.compare(a, b)).toBe(0);
+  expect(wb.map(([k]) => k)).toEqual(wa.map(([k]) => k));
+  for (let i = 0; i < wa.length; i++) {
+    if (!wa[i]![1].equals(wb[i]![1])) throw new Error(`weight bytes of "${wa[i]![0]}" differ after the round trip`);
+  }
+}
+
+describe('loadModel / saveModel round trip', () => {
+  for (const [name, path] of [
+    ['torchscript', fixtures.torchscript],
+    ['dynamo', fixtures.dynamo],
+    ['genai (external data)', fixtures.genai],
+  ] as const) {
+    it(`keeps graph, attributes, opsets, metadata and weight bytes of the ${name} fixture`, async () => {
+      const original = await loadModel(path);
+      const before = structure(original.model);
+      const beforeWeights = await weights(original);
+      const snapshot = Buffer.from(encodeModel(original.model));
+
+      const dir = freshDir();
+      const inline = await saveModel(original.model, join(dir, 'inline.onnx'), { sourceDir: original.dir, externalData: false });
+      expect(inline.tensorsExternal).toBe(0);
+      expect(existsSync(join(dir, 'inline.onnx.data'))).toBe(false);
+      const li = await loadModel(join(dir, 'inline.onnx'));
+      expect(collectTensors(li.model).some((s) => isExternal(s.tensor))).toBe(false);
+      expect(inline.bytesWritten).toBe(statSync(join(dir, 'inline.onnx')).size);
+      expectSameModel(before, structure(li.model), beforeWeights, await weights(li));
+
+      const external = await saveModel(li.model, join(dir, 'ext.onnx'), { sourceDir: li.dir });
+      const le = await loadModel(join(dir, 'ext.onnx'));
+      const ext = collectTensors(le.model).filter((s) => isExternal(s.tensor));
+      expect(ext.length).toBe(external.tensorsExternal);
+      expect(ext.length).toBeGreaterThan(0);
+      expect(external.bytesWritten).toBe(statSync(join(dir, 'ext.onnx')).size + statSync(join(dir, 'ext.onnx.data')).size);
+      expectSameModel(before, structure(le.model), beforeWeights, await weights(le));
+
+      // the caller's model object is not modified by either save
+      expect(Buffer.compare(Buffer.from(encodeModel(original.model)), snapshot)).toBe(0);
+    });
+  }
+
+  it('copies external data straight from one external file to another (genai)', async () => {
+    const original = await loadModel(fixtures.genai);
+    const dir = freshDir();
+    const res = await saveModel(original.model, join(dir, 'copy.onnx'), {
+      sourceDir: original.dir,
+      externalData: { location: 'weights/all.bin', sizeThreshold: 600 },
+    });
+    const copy = await loadModel(join(dir, 'copy.onnx'));
+    expect(res.dataPath).toBe(join(dir, 'weights', 'all.bin'));
+    expectSameModel(structure(original.model), structure(copy.model), await weights(original), await weights(copy));
+    // the genai fixture stores 512-byte norm weights externally: under the threshold they come back inline
+    const norm = copy.model.graph!.initializer!.find((t) => t.name === 'model.layers.0.input_layernorm.weight')!;
+    expect(isExternal(norm)).toBe(false);
+    expect(norm.rawData?.length).toBe(512);
+  });
+});
+
+describe('external data layout', () => {
+  const model = (tensors: TensorProto[]): ModelProto => ({
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 17 }],
+    graph: {
+      name: 'g',
+      node: [{ opType: 'Identity', input: [tensors[0]!.name!], output: ['y'], name: 'id' }],
+      initializer: tensors,
+      output: [{ name: 'y', type: { tensorType: { elemType: DataType.FLOAT } } }],
+    },
+  });
+
+  it('puts only tensors over the threshold in the data file, each at a 4096-aligned offset', async () => {
+    const small = makeTensor('small', DataType.FLOAT, [256], Float32Array.from({ length: 256 }, (_, i) => i)); // 1024 bytes
+    const big = makeTensor('big', DataType.FLOAT, [257], Float32Array.from({ length: 257 }, (_, i) => -i)); // 1028
+    const typed: TensorProto = { name: 'typed', dataType: DataType.FLOAT, dims: [300], floatData: Array.from({ length: 300 }, (_, i) => i / 2) };
+    const dir = freshDir();
+    const res = await saveModel(model([small, big, typed]), join(dir, 'm.onnx'));
+    expect(res.tensorsExternal).toBe(2);
+    const loaded = await loadModel(join(dir, 'm.onnx'));
+    const [s, b, t] = loaded.model.graph!.initializer!;
+    expect(isExternal(s!)).toBe(false);
+    expect(externalDataRef(b!)).toEqual({ location: 'm.onnx.data', offset: 0, length: 1028 });
+    expect(externalDataRef(t!)).toEqual({ location: 'm.onnx.data', offset: 4096, length: 1200 });
+    expect(t!.floatData ?? []).toEqual([]);
+    const data = readFileSync(join(dir, 'm.onnx.data'));
+    expect(data.length).toBe(4096 + 1200);
+    expect(Array.from(new Float32Array(data.buffer.slice(data.byteOffset + 4096, data.byteOffset + 4096 + 1200)))).toEqual(typed.floatData);
+    expect(Buffer.from(await readTensorBytes(b!, loaded.dir)).equals(Buffer.from(big.rawData!))).toBe(true);
+  });
+
+  it('honours sizeThreshold and alignment options', async () => {
+    const a = makeTensor('a', DataType.INT64, [3], [1, 2, 3]);
+    const b = makeTensor('b', DataType.INT64, [2], [4, 5]);
+    const dir = freshDir();
+    await saveModel(model([a, b]), join(dir, 'm.onnx'), { externalData: { sizeThreshold: 8, alignment: 64 } });
+    const loaded = await loadModel(join(dir, 'm.onnx'));
+    expect(loaded.model.graph!.initializer!.map((t) => externalDataRef(t))).toEqual([
+      { location: 'm.onnx.data', offset: 0, length: 24 },
+      { location: 'm.onnx.data', offset: 64, length: 16 },
+    ]);
+  });
+});
+
+describe('errors', () => {
+  it('names a missing file, a folder, an empty file and a non-ONNX file', async () => {
+    const dir = freshDir();
+    await expect(loadModel(join(dir, 'nope.onnx'))).rejects.toThrow(/no model file at .*nope\.onnx/);
+    writeFileSync(join(dir, 'a.onnx'), '');
+    await expect(loadModel(dir)).rejects.toThrow(/is a folder, not a model file: pass the \.onnx file inside it \(found a\.onnx\)/);
+    await expect(loadModel(join(dir, 'a.onnx'))).rejects.toThrow(/is empty/);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'llama', hidden_size: 256 }));
+    await expect(loadModel(join(dir, 'config.json'))).rejects.toThrow(OnnxDecodeError);
+  });
+
+  it('reports a truncated model file', async () => {
+    const dir = freshDir();
+    const bytes = readFileSync(fixtures.torchscript);
+    writeFileSync(join(dir, 'cut.onnx'), bytes.subarray(0, bytes.length - 100));
+    await expect(loadModel(join(dir, 'cut.onnx'))).rejects.toThrow(/truncated or corrupt/);
+  });
+
+  it('reports a truncated external data file at load, naming the tensor', async () => {
+    const dir = freshDir();
+    copyFileSync(fixtures.genai, join(dir, 'model.onnx'));
+    const data = readFileSync(join(fixtures.genai + '.data'));
+    writeFileSync(join(dir, 'model.onnx.data'), data.subarray(0, data.length - 1));
+    await expect(loadModel(join(dir, 'model.onnx'))).rejects.toThrow(/tensor ".*".*"model\.onnx\.data" is truncated/);
+  });
+
+  it('asks for sourceDir when the model has external tensors', async () => {
+    const original = await loadModel(fixtures.genai);
+    await expect(saveModel(original.model, join(freshDir(), 'm.onnx'))).rejects.toThrow(/pass \{ sourceDir: loaded\.dir \}/);
+  });
+
+  it('refuses to write the data file over the file the model reads from', async () => {
+    const dir = freshDir();
+    copyFileSync(fixtures.genai, join(dir, 'model.onnx'));
+    copyFileSync(fixtures.genai + '.data', join(dir, 'model.onnx.data'));
+    const m = await loadModel(join(dir, 'model.onnx'));
+    await expect(saveModel(m.model, join(dir, 'model.onnx'), { sourceDir: m.dir })).rejects.toThrow(/read from that same file/);
+    // a different data file name in the same folder is fine
+    await saveModel(m.model, join(dir, 'model.onnx'), { sourceDir: m.dir, externalData: { location: 'model.v2.data' } });
+    const again = await loadModel(join(dir, 'model.onnx'));
+    expectSameModel(structure(m.model), structure(again.model), await weights(m), await weights(again));
+  });
+
+  it('leaves nothing at the target when a save fails midway', async () => {
+    const src = freshDir();
+    copyFileSync(fixtures.genai, join(src, 'model.onnx'));
+    copyFileSync(fixtures.genai + '.data', join(src, 'model.onnx.data'));
+    const m = await loadModel(join(src, 'model.onnx'));
+    // the last tensor's data is past the end of a data file truncated after load
+    const data = readFileSync(join(src, 'model.onnx.data'));
+    writeFileSync(join(src, 'model.onnx.data'), data.subarray(0, data.length - 4096));
+    const out = freshDir();
+    await expect(saveModel(m.model, join(out, 'pruned.onnx'), { sourceDir: m.dir })).rejects.toThrow(/truncated/);
+    expect(readdirSync(out)).toEqual([]);
+    await expect(saveModel(m.model, join(out, 'pruned.onnx'), { sourceDir: m.dir, externalData: false })).rejects.toThrow(/truncated/);
+    expect(readdirSync(out)).toEqual([]);
+  });
+
+  it('leaves nothing at the target when a source file is unreadable', async () => {
+    if (process.getuid?.() === 0) {
+      // root ignores file modes: simulate unreadable by replacing the file with a folder
+      const src = freshDir();
+      copyFileSync(fixtures.genai, join(src, 'model.onnx'));
+      mkdirSync(join(src, 'model.onnx.data'));
+      const m = await loadModel(join(src, 'model.onnx'), { checkExternalData: false });
+      const out = freshDir();
+      await expect(saveModel(m.model, join(out, 'x.onnx'), { sourceDir: m.dir })).rejects.toThrow(/EISDIR|truncated/);
+      expect(readdirSync(out)).toEqual([]);
+      return;
+    }
+    const src = freshDir();
+    copyFileSync(fixtures.genai, join(src, 'model.onnx'));
+    copyFileSync(fixtures.genai + '.data', join(src, 'model.onnx.data'));
+    const m = await loadModel(join(src, 'model.onnx'));
+    chmodSync(join(src, 'model.onnx.data'), 0o000);
+    const out = freshDir();
+    await expect(saveModel(m.model, join(out, 'x.onnx'), { sourceDir: m.dir })).rejects.toThrow(/cannot open external data file .*EACCES/);
+    expect(readdirSync(out)).toEqual([]);
+  });
+
+  it('refuses a data location outside the target folder', async () => {
+    const t = makeTensor('w', DataType.FLOAT, [512], new Float32Array(512));
+    const m: ModelProto = { irVersion: 8, graph: { name: 'g', initializer: [t] } };
+    await expect(saveModel(m, join(freshDir(), 'm.onnx'), { externalData: { location: '../w.bin' } })).rejects.toThrow(/contains "\.\."/);
+  });
+});

@@ -1,0 +1,291 @@
+/**
+ * Model files on disk: load a .onnx (its external data stays on disk, read later by offset) and save
+ * one, inline or with weights streamed tensor by tensor into an aligned external data file. Saves are
+ * atomic: temp files in the target folder, renamed into place only when everything is written.
+ */
+import { mkdir, open, readdir, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
+import { decodeModel, encodeModel } from './proto/codec.js';
+import type { ModelProto, TensorProto } from './proto/types.js';
+import {
+  DATA_LOCATION_EXTERNAL,
+  checkRelativeLocation,
+  externalDataEntries,
+  externalDataRef,
+  isExternal,
+  resolveExternalLocation,
+} from './external-data/location.js';
+import { openExternalRange, readRange } from './external-data/read.js';
+import { DEFAULT_ALIGNMENT, ExternalDataWriter, tempPathFor } from './external-data/writer.js';
+import { collectTensors, replaceTensors } from './external-data/tensor-slots.js';
+import { inlineTensorBytes, tensorByteLength } from './tensor/tensor-data.js';
+import { DataType } from './proto/types.js';
+
+export class ModelFileError extends Error {
+  override name = 'ModelFileError';
+}
+
+export interface LoadedModel {
+  model: ModelProto;
+  /** absolute path of the .onnx file */
+  path: string;
+  /** its folder: the base for external data locations (pass it as `sourceDir` when saving) */
+  dir: string;
+}
+
+/** Protobuf messages cannot exceed 2 GiB; a model file over it is not loadable by any ONNX runtime. */
+export const PROTOBUF_LIMIT = 2 ** 31 - 1;
+
+export interface LoadModelOptions {
+  /** check that every external tensor's file is safe, present and long enough (default true; no data is read) */
+  checkExternalData?: boolean;
+}
+
+export async function loadModel(path: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
+  const full = resolve(path);
+  let size: number;
+  try {
+    const st = await stat(full);
+    if (st.isDirectory()) {
+      const onnx = (await readdir(full)).filter((f) => f.endsWith('.onnx'));
+      throw new ModelFileError(
+        `${full} is a folder, not a model file: pass the .onnx file inside it` +
+          (onnx.length ? ` (found ${onnx.join(', ')})` : ' (it holds no .onnx file)'),
+      );
+    }
+    size = st.size;
+  } catch (e) {
+    if (e instanceof ModelFileError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new ModelFileError(`no model file at ${full}: check the path`);
+    throw new ModelFileError(`cannot read ${full} (${code ?? (e as Error).message})`);
+  }
+  if (size === 0) throw new ModelFileError(`${full} is empty: the export or copy did not finish`);
+  if (size > PROTOBUF_LIMIT) {
+    throw new ModelFileError(`${full} is ${size} bytes, over protobuf's 2 GiB limit: it is not an ONNX model file (weights that large belong in external data)`);
+  }
+  const handle = await open(full, 'r');
+  const bytes = new Uint8Array(size);
+  try {
+    await readRange(handle, bytes, size, 0, full);
+  } finally {
+    await handle.close();
+  }
+  const model = decodeModel(bytes, full);
+  const dir = dirname(full);
+  if (opts.checkExternalData ?? true) {
+    for (const { tensor } of collectTensors(model)) {
+      if (!isExternal(tensor)) continue;
+      const r = await openExternalRange(tensor, dir, expectedLength(tensor));
+      await r.handle.close();
+    }
+  }
+  return { model, path: full, dir };
+}
+
+export interface SaveModelOptions {
+  /** folder the model's existing external data locations are relative to (LoadedModel.dir) */
+  sourceDir?: string;
+  /** false: everything inline (the file must stay under 2 GiB). Default: external data with the defaults below. */
+  externalData?:
+    | false
+    | {
+        /** data file name, relative to the model's folder (default: basename(path) + '.data') */
+        location?: string;
+        /** initializers with more data bytes than this go external (default 1024) */
+        sizeThreshold?: number;
+        /** byte alignment of each tensor's offset (default 4096, the page size ORT memory-maps) */
+        alignment?: number;
+      };
+}
+
+export interface SaveModelResult {
+  /** model file + data file bytes */
+  bytesWritten: number;
+  tensorsExternal: number;
+  modelPath: string;
+  /** absent when no tensor went external */
+  dataPath?: string;
+}
+
+/**
+ * Save a model. With external data, every initializer over the threshold is streamed into the data
+ * file (copied range by range from its current external file, or written from its inline bytes);
+ * the caller's model object is not modified. Nothing appears at `path` unless the whole save succeeds.
+ */
+export async function saveModel(model: ModelProto, path: string, opts: SaveModelOptions = {}): Promise<SaveModelResult> {
+  const target = resolve(path);
+  const dir = dirname(target);
+  const dirStat = await stat(dir).catch(() => undefined);
+  if (!dirStat?.isDirectory()) throw new ModelFileError(`cannot save ${target}: folder ${dir} does not exist`);
+  if (!model.graph) throw new ModelFileError(`cannot save ${target}: the model has no graph`);
+
+  const slots = collectTensors(model);
+  const externals = slots.filter((s) => isExternal(s.tensor));
+  if (externals.length > 0 && opts.sourceDir === undefined) {
+    throw new ModelFileError(
+      `cannot save ${target}: ${externals.length} tensors (e.g. "${externals[0]!.tensor.name}") keep their data in external files; pass { sourceDir: loaded.dir } so they can be read`,
+    );
+  }
+  const sourceDir = opts.sourceDir ?? dir;
+  const ext = opts.externalData ?? {};
+
+  if (ext === false) {
+    const inlineBytes = slots.reduce((sum, s) => sum + storedLength(s.tensor), 0);
+    if (inlineBytes > PROTOBUF_LIMIT) {
+      throw new ModelFileError(
+        `cannot save ${target} inline: its tensors hold ${inlineBytes} bytes, over protobuf's 2 GiB limit. Save with external data (omit externalData: false).`,
+      );
+    }
+    const replacements = new Map<TensorProto, TensorProto>();
+    for (const { tensor } of externals) {
+      const r = await openExternalRange(tensor, sourceDir, expectedLength(tensor));
+      try {
+        const bytes = new Uint8Array(r.length);
+        await readRange(r.handle, bytes, r.length, r.offset, `${r.path} (tensor "${tensor.name}")`);
+        replacements.set(tensor, inlined(tensor, bytes));
+      } finally {
+        await r.handle.close();
+      }
+    }
+    const bytes = encodeChecked(replaceTensors(model, replacements), target);
+    await writeFileAtomic(target, bytes);
+    return { bytesWritten: bytes.length, tensorsExternal: 0, modelPath: target };
+  }
+
+  const location = ext.location ?? `${basename(target)}.data`;
+  checkRelativeLocation(location, '(save target)');
+  const threshold = ext.sizeThreshold ?? 1024;
+  const dataPath = resolve(dir, location);
+  await mkdir(dirname(dataPath), { recursive: true });
+  resolveExternalLocation(dir, location, '(save target)'); // symlinked subfolder escaping dir
+  await refuseOverwritingSources(externals.map((s) => s.tensor), sourceDir, dataPath);
+
+  const writer = await ExternalDataWriter.create(dataPath, ext.alignment ?? DEFAULT_ALIGNMENT);
+  let modelTemp: string | undefined;
+  try {
+    const replacements = new Map<TensorProto, TensorProto>();
+    let tensorsExternal = 0;
+    for (const { tensor, initializer } of slots) {
+      if (isExternal(tensor)) {
+        const r = await openExternalRange(tensor, sourceDir, expectedLength(tensor));
+        try {
+          if (r.length > threshold) {
+            const placed = await writer.copyFrom(r.handle, r.offset, r.length, `${r.path} (tensor "${tensor.name}")`);
+            replacements.set(tensor, externalised(tensor, location, placed));
+            tensorsExternal++;
+          } else {
+            const bytes = new Uint8Array(r.length);
+            await readRange(r.handle, bytes, r.length, r.offset, `${r.path} (tensor "${tensor.name}")`);
+            replacements.set(tensor, inlined(tensor, bytes));
+          }
+        } finally {
+          await r.handle.close();
+        }
+      } else if (initializer && tensor.dataType !== DataType.STRING && storedLength(tensor) > threshold) {
+        const placed = await writer.append(inlineTensorBytes(tensor));
+        replacements.set(tensor, externalised(tensor, location, placed));
+        tensorsExternal++;
+      }
+    }
+    const bytes = encodeChecked(replaceTensors(model, replacements), target);
+    modelTemp = tempPathFor(target);
+    await writeFile(modelTemp, bytes);
+    const dataBytes = writer.size;
+    if (tensorsExternal > 0) await writer.commit();
+    else await writer.abort();
+    await rename(modelTemp, target);
+    modelTemp = undefined;
+    return {
+      bytesWritten: bytes.length + (tensorsExternal > 0 ? dataBytes : 0),
+      tensorsExternal,
+      modelPath: target,
+      ...(tensorsExternal > 0 ? { dataPath } : {}),
+    };
+  } catch (e) {
+    await writer.abort();
+    if (modelTemp) await unlink(modelTemp).catch(() => {});
+    throw e;
+  }
+}
+
+/** Bytes of tensor data as stored (external length, raw_data, or dims x element size for typed fields). */
+function storedLength(t: TensorProto): number {
+  if (isExternal(t)) return externalDataRef(t).length ?? expectedLength(t) ?? 0;
+  if (t.rawData && t.rawData.length > 0) return t.rawData.length;
+  return expectedLength(t) ?? 0;
+}
+
+function expectedLength(t: TensorProto): number | undefined {
+  try {
+    return tensorByteLength(t);
+  } catch {
+    return undefined; // string or exotic types: no fixed element size
+  }
+}
+
+const DATA_FIELDS = ['rawData', 'floatData', 'int32Data', 'int64Data', 'doubleData', 'uint64Data', 'externalData', 'dataLocation'] as const;
+
+function withoutData(t: TensorProto): TensorProto {
+  const copy: TensorProto = { ...t };
+  for (const f of DATA_FIELDS) delete (copy as Record<string, unknown>)[f];
+  return copy;
+}
+
+function externalised(t: TensorProto, location: string, placed: { offset: number; length: number }): TensorProto {
+  return { ...withoutData(t), dataLocation: DATA_LOCATION_EXTERNAL, externalData: externalDataEntries({ location, ...placed }) };
+}
+
+function inlined(t: TensorProto, bytes: Uint8Array): TensorProto {
+  return { ...withoutData(t), rawData: bytes };
+}
+
+function encodeChecked(model: ModelProto, target: string): Uint8Array {
+  const bytes = encodeModel(model);
+  if (bytes.length > PROTOBUF_LIMIT) {
+    throw new ModelFileError(
+      `cannot save ${target}: the graph encodes to ${bytes.length} bytes, over protobuf's 2 GiB limit. Save with external data, or lower externalData.sizeThreshold.`,
+    );
+  }
+  return bytes;
+}
+
+/** Writing the new data file over a file the model still reads from would corrupt both. */
+async function refuseOverwritingSources(tensors: TensorProto[], sourceDir: string, dataPath: string): Promise<void> {
+  const realTarget = await realpath(dataPath).catch(() => undefined);
+  if (!realTarget) return;
+  const seen = new Set<string>();
+  for (const t of tensors) {
+    const loc = externalDataRef(t).location;
+    if (seen.has(loc)) continue;
+    seen.add(loc);
+    const src = await realpath(resolveExternalLocation(sourceDir, loc, t.name ?? '?')).catch(() => undefined);
+    if (src === realTarget) {
+      throw new ModelFileError(
+        `cannot save to ${dataPath}: the model's tensors (e.g. "${t.name}") are read from that same file. Save to another path or pass externalData.location.`,
+      );
+    }
+  }
+}
+
+async function writeFile(path: string, bytes: Uint8Array): Promise<void> {
+  const handle = await open(path, 'wx');
+  try {
+    let done = 0;
+    while (done < bytes.length) done += (await handle.write(bytes, done, bytes.length - done, done)).bytesWritten;
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function writeFileAtomic(target: string, bytes: Uint8Array): Promise<void> {
+  const temp = tempPathFor(target);
+  try {
+    await writeFile(temp, bytes);
+    await rename(temp, target);
+  } catch (e) {
+    await unlink(temp).catch(() => {});
+    throw e;
+  }
+}
