@@ -6,3 +6,5 @@ export * from './spec.js';
 export * from './plan.js';
 export * from './tensor/index.js';
 export * from './external-data/index.js';
+export * from './model-file.js';
+export { collectTensors, replaceTensors, type TensorSlot } from './external-data/tensor-slots.js';
