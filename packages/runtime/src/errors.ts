@@ -1,0 +1,30 @@
+/** Base class for every error the runtime raises, so callers can catch them in one place. */
+export class RuntimeError extends Error {
+  override name = 'RuntimeError';
+}
+
+/** An execution provider that was asked for explicitly could not be initialised. */
+export class EpUnavailableError extends RuntimeError {
+  override name = 'EpUnavailableError';
+  constructor(
+    readonly ep: string,
+    readonly reason: string,
+  ) {
+    super(`${ep} execution provider unavailable: ${reason}`);
+  }
+}
+
+/** The model file could not be loaded into a session. */
+export class SessionLoadError extends RuntimeError {
+  override name = 'SessionLoadError';
+}
+
+/** Feeds do not match the session's inputs (missing, unknown, or wrong dtype). */
+export class FeedValidationError extends RuntimeError {
+  override name = 'FeedValidationError';
+}
+
+/** ORT failed inside run(); the message lists every feed's dtype and dims. */
+export class SessionRunError extends RuntimeError {
+  override name = 'SessionRunError';
+}

@@ -1,0 +1,177 @@
+import { statSync } from 'node:fs';
+import { cudaMissingReason, summariseOrtError, webgpuMissingReason } from './ep-probe.js';
+import { EpUnavailableError, FeedValidationError, SessionLoadError, SessionRunError } from './errors.js';
+import { ort, type OrtSession, type OrtTensor, type OrtValueMetadata } from './ort.js';
+
+export type ExecutionProvider = 'cuda' | 'webgpu' | 'cpu';
+export type EpChoice = ExecutionProvider | 'auto';
+export type GraphOptimization = 'disabled' | 'basic' | 'extended' | 'all';
+
+export interface SessionOptions {
+  /** 'auto' tries cuda, then webgpu, then cpu. Default 'auto'. */
+  ep?: EpChoice;
+  /** intra-op threads (CPU EP); default: ORT's choice (all cores). */
+  threads?: number;
+  /** ORT graph optimisation level; default 'all'. */
+  graphOptimization?: GraphOptimization;
+  /** ORT log severity, 0 verbose .. 4 fatal; default 3 (errors only). */
+  logSeverity?: 0 | 1 | 2 | 3 | 4;
+  /** Receives the one line saying which EP was used and why others were not. */
+  onLog?: (line: string) => void;
+}
+
+export type Feeds = Record<string, OrtTensor>;
+
+/** One ORT session with the EP that was actually used and feed validation on every run. */
+export interface Session {
+  readonly modelPath: string;
+  readonly ep: ExecutionProvider;
+  /** The line reported through onLog: EP used, and why the ones before it failed. */
+  readonly epReport: string;
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  readonly inputMetadata: readonly OrtValueMetadata[];
+  readonly outputMetadata: readonly OrtValueMetadata[];
+  /** Milliseconds spent creating the session (the EP that succeeded). */
+  readonly loadMs: number;
+  run(feeds: Feeds, outputNames?: readonly string[]): Promise<Record<string, OrtTensor>>;
+  release(): Promise<void>;
+}
+
+const epLabel: Record<ExecutionProvider, string> = { cuda: 'CUDA', webgpu: 'WebGPU', cpu: 'CPU' };
+let envConfigured = false;
+
+function configureEnv(logSeverity: number): void {
+  if (envConfigured) return;
+  // ORT's process-wide logger is set once, at the first session. Provider-load failures are reported
+  // by us in one line, so keep ORT's own copy of them quiet unless verbose logging was asked for.
+  const levels = ['verbose', 'info', 'warning', 'error', 'fatal'] as const;
+  ort.env.logLevel = logSeverity < 3 ? (levels[logSeverity] ?? 'warning') : 'fatal';
+  envConfigured = true;
+}
+
+function ortOptions(ep: ExecutionProvider, o: SessionOptions): ort.InferenceSession.SessionOptions {
+  const opts: ort.InferenceSession.SessionOptions = {
+    executionProviders: [ep],
+    graphOptimizationLevel: o.graphOptimization ?? 'all',
+    logSeverityLevel: o.logSeverity ?? 3,
+  };
+  if (o.threads !== undefined) opts.intraOpNumThreads = o.threads;
+  return opts;
+}
+
+/** Why `ep` cannot be used here without trying it, or undefined. */
+function precheck(ep: ExecutionProvider): string | undefined {
+  if (ep === 'cuda') return cudaMissingReason();
+  if (ep === 'webgpu') return webgpuMissingReason();
+  return undefined;
+}
+
+/**
+ * Create a session. `ep: 'auto'` tries cuda, then webgpu, then cpu and reports one line via onLog;
+ * an explicit EP that fails throws EpUnavailableError with the reason.
+ */
+export async function createSession(modelPath: string, options: SessionOptions = {}): Promise<Session> {
+  try {
+    statSync(modelPath);
+  } catch {
+    throw new SessionLoadError(`model file not found: ${modelPath} (pass the path of an .onnx file)`);
+  }
+  configureEnv(options.logSeverity ?? 3);
+  const choice = options.ep ?? 'auto';
+  const order: ExecutionProvider[] = choice === 'auto' ? ['cuda', 'webgpu', 'cpu'] : [choice];
+  const failures: string[] = [];
+  for (const ep of order) {
+    const pre = precheck(ep);
+    if (pre !== undefined) {
+      if (choice !== 'auto') throw new EpUnavailableError(ep, pre);
+      failures.push(`${epLabel[ep]} EP unavailable: ${pre}`);
+      continue;
+    }
+    const t0 = performance.now();
+    let inner: OrtSession;
+    try {
+      inner = await ort.InferenceSession.create(modelPath, ortOptions(ep, options));
+    } catch (err) {
+      const reason = summariseOrtError(err);
+      if (ep === 'cpu' || /protobuf|ModelProto|Load model|invalid model|No graph|Unsupported model IR/i.test(reason)) {
+        throw new SessionLoadError(`could not load ${modelPath} on the ${epLabel[ep]} EP: ${reason}`);
+      }
+      if (choice !== 'auto') throw new EpUnavailableError(ep, reason);
+      failures.push(`${epLabel[ep]} EP unavailable: ${reason}`);
+      continue;
+    }
+    const loadMs = performance.now() - t0;
+    const epReport =
+      `execution provider: ${ep}` + (failures.length ? ` (${failures.join('; ')})` : choice === 'auto' ? ' (first choice)' : '');
+    options.onLog?.(epReport);
+    return wrapSession(inner, modelPath, ep, epReport, loadMs);
+  }
+  // unreachable: cpu either loads or throws
+  throw new SessionLoadError(`no execution provider could load ${modelPath}: ${failures.join('; ')}`);
+}
+
+function describeFeeds(feeds: Feeds): string {
+  return Object.entries(feeds)
+    .map(([name, t]) => `${name}: ${t.type}[${t.dims.join(', ')}]`)
+    .join('; ');
+}
+
+function describeInputs(meta: readonly OrtValueMetadata[]): string {
+  return meta
+    .map((m) => (m.isTensor ? `${m.name}: ${m.type}[${m.shape.join(', ')}]` : `${m.name}: (non-tensor)`))
+    .join('; ');
+}
+
+/** Check feeds against the model's declared inputs: names, dtypes and fixed dims. */
+export function validateFeeds(feeds: Feeds, inputs: readonly OrtValueMetadata[]): void {
+  const problems: string[] = [];
+  const declared = new Map(inputs.map((m) => [m.name, m]));
+  for (const m of inputs) if (!(m.name in feeds)) problems.push(`missing input "${m.name}"`);
+  for (const [name, t] of Object.entries(feeds)) {
+    const m = declared.get(name);
+    if (!m) {
+      problems.push(`unknown input "${name}"`);
+      continue;
+    }
+    if (!m.isTensor) continue;
+    if (m.type !== t.type) problems.push(`"${name}" is ${t.type}, the model wants ${m.type}`);
+    if (m.shape.length !== t.dims.length) {
+      problems.push(`"${name}" has rank ${t.dims.length} [${t.dims.join(', ')}], the model wants rank ${m.shape.length}`);
+    } else {
+      m.shape.forEach((d, i) => {
+        if (typeof d === 'number' && d >= 0 && d !== t.dims[i]) {
+          problems.push(`"${name}" dim ${i} is ${t.dims[i]}, the model fixes it to ${d}`);
+        }
+      });
+    }
+  }
+  if (problems.length) {
+    throw new FeedValidationError(
+      `feeds do not match the model: ${problems.join('; ')}.\n  model inputs: ${describeInputs(inputs)}\n  feeds given: ${describeFeeds(feeds)}`,
+    );
+  }
+}
+
+function wrapSession(inner: OrtSession, modelPath: string, ep: ExecutionProvider, epReport: string, loadMs: number): Session {
+  const inputMetadata = [...inner.inputMetadata];
+  return {
+    modelPath,
+    ep,
+    epReport,
+    inputNames: [...inner.inputNames],
+    outputNames: [...inner.outputNames],
+    inputMetadata,
+    outputMetadata: [...inner.outputMetadata],
+    loadMs,
+    async run(feeds, outputNames) {
+      validateFeeds(feeds, inputMetadata);
+      try {
+        return (await (outputNames ? inner.run(feeds, outputNames as string[]) : inner.run(feeds))) as Record<string, OrtTensor>;
+      } catch (err) {
+        throw new SessionRunError(`ORT run failed on ${modelPath} (${ep}): ${summariseOrtError(err)}\n  feeds: ${describeFeeds(feeds)}`);
+      }
+    },
+    release: () => inner.release(),
+  };
+}
