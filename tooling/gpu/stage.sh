@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs ON the GPU host, inside a device call: moves what this call carried into /tmp/llmbip, which
+# the host keeps between back-to-back calls while it stays warm. Big files arrive in pieces
+# (64 MiB travel per call); `stage.sh assemble` joins them.
+#   .device/carry/*.part.*  -> /tmp/llmbip/parts/
+#   .device/kit/*           -> /tmp/llmbip/kit/ (unpacked once)
+set -euo pipefail
+dest=/tmp/llmbip
+mkdir -p "$dest/parts" "$dest/kit"
+if [ -d .device/carry ]; then cp -r .device/carry/. "$dest/parts/"; fi
+if [ -d .device/kit ]; then cp -r .device/kit/. "$dest/kit/"; fi
+if [ "${1:-}" = assemble ]; then
+  cd "$dest/parts"
+  for first in *.part.aa; do
+    [ -e "$first" ] || continue
+    name=${first%.part.aa}
+    cat "$name".part.* >"$dest/$name"
+    echo "assembled $name: $(stat -c %s "$dest/$name") bytes"
+  done
+  for t in "$dest"/*.tar "$dest/parts"/*.tar; do
+    [ -e "$t" ] && tar -C "$dest" -xf "$t"
+  done
+  if [ -f "$dest/kit/data.tar.xz" ] && [ ! -d "$dest/data" ]; then tar -C "$dest" -xJf "$dest/kit/data.tar.xz"; fi
+  if [ -f "$dest/kit/node.xz" ] && [ ! -x "$dest/bin/node" ]; then
+    mkdir -p "$dest/bin" && xz -dc "$dest/kit/node.xz" >"$dest/bin/node" && chmod +x "$dest/bin/node"
+  fi
+  if [ -f "$dest/kit/ort.tar.xz" ] && [ ! -d "$dest/node_modules/onnxruntime-node" ]; then tar -C "$dest" -xJf "$dest/kit/ort.tar.xz"; fi
+fi
+ls -la "$dest"
