@@ -1,0 +1,23 @@
+import { noExtraPositionals, requireExisting, requirePositional } from '../../args.js';
+import { defineCommand } from '../../command.js';
+import { notAvailable } from '../../not-available.js';
+
+export const inspectCommand = defineCommand({
+  name: 'inspect',
+  summary: 'recognise a model and print its block map (layers, heads, KV heads, FFN width, parameters)',
+  usage: 'MODEL [options]',
+  description: 'MODEL is an ONNX file (weights inline or in .onnx.data) or a Hugging Face checkpoint folder.',
+  options: {
+    spec: { type: 'boolean', description: 'print the whole ModelSpec (graph names per layer) instead of the summary' },
+  },
+  examples: [
+    { command: 'llm-bip inspect model.onnx', explain: 'which exporter made it, and the shape of every layer' },
+    { command: 'llm-bip inspect ../shared/testbed/bip-llama-tiny --json', explain: 'an HF checkpoint, as JSON' },
+  ],
+  async run(ctx) {
+    const model = requirePositional(ctx, 0, 'MODEL', 'inspect', 'give an ONNX file or an HF checkpoint folder, e.g. `llm-bip inspect model.onnx`');
+    noExtraPositionals(ctx, 1, 'inspect');
+    requireExisting(model, 'model');
+    return notAvailable('inspect', 'the onnx-io model loader and recognisers');
+  },
+});

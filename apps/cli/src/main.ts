@@ -1,0 +1,202 @@
+/**
+ * The CLI frame: find the command, parse its options, run it with a context (signal, progress,
+ * cleanup), print its result, and handle every error in one place.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { closest } from './args.js';
+import { CleanupRegistry } from './cleanup.js';
+import type { Command, CommandContext, OptionSpec, OptionValues } from './command.js';
+import { builtinCommands } from './commands/index.js';
+import { CliError, ExitCode, InterruptedError, UsageError, toCliError } from './errors.js';
+import { commandHelp, globalOptions, mainHelp } from './help.js';
+import { ProgressReporter, type ProgressStream } from './progress.js';
+
+export interface CliOptions {
+  /** the command table (tests add fake commands); defaults to the built-in commands */
+  commands?: Command[];
+  stdout?: ProgressStream;
+  stderr?: ProgressStream;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** install SIGINT/SIGTERM handlers that abort the command and exit 130/143 (bin.ts does) */
+  handleSignals?: boolean;
+  /** aborts the command like Ctrl-C (in-process tests) */
+  signal?: AbortSignal;
+  /** after Ctrl-C, how long a command may take to stop before the CLI cleans up and exits anyway */
+  interruptGraceMs?: number;
+}
+
+export function cliVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+type ParseArgsOptions = Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>;
+
+function toParseArgs(options: Record<string, OptionSpec>): ParseArgsOptions {
+  const out: ParseArgsOptions = {};
+  for (const [name, o] of Object.entries(options)) {
+    out[name] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) };
+  }
+  return out;
+}
+
+function parse(args: string[], options: Record<string, OptionSpec>, helpFor: string): { values: OptionValues; positionals: string[] } {
+  try {
+    const { values, positionals } = parseArgs({ args, options: toParseArgs(options), allowPositionals: true, strict: true });
+    return { values: values as OptionValues, positionals };
+  } catch (err) {
+    const msg = (err as Error).message.replace(/\. To specify a positional argument.*$/s, '').replace(/\.+\s*$/, '');
+    throw new UsageError(`${msg}. See \`${helpFor} --help\`.`);
+  }
+}
+
+export async function runCli(argv: string[], options: CliOptions = {}): Promise<number> {
+  const stdout = options.stdout ?? process.stdout;
+  const stderr = options.stderr ?? process.stderr;
+  const env = options.env ?? process.env;
+  const commands = options.commands ?? builtinCommands;
+  const cleanup = new CleanupRegistry();
+  const controller = new AbortController();
+  const version = cliVersion();
+
+  let json = argv.includes('--json');
+  let commandName: string | undefined;
+  let removeSignalHandlers = (): void => {};
+
+  const reportError = (err: unknown): number => {
+    cleanup.removeAll();
+    const e = controller.signal.aborted ? new InterruptedError() : toCliError(err);
+    stderr.write(`llm-bip: ${e.exitCode === ExitCode.interrupted ? '' : 'error: '}${e.message}\n`);
+    if (env.LLM_BIP_DEBUG === '1') {
+      const original = e.cause ?? err;
+      stderr.write(`${original instanceof Error ? (original.stack ?? original.message) : String(original)}\n`);
+    }
+    if (json) {
+      stdout.write(`${JSON.stringify({ ok: false, command: commandName ?? null, error: { name: e.name, message: e.message, exitCode: e.exitCode } }, null, 2)}\n`);
+    }
+    return e.exitCode;
+  };
+
+  try {
+    // global flags may come before the command; everything after it belongs to the command
+    const first = argv.findIndex((a) => !a.startsWith('-'));
+    const leading = first === -1 ? argv : argv.slice(0, first);
+    const globals = parse(leading, globalOptions, 'llm-bip');
+    json = globals.values.json === true || json;
+    commandName = first === -1 ? undefined : argv[first];
+    let rest = first === -1 ? [] : argv.slice(first + 1);
+
+    if (commandName === 'help') {
+      commandName = rest[0];
+      rest = ['--help'];
+      if (commandName === undefined) {
+        stdout.write(mainHelp(commands, version));
+        return ExitCode.ok;
+      }
+    }
+    if (commandName === undefined) {
+      if (globals.values.version === true) {
+        stdout.write(json ? `${JSON.stringify({ ok: true, command: 'version', result: { version } })}\n` : `${version}\n`);
+        return ExitCode.ok;
+      }
+      stdout.write(mainHelp(commands, version));
+      return globals.values.help === true ? ExitCode.ok : ExitCode.usage;
+    }
+
+    const name = commandName;
+    const command = commands.find((c) => c.name === name);
+    if (!command) {
+      const guess = closest(name, commands.filter((c) => !c.hidden).map((c) => c.name));
+      throw new UsageError(
+        `unknown command "${name}"${guess ? `; did you mean \`llm-bip ${guess}\`?` : '.'} Run \`llm-bip --help\` for the list of commands.`,
+      );
+    }
+
+    const parsed = parse(rest, { ...globalOptions, ...command.options }, `llm-bip ${command.name}`);
+    const { json: j, quiet: q, help: h, version: _v, ...values } = parsed.values;
+    json = json || j === true;
+    const quiet = globals.values.quiet === true || q === true;
+    if (h === true || globals.values.help === true) {
+      stdout.write(commandHelp(command));
+      return ExitCode.ok;
+    }
+
+    if (options.signal) {
+      if (options.signal.aborted) controller.abort();
+      else options.signal.addEventListener('abort', () => controller.abort(), { once: true });
+    }
+    if (options.handleSignals) removeSignalHandlers = installSignalHandlers(controller, cleanup, stderr, options.interruptGraceMs ?? 3000);
+
+    const reporter = new ProgressReporter({ stream: stderr, enabled: !quiet && !json });
+    const ctx: CommandContext = {
+      values,
+      positionals: parsed.positionals,
+      json,
+      quiet,
+      signal: controller.signal,
+      log: (text) => {
+        if (quiet || json) return;
+        reporter.clearLine();
+        stderr.write(`${text}\n`);
+      },
+      warn: (text) => {
+        reporter.clearLine();
+        stderr.write(`llm-bip: warning: ${text}\n`);
+      },
+      progress: (opts) => reporter.start(opts),
+      cleanup,
+      env,
+      cwd: options.cwd ?? process.cwd(),
+    };
+
+    const output = await command.run(ctx);
+    if (controller.signal.aborted) throw new InterruptedError();
+    if (json) {
+      stdout.write(`${JSON.stringify({ ok: true, command: command.name, result: output.result ?? null }, null, 2)}\n`);
+    } else if (output.text) {
+      stdout.write(output.text.endsWith('\n') ? output.text : `${output.text}\n`);
+    }
+    return ExitCode.ok;
+  } catch (err) {
+    return reportError(err);
+  } finally {
+    removeSignalHandlers();
+  }
+}
+
+/**
+ * First Ctrl-C aborts the command's signal; the command unwinds, runCli removes its temp outputs and
+ * returns 130. If it does not stop within the grace period, or on a second Ctrl-C, clean up now
+ * and exit.
+ */
+function installSignalHandlers(controller: AbortController, cleanup: CleanupRegistry, stderr: ProgressStream, graceMs: number): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const forceExit = (code: number): never => {
+    cleanup.removeAll();
+    stderr.write(`\nllm-bip: ${new InterruptedError().message}\n`);
+    process.exit(code);
+  };
+  const handler = (sig: NodeJS.Signals): void => {
+    const code = sig === 'SIGTERM' ? 143 : ExitCode.interrupted;
+    if (controller.signal.aborted) forceExit(code);
+    stderr.write('\nllm-bip: stopping (Ctrl-C again to stop at once)…\n');
+    controller.abort();
+    timer = setTimeout(() => forceExit(code), graceMs);
+    timer.unref();
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+    if (timer) clearTimeout(timer);
+  };
+}
+
+export { CliError, ExitCode };

@@ -1,0 +1,123 @@
+/**
+ * ReportData: what `prune-llm` writes to results.json and `report` renders. Plain JSON; every
+ * section except model, params and plan may be missing (the page then says "not measured").
+ */
+
+export const RESULTS_FORMAT = 'llm-bip.results/v1';
+
+export interface ParamSummary {
+  total: number;
+  attention: number;
+  mlp: number;
+  embeddings: number;
+  /** attention + MLP parameters per decoder layer */
+  perLayer: Array<{ attention: number; mlp: number }>;
+}
+
+export interface KeptCount {
+  kept: number;
+  total: number;
+}
+
+export interface PlanLayerSummary {
+  layer: number;
+  heads: KeptCount;
+  kvHeads: KeptCount;
+  channels: KeptCount;
+}
+
+export interface PlanSummary {
+  criterion: string;
+  /** target fraction of attention+MLP parameters removed */
+  ratio: number;
+  allocation: string;
+  headGranularity: 'head' | 'kv-group';
+  compensation?: boolean;
+  calibration?: { source: string; samples: number; seqLen: number; seed: number };
+  seed?: number;
+  createdAt?: string;
+  /** free-form provenance copied from the plan (tool version, options) */
+  notes?: Record<string, unknown>;
+  layers: PlanLayerSummary[];
+}
+
+/** Summary of one layer's scores of one kind (heads or channels). */
+export interface ScoreSummary {
+  count: number;
+  min: number;
+  q1: number;
+  median: number;
+  q3: number;
+  max: number;
+  mean?: number;
+  /** histogram over [edges[0], edges[last]]: counts.length === edges.length - 1 */
+  histogram: { edges: number[]; counts: number[] };
+  /** the score below which groups were pruned in this layer, when there is one */
+  threshold?: number;
+}
+
+export interface LayerScores {
+  layer: number;
+  heads?: ScoreSummary;
+  channels?: ScoreSummary;
+}
+
+export interface ScoresSection {
+  /** what the numbers are, e.g. "relative block-output change" */
+  unit?: string;
+  layers: LayerScores[];
+}
+
+export interface TaskResult {
+  acc: number;
+  accNorm?: number;
+}
+
+export interface EvalResults {
+  /** dataset key (e.g. "wikitext2", "ptb") -> perplexity */
+  perplexity: Record<string, number>;
+  /** task key (e.g. "boolq") -> accuracy in [0, 1] */
+  tasks?: Record<string, TaskResult>;
+}
+
+export interface EvalSection {
+  /** perplexity window length in tokens */
+  seqLen?: number;
+  dense: EvalResults;
+  pruned: EvalResults;
+}
+
+export interface SpeedResult {
+  prefillTokensPerSec: number;
+  decodeTokensPerSec?: number;
+}
+
+export interface SpeedSection {
+  executionProvider?: string;
+  promptTokens?: number;
+  decodeTokens?: number;
+  batch?: number;
+  dense: SpeedResult;
+  pruned: SpeedResult;
+}
+
+export interface ReportData {
+  format: typeof RESULTS_FORMAT;
+  model: {
+    name: string;
+    /** path or id the model came from */
+    source?: string;
+    /** which exporter made the graph, in words */
+    flavour?: string;
+    numLayers: number;
+    hiddenSize: number;
+    vocabSize?: number;
+  };
+  /** the run that made these results */
+  run?: { tool?: string; version?: string; createdAt?: string; durationSec?: number; host?: string };
+  params: { dense: ParamSummary; pruned: ParamSummary };
+  plan: PlanSummary;
+  scores?: ScoresSection;
+  eval?: EvalSection;
+  speed?: SpeedSection;
+}
