@@ -8,3 +8,7 @@ export * from './tensor/index.js';
 export * from './external-data/index.js';
 export * from './model-file.js';
 export { collectTensors, replaceTensors, type TensorSlot } from './external-data/tensor-slots.js';
+export * from './hf/index.js';
+export * from './export/index.js';
+export * from './reference/index.js';
+export * from './graph/index.js';

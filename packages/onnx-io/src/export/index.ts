@@ -1,0 +1,13 @@
+export {
+  buildLlamaGraph,
+  ioNames,
+  EXPORTER_NAME,
+  EXPORTER_VERSION,
+  EXPORT_OPSET,
+  type ExportDtype,
+  type LlamaGraph,
+  type LlamaGraphOptions,
+  type WeightSlot,
+} from './llama-graph.js';
+export { exportLlamaToOnnx, buildLlamaOnnx, ExportError, type ExportOptions, type ExportResult, type WeightLookup } from './export.js';
+export { buildTinyLlama, writeTinyHfCheckpoint, type TinyLlama, type TinyLlamaShape, type TinyLlamaOutput } from './tiny.js';

@@ -1,0 +1,112 @@
+/**
+ * Tiny random LLaMA models for tests: a HF folder (config.json + model.safetensors) with seeded
+ * weights, and its ONNX export made by our exporter.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { normaliseHfConfig, toHfConfigJson, type LlamaConfig } from '../hf/config.js';
+import { writeSafetensors, type SafetensorsTensorInput } from '../hf/safetensors-write.js';
+import { llamaWeightShapes } from '../hf/weights.js';
+import { float32ToFloat16 } from '../tensor/half.js';
+import { exportLlamaToOnnx } from './export.js';
+import type { ExportDtype } from './llama-graph.js';
+
+export interface TinyLlamaShape {
+  seed: number;
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  intermediateSize: number;
+  vocabSize: number;
+  headDim?: number;
+  tieEmbeddings?: boolean;
+  ropeTheta?: number;
+  rmsNormEps?: number;
+}
+
+export interface TinyLlamaOutput {
+  /** where to write: `<dir>/hf/` and `<dir>/model.onnx` */
+  dir: string;
+  /** storage type of the safetensors and of the ONNX weights */
+  dtype: ExportDtype;
+  kvCache: boolean;
+  externalData?: boolean;
+}
+
+export interface TinyLlama {
+  hfDir: string;
+  onnxPath: string;
+  config: LlamaConfig;
+}
+
+/** mulberry32: a small seeded PRNG, enough for test weights. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function normals(next: () => number, n: number, mean: number, std: number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const u = 1 - next();
+    const v = next();
+    const r = Math.sqrt(-2 * Math.log(u));
+    out[i] = mean + std * r * Math.cos(2 * Math.PI * v);
+    if (i + 1 < n) out[i + 1] = mean + std * r * Math.sin(2 * Math.PI * v);
+  }
+  return out;
+}
+
+/** Write the HF folder of a seeded random LLaMA; returns its normalised config. */
+export async function writeTinyHfCheckpoint(shape: TinyLlamaShape, hfDir: string, dtype: ExportDtype): Promise<LlamaConfig> {
+  const config = normaliseHfConfig(
+    toHfConfigJson({
+      modelType: 'llama',
+      hiddenSize: shape.hiddenSize,
+      intermediateSize: shape.intermediateSize,
+      numLayers: shape.numLayers,
+      numHeads: shape.numHeads,
+      numKvHeads: shape.numKvHeads,
+      headDim: shape.headDim ?? shape.hiddenSize / shape.numHeads,
+      vocabSize: shape.vocabSize,
+      rmsNormEps: shape.rmsNormEps ?? 1e-5,
+      ropeTheta: shape.ropeTheta ?? 10000,
+      ropeScaling: { kind: 'default' },
+      maxPositionEmbeddings: 2048,
+      tieWordEmbeddings: shape.tieEmbeddings ?? false,
+      torchDtype: dtype,
+    }),
+    'tiny config',
+  );
+  const next = rng(shape.seed);
+  const tensors: SafetensorsTensorInput[] = [];
+  for (const w of llamaWeightShapes(config)) {
+    const n = w.shape.reduce((a, b) => a * b, 1);
+    // norms near 1 (but not 1, so a missing gamma shows), embeddings unit scale, Linear 1/sqrt(fan_in): logits of order 1
+    const values =
+      w.shape.length === 1 ? normals(next, n, 1, 0.1) : w.name === 'model.embed_tokens.weight' ? normals(next, n, 0, config.tieWordEmbeddings ? 1 / Math.sqrt(config.hiddenSize) : 1) : normals(next, n, 0, 1 / Math.sqrt(w.shape[1]!));
+    const data = dtype === 'float16' ? float32ToFloat16(values) : values;
+    tensors.push({ name: w.name, dtype: dtype === 'float16' ? 'F16' : 'F32', shape: w.shape, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+  }
+  await mkdir(hfDir, { recursive: true });
+  await writeFile(join(hfDir, 'config.json'), JSON.stringify(toHfConfigJson(config), null, 2));
+  await writeSafetensors(join(hfDir, 'model.safetensors'), tensors);
+  return config;
+}
+
+/** A seeded random LLaMA as a HF folder plus its ONNX export (fast: well under a second at hidden 64). */
+export async function buildTinyLlama(shape: TinyLlamaShape, out: TinyLlamaOutput): Promise<TinyLlama> {
+  const hfDir = join(out.dir, 'hf');
+  const config = await writeTinyHfCheckpoint(shape, hfDir, out.dtype);
+  const onnxPath = join(out.dir, 'model.onnx');
+  await mkdir(out.dir, { recursive: true });
+  await exportLlamaToOnnx(hfDir, onnxPath, { dtype: out.dtype, kvCache: out.kvCache, ...(out.externalData !== undefined ? { externalData: out.externalData } : {}) });
+  return { hfDir, onnxPath, config };
+}

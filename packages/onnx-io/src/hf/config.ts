@@ -1,0 +1,158 @@
+/**
+ * config.json of a HF LLaMA checkpoint, normalised once into one vocabulary (LlamaConfig), whichever
+ * transformers version wrote it (4.x: top-level `rope_theta`, `torch_dtype`, `rope_scaling`;
+ * 5.x: `rope_parameters`, `dtype`).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export class HfCheckpointError extends Error {
+  override name = 'HfCheckpointError';
+}
+
+/** Rotary embedding variants whose inverse frequencies are a constant we can compute ahead of time. */
+export type RopeScaling = { kind: 'default' } | { kind: 'linear'; factor: number };
+
+export interface LlamaConfig {
+  modelType: 'llama';
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  vocabSize: number;
+  rmsNormEps: number;
+  ropeTheta: number;
+  ropeScaling: RopeScaling;
+  maxPositionEmbeddings: number;
+  tieWordEmbeddings: boolean;
+  /** storage type the checkpoint declares (informational; safetensors headers are authoritative) */
+  torchDtype: 'float32' | 'float16' | 'bfloat16' | undefined;
+}
+
+type Json = Record<string, unknown>;
+
+/** Read and normalise `<dir>/config.json`. */
+export function readHfConfig(dir: string): LlamaConfig {
+  const path = join(dir, 'config.json');
+  if (!existsSync(path)) {
+    throw new HfCheckpointError(`${path} not found: point at a Hugging Face model folder (config.json + *.safetensors).`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new HfCheckpointError(`${path} is not valid JSON (${(e as Error).message}).`);
+  }
+  return normaliseHfConfig(raw, path);
+}
+
+/** Normalise a parsed config.json object (exported for tests and for configs held in memory). */
+export function normaliseHfConfig(raw: unknown, source = 'config.json'): LlamaConfig {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new HfCheckpointError(`${source}: expected a JSON object`);
+  const c = raw as Json;
+  const modelType = c.model_type;
+  if (modelType !== 'llama') {
+    throw new HfCheckpointError(
+      `${source}: model_type is ${JSON.stringify(modelType)}; only "llama" (LlamaForCausalLM) is supported by this exporter.`,
+    );
+  }
+  const int = (key: string, fallback?: number): number => {
+    const v = c[key] ?? fallback;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+      throw new HfCheckpointError(`${source}: "${key}" must be a positive integer, got ${JSON.stringify(c[key])}`);
+    }
+    return v;
+  };
+  const num = (key: string, v: unknown): number => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new HfCheckpointError(`${source}: "${key}" must be a positive number, got ${JSON.stringify(v)}`);
+    return v;
+  };
+
+  const hiddenSize = int('hidden_size');
+  const numHeads = int('num_attention_heads');
+  const numKvHeads = int('num_key_value_heads', numHeads);
+  if (numHeads % numKvHeads !== 0) {
+    throw new HfCheckpointError(`${source}: num_attention_heads (${numHeads}) is not a multiple of num_key_value_heads (${numKvHeads})`);
+  }
+  if (c.head_dim === undefined || c.head_dim === null) {
+    if (hiddenSize % numHeads !== 0) throw new HfCheckpointError(`${source}: hidden_size ${hiddenSize} is not divisible by ${numHeads} heads and head_dim is not given`);
+  }
+  const headDim = int('head_dim', hiddenSize / numHeads);
+  if (headDim % 2 !== 0) throw new HfCheckpointError(`${source}: head_dim ${headDim} must be even for rotary embeddings`);
+
+  if (c.hidden_act !== undefined && c.hidden_act !== 'silu') {
+    throw new HfCheckpointError(`${source}: hidden_act "${String(c.hidden_act)}" is not supported (LLaMA uses "silu")`);
+  }
+  for (const key of ['attention_bias', 'mlp_bias'] as const) {
+    if (c[key] === true) throw new HfCheckpointError(`${source}: ${key}=true is not supported (LLaMA projections have no bias)`);
+  }
+  // transformers 5: rope_parameters { rope_type, rope_theta, factor, ... }; 4.x: rope_theta + rope_scaling { type|rope_type, factor }.
+  const params = (c.rope_parameters ?? null) as Json | null;
+  const scaling = (c.rope_scaling ?? null) as Json | null;
+  const ropeTheta = num('rope_theta', params?.rope_theta ?? c.rope_theta ?? 10000);
+  const ropeScaling = normaliseRopeScaling(params ?? scaling, source);
+
+  const eps = c.rms_norm_eps ?? 1e-6;
+  const dtypeRaw = c.dtype ?? c.torch_dtype;
+  const torchDtype = dtypeRaw === 'float32' || dtypeRaw === 'float16' || dtypeRaw === 'bfloat16' ? dtypeRaw : undefined;
+
+  return {
+    modelType: 'llama',
+    hiddenSize,
+    intermediateSize: int('intermediate_size'),
+    numLayers: int('num_hidden_layers'),
+    numHeads,
+    numKvHeads,
+    headDim,
+    vocabSize: int('vocab_size'),
+    rmsNormEps: num('rms_norm_eps', eps),
+    ropeTheta,
+    ropeScaling,
+    maxPositionEmbeddings: int('max_position_embeddings', 2048),
+    tieWordEmbeddings: c.tie_word_embeddings === true,
+    torchDtype,
+  };
+}
+
+function normaliseRopeScaling(r: Json | null, source: string): RopeScaling {
+  if (r === null || typeof r !== 'object') return { kind: 'default' };
+  const kind = (r.rope_type ?? r.type ?? 'default') as unknown;
+  if (kind === 'default') return { kind: 'default' };
+  if (kind === 'linear') {
+    const factor = r.factor;
+    if (typeof factor !== 'number' || !(factor > 0)) throw new HfCheckpointError(`${source}: linear rope scaling needs a positive "factor", got ${JSON.stringify(factor)}`);
+    return { kind: 'linear', factor };
+  }
+  throw new HfCheckpointError(
+    `${source}: rope scaling type ${JSON.stringify(kind)} is not supported (supported: default, linear). ` +
+      `Export a checkpoint without it, or extend hf/config.ts and the exporter's inverse frequencies.`,
+  );
+}
+
+/** The config.json a transformers 5 LlamaForCausalLM checkpoint would carry for `config` (used by the tiny-model builder). */
+export function toHfConfigJson(config: LlamaConfig): Record<string, unknown> {
+  return {
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    hidden_size: config.hiddenSize,
+    intermediate_size: config.intermediateSize,
+    num_hidden_layers: config.numLayers,
+    num_attention_heads: config.numHeads,
+    num_key_value_heads: config.numKvHeads,
+    head_dim: config.headDim,
+    vocab_size: config.vocabSize,
+    rms_norm_eps: config.rmsNormEps,
+    rope_parameters:
+      config.ropeScaling.kind === 'linear'
+        ? { rope_type: 'linear', rope_theta: config.ropeTheta, factor: config.ropeScaling.factor }
+        : { rope_type: 'default', rope_theta: config.ropeTheta },
+    max_position_embeddings: config.maxPositionEmbeddings,
+    tie_word_embeddings: config.tieWordEmbeddings,
+    hidden_act: 'silu',
+    attention_bias: false,
+    mlp_bias: false,
+    dtype: config.torchDtype ?? 'float32',
+  };
+}

@@ -1,0 +1,11 @@
+export { readHfConfig, normaliseHfConfig, toHfConfigJson, HfCheckpointError, type LlamaConfig, type RopeScaling } from './config.js';
+export {
+  SafetensorsCheckpoint,
+  readSafetensorsHeader,
+  SafetensorsError,
+  SAFETENSORS_DTYPE_BYTES,
+  type SafetensorsDtype,
+  type SafetensorsEntry,
+} from './safetensors.js';
+export { writeSafetensors, encodeSafetensors, type SafetensorsTensorInput } from './safetensors-write.js';
+export { hfNames, llamaWeightShapes, checkCheckpointMatchesConfig, loadHfWeightsFloat64, type HfWeightShape } from './weights.js';

@@ -1,0 +1,77 @@
+/**
+ * The tensor names and shapes of a HF LlamaForCausalLM checkpoint (PyTorch layout: Linear weights are
+ * [out, in]), and a whole-checkpoint float64 loader for tiny models in tests.
+ */
+import { readHfConfig, HfCheckpointError, type LlamaConfig } from './config.js';
+import { SafetensorsCheckpoint } from './safetensors.js';
+
+export interface HfWeightShape {
+  name: string;
+  shape: number[];
+}
+
+export const hfNames = {
+  embed: 'model.embed_tokens.weight',
+  finalNorm: 'model.norm.weight',
+  lmHead: 'lm_head.weight',
+  attnNorm: (i: number) => `model.layers.${i}.input_layernorm.weight`,
+  ffnNorm: (i: number) => `model.layers.${i}.post_attention_layernorm.weight`,
+  q: (i: number) => `model.layers.${i}.self_attn.q_proj.weight`,
+  k: (i: number) => `model.layers.${i}.self_attn.k_proj.weight`,
+  v: (i: number) => `model.layers.${i}.self_attn.v_proj.weight`,
+  o: (i: number) => `model.layers.${i}.self_attn.o_proj.weight`,
+  gate: (i: number) => `model.layers.${i}.mlp.gate_proj.weight`,
+  up: (i: number) => `model.layers.${i}.mlp.up_proj.weight`,
+  down: (i: number) => `model.layers.${i}.mlp.down_proj.weight`,
+};
+
+/** Every tensor the model needs, in checkpoint order, with its HF shape. lm_head is absent when tied. */
+export function llamaWeightShapes(c: LlamaConfig): HfWeightShape[] {
+  const h = c.hiddenSize;
+  const qw = c.numHeads * c.headDim;
+  const kvw = c.numKvHeads * c.headDim;
+  const out: HfWeightShape[] = [{ name: hfNames.embed, shape: [c.vocabSize, h] }];
+  for (let i = 0; i < c.numLayers; i++) {
+    out.push(
+      { name: hfNames.attnNorm(i), shape: [h] },
+      { name: hfNames.q(i), shape: [qw, h] },
+      { name: hfNames.k(i), shape: [kvw, h] },
+      { name: hfNames.v(i), shape: [kvw, h] },
+      { name: hfNames.o(i), shape: [h, qw] },
+      { name: hfNames.ffnNorm(i), shape: [h] },
+      { name: hfNames.gate(i), shape: [c.intermediateSize, h] },
+      { name: hfNames.up(i), shape: [c.intermediateSize, h] },
+      { name: hfNames.down(i), shape: [h, c.intermediateSize] },
+    );
+  }
+  out.push({ name: hfNames.finalNorm, shape: [h] });
+  if (!c.tieWordEmbeddings) out.push({ name: hfNames.lmHead, shape: [c.vocabSize, h] });
+  return out;
+}
+
+/** Check a checkpoint holds every tensor the config implies, with the right shapes (before any long export). */
+export function checkCheckpointMatchesConfig(ckpt: SafetensorsCheckpoint, c: LlamaConfig, dir: string): void {
+  for (const w of llamaWeightShapes(c)) {
+    if (!ckpt.has(w.name)) {
+      throw new HfCheckpointError(`${dir}: tensor "${w.name}" is missing from the safetensors files (does config.json match the weights?)`);
+    }
+    const e = ckpt.entry(w.name);
+    if (e.shape.length !== w.shape.length || e.shape.some((d, i) => d !== w.shape[i])) {
+      throw new HfCheckpointError(`${dir}: tensor "${w.name}" has shape [${e.shape}] but config.json implies [${w.shape}]`);
+    }
+  }
+}
+
+/** All weights of a (tiny) checkpoint as float64, HF layout, keyed by HF name. Tests only: loads everything. */
+export async function loadHfWeightsFloat64(hfDir: string): Promise<{ config: LlamaConfig; weights: Map<string, Float64Array> }> {
+  const config = readHfConfig(hfDir);
+  const ckpt = await SafetensorsCheckpoint.open(hfDir);
+  try {
+    checkCheckpointMatchesConfig(ckpt, config, hfDir);
+    const weights = new Map<string, Float64Array>();
+    for (const w of llamaWeightShapes(config)) weights.set(w.name, Float64Array.from(await ckpt.readFloat32(w.name)));
+    return { config, weights };
+  } finally {
+    await ckpt.close();
+  }
+}

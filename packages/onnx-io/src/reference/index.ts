@@ -1,0 +1,1 @@
+export { referenceForward, type LayerActivations, type ReferenceOptions } from './forward.js';
