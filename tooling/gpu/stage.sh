@@ -2,12 +2,12 @@
 # Runs ON the GPU host, inside a device call: moves what this call carried into /tmp/llmbip, which
 # the host keeps between back-to-back calls while it stays warm. Big files arrive in pieces
 # (64 MiB travel per call); `stage.sh assemble` joins them.
-#   .device/carry/*.part.*  -> /tmp/llmbip/parts/
+#   .device/c*/ (pieces, tars)  -> /tmp/llmbip/parts/
 #   .device/kit/*           -> /tmp/llmbip/kit/ (unpacked once)
 set -euo pipefail
 dest=/tmp/llmbip
 mkdir -p "$dest/parts" "$dest/kit"
-if [ -d .device/carry ]; then cp -r .device/carry/. "$dest/parts/"; fi
+for d in .device/c*/; do [ -d "$d" ] && cp -r "$d". "$dest/parts/"; done
 if [ -d .device/kit ]; then cp -r .device/kit/. "$dest/kit/"; fi
 if [ "${1:-}" = assemble ]; then
   cd "$dest/parts"
