@@ -1,1 +1,40 @@
-export {};
+export * from './types.js';
+export * from './errors.js';
+export { seededRng, type Rng } from './rng.js';
+export { modelWeights, canonicalLinear, perInputSum, perOutputSum, type LinearWeight, type WeightSource } from './weights.js';
+export { spectralNorm, spectralNorms, type PowerIterationOptions } from './spectral.js';
+export { sampleCalibration, type CalibrationOptions, type CalibrationSet } from './calibration.js';
+export {
+  baseTaps,
+  uniqueTaps,
+  StatisticsAccumulator,
+  tapValues,
+  compensationStats,
+  blockOutputNorm,
+  saveStatistics,
+  loadStatistics,
+  writeJsonAtomic,
+} from './statistics.js';
+export { buildProbe, headGram, PROBE_OUTPUT_PREFIX, type ProbeModel, type ProbeOptions } from './probe/build-probe.js';
+export { writeProbeFile, type ProbeFile } from './probe/probe-file.js';
+export { collectStatistics, type CollectOptions } from './probe/collect.js';
+export { probeOverhead, type ProbeOverhead } from './probe/overhead.js';
+export { getCriterion, listCriteria, registerCriterion } from './criteria/registry.js';
+export { llmBip } from './criteria/llm-bip.js';
+export { wandaSp } from './criteria/wanda-sp.js';
+export { flap, standardise } from './criteria/flap.js';
+export { magnitude } from './criteria/magnitude.js';
+export { random } from './criteria/random.js';
+export {
+  allocate,
+  roundHalfEven,
+  headGroupParams,
+  channelParams,
+  ALLOCATIONS,
+  type AllocationMode,
+  type AllocationOptions,
+  type PlanOptions,
+  type Removal,
+} from './allocation/allocate.js';
+export { makePlan, removedFraction } from './allocation/plan.js';
+export { saveScores, loadScores, SCORES_FORMAT, type ScoresFile } from './scores-file.js';

@@ -1,0 +1,195 @@
+/**
+ * Allocation: GroupScores + a target ratio -> which groups to remove -> PruningPlan.
+ *
+ * ratio = fraction of attention + MLP parameters removed (norms and embeddings do not count).
+ * A head group (a query head under MHA; a KV head with its query heads under GQA) owns
+ * hidden*headDim*(2*rep + 2) parameters (q and o for its rep query heads, k and v); a channel owns
+ * 3*hidden (gate, up, down). Rounding is round-half-to-even (Python's round), so counts match the
+ * PyTorch prototype.
+ *
+ * Modes
+ *   uniform      every pruned layer removes round(r * groups) head groups and round(r * channels)
+ *                channels, its lowest scores; r = ratio * layers / prunedLayers when layers are skipped.
+ *   global-kind  head groups of all pruned layers ranked together by score / mean_t||y_t|| of their
+ *                layer; the round(ratio * all head groups) lowest go; channels likewise.
+ *   global       every group of every pruned layer and kind in one ranking by
+ *                score / mean_t||y_t|| / parameters; the lowest go, as many as brings the removed
+ *                parameters closest to ratio * (attention + MLP).
+ *   al-am        FLAP: heads and channels in one ranking by score (the flap criterion standardises per
+ *                layer, so no block-norm division); the prefix whose parameters come closest to
+ *                ratio * total goes, plus the next unit (FLAP keeps only scores strictly above its
+ *                threshold unit, so that unit goes too).
+ * When a criterion scores only one kind (llm-bip headTerm 'none'), that kind takes the whole ratio:
+ * its fraction is ratio * (attention + MLP) / (its parameters).
+ * Options: skipFirst / skipLast layers (kept whole, like LLM-Pruner's 4..29), minKeep (each pruned
+ * layer keeps at least this many head groups and channels, default 1: surgery cannot make a layer
+ * with zero heads; the next-lowest group elsewhere goes instead).
+ */
+import { PLAN_FORMAT, type PruningPlan } from '@llm-bip/onnx-io';
+import { AllocationError } from '../errors.js';
+import type { GroupScores, PlanModelShape } from '../types.js';
+
+export const ALLOCATIONS = ['uniform', 'global-kind', 'global', 'al-am'] as const;
+export type AllocationMode = (typeof ALLOCATIONS)[number];
+
+export interface AllocationOptions {
+  ratio: number;
+  allocation: AllocationMode;
+  skipFirst?: number;
+  skipLast?: number;
+  minKeep?: number;
+}
+
+export interface PlanOptions extends AllocationOptions {
+  calibration?: PruningPlan['calibration'];
+  seed?: number;
+  notes?: Record<string, unknown>;
+  /** default: now */
+  createdAt?: string;
+}
+
+interface Unit {
+  layer: number;
+  kind: 'head' | 'channel';
+  index: number;
+  score: number;
+  params: number;
+}
+
+/** Python's round(): half to even. */
+export function roundHalfEven(x: number): number {
+  const f = Math.floor(x);
+  const diff = x - f;
+  if (diff > 0.5) return f + 1;
+  if (diff < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+export function headGroupParams(model: PlanModelShape, layer: number): number {
+  const rep = model.numHeads[layer]! / model.numKvHeads[layer]!;
+  return model.hiddenSize * model.headDim[layer]! * (2 * rep + 2);
+}
+
+export function channelParams(model: PlanModelShape): number {
+  return 3 * model.hiddenSize;
+}
+
+/** Removed group indices per layer. */
+export interface Removal {
+  heads: Set<number>[];
+  channels: Set<number>[];
+}
+
+export function allocate(scores: GroupScores, model: PlanModelShape, opts: AllocationOptions): Removal {
+  const { ratio } = opts;
+  if (!(ratio >= 0 && ratio < 1)) throw new AllocationError(`ratio must be in [0, 1), got ${ratio}`);
+  if (!ALLOCATIONS.includes(opts.allocation)) throw new AllocationError(`unknown allocation "${opts.allocation}": choose one of ${ALLOCATIONS.join(', ')}`);
+  const L = model.numLayers;
+  if (scores.layers.length !== L) throw new AllocationError(`scores have ${scores.layers.length} layers, the model has ${L}: the scores were made for another model`);
+  const skipFirst = opts.skipFirst ?? 0;
+  const skipLast = opts.skipLast ?? 0;
+  const pruned = Array.from({ length: L }, (_, l) => l >= skipFirst && l < L - skipLast);
+  const nPruned = pruned.filter(Boolean).length;
+  if (nPruned === 0 && ratio > 0) throw new AllocationError(`skipping ${skipFirst} first and ${skipLast} last layers leaves none of ${L} to prune`);
+  const minKeep = opts.minKeep ?? 1;
+
+  const units: Unit[] = [];
+  let headParams = 0;
+  let channelParamsTotal = 0;
+  let headsScored = false;
+  let channelsScored = false;
+  for (let l = 0; l < L; l++) {
+    const ls = scores.layers[l]!;
+    headParams += headGroupParams(model, l) * model.numKvHeads[l]!;
+    channelParamsTotal += channelParams(model) * model.intermediateSize[l]!;
+    if (ls.heads) {
+      if (ls.heads.length !== model.numKvHeads[l]) throw new AllocationError(`layer ${l}: ${ls.heads.length} head scores for ${model.numKvHeads[l]} head groups`);
+      headsScored = true;
+      ls.heads.forEach((score, index) => units.push({ layer: l, kind: 'head', index, score, params: headGroupParams(model, l) }));
+    }
+    if (ls.channels) {
+      if (ls.channels.length !== model.intermediateSize[l]) throw new AllocationError(`layer ${l}: ${ls.channels.length} channel scores for ${model.intermediateSize[l]} channels`);
+      channelsScored = true;
+      ls.channels.forEach((score, index) => units.push({ layer: l, kind: 'channel', index, score, params: channelParams(model) }));
+    }
+  }
+  const total = headParams + channelParamsTotal;
+  // fraction of each kind's own parameters to remove
+  const kindFraction = (kind: 'head' | 'channel'): number => {
+    if (headsScored && channelsScored) return ratio;
+    const own = kind === 'head' ? headParams : channelParamsTotal;
+    const f = (ratio * total) / own;
+    if (f >= 1) throw new AllocationError(`only ${kind}s are scored, and removing ${ratio} of all parameters would take ${(f * 100).toFixed(1)}% of them: use a smaller ratio`);
+    return f;
+  };
+
+  const removal: Removal = { heads: Array.from({ length: L }, () => new Set()), channels: Array.from({ length: L }, () => new Set()) };
+  const counts = { head: new Array<number>(L).fill(0), channel: new Array<number>(L).fill(0) };
+  const sizeOf = (u: Unit) => (u.kind === 'head' ? model.numKvHeads[u.layer]! : model.intermediateSize[u.layer]!);
+  const canRemove = (u: Unit) => pruned[u.layer]! && counts[u.kind][u.layer]! < sizeOf(u) - minKeep;
+  const remove = (u: Unit) => {
+    counts[u.kind][u.layer]!++;
+    (u.kind === 'head' ? removal.heads : removal.channels)[u.layer]!.add(u.index);
+  };
+  const relative = (u: Unit): number => {
+    const norm = scores.layers[u.layer]!.blockOutputNorm;
+    if (norm === undefined || !(norm > 0)) {
+      throw new AllocationError(`allocation "${opts.allocation}" compares layers by mean block output norm, which layer ${u.layer}'s scores lack: collect statistics with the probe (they include it)`);
+    }
+    return u.score / norm;
+  };
+  // ascending by key, ties by layer, kind, index (stable and reproducible)
+  const ascending = (key: (u: Unit) => number) => (a: Unit, b: Unit) =>
+    key(a) - key(b) || a.layer - b.layer || (a.kind === b.kind ? 0 : a.kind === 'head' ? -1 : 1) || a.index - b.index;
+
+  if (ratio === 0) return removal;
+
+  if (opts.allocation === 'uniform') {
+    for (const kind of ['head', 'channel'] as const) {
+      if (!(kind === 'head' ? headsScored : channelsScored)) continue;
+      const r = (kindFraction(kind) * L) / nPruned;
+      if (r >= 1) throw new AllocationError(`uniform ratio ${ratio} over ${nPruned} pruned layers would remove every ${kind}: use a smaller ratio or skip fewer layers`);
+      for (let l = 0; l < L; l++) {
+        if (!pruned[l]) continue;
+        const layerUnits = units.filter((u) => u.layer === l && u.kind === kind).sort(ascending((u) => u.score));
+        const want = Math.min(roundHalfEven(r * layerUnits.length), layerUnits.length - minKeep);
+        layerUnits.slice(0, Math.max(0, want)).forEach(remove);
+      }
+    }
+  } else if (opts.allocation === 'global-kind') {
+    for (const kind of ['head', 'channel'] as const) {
+      if (!(kind === 'head' ? headsScored : channelsScored)) continue;
+      const all = units.filter((u) => u.kind === kind);
+      let want = roundHalfEven(kindFraction(kind) * all.length);
+      for (const u of all.sort(ascending(relative))) {
+        if (want === 0) break;
+        if (canRemove(u)) {
+          remove(u);
+          want--;
+        }
+      }
+    }
+  } else {
+    // global and al-am: one ascending ranking; remove the prefix whose parameters come closest to the target
+    const key = opts.allocation === 'global' ? (u: Unit) => relative(u) / u.params : (u: Unit) => u.score;
+    const ranked = units.sort(ascending(key));
+    const target = ratio * total;
+    const order: Unit[] = [];
+    const cum = [0];
+    for (const u of ranked) {
+      if (cum[cum.length - 1]! >= target) break;
+      if (!canRemove(u)) continue;
+      counts[u.kind][u.layer]!++;
+      order.push(u);
+      cum.push(cum[cum.length - 1]! + u.params);
+    }
+    let best = 0;
+    for (let k = 1; k < cum.length; k++) if (Math.abs(cum[k]! - target) < Math.abs(cum[best]! - target)) best = k;
+    // FLAP keeps only scores strictly above the threshold unit, so the threshold unit goes too
+    if (opts.allocation === 'al-am' && best < order.length) best++;
+    counts.head.fill(0);
+    counts.channel.fill(0);
+    order.slice(0, best).forEach(remove);
+  }
+  return removal;
+}

@@ -1,0 +1,54 @@
+/** GroupScores + allocation -> PruningPlan (plan.ts format), validated against the model shape. */
+import { PLAN_FORMAT, range, type PruningPlan } from '@llm-bip/onnx-io';
+import type { GroupScores, PlanModelShape } from '../types.js';
+import { allocate, channelParams, headGroupParams, type PlanOptions, type Removal } from './allocate.js';
+
+export function makePlan(scores: GroupScores, model: PlanModelShape, opts: PlanOptions): PruningPlan {
+  const removal = allocate(scores, model, opts);
+  const layers = range(model.numLayers).map((l) => {
+    const rep = model.numHeads[l]! / model.numKvHeads[l]!;
+    const keepKvHeads = range(model.numKvHeads[l]!).filter((g) => !removal.heads[l]!.has(g));
+    return {
+      layer: l,
+      keepHeads: keepKvHeads.flatMap((g) => range(rep).map((r) => g * rep + r)),
+      keepKvHeads,
+      keepChannels: range(model.intermediateSize[l]!).filter((k) => !removal.channels[l]!.has(k)),
+    };
+  });
+  return {
+    format: PLAN_FORMAT,
+    model,
+    criterion: scores.criterion,
+    ratio: opts.ratio,
+    allocation: opts.allocation,
+    headGranularity: scores.headGranularity,
+    ...(opts.calibration ? { calibration: opts.calibration } : {}),
+    ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+    createdAt: opts.createdAt ?? new Date().toISOString(),
+    notes: {
+      achievedRatio: removedFraction(removal, model),
+      ...(opts.skipFirst ? { skipFirst: opts.skipFirst } : {}),
+      ...(opts.skipLast ? { skipLast: opts.skipLast } : {}),
+      minKeep: opts.minKeep ?? 1,
+      ...(scores.options ? { criterionOptions: withoutBulk(scores.options) } : {}),
+      ...opts.notes,
+    },
+    layers,
+  };
+}
+
+/** Fraction of attention + MLP parameters a removal takes. */
+export function removedFraction(removal: Removal, model: PlanModelShape): number {
+  let removed = 0;
+  let total = 0;
+  for (let l = 0; l < model.numLayers; l++) {
+    removed += removal.heads[l]!.size * headGroupParams(model, l) + removal.channels[l]!.size * channelParams(model);
+    total += model.numKvHeads[l]! * headGroupParams(model, l) + model.intermediateSize[l]! * channelParams(model);
+  }
+  return removed / total;
+}
+
+function withoutBulk(o: Record<string, unknown>): Record<string, unknown> {
+  const { spectralNorms: _s, ...rest } = o;
+  return rest;
+}

@@ -1,0 +1,23 @@
+/**
+ * Random: uniform scores from a seeded RNG (option `seed`, default 0); the floor every criterion must beat.
+ * Needs no calibration and no weights.
+ */
+import { seededRng } from '../rng.js';
+import type { Criterion } from '../types.js';
+import { headGranularity } from './common.js';
+
+export const random: Criterion = {
+  name: 'random',
+  description: 'uniform random scores (seeded); the baseline floor',
+  taps: () => [],
+  async score(_stats, _weights, spec, options) {
+    const seed = (options?.seed as number | undefined) ?? 0;
+    const rng = seededRng(seed);
+    const layers = spec.layers.map((l) => ({
+      layer: l.index,
+      heads: Array.from({ length: l.numKvHeads }, () => rng.next()),
+      channels: Array.from({ length: l.intermediateSize }, () => rng.next()),
+    }));
+    return { criterion: 'random', headGranularity: headGranularity(spec), layers, defaultAllocation: 'uniform', options: { seed } };
+  },
+};

@@ -1,0 +1,21 @@
+/** Errors of the scoring package: each names the problem and the fix. */
+export class ScoringError extends Error {
+  override name = 'ScoringError';
+}
+
+/** Statistics that lack a tap a criterion needs, or were made for another model. */
+export class StatisticsMismatchError extends ScoringError {
+  override name = 'StatisticsMismatchError';
+}
+
+export class UnknownCriterionError extends ScoringError {
+  override name = 'UnknownCriterionError';
+}
+
+export class CalibrationError extends ScoringError {
+  override name = 'CalibrationError';
+}
+
+export class AllocationError extends ScoringError {
+  override name = 'AllocationError';
+}

@@ -1,0 +1,180 @@
+/**
+ * The probe model: a copy of the model whose graph outputs are the taps' reductions instead of the
+ * logits. Every reduction keeps the batch axis (see types.ts), so outputs are [batch, ...] and tiny;
+ * activations stay on the device. Nodes no tap needs (final norm, lm_head) are removed.
+ *
+ * The per-head projected norm n_ht = ||W_o^(h) z_{h,t}|| is computed through the head's Gram matrix
+ * G_h = W_o^(h)T W_o^(h) (headDim x headDim, made on the host in float64): n_ht^2 = z_{h,t}^T G_h z_{h,t}.
+ * Same quantity as the direct product, at headDim/hidden of its cost (one batched MatMul against
+ * [heads, headDim, headDim]), which keeps the probe near the cost of a plain forward.
+ */
+import {
+  addGraphOutputs,
+  cloneModel,
+  DataType,
+  materialiseTensor,
+  removeUnused,
+  toNumber,
+  type GraphProto,
+  type LayerSpec,
+  type ModelProto,
+  type ModelSpec,
+} from '@llm-bip/onnx-io';
+import { ScoringError } from '../errors.js';
+import { tapKey, type Tap, type TapTensor } from '../types.js';
+import type { WeightSource } from '../weights.js';
+import { Emitter } from './emit.js';
+
+export const PROBE_OUTPUT_PREFIX = 'llm_bip_probe.';
+
+export interface ProbeModel {
+  model: ModelProto;
+  /** graph output name of each tap */
+  outputs: Array<{ tap: Tap; key: string; output: string }>;
+}
+
+export interface ProbeOptions {
+  /** keep the model's own outputs (logits, KV) too; default false (the probe needs none of them) */
+  keepModelOutputs?: boolean;
+}
+
+export async function buildProbe(model: ModelProto, spec: ModelSpec, taps: Tap[], weights: WeightSource, opts: ProbeOptions = {}): Promise<ProbeModel> {
+  const probe = cloneModel(model);
+  const graph = probe.graph;
+  if (!graph) throw new ScoringError('the model has no graph');
+  const em = new Emitter('llm_bip_probe', defaultOpset(probe));
+  const castToFloat = spec.weightType !== 'float32';
+  const outputs: ProbeModel['outputs'] = [];
+
+  const tensorNames = new Map<string, string>();
+  const input = (layer: LayerSpec, tensor: TapTensor): string => {
+    const k = `${layer.index}.${tensor}`;
+    let name = tensorNames.get(k);
+    if (!name) {
+      name = materialiseTensor(graph, layer[tensor]).name;
+      if (castToFloat) name = em.op('Cast', [name], `L${layer.index}_${tensor}_f32`, { to: DataType.FLOAT });
+      tensorNames.set(k, name);
+    }
+    return name;
+  };
+
+  const headNorms = new Map<number, string>();
+  const headNorm = async (layer: LayerSpec): Promise<string> => {
+    let n = headNorms.get(layer.index);
+    if (n) return n;
+    const L = `L${layer.index}`;
+    const { numHeads: H, headDim: D } = layer;
+    const z = em.op('Transpose', [em.reshape(input(layer, 'attnContext'), [0, 0, H, D], `${L}_z_heads`)], `${L}_z_bhtd`, { perm: [0, 2, 1, 3] });
+    const gram = em.float(await headGram(layer, weights), [H, D, D], `${L}_o_gram`);
+    const zg = em.op('MatMul', [z, gram], `${L}_zG`);
+    const quad = em.reduce('ReduceSum', em.op('Mul', [zg, z], `${L}_zGz`), [3], `${L}_n2`);
+    // z^T G z >= 0 exactly; rounding can make a zero slightly negative
+    n = em.op('Sqrt', [em.op('Relu', [quad], `${L}_n2_pos`)], `${L}_n`);
+    headNorms.set(layer.index, n);
+    return n;
+  };
+
+  const lipschitzParts = new Map<number, { slope: string; value: string }>();
+  const lipschitz = (layer: LayerSpec): { slope: string; value: string } => {
+    let parts = lipschitzParts.get(layer.index);
+    if (parts) return parts;
+    const L = `L${layer.index}`;
+    const g = input(layer, 'gateOut');
+    const u = input(layer, 'upOut');
+    const sig = em.op('Sigmoid', [g], `${L}_sig`);
+    const silu = em.op('Mul', [g, sig], `${L}_silu`);
+    // silu'(g) = sig (1 + g (1 - sig)) = sig + sig (g - silu)
+    const dsilu = em.op('Add', [sig, em.op('Mul', [sig, em.op('Sub', [g, silu], `${L}_g_minus_silu`)], `${L}_sig_t`)], `${L}_dsilu`);
+    const slopeMax = em.reduce('ReduceMax', em.op('Abs', [em.op('Mul', [dsilu, u], `${L}_dsilu_u`)], `${L}_abs_dsilu_u`), [2], `${L}_max_dsilu_u`);
+    const valueMax = em.reduce('ReduceMax', em.op('Abs', [silu], `${L}_abs_silu`), [2], `${L}_max_silu`);
+    const m = input(layer, 'residualMid');
+    const meanSq = em.op('Mul', [em.reduce('ReduceSumSquare', m, [2], `${L}_m_sumsq`), em.scalar(1 / spec.hiddenSize, `${L}_inv_hidden`)], `${L}_m_meansq`);
+    const invRms = em.op('Reciprocal', [em.op('Sqrt', [em.op('Add', [meanSq, em.scalar(layer.ffnNorm.epsilon, `${L}_eps`)], `${L}_m_var`)], `${L}_rms`)], `${L}_inv_rms`);
+    parts = { slope: em.op('Mul', [slopeMax, invRms], `${L}_a`), value: em.op('Mul', [valueMax, invRms], `${L}_b`) };
+    lipschitzParts.set(layer.index, parts);
+    return parts;
+  };
+
+  for (const tap of taps) {
+    const layer = spec.layers[tap.layer];
+    if (!layer) throw new ScoringError(`tap ${tapKey(tap)} names layer ${tap.layer}; the model has ${spec.numLayers}`);
+    const key = tapKey(tap);
+    const out = PROBE_OUTPUT_PREFIX + key;
+    const L = `L${layer.index}`;
+    switch (tap.reduction) {
+      case 'sum':
+        em.reduce('ReduceSum', input(layer, tap.tensor), [1], key, out);
+        break;
+      case 'sumSquares':
+        em.reduce('ReduceSumSquare', input(layer, tap.tensor), [1], key, out);
+        break;
+      case 'sumAbs':
+        em.reduce('ReduceL1', input(layer, tap.tensor), [1], key, out);
+        break;
+      case 'max':
+        em.reduce('ReduceMax', input(layer, tap.tensor), [1], key, out);
+        break;
+      case 'tokenNorm':
+        em.reduce('ReduceSum', em.reduce('ReduceL2', input(layer, tap.tensor), [2], `${L}_token_norm`), [1], key, out);
+        break;
+      case 'headNorm':
+        em.reduce('ReduceSum', await headNorm(layer), [2], key, out);
+        break;
+      case 'headNormSlope':
+      case 'headNormValue': {
+        const p = lipschitz(layer)[tap.reduction === 'headNormSlope' ? 'slope' : 'value'];
+        const weighted = em.op('Mul', [await headNorm(layer), em.unsqueeze(p, [1], `${L}_${tap.reduction}_bt`)], `${L}_${tap.reduction}_w`);
+        em.reduce('ReduceSum', weighted, [2], key, out);
+        break;
+      }
+      case 'lipschitzSlope':
+        em.reduce('ReduceSum', lipschitz(layer).slope, [1], key, out);
+        break;
+      case 'lipschitzValue':
+        em.reduce('ReduceSum', lipschitz(layer).value, [1], key, out);
+        break;
+      default:
+        throw new ScoringError(`unknown reduction "${String((tap as Tap).reduction)}" in tap ${key}`);
+    }
+    outputs.push({ tap, key, output: out });
+  }
+
+  em.commit(graph);
+  if (!opts.keepModelOutputs) graph.output = [];
+  addGraphOutputs(
+    graph,
+    outputs.map((o) => ({ name: o.output, elemType: DataType.FLOAT })),
+  );
+  removeUnused(graph as GraphProto);
+  return { model: probe, outputs };
+}
+
+function defaultOpset(model: ModelProto): number {
+  const entry = (model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx');
+  if (!entry || entry.version === undefined || entry.version === null) throw new ScoringError('the model declares no default-domain opset');
+  return toNumber(entry.version);
+}
+
+/** G_h = W_o^(h)T W_o^(h) for every query head, [H, D, D] in float32 (accumulated in float64). */
+export async function headGram(layer: LayerSpec, weights: WeightSource): Promise<Float32Array> {
+  const w = await weights.linear(layer.o);
+  const { numHeads: H, headDim: D } = layer;
+  if (w.inFeatures !== H * D) {
+    throw new ScoringError(`layer ${layer.index}: o_proj takes ${w.inFeatures} inputs, expected numHeads*headDim = ${H * D}: the spec does not fit this weight`);
+  }
+  const out = w.outFeatures;
+  const g = new Float32Array(H * D * D);
+  for (let h = 0; h < H; h++) {
+    for (let d = 0; d < D; d++) {
+      const rd = (h * D + d) * out;
+      for (let e = d; e < D; e++) {
+        const re = (h * D + e) * out;
+        let s = 0;
+        for (let o = 0; o < out; o++) s += w.data[rd + o]! * w.data[re + o]!;
+        g[h * D * D + d * D + e] = s;
+        g[h * D * D + e * D + d] = s;
+      }
+    }
+  }
+  return g;
+}
