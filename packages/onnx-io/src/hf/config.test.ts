@@ -1,0 +1,81 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fixtures, tempDir } from '@llm-bip/testing';
+import { HfCheckpointError, normaliseHfConfig, readHfConfig, toHfConfigJson } from './config.js';
+
+const tmp = tempDir('llm-bip-hfconfig-');
+afterAll(() => tmp.cleanup());
+
+// A transformers 4.x LLaMA-2-7B style config: top-level rope_theta, torch_dtype, no head_dim / kv heads.
+const v4 = {
+  architectures: ['LlamaForCausalLM'],
+  model_type: 'llama',
+  hidden_size: 4096,
+  intermediate_size: 11008,
+  num_attention_heads: 32,
+  num_hidden_layers: 32,
+  rms_norm_eps: 1e-5,
+  rope_scaling: null,
+  tie_word_embeddings: false,
+  torch_dtype: 'float16',
+  vocab_size: 32000,
+  max_position_embeddings: 4096,
+  hidden_act: 'silu',
+  transformers_version: '4.31.0',
+};
+
+describe('readHfConfig', () => {
+  it('reads the transformers 5 layout of the test-bed model', () => {
+    const c = readHfConfig(fixtures.tinyHf);
+    expect(c).toMatchObject({
+      hiddenSize: 256,
+      numLayers: 6,
+      numHeads: 8,
+      numKvHeads: 8,
+      headDim: 32,
+      intermediateSize: 704,
+      vocabSize: 8192,
+      rmsNormEps: 1e-5,
+      ropeTheta: 10000,
+      ropeScaling: { kind: 'default' },
+      tieWordEmbeddings: false,
+      torchDtype: 'float16',
+    });
+  });
+
+  it('transformers 4 layout: defaults for kv heads, head_dim and rope_theta; torch_dtype', () => {
+    const c = normaliseHfConfig(v4);
+    expect(c.numKvHeads).toBe(32);
+    expect(c.headDim).toBe(128);
+    expect(c.ropeTheta).toBe(10000);
+    expect(c.torchDtype).toBe('float16');
+    expect(normaliseHfConfig({ ...v4, rope_theta: 500000, num_key_value_heads: 8 })).toMatchObject({ ropeTheta: 500000, numKvHeads: 8 });
+  });
+
+  it('transformers 5 rope_parameters win; linear scaling is read from either layout', () => {
+    const v5 = { ...v4, torch_dtype: undefined, dtype: 'bfloat16', rope_parameters: { rope_type: 'linear', rope_theta: 20000, factor: 2 } };
+    expect(normaliseHfConfig(v5)).toMatchObject({ ropeTheta: 20000, ropeScaling: { kind: 'linear', factor: 2 }, torchDtype: 'bfloat16' });
+    expect(normaliseHfConfig({ ...v4, rope_scaling: { type: 'linear', factor: 4 } }).ropeScaling).toEqual({ kind: 'linear', factor: 4 });
+  });
+
+  it('round-trips through toHfConfigJson', () => {
+    const c = normaliseHfConfig({ ...v4, num_key_value_heads: 8, head_dim: 64, tie_word_embeddings: true });
+    expect(normaliseHfConfig(toHfConfigJson(c))).toEqual(c);
+  });
+
+  it('refuses what the exporter cannot do, naming the key', () => {
+    expect(() => normaliseHfConfig({ ...v4, model_type: 'gpt2' })).toThrow(/model_type is "gpt2"; only "llama"/);
+    expect(() => normaliseHfConfig({ ...v4, rope_scaling: { rope_type: 'yarn', factor: 4 } })).toThrow(/rope scaling type "yarn" is not supported/);
+    expect(() => normaliseHfConfig({ ...v4, num_key_value_heads: 5 })).toThrow(/not a multiple of num_key_value_heads/);
+    expect(() => normaliseHfConfig({ ...v4, attention_bias: true })).toThrow(/attention_bias=true/);
+    expect(() => normaliseHfConfig({ ...v4, hidden_size: undefined })).toThrow(/"hidden_size" must be a positive integer/);
+  });
+
+  it('missing or broken config.json is a HfCheckpointError naming the path', () => {
+    expect(() => readHfConfig(join(tmp.dir, 'nowhere'))).toThrow(HfCheckpointError);
+    expect(() => readHfConfig(join(tmp.dir, 'nowhere'))).toThrow(/config\.json not found/);
+    writeFileSync(join(tmp.dir, 'config.json'), '{"model_type": "llama",');
+    expect(() => readHfConfig(tmp.dir)).toThrow(/not valid JSON/);
+  });
+});
