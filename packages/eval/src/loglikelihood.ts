@@ -1,0 +1,95 @@
+import { forwardLogits, makeTokenBatch, type KvLayout, type Session } from '@llm-bip/runtime';
+import { EvalError } from './errors.js';
+import { isArgmax, tokenLogProb } from './log-softmax.js';
+import type { LoglikelihoodRequest } from './tasks/types.js';
+import type { EvalTokenizer } from './tokenizer.js';
+
+export interface EncodedRequest {
+  contextIds: number[];
+  continuationIds: number[];
+}
+
+export interface PairEncodingOptions {
+  /** Prepend BOS to what is encoded (lm-eval's add_bos_token; default false, the harness default for HF causal LMs). */
+  addBos?: boolean;
+}
+
+/**
+ * lm-eval's HFLM._encode_pair: trailing whitespace of the context moves to the continuation, then
+ * whole = encode(context + continuation), context = encode(context), continuation = whole[len(context):].
+ * An empty context becomes the prefix token (BOS, else EOS) with the continuation encoded alone.
+ */
+export function encodePair(tokenizer: EvalTokenizer, request: LoglikelihoodRequest, opts: PairEncodingOptions = {}): EncodedRequest {
+  let { context, continuation } = request;
+  const enc = (s: string): number[] => tokenizer.encode(s, { addBos: opts.addBos ?? false, addEos: false });
+  if (context === '') {
+    const prefix = tokenizer.bosId ?? tokenizer.eosId;
+    if (prefix === undefined) throw new EvalError('empty context needs a BOS or EOS token as prefix; the tokenizer has neither');
+    return { contextIds: [prefix], continuationIds: enc(continuation) };
+  }
+  const spaces = context.length - context.replace(/\s+$/u, '').length;
+  if (spaces > 0) {
+    continuation = context.slice(context.length - spaces) + continuation;
+    context = context.slice(0, context.length - spaces);
+  }
+  const whole = enc(context + continuation);
+  const contextIds = enc(context);
+  return { contextIds, continuationIds: whole.slice(contextIds.length) };
+}
+
+export interface LoglikelihoodResult {
+  /** Sum of log p over the continuation tokens (nats). */
+  logprob: number;
+  /** Every continuation token is the argmax (harness is_greedy). */
+  isGreedy: boolean;
+  continuationTokens: number;
+}
+
+export interface ScoreOptions extends PairEncodingOptions {
+  /** Sequences per forward pass (default 8). */
+  batchSize?: number;
+  /** Model context length: longer inputs are cut from the left as the harness does (default 2048). */
+  maxLength?: number;
+  kv?: KvLayout;
+  onBatch?: (done: number, tokens: number) => void;
+}
+
+/**
+ * Log-likelihood of each request's continuation, computed like lm-eval's _loglikelihood_tokens:
+ * input = (context + continuation)[-(maxLength+1):][:-1], the continuation scored at its last positions.
+ * Requests are batched longest first (right padding does not change a causal model's real positions).
+ */
+export async function scoreRequests(session: Session, tokenizer: EvalTokenizer, requests: readonly LoglikelihoodRequest[], opts: ScoreOptions = {}): Promise<LoglikelihoodResult[]> {
+  const maxLength = opts.maxLength ?? 2048;
+  const encoded = requests.map((r) => {
+    const e = encodePair(tokenizer, r, opts);
+    if (e.continuationIds.length === 0) throw new EvalError(`continuation ${JSON.stringify(r.continuation)} encodes to no tokens`);
+    if (e.continuationIds.length > maxLength) throw new EvalError(`continuation of ${e.continuationIds.length} tokens exceeds the model length ${maxLength}`);
+    const input = [...e.contextIds, ...e.continuationIds].slice(-(maxLength + 1)).slice(0, -1);
+    return { input, continuation: e.continuationIds };
+  });
+  const order = encoded.map((_, i) => i).sort((a, b) => encoded[b]!.input.length - encoded[a]!.input.length || a - b);
+  const results = new Array<LoglikelihoodResult>(requests.length);
+  const batchSize = opts.batchSize ?? 8;
+  let done = 0;
+  for (let start = 0; start < order.length; start += batchSize) {
+    const idx = order.slice(start, start + batchSize);
+    const rows = idx.map((i) => encoded[i]!.input);
+    const view = await forwardLogits(session, makeTokenBatch(rows), opts.kv);
+    idx.forEach((i, b) => {
+      const { input, continuation } = encoded[i]!;
+      const first = input.length - continuation.length;
+      let logprob = 0;
+      let greedy = true;
+      continuation.forEach((tok, j) => {
+        const row = b * view.seq + first + j;
+        logprob += tokenLogProb(view, row, tok);
+        if (greedy && !isArgmax(view, row, tok)) greedy = false;
+      });
+      results[i] = { logprob, isGreedy: greedy, continuationTokens: continuation.length };
+    });
+    done += idx.length;
+    opts.onBatch?.(done, rows.reduce((a, r) => a + r.length, 0));
+  }
+  return results;
+}

@@ -1,0 +1,95 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { TokenizerError } from './errors.js';
+
+export interface EncodeOptions {
+  /** Prepend BOS; default: tokenizer_config.json's add_bos_token. */
+  addBos?: boolean;
+  /** Append EOS; default: tokenizer_config.json's add_eos_token. */
+  addEos?: boolean;
+}
+
+/** An HF tokenizer with BOS/EOS handled as the model's tokenizer_config.json says. */
+export interface EvalTokenizer {
+  encode(text: string, options?: EncodeOptions): number[];
+  decode(ids: readonly number[]): string;
+  readonly bosId: number | undefined;
+  readonly eosId: number | undefined;
+  readonly addBos: boolean;
+  readonly addEos: boolean;
+  /** sha256 of tokenizer.json and the BOS/EOS settings: the key of cached token ids. */
+  readonly hash: string;
+  readonly path: string;
+}
+
+type TokenValue = string | { content?: string } | null | undefined;
+const tokenText = (t: TokenValue): string | undefined => (typeof t === 'string' ? t : (t?.content ?? undefined));
+
+/**
+ * Load a tokenizer from a model folder (tokenizer.json + tokenizer_config.json) or a tokenizer.json path.
+ * BOS/EOS come from tokenizer_config.json's add_bos_token / add_eos_token (LLaMA: BOS yes, EOS no);
+ * without that file, from the tokenizer.json post-processor.
+ */
+export function loadTokenizer(pathOrDir: string): EvalTokenizer {
+  const isDir = existsSync(pathOrDir) && statSync(pathOrDir).isDirectory();
+  const jsonPath = isDir ? join(pathOrDir, 'tokenizer.json') : pathOrDir;
+  const dir = isDir ? pathOrDir : join(pathOrDir, '..');
+  if (!existsSync(jsonPath)) {
+    throw new TokenizerError(`tokenizer.json not found at ${jsonPath} (pass the HF model folder or the tokenizer.json path)`);
+  }
+  const raw = readFileSync(jsonPath, 'utf8');
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(raw) as Record<string, unknown>;
+  } catch (e) {
+    throw new TokenizerError(`${jsonPath} is not valid JSON: ${(e as Error).message}`);
+  }
+  const configPath = join(dir, 'tokenizer_config.json');
+  const config = existsSync(configPath) ? (JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>) : undefined;
+  const tok = new Tokenizer(json, config ?? {});
+
+  const bosText = tokenText(config?.bos_token as TokenValue);
+  const eosText = tokenText(config?.eos_token as TokenValue);
+  const bosId = bosText !== undefined ? tok.token_to_id(bosText) : undefined;
+  const eosId = eosText !== undefined ? tok.token_to_id(eosText) : undefined;
+  // without tokenizer_config.json the post-processor decides (add_special_tokens: true)
+  const byConfig = config !== undefined && ('add_bos_token' in config || 'add_eos_token' in config);
+  const addBos = byConfig ? config.add_bos_token === true : false;
+  const addEos = byConfig ? config.add_eos_token === true : false;
+  if (addBos && bosId === undefined) throw new TokenizerError(`${configPath}: add_bos_token is true but bos_token is not in the vocabulary`);
+  if (addEos && eosId === undefined) throw new TokenizerError(`${configPath}: add_eos_token is true but eos_token is not in the vocabulary`);
+
+  const hash = createHash('sha256')
+    .update(raw)
+    .update(JSON.stringify({ addBos, addEos, bosId, eosId, byConfig }))
+    .digest('hex');
+
+  return {
+    path: jsonPath,
+    bosId,
+    eosId,
+    addBos,
+    addEos,
+    hash,
+    encode(text, options = {}) {
+      if (!byConfig && options.addBos === undefined && options.addEos === undefined) {
+        return tok.encode(text, { add_special_tokens: true }).ids;
+      }
+      const ids = tok.encode(text, { add_special_tokens: false }).ids;
+      const wantBos = options.addBos ?? addBos;
+      const wantEos = options.addEos ?? addEos;
+      if (wantBos) {
+        if (bosId === undefined) throw new TokenizerError(`BOS requested but the tokenizer at ${jsonPath} has no bos_token`);
+        ids.unshift(bosId);
+      }
+      if (wantEos) {
+        if (eosId === undefined) throw new TokenizerError(`EOS requested but the tokenizer at ${jsonPath} has no eos_token`);
+        ids.push(eosId);
+      }
+      return ids;
+    },
+    decode: (ids) => tok.decode([...ids]),
+  };
+}
