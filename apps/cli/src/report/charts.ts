@@ -7,7 +7,7 @@ import type { ScoreSummary } from './types.js';
 import { esc, isNum } from './html.js';
 
 const W = 760;
-const MARGIN = { left: 64, right: 16, top: 30, bottom: 42 };
+const MARGIN = { left: 72, right: 16, top: 40, bottom: 42 };
 
 export interface Series {
   name: string;
@@ -32,6 +32,10 @@ export interface BarChartOptions {
   height?: number;
   /** fixed y maximum (e.g. 1 for accuracies) */
   yMax?: number;
+  /** viewBox width (default 760; half-width charts sit two to a row) */
+  width?: number;
+  /** y tick text (default tickLabel) */
+  tickFormat?: (v: number) => string;
 }
 
 /** Round tick steps (1, 2, 5 × 10^k) covering [0, max]. */
@@ -43,6 +47,15 @@ export function niceTicks(max: number, count = 5): number[] {
   const ticks: number[] = [];
   for (let t = 0; t < max + step * 0.999; t += step) ticks.push(Number(t.toPrecision(12)));
   return ticks;
+}
+
+/** Axis tick text: short and exact for round tick values (1,500 · 0.25 · 0.001 · 1e-5). */
+export function tickLabel(v: number): string {
+  const a = Math.abs(v);
+  if (a === 0) return '0';
+  if (a >= 1000) return Math.round(v).toLocaleString('en-US');
+  if (a < 1e-4) return v.toExponential(0);
+  return String(Number(v.toPrecision(6)));
 }
 
 function n(v: number): string {
@@ -60,21 +73,21 @@ function legend(series: Array<{ name: string; cls: string }>): string {
     .join('');
 }
 
-function xLabels(categories: string[], band: number, height: number, xLabel?: string): string {
-  const every = Math.max(1, Math.ceil(categories.length / 32));
+function xLabels(categories: string[], band: number, height: number, xLabel?: string, width = W): string {
+  const every = Math.max(1, Math.ceil(categories.length / 16));
   const y = height - MARGIN.bottom + 15;
   const labels = categories
     .map((c, i) => (i % every === 0 ? `<text class="x-tick" x="${n(MARGIN.left + band * (i + 0.5))}" y="${n(y)}" text-anchor="middle">${esc(c)}</text>` : ''))
     .join('');
-  const title = xLabel ? `<text class="axis-title" x="${n(MARGIN.left + (W - MARGIN.left - MARGIN.right) / 2)}" y="${n(height - 6)}" text-anchor="middle">${esc(xLabel)}</text>` : '';
+  const title = xLabel ? `<text class="axis-title" x="${n(MARGIN.left + (width - MARGIN.left - MARGIN.right) / 2)}" y="${n(height - 6)}" text-anchor="middle">${esc(xLabel)}</text>` : '';
   return labels + title;
 }
 
-function yAxis(ticks: number[], y: (v: number) => number, label: string, format: (v: number) => string, height: number): string {
+function yAxis(ticks: number[], y: (v: number) => number, label: string, format: (v: number) => string, height: number, width = W): string {
   const grid = ticks
     .map(
       (t) =>
-        `<line class="grid" x1="${MARGIN.left}" x2="${W - MARGIN.right}" y1="${n(y(t))}" y2="${n(y(t))}"/><text class="y-tick" x="${MARGIN.left - 6}" y="${n(y(t) + 4)}" text-anchor="end">${esc(format(t))}</text>`,
+        `<line class="grid" x1="${MARGIN.left}" x2="${width - MARGIN.right}" y1="${n(y(t))}" y2="${n(y(t))}"/><text class="y-tick" x="${MARGIN.left - 6}" y="${n(y(t) + 4)}" text-anchor="end">${esc(format(t))}</text>`,
     )
     .join('');
   const midY = MARGIN.top + (height - MARGIN.top - MARGIN.bottom) / 2;
@@ -83,7 +96,8 @@ function yAxis(ticks: number[], y: (v: number) => number, label: string, format:
 
 export function barChart(o: BarChartOptions): string {
   const height = o.height ?? 240;
-  const plotW = W - MARGIN.left - MARGIN.right;
+  const width = o.width ?? W;
+  const plotW = width - MARGIN.left - MARGIN.right;
   const plotH = height - MARGIN.top - MARGIN.bottom;
   const all = o.series.flatMap((s) => s.values).filter(isNum);
   const dataMax = Math.max(0, ...all);
@@ -114,7 +128,7 @@ export function barChart(o: BarChartOptions): string {
       }
     });
   });
-  return `<svg class="chart-svg" id="${esc(o.id)}" viewBox="0 0 ${W} ${height}" role="img" aria-label="${esc(o.title)}" xmlns="http://www.w3.org/2000/svg"><title>${esc(o.title)}</title>${legend(o.series)}${yAxis(ticks, y, o.yLabel, o.format, height)}<g class="marks">${marks.join('')}</g><line class="axis" x1="${MARGIN.left}" x2="${W - MARGIN.right}" y1="${n(MARGIN.top + plotH)}" y2="${n(MARGIN.top + plotH)}"/>${xLabels(o.categories, band, height, o.xLabel)}</svg>`;
+  return `<svg class="chart-svg" id="${esc(o.id)}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(o.title)}" xmlns="http://www.w3.org/2000/svg"><title>${esc(o.title)}</title>${legend(o.series)}${yAxis(ticks, y, o.yLabel, o.tickFormat ?? tickLabel, height, width)}<g class="marks">${marks.join('')}</g><line class="axis" x1="${MARGIN.left}" x2="${width - MARGIN.right}" y1="${n(MARGIN.top + plotH)}" y2="${n(MARGIN.top + plotH)}"/>${xLabels(o.categories, band, height, o.xLabel, width)}</svg>`;
 }
 
 export interface DistributionChartOptions {
@@ -199,7 +213,7 @@ export function distributionChart(o: DistributionChartOptions): string {
     ...(present.some((s) => isNum(s.threshold)) ? [{ name: 'pruning threshold', cls: 'threshold-key' }] : []),
   ];
   const yLabel = `${o.yLabel}${scale === 'log' ? ' (log scale)' : ''}`;
-  return `<svg class="chart-svg" id="${esc(o.id)}" data-scale="${scale}" viewBox="0 0 ${W} ${height}" role="img" aria-label="${esc(o.title)}" xmlns="http://www.w3.org/2000/svg"><title>${esc(o.title)}</title>${legend(keys)}${yAxis(ticks, y, yLabel, o.format, height)}<g class="marks">${marks.join('')}</g>${xLabels(o.categories, band, height, o.xLabel)}</svg>`;
+  return `<svg class="chart-svg" id="${esc(o.id)}" data-scale="${scale}" viewBox="0 0 ${W} ${height}" role="img" aria-label="${esc(o.title)}" xmlns="http://www.w3.org/2000/svg"><title>${esc(o.title)}</title>${legend(keys)}${yAxis(ticks, y, yLabel, tickLabel, height)}<g class="marks">${marks.join('')}</g>${xLabels(o.categories, band, height, o.xLabel)}</svg>`;
 }
 
 /** A horizontal stacked bar per row (dense / pruned parameter budget by kind). */

@@ -33,7 +33,8 @@ export function fmtNum(v: number | undefined, digits = 3): string {
   if (!isNum(v)) return DASH;
   const a = Math.abs(v);
   if (a === 0) return '0';
-  if (a >= 1e5 || a < 1e-3) return v.toExponential(2);
+  if (a >= 1e7 || a < 1e-3) return v.toExponential(2);
+  if (a >= 1000) return Math.round(v).toLocaleString('en-US');
   if (a >= 100) return v.toFixed(1);
   return v.toPrecision(digits);
 }

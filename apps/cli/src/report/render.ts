@@ -128,12 +128,12 @@ function scoresSection(d: ReportData): string {
     const sums: Array<ScoreSummary | undefined> = s.layers.map((l) => l[kind]);
     if (!sums.some((x) => x !== undefined)) return '';
     return figure(
-      distributionChart({ id: `chart-scores-${kind}`, title: `${label} scores per layer`, categories: cats, summaries: sums, yLabel: unit, xLabel: 'decoder layer', format: fmt }),
-      `Distribution of ${label.toLowerCase()} scores in each layer: histogram (shaded), quartiles (box), median (thick line), min–max (whisker)${sums.some((x) => isNum(x?.threshold)) ? ', pruning threshold (red)' : ''}.`,
+      distributionChart({ id: `chart-scores-${kind}`, title: `${label} scores per layer`, categories: cats, summaries: sums, yLabel: 'score', xLabel: 'decoder layer', format: fmt }),
+      `Distribution of ${label} scores in each layer: histogram (shaded), quartiles (box), median (thick line), min–max (whisker)${sums.some((x) => isNum(x?.threshold)) ? ', pruning threshold (red)' : ''}.`,
       `fig-scores-${kind}`,
     );
   };
-  return `<section id="scores"><h2>Score distributions</h2><p>Importance of each ${d.plan.headGranularity === 'kv-group' ? 'KV group' : 'attention head'} and each FFN channel, by ${esc(d.plan.criterion)}, in units of ${esc(unit)}.</p>${part('heads', d.plan.headGranularity === 'kv-group' ? 'KV group' : 'Head')}${part('channels', 'FFN channel')}</section>`;
+  return `<section id="scores"><h2>Score distributions</h2><p>Importance of each ${d.plan.headGranularity === 'kv-group' ? 'KV group' : 'attention head'} and each FFN channel, by ${esc(d.plan.criterion)}, in units of ${esc(unit)}.</p>${part('heads', d.plan.headGranularity === 'kv-group' ? 'KV group' : 'head')}${part('channels', 'FFN channel')}</section>`;
 }
 
 function qualitySection(e: EvalSection | undefined): string {
@@ -187,6 +187,7 @@ function qualitySection(e: EvalSection | undefined): string {
       mode: 'grouped',
       showValues: true,
       yMax: 1,
+      tickFormat: (v) => `${Math.round(v * 100)} %`,
       height: 250,
     });
     html += `<h3>Zero-shot tasks</h3>${figure(chart, 'Accuracy per task (acc_norm for HellaSwag, ARC-c and OBQA, acc otherwise, as in the LLM-Pruner table).', 'fig-tasks')}`;
@@ -212,28 +213,38 @@ function qualitySection(e: EvalSection | undefined): string {
 
 function speedSection(s: SpeedSection | undefined): string {
   if (!s) return `<section id="speed"><h2>Speed</h2><p class="empty">Not benchmarked in this run.</p></section>`;
-  const cats = ['prefill', 'decode'];
-  const chart = barChart({
-    id: 'chart-speed',
-    title: 'Throughput, dense vs pruned',
-    categories: cats,
-    series: [
-      { name: 'dense', cls: 'dense', values: [s.dense.prefillTokensPerSec, s.dense.decodeTokensPerSec] },
-      { name: 'pruned', cls: 'pruned', values: [s.pruned.prefillTokensPerSec, s.pruned.decodeTokensPerSec] },
-    ],
-    yLabel: 'tokens / s (higher is better)',
-    format: (v) => fmtNum(v, 4),
-    mode: 'grouped',
-    showValues: true,
-    height: 220,
-  });
+  // prefill and decode rates differ by orders of magnitude: one chart each, side by side
+  const phase = (key: 'prefill' | 'decode', label: string, dense: number | undefined, pruned: number | undefined): string => {
+    if (!isNum(dense) && !isNum(pruned)) return '';
+    const svg = barChart({
+      id: `chart-speed-${key}`,
+      title: `${label} throughput, dense vs pruned`,
+      categories: [label],
+      series: [
+        { name: 'dense', cls: 'dense', values: [dense] },
+        { name: 'pruned', cls: 'pruned', values: [pruned] },
+      ],
+      yLabel: 'tokens / s',
+      format: (v) => fmtNum(v, 4),
+      mode: 'grouped',
+      showValues: true,
+      height: 240,
+      width: 380,
+    });
+    return figure(svg, `${esc(label)}: ${esc(fmtRatio(dense, pruned))} the dense model's tokens per second (higher is better).`, `fig-speed-${key}`);
+  };
   const setup = [
     s.executionProvider ? `execution provider ${esc(s.executionProvider)}` : '',
     isNum(s.promptTokens) ? `prompt ${fmtInt(s.promptTokens)} tokens` : '',
     isNum(s.decodeTokens) ? `decode ${fmtInt(s.decodeTokens)} tokens` : '',
     isNum(s.batch) ? `batch ${fmtInt(s.batch)}` : '',
   ].filter(Boolean);
-  return `<section id="speed"><h2>Speed</h2>${figure(chart, `Tokens per second${setup.length ? `: ${setup.join(', ')}` : ''}.`, 'fig-speed')}${table(
+  return `<section id="speed"><h2>Speed</h2>${setup.length ? `<p>Measured with ${setup.join(', ')}.</p>` : ''}<div class="pair">${phase('prefill', 'Prefill', s.dense.prefillTokensPerSec, s.pruned.prefillTokensPerSec)}${phase(
+    'decode',
+    'Decode',
+    s.dense.decodeTokensPerSec,
+    s.pruned.decodeTokensPerSec,
+  )}</div>${table(
     ['phase', 'dense tokens/s', 'pruned tokens/s', 'speed-up'],
     [
       ['prefill', esc(fmtNum(s.dense.prefillTokensPerSec, 4)), esc(fmtNum(s.pruned.prefillTokensPerSec, 4)), esc(fmtRatio(s.dense.prefillTokensPerSec, s.pruned.prefillTokensPerSec))],

@@ -15,9 +15,11 @@ h3 { font-size: 15px; margin: 18px 0 6px; color: var(--muted); font-weight: 600;
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(200px, 1fr)); gap: 12px; }
 .card { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; }
 .card .label { font-size: 12px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); }
-.card .value { font-size: 22px; font-weight: 650; font-variant-numeric: tabular-nums; }
+.card .value { font-size: 20px; font-weight: 650; font-variant-numeric: tabular-nums; }
 .card .detail { font-size: 13px; color: var(--muted); }
 .good { color: #2f9e44; } .bad { color: #e03131; }
+.pair { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; }
+.pair figure { margin: 10px 0 6px; }
 figure { margin: 10px 0 16px; background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 10px 10px 4px; }
 figcaption { font-size: 13px; color: var(--muted); padding: 0 6px 6px; }
 .chart-svg { width: 100%; height: auto; display: block; }

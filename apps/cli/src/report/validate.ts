@@ -7,6 +7,8 @@ export class ReportDataError extends Error {
 
 type Obj = Record<string, unknown>;
 
+const join = (path: string, key: string): string => (path ? `${path}.${key}` : key);
+
 function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -20,33 +22,33 @@ export function validateReportData(value: unknown, source = 'results.json'): Rep
   const num = (o: Obj, key: string, path: string, optional = false): void => {
     const v = o[key];
     if (v === undefined && optional) return;
-    if (typeof v !== 'number' || !Number.isFinite(v)) fail(`${path}.${key}`, 'a finite number');
+    if (typeof v !== 'number' || !Number.isFinite(v)) fail(join(path, key), 'a finite number');
   };
   const str = (o: Obj, key: string, path: string, optional = false): void => {
     const v = o[key];
     if (v === undefined && optional) return;
-    if (typeof v !== 'string') fail(`${path}.${key}`, 'a string');
+    if (typeof v !== 'string') fail(join(path, key), 'a string');
   };
   const obj = (o: Obj, key: string, path: string): Obj => {
     const v = o[key];
-    if (!isObj(v)) return fail(`${path}.${key}`, 'an object');
+    if (!isObj(v)) return fail(join(path, key), 'an object');
     return v;
   };
   const arr = (o: Obj, key: string, path: string): unknown[] => {
     const v = o[key];
-    if (!Array.isArray(v)) return fail(`${path}.${key}`, 'an array');
+    if (!Array.isArray(v)) return fail(join(path, key), 'an array');
     return v;
   };
 
   if (!isObj(value)) return fail('the top level', 'a JSON object');
   const d = value;
   if (d.format !== RESULTS_FORMAT) fail('format', `"${RESULTS_FORMAT}"`);
-  const model = obj(d, 'model', 'results');
+  const model = obj(d, 'model', '');
   str(model, 'name', 'model');
   num(model, 'numLayers', 'model');
   num(model, 'hiddenSize', 'model');
 
-  const params = obj(d, 'params', 'results');
+  const params = obj(d, 'params', '');
   for (const side of ['dense', 'pruned']) {
     const p = obj(params, side, 'params');
     for (const k of ['total', 'attention', 'mlp', 'embeddings']) num(p, k, `params.${side}`);
@@ -57,7 +59,7 @@ export function validateReportData(value: unknown, source = 'results.json'): Rep
     });
   }
 
-  const plan = obj(d, 'plan', 'results');
+  const plan = obj(d, 'plan', '');
   str(plan, 'criterion', 'plan');
   num(plan, 'ratio', 'plan');
   str(plan, 'allocation', 'plan');
@@ -75,7 +77,7 @@ export function validateReportData(value: unknown, source = 'results.json'): Rep
   });
 
   if (d.scores !== undefined) {
-    const scores = obj(d, 'scores', 'results');
+    const scores = obj(d, 'scores', '');
     arr(scores, 'layers', 'scores').forEach((l, i) => {
       const path = `scores.layers[${i}]`;
       if (!isObj(l)) fail(path, 'an object');
@@ -96,7 +98,7 @@ export function validateReportData(value: unknown, source = 'results.json'): Rep
   }
 
   if (d.eval !== undefined) {
-    const e = obj(d, 'eval', 'results');
+    const e = obj(d, 'eval', '');
     num(e, 'seqLen', 'eval', true);
     for (const side of ['dense', 'pruned']) {
       const r = obj(e, side, 'eval');
@@ -114,7 +116,7 @@ export function validateReportData(value: unknown, source = 'results.json'): Rep
   }
 
   if (d.speed !== undefined) {
-    const s = obj(d, 'speed', 'results');
+    const s = obj(d, 'speed', '');
     for (const side of ['dense', 'pruned']) {
       const r = obj(s, side, 'speed');
       num(r, 'prefillTokensPerSec', `speed.${side}`);

@@ -1,0 +1,102 @@
+/**
+ * The CLI as a real process: exit codes, stderr, and Ctrl-C (SIGINT) during a long step. Spawns
+ * `node --conditions=source --import tsx` on bin.ts (and on test-utils/fake-bin.ts, which is bin.ts
+ * plus the test commands).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot, tempDir } from '@llm-bip/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { isTempName } from './output.js';
+
+const BIN = 'apps/cli/src/bin.ts';
+const FAKE_BIN = 'apps/cli/src/test-utils/fake-bin.ts';
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function start(script: string, args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', script, ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const done = new Promise<Run>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return { child, done, stderr: () => stderr };
+}
+
+async function waitFor(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const cleanups: Array<() => void> = [];
+afterEach(() => {
+  while (cleanups.length) cleanups.pop()!();
+});
+function tmp(): string {
+  const t = tempDir('llm-bip-spawn-');
+  cleanups.push(t.cleanup);
+  return t.dir;
+}
+
+describe('llm-bip as a process', () => {
+  it('--help exits 0 and lists the commands; an unknown command exits 2 with one error line', async () => {
+    const help = await start(BIN, ['--help']).done;
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('prune-llm');
+    const bad = await start(BIN, ['prun']).done;
+    expect(bad.code).toBe(2);
+    expect(bad.stdout).toBe('');
+    expect(bad.stderr).toBe('llm-bip: error: unknown command "prun"; did you mean `llm-bip prune`? Run `llm-bip --help` for the list of commands.\n');
+  });
+
+  it('Ctrl-C during a long step: exit 130, staged files and the created folder removed', async () => {
+    const dir = tmp();
+    const out = join(dir, 'out');
+    const run = start(FAKE_BIN, ['slow-write', '-o', out, '--steps', '100000', '--step-ms', '10']);
+    await waitFor(() => run.stderr().includes('first part written'), 'the first staged file');
+    expect(existsSync(out)).toBe(true);
+    run.child.kill('SIGINT');
+    const r = await run.done;
+    expect(r.code).toBe(130);
+    expect(r.stderr).toContain('llm-bip: interrupted (Ctrl-C); partial outputs were removed');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('Ctrl-C keeps a folder that existed, with its files, and leaves no temp names', async () => {
+    const dir = tmp();
+    mkdirSync(join(dir, 'out'));
+    writeFileSync(join(dir, 'out', 'earlier.txt'), 'keep me');
+    const run = start(FAKE_BIN, ['slow-write', '-o', join(dir, 'out'), '--steps', '100000', '--step-ms', '10']);
+    await waitFor(() => run.stderr().includes('first part written'), 'the first staged file');
+    run.child.kill('SIGINT');
+    const r = await run.done;
+    expect(r.code).toBe(130);
+    expect(readdirSync(join(dir, 'out'))).toEqual(['earlier.txt']);
+  });
+
+  it('a step that ignores the abort is stopped after the grace period, still cleaned up', async () => {
+    const dir = tmp();
+    const run = start(FAKE_BIN, ['slow-write', '-o', join(dir, 'out'), '--steps', '100000', '--step-ms', '10', '--ignore-abort'], { LLM_BIP_TEST_GRACE_MS: '300' });
+    await waitFor(() => run.stderr().includes('first part written'), 'the first staged file');
+    run.child.kill('SIGINT');
+    const r = await run.done;
+    expect(r.code).toBe(130);
+    expect(readdirSync(dir).filter(isTempName)).toEqual([]);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});

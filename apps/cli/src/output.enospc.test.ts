@@ -1,0 +1,49 @@
+/** Disk full: the write fails with ENOSPC; the message says so and no temp file is left behind. */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from '@llm-bip/testing';
+import { describe, expect, it, vi } from 'vitest';
+
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs/promises')>();
+  const full = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+  return {
+    ...real,
+    // files whose name contains FULL are on a "full disk": opening works, writing fails
+    open: async (path: string, flags?: string) => {
+      const fh = await real.open(path, flags);
+      if (!String(path).includes('FULL')) return fh;
+      return { writeFile: async () => Promise.reject(full()), sync: () => fh.sync(), close: () => fh.close() };
+    },
+  };
+});
+
+const { writeFileAtomic, OutputSet } = await import('./output.js');
+const { CleanupRegistry } = await import('./cleanup.js');
+
+describe('disk full', () => {
+  it('writeFileAtomic: "disk full" message, exit 4, temp file removed, old file untouched', async () => {
+    const t = tempDir();
+    try {
+      const err = await writeFileAtomic(join(t.dir, 'FULL.json'), '{}').catch((e: unknown) => e);
+      expect(err).toMatchObject({ exitCode: 4, message: `disk full while writing ${join(t.dir, 'FULL.json')}: free some space or choose another output folder with -o` });
+      expect(readdirSync(t.dir)).toEqual([]);
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  it('OutputSet.write: "disk full" names the final path; cleanup removes the staging folder', async () => {
+    const t = tempDir();
+    try {
+      const cleanup = new CleanupRegistry();
+      const out = await OutputSet.open(join(t.dir, 'out'), cleanup);
+      const err = await out.write('FULL.onnx', 'x').catch((e: unknown) => e);
+      expect(err).toMatchObject({ exitCode: 4, message: expect.stringContaining(`disk full while writing ${join(t.dir, 'out', 'FULL.onnx')}`) });
+      cleanup.removeAll();
+      expect(readdirSync(t.dir)).toEqual([]);
+    } finally {
+      t.cleanup();
+    }
+  });
+});
