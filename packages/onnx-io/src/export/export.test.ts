@@ -133,3 +133,18 @@ describe('attention_mask', () => {
     expect(maxDiff(unmasked.subarray(pad * V, S * V), alone) / scale).toBeGreaterThan(1e-3);
   });
 });
+
+describe('checkpoint variants', () => {
+  it('a BF16 checkpoint in 3 shards exports (fp32, external data) to the reference logits', async () => {
+    const m = await buildTinyLlama(MHA, { dir: join(tmp.dir, 'bf16-sharded'), dtype: 'float32', kvCache: false, storage: 'bfloat16', shards: 3, externalData: true });
+    const { config, weights } = await loadHfWeightsFloat64(m.hfDir);
+    const session = await openSession(m.onnxPath);
+    const got = logits(await session.run(forwardFeeds(IDS)));
+    await session.release();
+    const want = referenceForward(config, weights, IDS);
+    expect(maxDiff(got, want) / maxAbs(want)).toBeLessThanOrEqual(TOL.float32);
+    // the weights really are bf16-rounded (low 16 bits of every float32 zero)
+    const q = weights.get('model.layers.0.self_attn.q_proj.weight')!;
+    expect(Array.from(q.slice(0, 50)).every((v) => (new Uint32Array(Float32Array.of(v).buffer)[0]! & 0xffff) === 0)).toBe(true);
+  });
+});

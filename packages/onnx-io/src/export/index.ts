@@ -10,4 +10,4 @@ export {
   type WeightSlot,
 } from './llama-graph.js';
 export { exportLlamaToOnnx, buildLlamaOnnx, ExportError, type ExportOptions, type ExportResult, type WeightLookup } from './export.js';
-export { buildTinyLlama, writeTinyHfCheckpoint, type TinyLlama, type TinyLlamaShape, type TinyLlamaOutput } from './tiny.js';
+export { buildTinyLlama, writeTinyHfCheckpoint, type TinyLlama, type TinyLlamaShape, type TinyLlamaOutput, type TinyStorage } from './tiny.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { normaliseHfConfig, toHfConfigJson, type LlamaConfig } from '../hf/config.js';
 import { writeSafetensors, type SafetensorsTensorInput } from '../hf/safetensors-write.js';
 import { llamaWeightShapes } from '../hf/weights.js';
-import { float32ToFloat16 } from '../tensor/half.js';
+import { float32ToBfloat16, float32ToFloat16 } from '../tensor/half.js';
 import { exportLlamaToOnnx } from './export.js';
 import type { ExportDtype } from './llama-graph.js';
 
@@ -32,7 +32,13 @@ export interface TinyLlamaOutput {
   dtype: ExportDtype;
   kvCache: boolean;
   externalData?: boolean;
+  /** checkpoint storage type (default: the export type) */
+  storage?: TinyStorage;
+  /** split model.safetensors into this many shards with model.safetensors.index.json (default 1) */
+  shards?: number;
 }
+
+export type TinyStorage = 'float32' | 'float16' | 'bfloat16';
 
 export interface TinyLlama {
   hfDir: string;
@@ -65,7 +71,7 @@ function normals(next: () => number, n: number, mean: number, std: number): Floa
 }
 
 /** Write the HF folder of a seeded random LLaMA; returns its normalised config. */
-export async function writeTinyHfCheckpoint(shape: TinyLlamaShape, hfDir: string, dtype: ExportDtype): Promise<LlamaConfig> {
+export async function writeTinyHfCheckpoint(shape: TinyLlamaShape, hfDir: string, dtype: TinyStorage, shards = 1): Promise<LlamaConfig> {
   const config = normaliseHfConfig(
     toHfConfigJson({
       modelType: 'llama',
@@ -92,19 +98,34 @@ export async function writeTinyHfCheckpoint(shape: TinyLlamaShape, hfDir: string
     // norms near 1 (but not 1, so a missing gamma shows), embeddings unit scale, Linear 1/sqrt(fan_in): logits of order 1
     const values =
       w.shape.length === 1 ? normals(next, n, 1, 0.1) : w.name === 'model.embed_tokens.weight' ? normals(next, n, 0, config.tieWordEmbeddings ? 1 / Math.sqrt(config.hiddenSize) : 1) : normals(next, n, 0, 1 / Math.sqrt(w.shape[1]!));
-    const data = dtype === 'float16' ? float32ToFloat16(values) : values;
-    tensors.push({ name: w.name, dtype: dtype === 'float16' ? 'F16' : 'F32', shape: w.shape, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+    const data = dtype === 'float16' ? float32ToFloat16(values) : dtype === 'bfloat16' ? float32ToBfloat16(values) : values;
+    const st = dtype === 'float16' ? 'F16' : dtype === 'bfloat16' ? 'BF16' : 'F32';
+    tensors.push({ name: w.name, dtype: st, shape: w.shape, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
   }
   await mkdir(hfDir, { recursive: true });
   await writeFile(join(hfDir, 'config.json'), JSON.stringify(toHfConfigJson(config), null, 2));
-  await writeSafetensors(join(hfDir, 'model.safetensors'), tensors);
+  if (shards <= 1) {
+    await writeSafetensors(join(hfDir, 'model.safetensors'), tensors);
+    return config;
+  }
+  // HF's shard naming; tensors dealt out in order
+  const per = Math.ceil(tensors.length / shards);
+  const weightMap: Record<string, string> = {};
+  for (let s = 0; s < shards; s++) {
+    const file = `model-${String(s + 1).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.safetensors`;
+    const part = tensors.slice(s * per, (s + 1) * per);
+    for (const t of part) weightMap[t.name] = file;
+    await writeSafetensors(join(hfDir, file), part);
+  }
+  const totalSize = tensors.reduce((a, t) => a + t.data.byteLength, 0);
+  await writeFile(join(hfDir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2));
   return config;
 }
 
 /** A seeded random LLaMA as a HF folder plus its ONNX export (fast: well under a second at hidden 64). */
 export async function buildTinyLlama(shape: TinyLlamaShape, out: TinyLlamaOutput): Promise<TinyLlama> {
   const hfDir = join(out.dir, 'hf');
-  const config = await writeTinyHfCheckpoint(shape, hfDir, out.dtype);
+  const config = await writeTinyHfCheckpoint(shape, hfDir, out.storage ?? out.dtype, out.shards ?? 1);
   const onnxPath = join(out.dir, 'model.onnx');
   await mkdir(out.dir, { recursive: true });
   await exportLlamaToOnnx(hfDir, onnxPath, { dtype: out.dtype, kvCache: out.kvCache, ...(out.externalData !== undefined ? { externalData: out.externalData } : {}) });
