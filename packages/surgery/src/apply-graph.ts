@@ -1,0 +1,230 @@
+/**
+ * One function per graph edit kind (see edits.ts). They edit an EditableGraph in place; weights are
+ * sliced later, while streaming.
+ */
+import {
+  DataType,
+  encodeFloats,
+  inlineTensorBytes,
+  readTensorBytes,
+  bytesToFloat32,
+  tensorDims,
+  toNumber,
+  GraphIndex,
+  setConstantElement,
+  setNodeAttribute,
+  type NodeProto,
+  type TensorProto,
+  type TensorRef,
+  type ValueInfoProto,
+} from '@llm-bip/onnx-io';
+import { SurgeryError } from './errors.js';
+import type { EditableGraph } from './graph-ops.js';
+import type { GraphEdit } from './edits.js';
+
+export interface ApplyContext {
+  g: EditableGraph;
+  /** folder the source model's external data is relative to */
+  baseDir: string;
+  /** tensor renamed away by a bypass -> the tensor that replaced it */
+  alias: Map<string, string>;
+}
+
+type Applier<K extends GraphEdit['kind']> = (e: Extract<GraphEdit, { kind: K }>, ctx: ApplyContext) => Promise<void> | void;
+
+const APPLIERS: { [K in GraphEdit['kind']]: Applier<K> } = {
+  'shape-element': applyShapeElement,
+  attribute: applyAttribute,
+  'kv-heads': applyKvHeads,
+  'remove-kv-io': applyRemoveKvIo,
+  bypass: applyBypass,
+  'add-bias': applyAddBias,
+};
+
+export async function applyGraphEdit(e: GraphEdit, ctx: ApplyContext): Promise<void> {
+  await (APPLIERS[e.kind] as Applier<GraphEdit['kind']>)(e, ctx);
+}
+
+/** The current name of a tensor, after earlier bypasses renamed it. */
+export function currentName(ref: TensorRef, ctx: ApplyContext): string {
+  let name = ctx.g.resolve(ref);
+  for (let hops = 0; ctx.alias.has(name) && hops < 10_000; hops++) name = ctx.alias.get(name)!;
+  return name;
+}
+
+// ---- shape constants and attributes ----------------------------------------------------------------
+
+function applyShapeElement(e: Extract<GraphEdit, { kind: 'shape-element' }>, ctx: ApplyContext): void {
+  const { use } = e;
+  const what = `layer ${e.layer}: ${use.role} at element ${use.element} of input ${use.input} of node "${use.node}"`;
+  const name = ctx.g.node(use.node).input?.[use.input];
+  const t = name ? new GraphIndex(ctx.g.graph).constantTensor(name) : undefined;
+  if (!name || !t) throw new SurgeryError(`${what}: no constant feeds that input; recognise the model again`);
+  const old = readElement(t, use.element, what);
+  if (old !== e.from && old !== e.value) {
+    throw new SurgeryError(`${what} holds ${old}, but the layer's ${use.role} is ${e.from}: the spec does not match the graph; recognise the model again`);
+  }
+  // clones the constant when other nodes (e.g. other layers) share it
+  setConstantElement(ctx.g.graph, use, e.value);
+}
+
+function readElement(t: TensorProto, element: number, what: string): number {
+  const bytes = inlineTensorBytes(t);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (t.dataType !== DataType.INT64) throw new SurgeryError(`${what}: constant "${t.name}" has data type ${t.dataType}, expected int64`);
+  if ((element + 1) * 8 > bytes.length) throw new SurgeryError(`${what}: constant "${t.name}" has no element ${element}`);
+  return Number(view.getBigInt64(element * 8, true));
+}
+
+function applyAttribute(e: Extract<GraphEdit, { kind: 'attribute' }>, ctx: ApplyContext): void {
+  const node = ctx.g.node(e.use.node);
+  const a = (node.attribute ?? []).find((x) => x.name === e.use.attribute);
+  const what = `layer ${e.layer}: attribute ${e.use.attribute} of node "${e.use.node}"`;
+  if (!a) throw new SurgeryError(`${what} does not exist; recognise the model again`);
+  const old = toNumber(a.i);
+  if (old !== e.from && old !== e.value) throw new SurgeryError(`${what} is ${old}, but the layer's ${e.use.role} is ${e.from}: the spec does not match the graph`);
+  setNodeAttribute(node, e.use.attribute, e.value);
+}
+
+// ---- KV cache I/O ----------------------------------------------------------------------------------
+
+function withHeadDim(v: ValueInfoProto, axis: number, value: number): ValueInfoProto {
+  const tt = v.type?.tensorType;
+  const dims = tt?.shape?.dim;
+  if (!tt || !dims || !dims[axis]) return v;
+  const d = dims[axis]!;
+  if (d.dimValue === null || d.dimValue === undefined || d.dimParam) return v; // symbolic: nothing to fix
+  return {
+    ...v,
+    type: { ...v.type, tensorType: { ...tt, shape: { ...tt.shape, dim: dims.map((x, j) => (j === axis ? { ...x, dimValue: value } : x)) } } },
+  };
+}
+
+function applyKvHeads(e: Extract<GraphEdit, { kind: 'kv-heads' }>, ctx: ApplyContext): void {
+  const names = new Set([e.cache.pastKey, e.cache.pastValue, e.cache.presentKey, e.cache.presentValue]);
+  const g = ctx.g.graph;
+  const fix = (list: ValueInfoProto[] | null | undefined) => (list ?? []).map((v) => (names.has(v.name ?? '') ? withHeadDim(v, e.cache.headAxis, e.value) : v));
+  g.input = fix(g.input);
+  g.output = fix(g.output);
+  g.valueInfo = fix(g.valueInfo);
+}
+
+/**
+ * A layer without heads has no cache: its past inputs and present outputs are removed (decoding loops
+ * pair past_key_values.N.* with present.N.* by name, so the other layers keep working).
+ */
+function applyRemoveKvIo(e: Extract<GraphEdit, { kind: 'remove-kv-io' }>, ctx: ApplyContext): void {
+  const g = ctx.g.graph;
+  const inputs = new Set([e.cache.pastKey, e.cache.pastValue]);
+  const outputs = new Set([e.cache.presentKey, e.cache.presentValue]);
+  g.output = (g.output ?? []).filter((v) => !outputs.has(v.name ?? ''));
+  g.input = (g.input ?? []).filter((v) => !inputs.has(v.name ?? ''));
+}
+
+// ---- removing a whole sub-block --------------------------------------------------------------------
+
+function biasTensor(name: string, values: Float64Array, dataType: number): TensorProto {
+  return { name, dataType, dims: [values.length], rawData: encodeFloats(values, dataType) };
+}
+
+function applyBypass(e: Extract<GraphEdit, { kind: 'bypass' }>, ctx: ApplyContext): void {
+  const g = ctx.g;
+  const residual = g.resolve(e.residual);
+  const base = currentName(e.base, ctx);
+  const branch = currentName(e.branch, ctx);
+  const where = `layer ${e.layer}: removing the ${e.block === 'attention' ? 'attention' : 'MLP'} block`;
+  const found = typeof e.residual === 'string' ? g.producer(residual) : { node: g.node(e.residual.node), index: e.residual.output };
+  if (!found) throw new SurgeryError(`${where}: nothing produces the residual sum "${residual}"; recognise the model again`);
+  const { node, index } = found;
+  const bias = e.bias ? g.addInitializer(biasTensor(g.freshName(`${branch}/llm_bip_compensation`), e.bias, e.biasType ?? DataType.FLOAT)) : undefined;
+
+  if (node.opType === 'Add' && (node.domain ?? '') === '') {
+    const ins = node.input ?? [];
+    if (ins.length !== 2 || !ins.includes(base)) {
+      throw new SurgeryError(`${where}: the residual Add "${node.name}" reads [${ins.join(', ')}], not the block input "${base}"; the spec does not match the graph`);
+    }
+    if (bias) node.input = [base, bias];
+    else {
+      g.renameUses(residual, base, node);
+      ctx.alias.set(residual, base);
+    }
+    return;
+  }
+  if ((node.opType === 'SkipSimplifiedLayerNormalization') && index === 3) {
+    bypassSkipNorm(node, base, bias, residual, where, ctx);
+    return;
+  }
+  throw new SurgeryError(
+    `${where}: its residual sum "${residual}" comes from ${node.opType} node "${node.name}" (output ${index}), which surgery cannot bypass. Keep at least one ${e.block === 'attention' ? 'head' : 'channel'} in this layer.`,
+  );
+}
+
+/**
+ * SkipSimplifiedLayerNormalization(x, branch, gamma[, bias]) -> (norm(x + branch), _, _, x + branch).
+ * Without the branch it becomes SimplifiedLayerNormalization(x'), with x' = x (+ bias terms).
+ */
+function bypassSkipNorm(node: NodeProto, base: string, bias: string | undefined, residual: string, where: string, ctx: ApplyContext): void {
+  const g = ctx.g;
+  const ins = node.input ?? [];
+  if (ins[0] !== base && ins[1] !== base) {
+    throw new SurgeryError(`${where}: "${node.name}" adds [${ins[0]}, ${ins[1]}], neither is the block input "${base}"; the spec does not match the graph`);
+  }
+  for (const k of [1, 2]) {
+    const o = node.output?.[k];
+    if (o && g.consumers(o).length > 0) throw new SurgeryError(`${where}: "${node.name}" output ${k} is read by other nodes; surgery cannot replace it`);
+  }
+  let sum = base;
+  const addConst = (c: string, tag: string) => {
+    const out = g.freshName(`${residual || node.name}/llm_bip_${tag}`);
+    g.addNode({ name: g.freshName(`${node.name}/llm_bip_${tag}`), opType: 'Add', domain: '', input: [sum, c], output: [out], attribute: [] });
+    sum = out;
+  };
+  if (ins[3]) addConst(ins[3], 'bias');
+  if (bias) addConst(bias, 'compensation');
+  const out0 = node.output?.[0];
+  if (out0) {
+    const eps = (node.attribute ?? []).find((a) => a.name === 'epsilon');
+    g.addNode({
+      name: g.freshName(`${node.name}/llm_bip_norm`),
+      opType: 'SimplifiedLayerNormalization',
+      domain: '',
+      input: [sum, ins[2]!],
+      output: [out0],
+      attribute: [
+        ...(eps ? [{ ...eps }] : []),
+        { name: 'axis', type: 2, i: -1 },
+        { name: 'stash_type', type: 2, i: 1 },
+      ],
+    });
+  }
+  g.removeNode(node);
+  if (residual) {
+    g.renameUses(residual, sum);
+    ctx.alias.set(residual, sum);
+  }
+}
+
+// ---- compensation after a kept projection ----------------------------------------------------------
+
+async function applyAddBias(e: Extract<GraphEdit, { kind: 'add-bias' }>, ctx: ApplyContext): Promise<void> {
+  const g = ctx.g;
+  if (e.linear.bias) {
+    const old = g.initializer(e.linear.bias);
+    if (!old) throw new SurgeryError(`layer ${e.layer}: bias initializer "${e.linear.bias}" is missing; recognise the model again`);
+    const dt = old.dataType ?? DataType.FLOAT;
+    const current = bytesToFloat32(await readTensorBytes(old, ctx.baseDir), dt, e.linear.bias);
+    if (current.length !== e.values.length) throw new SurgeryError(`layer ${e.layer}: bias "${e.linear.bias}" has ${current.length} values, compensation ${e.values.length}`);
+    const sum = Float64Array.from(current, (v, i) => v + e.values[i]!);
+    const i = g.graph.initializer!.indexOf(old);
+    g.graph.initializer![i] = { ...biasTensor(e.linear.bias, sum, dt), dims: tensorDims(old) };
+    return;
+  }
+  const node = g.node(e.linear.node);
+  const out = node.output?.[0];
+  if (!out) throw new SurgeryError(`layer ${e.layer}: node "${e.linear.node}" has no output`);
+  const biasName = g.addInitializer(biasTensor(g.freshName(`${e.linear.weight}/llm_bip_compensation`), e.values, e.biasType));
+  const added = g.freshName(`${out}/llm_bip_compensated`);
+  const add = g.addNode({ name: g.freshName(`${e.linear.node}/llm_bip_compensation`), opType: 'Add', domain: '', input: [out, biasName], output: [added], attribute: [] });
+  g.renameUses(out, added, add);
+}
+

@@ -1,0 +1,144 @@
+/**
+ * From (spec, plan) to a list of edits: the whole surgery as data. Each edit kind has one small
+ * function that applies it (apply-graph.ts for graph edits, stream.ts for weight slices), so a new
+ * graph style needs a new recogniser, not new surgery.
+ */
+import { range, type KvCacheRef, type LayerPlan, type LayerSpec, type LinearRef, type ModelSpec, type PruningPlan, type ShapeUse, type AttributeUse, type TensorRef } from '@llm-bip/onnx-io';
+import { blockIndices } from './slice.js';
+import { SurgeryError } from './errors.js';
+
+export type Block = 'attention' | 'ffn';
+
+/** Keep `keep` along `axis` of initializer `tensor` (weights and biases). */
+export interface WeightSlice {
+  tensor: string;
+  axis: number;
+  keep: number[];
+  /** original size of `axis` */
+  size: number;
+}
+
+export type GraphEdit =
+  | { kind: 'shape-element'; layer: number; use: ShapeUse; from: number; value: number }
+  | { kind: 'attribute'; layer: number; use: AttributeUse; from: number; value: number }
+  | { kind: 'kv-heads'; layer: number; cache: KvCacheRef; value: number }
+  | { kind: 'remove-kv-io'; layer: number; cache: KvCacheRef }
+  /** the block is gone: readers of `residual` read `base` (+ `bias`, the compensation constant) */
+  | { kind: 'bypass'; layer: number; block: Block; residual: TensorRef; base: TensorRef; branch: TensorRef; bias?: Float64Array; biasType?: number }
+  /** compensation after a projection that keeps some inputs */
+  | { kind: 'add-bias'; layer: number; block: Block; linear: LinearRef; output: TensorRef; values: Float64Array; biasType: number };
+
+export interface SurgeryEdits {
+  slices: WeightSlice[];
+  graph: GraphEdit[];
+  /** projections whose inputs lose rows (for compensation): layer, block, the removed input indices */
+  removedInputs: Array<{ layer: number; block: Block; linear: LinearRef; removed: number[] }>;
+}
+
+/** Shape of an initializer, for weights whose fused layout keeps columns outside the pruned ranges. */
+export type DimsOf = (initializer: string) => number[];
+
+export function planEdits(spec: ModelSpec, plan: PruningPlan, dimsOf: DimsOf): SurgeryEdits {
+  const removals = new Map<string, { axis: number; size: number; removed: Set<number> }>();
+  const graph: GraphEdit[] = [];
+  const removedInputs: SurgeryEdits['removedInputs'] = [];
+
+  const remove = (tensor: string, axis: number, indices: number[]) => {
+    const dims = dimsOf(tensor);
+    const size = dims[axis];
+    if (size === undefined) throw new SurgeryError(`initializer "${tensor}" has rank ${dims.length}, no axis ${axis}: the spec does not match the model`);
+    const r = removals.get(tensor) ?? { axis, size, removed: new Set<number>() };
+    if (r.axis !== axis) throw new SurgeryError(`initializer "${tensor}" would be sliced along two axes (${r.axis} and ${axis}); surgery cannot prune a weight shared by two projections`);
+    for (const i of indices) {
+      if (i >= size) throw new SurgeryError(`initializer "${tensor}": index ${i} is outside its axis ${axis} of size ${size}; the spec's head/channel sizes do not match the weight`);
+      r.removed.add(i);
+    }
+    removals.set(tensor, r);
+  };
+  // output features of a projection (respecting a fused weight's column range), and its bias
+  const removeOutputs = (ref: LinearRef, indices: number[]) => {
+    const shifted = indices.map((i) => i + (ref.columns?.start ?? 0));
+    remove(ref.weight, ref.outAxis, shifted);
+    if (ref.bias) remove(ref.bias, 0, shifted);
+  };
+  const removeInputs = (ref: LinearRef, indices: number[]) => remove(ref.weight, 1 - ref.outAxis, indices);
+
+  for (const lp of plan.layers) {
+    const l = spec.layers[lp.layer]!;
+    attentionEdits(l, lp, graph, removeOutputs, removeInputs, removedInputs);
+    ffnEdits(l, lp, graph, removeOutputs, removeInputs, removedInputs);
+  }
+
+  const slices: WeightSlice[] = [];
+  for (const [tensor, r] of removals) {
+    if (r.removed.size === 0) continue;
+    slices.push({ tensor, axis: r.axis, size: r.size, keep: range(r.size).filter((i) => !r.removed.has(i)) });
+  }
+  return { slices, graph, removedInputs };
+}
+
+type Remover = (ref: LinearRef, indices: number[]) => void;
+
+function complement(n: number, keep: number[]): number[] {
+  const k = new Set(keep);
+  return range(n).filter((i) => !k.has(i));
+}
+
+function attentionEdits(l: LayerSpec, lp: LayerPlan, graph: GraphEdit[], removeOutputs: Remover, removeInputs: Remover, removedInputs: SurgeryEdits['removedInputs']): void {
+  const heads = lp.keepHeads.length;
+  const kv = lp.keepKvHeads.length;
+  if (heads === l.numHeads && kv === l.numKvHeads) return;
+  const hd = l.headDim;
+  const prunedHeads = complement(l.numHeads, lp.keepHeads);
+  const oRows = blockIndices(prunedHeads, hd);
+  removedInputs.push({ layer: l.index, block: 'attention', linear: l.o, removed: oRows });
+  if (heads === 0) {
+    graph.push({ kind: 'bypass', layer: l.index, block: 'attention', residual: l.residualMid, base: l.input, branch: l.attnOutput });
+    if (l.kvCache) graph.push({ kind: 'remove-kv-io', layer: l.index, cache: l.kvCache });
+    return;
+  }
+  removeOutputs(l.q, oRows);
+  const prunedKv = blockIndices(complement(l.numKvHeads, lp.keepKvHeads), hd);
+  removeOutputs(l.k, prunedKv);
+  removeOutputs(l.v, prunedKv);
+  removeInputs(l.o, oRows);
+  const values = roleValues(l, heads, kv, lp.keepChannels.length);
+  const original = roleValues(l, l.numHeads, l.numKvHeads, l.intermediateSize);
+  for (const use of l.shapeUses) {
+    if (use.role === 'ffnWidth') continue;
+    graph.push({ kind: 'shape-element', layer: l.index, use, from: original[use.role], value: values[use.role] });
+  }
+  for (const use of l.attributeUses) {
+    graph.push({ kind: 'attribute', layer: l.index, use, from: original[use.role], value: values[use.role] });
+  }
+  if (l.kvCache && kv !== l.numKvHeads) graph.push({ kind: 'kv-heads', layer: l.index, cache: l.kvCache, value: kv });
+}
+
+function ffnEdits(l: LayerSpec, lp: LayerPlan, graph: GraphEdit[], removeOutputs: Remover, removeInputs: Remover, removedInputs: SurgeryEdits['removedInputs']): void {
+  const keep = lp.keepChannels.length;
+  if (keep === l.intermediateSize) return;
+  const pruned = complement(l.intermediateSize, lp.keepChannels);
+  removedInputs.push({ layer: l.index, block: 'ffn', linear: l.down, removed: pruned });
+  if (keep === 0) {
+    graph.push({ kind: 'bypass', layer: l.index, block: 'ffn', residual: l.output, base: l.residualMid, branch: l.ffnOutput });
+    return;
+  }
+  removeOutputs(l.gate, pruned);
+  removeOutputs(l.up, pruned);
+  removeInputs(l.down, pruned);
+  for (const use of l.shapeUses) {
+    if (use.role === 'ffnWidth') graph.push({ kind: 'shape-element', layer: l.index, use, from: l.intermediateSize, value: keep });
+  }
+}
+
+/** The value each ShapeUse role holds for a layer with these sizes. */
+function roleValues(l: LayerSpec, heads: number, kv: number, channels: number): Record<ShapeUse['role'], number> {
+  return {
+    numHeads: heads,
+    numKvHeads: kv,
+    qWidth: heads * l.headDim,
+    kvWidth: kv * l.headDim,
+    ffnWidth: channels,
+    kvGroupsRepeat: heads / kv,
+  };
+}

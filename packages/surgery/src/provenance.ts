@@ -1,0 +1,191 @@
+/**
+ * What a prune did, in numbers and names: parameter counts before/after, the plan's provenance, the
+ * input's fingerprint. Stored three ways: model metadata_props (llm_bip.*), a sidecar
+ * `<out>.pruning.json`, and a pruned HF config.json when the input had one.
+ */
+import { createHash } from 'node:crypto';
+import { open, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import {
+  collectTensors,
+  externalDataRef,
+  isExternal,
+  resolveExternalLocation,
+  type ModelProto,
+  type ModelSpec,
+  type PruningPlan,
+  type StringStringEntry,
+} from '@llm-bip/onnx-io';
+
+export const RECORD_FORMAT = 'llm-bip.pruning/v1';
+
+export interface LayerParameters {
+  layer: number;
+  attention: number;
+  mlp: number;
+  norms: number;
+  /** compensation biases added by surgery */
+  bias: number;
+}
+
+export interface ParameterSummary {
+  perLayer: LayerParameters[];
+  attention: number;
+  mlp: number;
+  /** attention + mlp + norms + biases + embeddings + final norm */
+  total: number;
+}
+
+export interface LayerChange {
+  layer: number;
+  heads: [number, number];
+  kvHeads: [number, number];
+  channels: [number, number];
+  /** the sub-block was removed (zero heads / zero channels): the residual stream passes through */
+  attentionRemoved: boolean;
+  ffnRemoved: boolean;
+}
+
+export interface PruningRecord {
+  format: typeof RECORD_FORMAT;
+  createdAt: string;
+  input: { path: string; fingerprint: string; recogniser: string; flavour: string };
+  output: { path: string; dataPath?: string };
+  plan: {
+    criterion: string;
+    ratio: number;
+    allocation: string;
+    headGranularity: string;
+    calibration?: PruningPlan['calibration'];
+    seed?: number;
+    createdAt?: string;
+    modelFingerprint: string;
+    notes?: Record<string, unknown>;
+  };
+  compensation: boolean;
+  parameters: {
+    before: ParameterSummary;
+    after: ParameterSummary;
+    /** fraction of attention + MLP parameters removed */
+    removedFraction: number;
+    /** elements of all initializers as stored (includes rotary caches and the like) */
+    storedElements: { before: number; after: number };
+  };
+  layers: LayerChange[];
+  /** layers whose past/present KV I/O was removed (no heads left) */
+  kvCacheRemovedLayers: number[];
+}
+
+export function parameterSummary(spec: ModelSpec, kept?: LayerChange[], compensated?: Set<string>): ParameterSummary {
+  const h = spec.hiddenSize;
+  const perLayer = spec.layers.map((l) => {
+    const c = kept?.[l.index];
+    const heads = c ? c.heads[1] : l.numHeads;
+    const kv = c ? c.kvHeads[1] : l.numKvHeads;
+    const ch = c ? c.channels[1] : l.intermediateSize;
+    const bias = (compensated?.has(`${l.index}:attention`) ? h : 0) + (compensated?.has(`${l.index}:ffn`) ? h : 0);
+    return {
+      layer: l.index,
+      attention: h * heads * l.headDim * 2 + h * kv * l.headDim * 2,
+      mlp: 3 * h * ch,
+      norms: (c?.attentionRemoved ? 0 : h) + (c?.ffnRemoved ? 0 : h),
+      bias,
+    };
+  });
+  const attention = perLayer.reduce((a, l) => a + l.attention, 0);
+  const mlp = perLayer.reduce((a, l) => a + l.mlp, 0);
+  const rest = perLayer.reduce((a, l) => a + l.norms + l.bias, 0) + h + spec.vocabSize * h * (spec.tiedEmbeddings ? 1 : 2);
+  return { perLayer, attention, mlp, total: attention + mlp + rest };
+}
+
+export function storedElements(model: ModelProto): number {
+  let n = 0;
+  for (const t of model.graph?.initializer ?? []) n += (t.dims ?? []).reduce<number>((a, d) => a * Number(d), 1);
+  return n;
+}
+
+/**
+ * A cheap, stable fingerprint of a model: SHA-256 of the .onnx bytes and, for each external data
+ * file, its name, size and first and last MiB (hashing gigabytes of weights would cost more than
+ * the surgery).
+ */
+export async function modelFingerprint(path: string, model: ModelProto, dir: string): Promise<string> {
+  const h = createHash('sha256');
+  const file = await open(resolve(path), 'r');
+  try {
+    for await (const chunk of file.createReadStream()) h.update(chunk as Buffer);
+  } finally {
+    await file.close().catch(() => {});
+  }
+  const files = new Set<string>();
+  for (const { tensor } of collectTensors(model)) if (isExternal(tensor)) files.add(externalDataRef(tensor).location);
+  for (const loc of [...files].sort()) {
+    const p = resolveExternalLocation(dir, loc);
+    const size = (await stat(p)).size;
+    h.update(`\0${loc}\0${size}\0`);
+    const f = await open(p, 'r');
+    try {
+      const mib = 1 << 20;
+      for (const at of size > 2 * mib ? [0, size - mib] : [0]) {
+        const buf = Buffer.alloc(Math.min(size, size > 2 * mib ? mib : size));
+        await f.read(buf, 0, buf.length, at);
+        h.update(buf);
+      }
+    } finally {
+      await f.close();
+    }
+  }
+  return `sha256:${h.digest('hex')}`;
+}
+
+/** llm_bip.* metadata_props entries for the output model (earlier llm_bip.* entries are replaced). */
+export function provenanceMetadata(existing: StringStringEntry[] | null | undefined, r: PruningRecord): StringStringEntry[] {
+  const keep = (existing ?? []).filter((e) => !(e.key ?? '').startsWith('llm_bip.'));
+  const entries: Record<string, string> = {
+    'llm_bip.format': r.format,
+    'llm_bip.pruned_at': r.createdAt,
+    'llm_bip.source_fingerprint': r.input.fingerprint,
+    'llm_bip.source_recogniser': `${r.input.recogniser}: ${r.input.flavour}`,
+    'llm_bip.plan.criterion': r.plan.criterion,
+    'llm_bip.plan.ratio': String(r.plan.ratio),
+    'llm_bip.plan.allocation': r.plan.allocation,
+    'llm_bip.plan.head_granularity': r.plan.headGranularity,
+    'llm_bip.plan.model_fingerprint': r.plan.modelFingerprint,
+    'llm_bip.compensation': String(r.compensation),
+    'llm_bip.parameters.before': String(r.parameters.before.total),
+    'llm_bip.parameters.after': String(r.parameters.after.total),
+    'llm_bip.parameters.removed_fraction': r.parameters.removedFraction.toFixed(6),
+    'llm_bip.layers': JSON.stringify(r.layers.map((l) => ({ layer: l.layer, heads: l.heads[1], kvHeads: l.kvHeads[1], channels: l.channels[1] }))),
+  };
+  if (r.plan.calibration) entries['llm_bip.plan.calibration'] = JSON.stringify(r.plan.calibration);
+  if (r.plan.seed !== undefined) entries['llm_bip.plan.seed'] = String(r.plan.seed);
+  if (r.kvCacheRemovedLayers.length) entries['llm_bip.kv_cache_removed_layers'] = r.kvCacheRemovedLayers.join(',');
+  return [...keep, ...Object.entries(entries).map(([key, value]) => ({ key, value }))];
+}
+
+/**
+ * A pruned HF config.json. Per-layer sizes go in `llm_bip_layers`; the top-level fields stay truthful
+ * when every layer kept the same sizes, and otherwise hold the largest layer's sizes (an upper bound,
+ * so loaders that allocate from them do not fall short), with `head_dim` always explicit because
+ * hidden_size / num_attention_heads no longer gives it.
+ */
+export function prunedHfConfig(config: Record<string, unknown>, spec: ModelSpec, r: PruningRecord): Record<string, unknown> {
+  const live = r.layers;
+  const uniform = (f: (l: LayerChange) => number) => new Set(live.map(f)).size === 1;
+  const max = (f: (l: LayerChange) => number) => Math.max(...live.map(f));
+  const allUniform = uniform((l) => l.heads[1]) && uniform((l) => l.kvHeads[1]) && uniform((l) => l.channels[1]);
+  return {
+    ...config,
+    num_attention_heads: max((l) => l.heads[1]),
+    num_key_value_heads: max((l) => l.kvHeads[1]),
+    intermediate_size: max((l) => l.channels[1]),
+    head_dim: spec.layers[0]?.headDim ?? config['head_dim'],
+    llm_bip_uniform: allUniform,
+    llm_bip_layers: live.map((l) => ({
+      num_attention_heads: l.heads[1],
+      num_key_value_heads: l.kvHeads[1],
+      intermediate_size: l.channels[1],
+    })),
+    llm_bip_pruning: { parameters_before: r.parameters.before.total, parameters_after: r.parameters.after.total, source_fingerprint: r.input.fingerprint, criterion: r.plan.criterion, ratio: r.plan.ratio },
+  };
+}

@@ -1,0 +1,241 @@
+/**
+ * pruneModel: validate the plan, turn it into edits, apply the graph edits to a structural copy,
+ * clean up (dead nodes, stale value_info, topological order), then stream the weights into the output.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import {
+  cloneModel,
+  loadModel,
+  removeUnused,
+  tensorDims,
+  toposort,
+  validatePlan,
+  type CompensationStats,
+  type LoadedModel,
+  type ModelProto,
+  type ModelSpec,
+  type PruningPlan,
+} from '@llm-bip/onnx-io';
+import { applyGraphEdit, type ApplyContext } from './apply-graph.js';
+import { compensationFor, meanFor } from './compensation.js';
+import { planEdits, type GraphEdit, type SurgeryEdits, type WeightSlice } from './edits.js';
+import { SurgeryError } from './errors.js';
+import { EditableGraph } from './graph-ops.js';
+import {
+  RECORD_FORMAT,
+  modelFingerprint,
+  parameterSummary,
+  provenanceMetadata,
+  prunedHfConfig,
+  storedElements,
+  type LayerChange,
+  type PruningRecord,
+} from './provenance.js';
+import { writePrunedModel } from './stream.js';
+import { dropStaleValueInfo } from './value-info.js';
+
+export interface PruneProgress {
+  phase: 'graph' | 'tensors' | 'done';
+  done: number;
+  total: number;
+  tensor?: string;
+}
+
+export interface PruneOptions {
+  /** a loaded model, or the path of a .onnx file */
+  model: LoadedModel | string;
+  spec: ModelSpec;
+  plan: PruningPlan;
+  /** output .onnx path, or a folder (then `<folder>/model.onnx`) */
+  outPath: string;
+  /** per-layer input means of o_proj / down_proj: adds b = W[:, pruned] · mean(x[pruned]) after them */
+  compensation?: CompensationStats;
+  /** weights in `<out>.data` (default), or inline (the model must stay under 2 GiB) */
+  externalData?: boolean;
+  onProgress?: (p: PruneProgress) => void;
+}
+
+export interface PruneResult {
+  modelPath: string;
+  dataPath?: string;
+  recordPath: string;
+  configPath?: string;
+  record: PruningRecord;
+  /** graph changes, for logs: nodes and initializers removed */
+  removed: { nodes: number; initializers: number; valueInfo: number };
+  bytesWritten: number;
+}
+
+export async function pruneModel(opts: PruneOptions): Promise<PruneResult> {
+  const { spec, plan } = opts;
+  validatePlan(plan, spec);
+  const loaded = typeof opts.model === 'string' ? await loadModel(opts.model) : opts.model;
+  const outPath = await resolveOutPath(opts.outPath);
+  opts.onProgress?.({ phase: 'graph', done: 0, total: 1 });
+
+  const model = cloneModel(loaded.model);
+  const g = new EditableGraph(model.graph!);
+  const dimsOf = (name: string) => {
+    const t = g.initializer(name);
+    if (!t) throw new SurgeryError(`the spec names weight "${name}", which is not an initializer of the model: recognise this model again`);
+    return tensorDims(t);
+  };
+  const edits = planEdits(spec, plan, dimsOf);
+  const compensated = opts.compensation ? await addCompensation(edits, spec, opts.compensation, g, loaded.dir) : new Set<string>();
+  const changes = layerChanges(spec, plan);
+
+  // value_info inside pruned blocks goes stale: collect the paths before the graph changes
+  const starts = new Set<string>();
+  const stops = new Set<string>();
+  const kvStarts: string[] = [];
+  for (const c of changes) {
+    const l = spec.layers[c.layer]!;
+    if (c.heads[0] !== c.heads[1]) {
+      [l.q, l.k, l.v].forEach((r) => starts.add(r.node));
+      stops.add(l.o.node);
+      if (l.kvCache) kvStarts.push(l.kvCache.pastKey, l.kvCache.pastValue);
+    }
+    if (c.channels[0] !== c.channels[1]) {
+      [l.gate, l.up].forEach((r) => starts.add(r.node));
+      stops.add(l.down.node);
+    }
+  }
+  const valueInfo = dropStaleValueInfo(model.graph!, starts, stops, kvStarts);
+
+  const ctx: ApplyContext = { g, baseDir: loaded.dir, alias: new Map() };
+  for (const e of edits.graph) await applyGraphEdit(e, ctx);
+  const cleaned = removeUnused(model.graph!);
+  const removed = { nodes: cleaned.removedNodes, initializers: cleaned.removedInitializers };
+  toposort(model.graph!);
+  checkSlicedWeightsUnshared(model, edits.slices);
+
+  const before = parameterSummary(spec);
+  const after = parameterSummary(spec, changes, compensated);
+  const attnMlp = (s: typeof before) => s.attention + s.mlp;
+  const record: PruningRecord = {
+    format: RECORD_FORMAT,
+    createdAt: new Date().toISOString(),
+    input: { path: loaded.path, fingerprint: await modelFingerprint(loaded.path, loaded.model, loaded.dir), recogniser: spec.recogniser, flavour: spec.flavour },
+    output: { path: outPath },
+    plan: {
+      criterion: plan.criterion,
+      ratio: plan.ratio,
+      allocation: plan.allocation,
+      headGranularity: plan.headGranularity,
+      ...(plan.calibration ? { calibration: plan.calibration } : {}),
+      ...(plan.seed !== undefined ? { seed: plan.seed } : {}),
+      ...(plan.createdAt ? { createdAt: plan.createdAt } : {}),
+      modelFingerprint: plan.model.fingerprint,
+      ...(plan.notes ? { notes: plan.notes } : {}),
+    },
+    compensation: compensated.size > 0,
+    parameters: {
+      before,
+      after,
+      removedFraction: attnMlp(before) === 0 ? 0 : 1 - attnMlp(after) / attnMlp(before),
+      storedElements: { before: storedElements(loaded.model), after: storedElements(model) },
+    },
+    layers: changes,
+    kvCacheRemovedLayers: edits.graph.filter((e): e is Extract<GraphEdit, { kind: 'remove-kv-io' }> => e.kind === 'remove-kv-io').map((e) => e.layer),
+  };
+  const externalData = opts.externalData ?? true;
+  if (externalData) record.output.dataPath = `${outPath}.data`;
+  model.metadataProps = provenanceMetadata(model.metadataProps, record);
+
+  const recordPath = `${outPath}.pruning.json`;
+  const extraFiles = [{ path: recordPath, text: JSON.stringify(record, null, 2) + '\n' }];
+  let configPath: string | undefined;
+  const inputConfig = join(loaded.dir, 'config.json');
+  if (existsSync(inputConfig)) {
+    configPath = join(dirname(outPath), 'config.json');
+    if (resolve(configPath) === resolve(inputConfig)) {
+      throw new SurgeryError(`the output folder ${dirname(outPath)} is the input model's folder, whose config.json would be overwritten: write the pruned model to another folder`);
+    }
+    const config = JSON.parse(await readFile(inputConfig, 'utf8')) as Record<string, unknown>;
+    extraFiles.push({ path: configPath, text: JSON.stringify(prunedHfConfig(config, spec, record), null, 2) + '\n' });
+  }
+
+  const written = await writePrunedModel(model, {
+    sourceDir: loaded.dir,
+    sourcePath: loaded.path,
+    outPath,
+    externalData,
+    slices: new Map(edits.slices.map((s) => [s.tensor, s])),
+    extraFiles,
+    onProgress: (p) => opts.onProgress?.({ phase: 'tensors', done: p.done, total: p.total, tensor: p.tensor }),
+  });
+  if (!written.dataPath) delete record.output.dataPath;
+  opts.onProgress?.({ phase: 'done', done: 1, total: 1 });
+  return {
+    modelPath: written.modelPath,
+    ...(written.dataPath ? { dataPath: written.dataPath } : {}),
+    recordPath,
+    ...(configPath ? { configPath } : {}),
+    record,
+    removed: { ...removed, valueInfo },
+    bytesWritten: written.modelBytes + written.dataBytes,
+  };
+}
+
+async function resolveOutPath(outPath: string): Promise<string> {
+  const full = resolve(outPath);
+  const st = await stat(full).catch(() => undefined);
+  if (st?.isDirectory() || (!st && !full.endsWith('.onnx'))) {
+    await mkdir(full, { recursive: true });
+    return join(full, 'model.onnx');
+  }
+  await mkdir(dirname(full), { recursive: true });
+  if (!basename(full)) throw new SurgeryError(`output path ${outPath} names no file`);
+  return full;
+}
+
+function layerChanges(spec: ModelSpec, plan: PruningPlan): LayerChange[] {
+  return spec.layers.map((l) => {
+    const lp = plan.layers.find((x) => x.layer === l.index)!;
+    return {
+      layer: l.index,
+      heads: [l.numHeads, lp.keepHeads.length],
+      kvHeads: [l.numKvHeads, lp.keepKvHeads.length],
+      channels: [l.intermediateSize, lp.keepChannels.length],
+      attentionRemoved: lp.keepHeads.length === 0,
+      ffnRemoved: lp.keepChannels.length === 0,
+    };
+  });
+}
+
+/** Attach compensation biases: to the bypass of a removed block, or as an Add after a kept projection. */
+async function addCompensation(edits: SurgeryEdits, spec: ModelSpec, stats: CompensationStats, g: EditableGraph, baseDir: string): Promise<Set<string>> {
+  const done = new Set<string>();
+  for (const r of edits.removedInputs) {
+    const l = spec.layers[r.layer]!;
+    const width = r.block === 'attention' ? l.numHeads * l.headDim : l.intermediateSize;
+    const mean = meanFor(stats, r.layer, r.block, width);
+    const weight = g.initializer(r.linear.weight);
+    if (!weight) throw new SurgeryError(`layer ${r.layer}: weight "${r.linear.weight}" is not an initializer`);
+    const values = await compensationFor(r.linear, weight, baseDir, r.removed, mean);
+    const biasType = weight.dataType ?? 1;
+    const bypass = edits.graph.find((e) => e.kind === 'bypass' && e.layer === r.layer && e.block === r.block);
+    if (bypass && bypass.kind === 'bypass') {
+      bypass.bias = values;
+      bypass.biasType = biasType;
+    } else {
+      edits.graph.push({ kind: 'add-bias', layer: r.layer, block: r.block, linear: r.linear, output: r.linear.node, values, biasType });
+    }
+    done.add(`${r.layer}:${r.block}`);
+  }
+  return done;
+}
+
+/** A sliced weight read by a node other than its projection would feed that node the wrong shape. */
+function checkSlicedWeightsUnshared(model: ModelProto, slices: WeightSlice[]): void {
+  const sliced = new Set(slices.map((s) => s.tensor));
+  const readers = new Map<string, string[]>();
+  for (const n of model.graph!.node ?? []) {
+    for (const i of n.input ?? []) if (sliced.has(i)) readers.set(i, [...(readers.get(i) ?? []), n.name ?? n.opType ?? '?']);
+  }
+  for (const [t, r] of readers) {
+    if (r.length > 1) throw new SurgeryError(`weight "${t}" is read by ${r.length} nodes (${r.slice(0, 3).join(', ')}); surgery can prune only weights that belong to one projection`);
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * Keeping a subset of indices along one axis of a 1-D or 2-D tensor, byte-wise: the storage type
+ * (fp32, fp16, bf16, ...) only sets the element size, so nothing is converted.
+ */
+import { SurgeryError } from './errors.js';
+
+/** Indices [start, end) runs of an ascending index list, so rows/columns are copied in blocks. */
+export function runsOf(keep: readonly number[]): Array<[number, number]> {
+  const runs: Array<[number, number]> = [];
+  for (const i of keep) {
+    const last = runs[runs.length - 1];
+    if (last && last[1] === i) last[1] = i + 1;
+    else runs.push([i, i + 1]);
+  }
+  return runs;
+}
+
+/**
+ * Keep `keep` (ascending, unique) along `axis` of a tensor with `dims` (rank 1 or 2) stored as
+ * `bytes` with `elementSize` bytes per element. Returns the new bytes and dims.
+ */
+export function sliceAxis(
+  bytes: Uint8Array,
+  dims: readonly number[],
+  elementSize: number,
+  axis: number,
+  keep: readonly number[],
+  name = '?',
+): { bytes: Uint8Array; dims: number[] } {
+  if (dims.length !== 1 && dims.length !== 2) throw new SurgeryError(`tensor "${name}" has rank ${dims.length}; surgery slices only 1-D and 2-D weights`);
+  if (axis < 0 || axis >= dims.length) throw new SurgeryError(`tensor "${name}": axis ${axis} is outside its rank ${dims.length}`);
+  const n = dims[axis]!;
+  for (let i = 0; i < keep.length; i++) {
+    const k = keep[i]!;
+    if (!Number.isInteger(k) || k < 0 || k >= n || (i > 0 && k <= keep[i - 1]!)) {
+      throw new SurgeryError(`tensor "${name}": kept index ${k} at position ${i} is out of range 0..${n - 1} or not ascending`);
+    }
+  }
+  const expected = dims.reduce((a, b) => a * b, 1) * elementSize;
+  if (bytes.length !== expected) throw new SurgeryError(`tensor "${name}": ${bytes.length} bytes for dims [${dims}] (expected ${expected})`);
+  const rows = dims.length === 2 ? dims[0]! : 1;
+  const cols = dims.length === 2 ? dims[1]! : dims[0]!;
+  const runs = runsOf(keep);
+  const newDims = dims.slice();
+  newDims[axis] = keep.length;
+  const out = new Uint8Array(newDims.reduce((a, b) => a * b, 1) * elementSize);
+  if (dims.length === 2 && axis === 0) {
+    const rowBytes = cols * elementSize;
+    let o = 0;
+    for (const [s, e] of runs) {
+      out.set(bytes.subarray(s * rowBytes, e * rowBytes), o);
+      o += (e - s) * rowBytes;
+    }
+  } else {
+    const rowBytes = cols * elementSize;
+    let o = 0;
+    for (let r = 0; r < rows; r++) {
+      const base = r * rowBytes;
+      for (const [s, e] of runs) {
+        out.set(bytes.subarray(base + s * elementSize, base + e * elementSize), o);
+        o += (e - s) * elementSize;
+      }
+    }
+  }
+  return { bytes: out, dims: newDims };
+}
+
+/** Element indices of whole blocks: blocks [b0, b1, ...] of `size` elements each, shifted by `offset`. */
+export function blockIndices(blocks: readonly number[], size: number, offset = 0): number[] {
+  const out: number[] = [];
+  for (const b of blocks) for (let i = 0; i < size; i++) out.push(offset + b * size + i);
+  return out;
+}
