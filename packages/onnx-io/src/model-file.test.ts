@@ -1,4 +1,4 @@
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -223,6 +223,12 @@ describe('errors', () => {
     const t = makeTensor('w', DataType.FLOAT, [512], new Float32Array(512));
     const m: ModelProto = { irVersion: 8, graph: { name: 'g', initializer: [t] } };
     await expect(saveModel(m, join(freshDir(), 'm.onnx'), { externalData: { location: '../w.bin' } })).rejects.toThrow(/contains "\.\."/);
+    const dir = freshDir();
+    const elsewhere = freshDir();
+    symlinkSync(elsewhere, join(dir, 'weights'));
+    await expect(saveModel(m, join(dir, 'm.onnx'), { externalData: { location: 'weights/new/w.bin' } })).rejects.toThrow(/symbolic link.*outside the model folder/);
+    expect(readdirSync(elsewhere)).toEqual([]);
+    expect(readdirSync(dir)).toEqual(['weights']);
   });
 });
 

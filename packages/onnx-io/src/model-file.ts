@@ -157,8 +157,8 @@ export async function saveModel(model: ModelProto, path: string, opts: SaveModel
   checkRelativeLocation(location, '(save target)');
   const threshold = ext.sizeThreshold ?? 1024;
   const dataPath = resolve(dir, location);
+  resolveExternalLocation(dir, location, '(save target)'); // a symlinked subfolder must not lead out of dir
   await mkdir(dirname(dataPath), { recursive: true });
-  resolveExternalLocation(dir, location, '(save target)'); // symlinked subfolder escaping dir
   await refuseOverwritingSources(externals.map((s) => s.tensor), sourceDir, dataPath);
 
   const writer = await ExternalDataWriter.create(dataPath, ext.alignment ?? DEFAULT_ALIGNMENT);

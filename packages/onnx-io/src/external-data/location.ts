@@ -1,5 +1,5 @@
 import { realpathSync } from 'node:fs';
-import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import type { StringStringEntry, TensorProto } from '../proto/types.js';
 import { toNumber } from '../proto/types.js';
 
@@ -70,18 +70,29 @@ export function resolveExternalLocation(baseDir: string, location: string, tenso
   checkRelativeLocation(location, tensorName);
   const base = resolve(baseDir);
   const full = resolve(base, location);
-  let real: string;
   let realBase: string;
   try {
     realBase = realpathSync(base);
-    real = realpathSync(full);
   } catch {
-    return full; // missing file: the reader reports it with its own message
+    return full; // missing folder: the reader reports it with its own message
+  }
+  // a file not written yet is checked through its nearest existing folder (a symlinked subfolder)
+  let existing = full;
+  let real: string | undefined;
+  while (real === undefined) {
+    try {
+      real = realpathSync(existing);
+    } catch {
+      const parent = dirname(existing);
+      if (parent === existing) return full;
+      existing = parent;
+    }
   }
   const rel = relative(realBase, real);
-  if (rel === '' || rel === '..' || rel.startsWith('..' + sep) || isAbsolute(rel)) {
+  const inside = existing === full ? rel !== '' : true;
+  if (!inside || rel === '..' || rel.startsWith('..' + sep) || isAbsolute(rel)) {
     throw new UnsafeExternalDataError(
-      `tensor "${tensorName}": external data location "${location}" resolves (through a symbolic link) to ${real}, outside the model folder ${realBase}. Refusing to read it; copy the data file into the model folder.`,
+      `tensor "${tensorName}": external data location "${location}" resolves (through a symbolic link) to ${real}, outside the model folder ${realBase}. Refusing to use it; copy the data file into the model folder.`,
     );
   }
   return full;
