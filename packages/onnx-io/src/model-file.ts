@@ -139,6 +139,7 @@ export async function saveModel(model: ModelProto, path: string, opts: SaveModel
     }
     const replacements = new Map<TensorProto, TensorProto>();
     for (const { tensor } of externals) {
+      if (replacements.has(tensor)) continue;
       const r = await openExternalRange(tensor, sourceDir, expectedLength(tensor));
       try {
         const bytes = new Uint8Array(r.length);
@@ -167,6 +168,7 @@ export async function saveModel(model: ModelProto, path: string, opts: SaveModel
     const replacements = new Map<TensorProto, TensorProto>();
     let tensorsExternal = 0;
     for (const { tensor, initializer } of slots) {
+      if (replacements.has(tensor)) continue; // one object referenced twice: write it once
       if (isExternal(tensor)) {
         const r = await openExternalRange(tensor, sourceDir, expectedLength(tensor));
         try {
