@@ -3,7 +3,8 @@
  * chosen execution provider, accumulate the per-row tap outputs in float64 on the host.
  */
 import { loadModel, type ModelSpec } from '@llm-bip/onnx-io';
-import { chunk, createSession, forwardFeeds, makeTokenBatch, toFloat32, type EpChoice } from '@llm-bip/runtime';
+import { chunk, createSession, makeTokenBatch, toFloat32, type EpChoice } from '@llm-bip/runtime';
+import { probeFeeds } from './feeds.js';
 import { ScoringError } from '../errors.js';
 import { baseTaps, StatisticsAccumulator, uniqueTaps } from '../statistics.js';
 import type { Statistics, Tap } from '../types.js';
@@ -48,7 +49,7 @@ export async function collectStatistics(opts: CollectOptions): Promise<Statistic
       let done = 0;
       for (const batchRows of chunk(rows, opts.batchSize ?? 8)) {
         const batch = makeTokenBatch(batchRows);
-        const result = await session.run(forwardFeeds(session, batch, { numKvHeads: spec.layers[0]?.numKvHeads, headDim: spec.layers[0]?.headDim }), names);
+        const result = await session.run(probeFeeds(session, spec, batch), names);
         const outputs: Record<string, Float32Array> = {};
         for (const o of probe.outputs) outputs[o.key] = toFloat32(result[o.output]!);
         acc.addBatch(batchRows.length, seqLen, outputs);

@@ -9,6 +9,7 @@ import { baseTaps, uniqueTaps } from '../statistics.js';
 import type { Tap } from '../types.js';
 import { modelWeights } from '../weights.js';
 import { buildProbe } from './build-probe.js';
+import { probeFeeds } from './feeds.js';
 import { writeProbeFile } from './probe-file.js';
 
 export interface ProbeOverhead {
@@ -41,7 +42,7 @@ export async function probeOverhead(
   const repeats = opts.repeats ?? 5;
   const timeAll = async (s: Session, outputs?: string[]): Promise<number> => {
     const t0 = performance.now();
-    for (const b of batches) await s.run(forwardFeeds(s, b, { numKvHeads: opts.spec.layers[0]?.numKvHeads, headDim: opts.spec.layers[0]?.headDim }), outputs);
+    for (const b of batches) await s.run(outputs ? probeFeeds(s, opts.spec, b) : forwardFeeds(s, b, { numKvHeads: opts.spec.layers[0]?.numKvHeads, headDim: opts.spec.layers[0]?.headDim }), outputs);
     return (performance.now() - t0) / 1000;
   };
   try {
