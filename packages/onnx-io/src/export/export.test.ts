@@ -148,3 +148,25 @@ describe('checkpoint variants', () => {
     expect(Array.from(q.slice(0, 50)).every((v) => (new Uint32Array(Float32Array.of(v).buffer)[0]! & 0xffff) === 0)).toBe(true);
   });
 });
+
+describe('rope scaling', () => {
+  // positions far from 0 so the frequency scaling shows; head_dim 16 with an original context of 64
+  // puts pairs in all three llama3 bands (kept, blended, divided)
+  const far = IDS.map((r) => r.map((_, t) => 900 + 3 * t));
+  const cases = [
+    ['linear x2', { kind: 'linear', factor: 2 }],
+    ['llama3', { kind: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64 }],
+  ] as const;
+  for (const [label, ropeScaling] of cases) {
+    it(`${label}: export == reference, and differs from unscaled rope`, async () => {
+      const m = await tiny({ ...MHA, ropeScaling }, 'float32', false);
+      const session = await openSession(m.onnxPath);
+      const got = logits(await session.run(forwardFeeds(IDS, { positions: far })));
+      await session.release();
+      const want = referenceForward(m.config, m.weights, IDS, { positionIds: far });
+      expect(maxDiff(got, want) / maxAbs(want)).toBeLessThanOrEqual(TOL.float32);
+      const plain = referenceForward({ ...m.config, ropeScaling: { kind: 'default' } }, m.weights, IDS, { positionIds: far });
+      expect(maxDiff(plain, want) / maxAbs(want)).toBeGreaterThan(1e-3);
+    });
+  }
+});

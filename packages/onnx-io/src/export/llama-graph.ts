@@ -46,12 +46,29 @@ export const ioNames = {
   presentValue: (i: number) => `present.${i}.value`,
 };
 
-/** Inverse rotary frequencies for head_dim, as transformers computes them (then rounded to float32). */
+/** Inverse rotary frequencies for head_dim as transformers computes them (default, linear, llama3), rounded to float32. */
 function inverseFrequencies(c: LlamaConfig): Float32Array {
   const half = c.headDim / 2;
   const out = new Float32Array(half);
-  const factor = c.ropeScaling.kind === 'linear' ? c.ropeScaling.factor : 1;
-  for (let i = 0; i < half; i++) out[i] = 1 / c.ropeTheta ** ((2 * i) / c.headDim) / factor;
+  const r = c.ropeScaling;
+  for (let i = 0; i < half; i++) {
+    const f = 1 / c.ropeTheta ** ((2 * i) / c.headDim);
+    if (r.kind === 'linear') {
+      out[i] = f / r.factor;
+    } else if (r.kind === 'llama3') {
+      const wavelen = (2 * Math.PI) / f;
+      const lowFreqWavelen = r.originalMaxPositionEmbeddings / r.lowFreqFactor;
+      const highFreqWavelen = r.originalMaxPositionEmbeddings / r.highFreqFactor;
+      if (wavelen < highFreqWavelen) out[i] = f;
+      else if (wavelen > lowFreqWavelen) out[i] = f / r.factor;
+      else {
+        const smooth = (r.originalMaxPositionEmbeddings / wavelen - r.lowFreqFactor) / (r.highFreqFactor - r.lowFreqFactor);
+        out[i] = ((1 - smooth) * f) / r.factor + smooth * f;
+      }
+    } else {
+      out[i] = f;
+    }
+  }
   return out;
 }
 

@@ -4,7 +4,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { normaliseHfConfig, toHfConfigJson, type LlamaConfig } from '../hf/config.js';
+import { normaliseHfConfig, toHfConfigJson, type LlamaConfig, type RopeScaling } from '../hf/config.js';
 import { writeSafetensors, type SafetensorsTensorInput } from '../hf/safetensors-write.js';
 import { llamaWeightShapes } from '../hf/weights.js';
 import { float32ToBfloat16, float32ToFloat16 } from '../tensor/half.js';
@@ -22,6 +22,7 @@ export interface TinyLlamaShape {
   headDim?: number;
   tieEmbeddings?: boolean;
   ropeTheta?: number;
+  ropeScaling?: RopeScaling;
   rmsNormEps?: number;
 }
 
@@ -84,7 +85,7 @@ export async function writeTinyHfCheckpoint(shape: TinyLlamaShape, hfDir: string
       vocabSize: shape.vocabSize,
       rmsNormEps: shape.rmsNormEps ?? 1e-5,
       ropeTheta: shape.ropeTheta ?? 10000,
-      ropeScaling: { kind: 'default' },
+      ropeScaling: shape.ropeScaling ?? { kind: 'default' },
       maxPositionEmbeddings: 2048,
       tieWordEmbeddings: shape.tieEmbeddings ?? false,
       torchDtype: dtype,

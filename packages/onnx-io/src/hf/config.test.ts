@@ -59,9 +59,20 @@ describe('readHfConfig', () => {
     expect(normaliseHfConfig({ ...v4, rope_scaling: { type: 'linear', factor: 4 } }).ropeScaling).toEqual({ kind: 'linear', factor: 4 });
   });
 
+  it('llama3 rope scaling from transformers 4 rope_scaling and 5 rope_parameters', () => {
+    const llama3 = { factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 };
+    const want = { kind: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 };
+    expect(normaliseHfConfig({ ...v4, rope_theta: 500000, rope_scaling: { ...llama3, rope_type: 'llama3' } })).toMatchObject({ ropeTheta: 500000, ropeScaling: want });
+    expect(normaliseHfConfig({ ...v4, rope_parameters: { ...llama3, rope_type: 'llama3', rope_theta: 500000 } }).ropeScaling).toEqual(want);
+    expect(() => normaliseHfConfig({ ...v4, rope_scaling: { rope_type: 'llama3', factor: 8 } })).toThrow(/llama3 rope scaling needs a positive "low_freq_factor"/);
+    expect(() => normaliseHfConfig({ ...v4, partial_rotary_factor: 0.5 })).toThrow(/partial_rotary_factor 0.5 is not supported/);
+  });
+
   it('round-trips through toHfConfigJson', () => {
     const c = normaliseHfConfig({ ...v4, num_key_value_heads: 8, head_dim: 64, tie_word_embeddings: true });
     expect(normaliseHfConfig(toHfConfigJson(c))).toEqual(c);
+    const l3 = { ...c, ropeScaling: { kind: 'llama3' as const, factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 } };
+    expect(normaliseHfConfig(toHfConfigJson(l3))).toEqual(l3);
   });
 
   it('refuses what the exporter cannot do, naming the key', () => {

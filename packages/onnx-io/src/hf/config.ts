@@ -11,7 +11,11 @@ export class HfCheckpointError extends Error {
 }
 
 /** Rotary embedding variants whose inverse frequencies are a constant we can compute ahead of time. */
-export type RopeScaling = { kind: 'default' } | { kind: 'linear'; factor: number };
+export type RopeScaling =
+  | { kind: 'default' }
+  | { kind: 'linear'; factor: number }
+  /** Llama 3.1: long wavelengths divided by factor, short ones kept, a smooth blend between */
+  | { kind: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number };
 
 export interface LlamaConfig {
   modelType: 'llama';
@@ -92,7 +96,11 @@ export function normaliseHfConfig(raw: unknown, source = 'config.json'): LlamaCo
   const params = (c.rope_parameters ?? null) as Json | null;
   const scaling = (c.rope_scaling ?? null) as Json | null;
   const ropeTheta = num('rope_theta', params?.rope_theta ?? c.rope_theta ?? 10000);
-  const ropeScaling = normaliseRopeScaling(params ?? scaling, source);
+  const ropeScaling = normaliseRopeScaling(params ?? scaling, c, source);
+  const partial = params?.partial_rotary_factor ?? c.partial_rotary_factor;
+  if (partial !== undefined && partial !== null && partial !== 1) {
+    throw new HfCheckpointError(`${source}: partial_rotary_factor ${String(partial)} is not supported (LLaMA rotates the whole head)`);
+  }
 
   const eps = c.rms_norm_eps ?? 1e-6;
   const dtypeRaw = c.dtype ?? c.torch_dtype;
@@ -116,17 +124,29 @@ export function normaliseHfConfig(raw: unknown, source = 'config.json'): LlamaCo
   };
 }
 
-function normaliseRopeScaling(r: Json | null, source: string): RopeScaling {
+function normaliseRopeScaling(r: Json | null, c: Json, source: string): RopeScaling {
   if (r === null || typeof r !== 'object') return { kind: 'default' };
   const kind = (r.rope_type ?? r.type ?? 'default') as unknown;
+  const positive = (key: string, v: unknown): number => {
+    if (typeof v !== 'number' || !(v > 0)) throw new HfCheckpointError(`${source}: ${String(kind)} rope scaling needs a positive "${key}", got ${JSON.stringify(v)}`);
+    return v;
+  };
   if (kind === 'default') return { kind: 'default' };
-  if (kind === 'linear') {
-    const factor = r.factor;
-    if (typeof factor !== 'number' || !(factor > 0)) throw new HfCheckpointError(`${source}: linear rope scaling needs a positive "factor", got ${JSON.stringify(factor)}`);
-    return { kind: 'linear', factor };
+  if (kind === 'linear') return { kind: 'linear', factor: positive('factor', r.factor) };
+  if (kind === 'llama3') {
+    const lowFreqFactor = positive('low_freq_factor', r.low_freq_factor);
+    const highFreqFactor = positive('high_freq_factor', r.high_freq_factor);
+    if (!(highFreqFactor > lowFreqFactor)) throw new HfCheckpointError(`${source}: llama3 rope scaling needs high_freq_factor > low_freq_factor`);
+    return {
+      kind: 'llama3',
+      factor: positive('factor', r.factor),
+      lowFreqFactor,
+      highFreqFactor,
+      originalMaxPositionEmbeddings: positive('original_max_position_embeddings', r.original_max_position_embeddings ?? c.original_max_position_embeddings),
+    };
   }
   throw new HfCheckpointError(
-    `${source}: rope scaling type ${JSON.stringify(kind)} is not supported (supported: default, linear). ` +
+    `${source}: rope scaling type ${JSON.stringify(kind)} is not supported (supported: default, linear, llama3). ` +
       `Export a checkpoint without it, or extend hf/config.ts and the exporter's inverse frequencies.`,
   );
 }
@@ -144,10 +164,7 @@ export function toHfConfigJson(config: LlamaConfig): Record<string, unknown> {
     head_dim: config.headDim,
     vocab_size: config.vocabSize,
     rms_norm_eps: config.rmsNormEps,
-    rope_parameters:
-      config.ropeScaling.kind === 'linear'
-        ? { rope_type: 'linear', rope_theta: config.ropeTheta, factor: config.ropeScaling.factor }
-        : { rope_type: 'default', rope_theta: config.ropeTheta },
+    rope_parameters: ropeParametersJson(config),
     max_position_embeddings: config.maxPositionEmbeddings,
     tie_word_embeddings: config.tieWordEmbeddings,
     hidden_act: 'silu',
@@ -155,4 +172,23 @@ export function toHfConfigJson(config: LlamaConfig): Record<string, unknown> {
     mlp_bias: false,
     dtype: config.torchDtype ?? 'float32',
   };
+}
+
+function ropeParametersJson(config: LlamaConfig): Record<string, unknown> {
+  const r = config.ropeScaling;
+  switch (r.kind) {
+    case 'default':
+      return { rope_type: 'default', rope_theta: config.ropeTheta };
+    case 'linear':
+      return { rope_type: 'linear', rope_theta: config.ropeTheta, factor: r.factor };
+    case 'llama3':
+      return {
+        rope_type: 'llama3',
+        rope_theta: config.ropeTheta,
+        factor: r.factor,
+        low_freq_factor: r.lowFreqFactor,
+        high_freq_factor: r.highFreqFactor,
+        original_max_position_embeddings: r.originalMaxPositionEmbeddings,
+      };
+  }
 }

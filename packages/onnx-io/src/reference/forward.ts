@@ -94,6 +94,19 @@ function rope(x: Float64Array, rows: number, heads: number, D: number, positions
   return y;
 }
 
+/** Rotation speed of pair d: theta^(-2d/D), scaled by the config's rope scaling. */
+function ropeFrequency(config: LlamaConfig, d: number): number {
+  const f = config.ropeTheta ** ((-2 * d) / config.headDim);
+  const r = config.ropeScaling;
+  if (r.kind === 'default') return f;
+  if (r.kind === 'linear') return f / r.factor;
+  // llama3: how many times the pair turns within the original context decides its scale:
+  // many turns (> highFreqFactor) keep f, few (< lowFreqFactor) get f / factor, linear blend in between
+  const turns = (r.originalMaxPositionEmbeddings * f) / (2 * Math.PI);
+  const t = Math.min(1, Math.max(0, (turns - r.lowFreqFactor) / (r.highFreqFactor - r.lowFreqFactor)));
+  return f * (t + (1 - t) / r.factor);
+}
+
 function weightOf(weights: Map<string, Float64Array>, name: string): Float64Array {
   const w = weights.get(name);
   if (!w) throw new Error(`reference: weight "${name}" missing`);
@@ -109,8 +122,7 @@ export function referenceForward(config: LlamaConfig, weights: Map<string, Float
   const rows = B * S;
   const mask = opts.attentionMask ?? inputIds.map((r) => r.map(() => 1));
   const positions = (opts.positionIds ?? inputIds.map((r) => r.map((_, t) => t))).flat();
-  const factor = config.ropeScaling.kind === 'linear' ? config.ropeScaling.factor : 1;
-  const invFreq = Array.from({ length: D / 2 }, (_, d) => 1 / (config.ropeTheta ** ((2 * d) / D) * factor));
+  const invFreq = Array.from({ length: D / 2 }, (_, d) => ropeFrequency(config, d));
   const nRep = H / KV;
   const L = (i: number, n: string) => weightOf(weights, `model.layers.${i}.${n}.weight`);
 
