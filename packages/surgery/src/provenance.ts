@@ -98,9 +98,10 @@ export function parameterSummary(spec: ModelSpec, kept?: LayerChange[], compensa
   return { perLayer, attention, mlp, total: attention + mlp + rest };
 }
 
-export function storedElements(model: ModelProto): number {
+/** Elements of all initializers; `dims` overrides the stored dims of tensors that will be sliced. */
+export function storedElements(model: ModelProto, dims?: Map<string, number[]>): number {
   let n = 0;
-  for (const t of model.graph?.initializer ?? []) n += (t.dims ?? []).reduce<number>((a, d) => a * Number(d), 1);
+  for (const t of model.graph?.initializer ?? []) n += (dims?.get(t.name ?? '') ?? (t.dims ?? []).map(Number)).reduce<number>((a, d) => a * d, 1);
   return n;
 }
 
@@ -138,28 +139,32 @@ export async function modelFingerprint(path: string, model: ModelProto, dir: str
   return `sha256:${h.digest('hex')}`;
 }
 
-/** llm_bip.* metadata_props entries for the output model (earlier llm_bip.* entries are replaced). */
+/**
+ * llm_bip.pruning.* metadata_props entries for the output model. Other keys (the exporter's
+ * llm_bip.exporter, llm_bip.config, ...) are kept; an earlier prune's llm_bip.pruning.* entries are
+ * replaced (its sidecar keeps the history).
+ */
 export function provenanceMetadata(existing: StringStringEntry[] | null | undefined, r: PruningRecord): StringStringEntry[] {
-  const keep = (existing ?? []).filter((e) => !(e.key ?? '').startsWith('llm_bip.'));
+  const keep = (existing ?? []).filter((e) => !(e.key ?? '').startsWith('llm_bip.pruning.'));
   const entries: Record<string, string> = {
-    'llm_bip.format': r.format,
-    'llm_bip.pruned_at': r.createdAt,
-    'llm_bip.source_fingerprint': r.input.fingerprint,
-    'llm_bip.source_recogniser': `${r.input.recogniser}: ${r.input.flavour}`,
-    'llm_bip.plan.criterion': r.plan.criterion,
-    'llm_bip.plan.ratio': String(r.plan.ratio),
-    'llm_bip.plan.allocation': r.plan.allocation,
-    'llm_bip.plan.head_granularity': r.plan.headGranularity,
-    'llm_bip.plan.model_fingerprint': r.plan.modelFingerprint,
-    'llm_bip.compensation': String(r.compensation),
-    'llm_bip.parameters.before': String(r.parameters.before.total),
-    'llm_bip.parameters.after': String(r.parameters.after.total),
-    'llm_bip.parameters.removed_fraction': r.parameters.removedFraction.toFixed(6),
-    'llm_bip.layers': JSON.stringify(r.layers.map((l) => ({ layer: l.layer, heads: l.heads[1], kvHeads: l.kvHeads[1], channels: l.channels[1] }))),
+    'llm_bip.pruning.format': r.format,
+    'llm_bip.pruning.created_at': r.createdAt,
+    'llm_bip.pruning.source_fingerprint': r.input.fingerprint,
+    'llm_bip.pruning.source_recogniser': `${r.input.recogniser}: ${r.input.flavour}`,
+    'llm_bip.pruning.criterion': r.plan.criterion,
+    'llm_bip.pruning.ratio': String(r.plan.ratio),
+    'llm_bip.pruning.allocation': r.plan.allocation,
+    'llm_bip.pruning.head_granularity': r.plan.headGranularity,
+    'llm_bip.pruning.plan_model_fingerprint': r.plan.modelFingerprint,
+    'llm_bip.pruning.compensation': String(r.compensation),
+    'llm_bip.pruning.parameters_before': String(r.parameters.before.total),
+    'llm_bip.pruning.parameters_after': String(r.parameters.after.total),
+    'llm_bip.pruning.removed_fraction': r.parameters.removedFraction.toFixed(6),
+    'llm_bip.pruning.layers': JSON.stringify(r.layers.map((l) => ({ layer: l.layer, heads: l.heads[1], kvHeads: l.kvHeads[1], channels: l.channels[1] }))),
   };
-  if (r.plan.calibration) entries['llm_bip.plan.calibration'] = JSON.stringify(r.plan.calibration);
-  if (r.plan.seed !== undefined) entries['llm_bip.plan.seed'] = String(r.plan.seed);
-  if (r.kvCacheRemovedLayers.length) entries['llm_bip.kv_cache_removed_layers'] = r.kvCacheRemovedLayers.join(',');
+  if (r.plan.calibration) entries['llm_bip.pruning.calibration'] = JSON.stringify(r.plan.calibration);
+  if (r.plan.seed !== undefined) entries['llm_bip.pruning.seed'] = String(r.plan.seed);
+  if (r.kvCacheRemovedLayers.length) entries['llm_bip.pruning.kv_cache_removed_layers'] = r.kvCacheRemovedLayers.join(',');
   return [...keep, ...Object.entries(entries).map(([key, value]) => ({ key, value }))];
 }
 

@@ -135,7 +135,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneResult> {
       before,
       after,
       removedFraction: attnMlp(before) === 0 ? 0 : 1 - attnMlp(after) / attnMlp(before),
-      storedElements: { before: storedElements(loaded.model), after: storedElements(model) },
+      storedElements: { before: storedElements(loaded.model), after: storedElements(model, slicedDims(model, edits.slices)) },
     },
     layers: changes,
     kvCacheRemovedLayers: edits.graph.filter((e): e is Extract<GraphEdit, { kind: 'remove-kv-io' }> => e.kind === 'remove-kv-io').map((e) => e.layer),
@@ -238,4 +238,16 @@ function checkSlicedWeightsUnshared(model: ModelProto, slices: WeightSlice[]): v
   for (const [t, r] of readers) {
     if (r.length > 1) throw new SurgeryError(`weight "${t}" is read by ${r.length} nodes (${r.slice(0, 3).join(', ')}); surgery can prune only weights that belong to one projection`);
   }
+}
+
+function slicedDims(model: ModelProto, slices: WeightSlice[]): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const s of slices) {
+    const t = model.graph!.initializer!.find((x) => x.name === s.tensor);
+    if (!t) continue;
+    const dims = tensorDims(t);
+    dims[s.axis] = s.keep.length;
+    out.set(s.tensor, dims);
+  }
+  return out;
 }

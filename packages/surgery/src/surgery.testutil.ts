@@ -64,7 +64,7 @@ function pick(next: () => number, n: number, keep: number): number[] {
  * A seeded plan: each layer keeps a random subset of KV groups (with their query heads) and channels.
  * `zeroHeads` / `zeroChannels` name layers that lose everything.
  */
-export function randomPlan(spec: ModelSpec, seed: number, opts: { zeroHeads?: number[]; zeroChannels?: number[] } = {}): PruningPlan {
+export function randomPlan(spec: ModelSpec, seed: number, opts: { zeroHeads?: readonly number[]; zeroChannels?: readonly number[] } = {}): PruningPlan {
   const next = rng(seed);
   return {
     format: PLAN_FORMAT,
