@@ -55,7 +55,15 @@ export class InterruptedError extends CliError {
 /** Package error classes (by `name`) and the exit code each means. Extend as packages add errors. */
 export const knownErrorExitCodes: Readonly<Record<string, ExitCodeValue>> = {
   OnnxDecodeError: ExitCode.input,
+  ModelFileError: ExitCode.input,
   PlanMismatchError: ExitCode.input,
+  UnsupportedGraphError: ExitCode.input,
+  PatternNotFound: ExitCode.input,
+  HfCheckpointError: ExitCode.input,
+  SafetensorsError: ExitCode.input,
+  SessionLoadError: ExitCode.input,
+  EpUnavailableError: ExitCode.input,
+  EvalError: ExitCode.input,
   UnsupportedModelError: ExitCode.input,
   UnrecognisedGraphError: ExitCode.input,
   RecogniseError: ExitCode.input,

@@ -16,13 +16,15 @@ export interface ProgressOptions {
   total?: number;
   /** unit name for counts and rate, e.g. "tok" gives "1,234 tok/s" */
   unit?: string;
+  /** when the work began, on the reporter's clock (default: now); for bars created at the first callback */
+  startedAt?: number;
 }
 
 export interface ProgressTask {
   /** add `n` done units */
   advance(n?: number): void;
-  /** set the done count (and optionally the total, when it becomes known) */
-  update(done: number, total?: number): void;
+  /** set the done count (and optionally the total, when it becomes known, and a note such as "812 tok/s") */
+  update(done: number, total?: number, note?: string): void;
   /** end the task: final line with the overall rate */
   finish(): void;
 }
@@ -45,6 +47,8 @@ export interface ProgressState {
   total?: number;
   unit?: string;
   elapsedMs: number;
+  /** extra text at the end, e.g. the model's tokens/s when the bar counts windows */
+  note?: string;
 }
 
 const BAR_WIDTH = 24;
@@ -95,6 +99,7 @@ export function formatProgressLine(state: ProgressState, bar = true): string {
   } else {
     parts.push(`elapsed ${formatDuration(state.elapsedMs)}`);
   }
+  if (state.note) parts.push(state.note);
   return parts.join('  ');
 }
 
@@ -124,7 +129,7 @@ export class ProgressReporter {
   }
 
   start(opts: ProgressOptions): ProgressTask {
-    const start = this.now();
+    const start = opts.startedAt ?? this.now();
     const state: ProgressState = { label: opts.label, done: 0, elapsedMs: 0, ...(opts.total !== undefined ? { total: opts.total } : {}), ...(opts.unit !== undefined ? { unit: opts.unit } : {}) };
     let lastDraw = Number.NEGATIVE_INFINITY;
     let finished = false;
@@ -153,9 +158,10 @@ export class ProgressReporter {
         state.done += n;
         draw(false);
       },
-      update: (done, total) => {
+      update: (done, total, note) => {
         state.done = done;
         if (total !== undefined) state.total = total;
+        if (note !== undefined) state.note = note;
         draw(false);
       },
       finish: () => {

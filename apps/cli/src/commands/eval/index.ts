@@ -1,21 +1,93 @@
-import { listOption, noExtraPositionals, parseChoice, parseIntOption, requireExisting, requirePositional, stringOption } from '../../args.js';
-import { defineCommand } from '../../command.js';
-import { notAvailable } from '../../not-available.js';
+import { buildReport, createSessionFor, evaluatePerplexity, evaluateTasks, formatReport, loadTextDataset, loadTokenizer, locatePerplexitySet, type PerplexityResult, type TaskName, type TasksResult } from './deps.js';
+import { listOption, noExtraPositionals, parseChoice, parseIntOption, requirePositional, stringOption } from '../../args.js';
+import { defineCommand, type CommandContext } from '../../command.js';
+import { CliError, ExitCode } from '../../errors.js';
+import { evalProgress } from '../eval-progress.js';
+import { cacheDir, dataDir, resolveModelInput } from '../model-input.js';
 import { EXECUTION_PROVIDERS, epOption } from '../shared-options.js';
+import { join } from 'node:path';
 
-export const PPL_DATASETS = ['wikitext2', 'ptb'] as const;
+export const PPL_DATASETS = ['wikitext2', 'ptb', 'ptb-test'] as const;
 export const TASKS = ['boolq', 'piqa', 'hellaswag', 'winogrande', 'arc_easy', 'arc_challenge', 'openbookqa'] as const;
+
+export interface EvalRequest {
+  ppl: string[];
+  tasks: TaskName[];
+  seqLen: number;
+  limit?: number;
+  dataDir: string;
+  ep: (typeof EXECUTION_PROVIDERS)[number];
+}
+
+export interface EvalRun {
+  ep: string;
+  perplexity: PerplexityResult[];
+  tasks?: TasksResult;
+}
+
+/** Perplexity + tasks of one ONNX model: the step prune-llm runs twice (dense, pruned). */
+export async function runEvaluation(ctx: CommandContext, onnxPath: string, tokenizerPath: string, req: EvalRequest, label = ''): Promise<EvalRun> {
+  const tokenizer = loadTokenizer(tokenizerPath);
+  const session = await createSessionFor(onnxPath, req.ep, ctx);
+  const progress = evalProgress(ctx, label);
+  try {
+    const perplexity: PerplexityResult[] = [];
+    for (const name of req.ppl) {
+      const dataset = await loadTextDataset(name, locatePerplexitySet(name, req.dataDir));
+      perplexity.push(
+        await evaluatePerplexity(session, tokenizer, dataset, {
+          seqLen: req.seqLen,
+          cacheDir: cacheDir(ctx.env),
+          onProgress: progress.onProgress,
+          ...(req.limit !== undefined ? { limit: req.limit } : {}),
+        }),
+      );
+    }
+    let tasks: TasksResult | undefined;
+    if (req.tasks.length) {
+      tasks = await evaluateTasks(session, tokenizer, {
+        tasksDir: join(req.dataDir, 'tasks'),
+        tasks: req.tasks,
+        onProgress: progress.onProgress,
+        ...(req.limit !== undefined ? { limit: req.limit } : {}),
+      });
+      if (tasks.missing.length) {
+        const m = tasks.missing.map((x) => `${x.task} (${x.files.join(', ')})`).join('; ');
+        throw new CliError(`task files missing: ${m}. Pass --data DIR with the datasets (see ../shared/data/README.md), or leave those tasks out`, ExitCode.input);
+      }
+    }
+    return { ep: session.ep, perplexity, ...(tasks ? { tasks } : {}) };
+  } finally {
+    progress.finish();
+    await session.release();
+  }
+}
+
+export function parseEvalList(raw: string[] | undefined, fallback: string[], option: string): { ppl: string[]; tasks: TaskName[] } {
+  const items = raw ?? fallback;
+  const ppl: string[] = [];
+  const tasks: TaskName[] = [];
+  for (const item of items) {
+    if (item === 'none') continue;
+    if ((PPL_DATASETS as readonly string[]).includes(item)) ppl.push(item);
+    else if ((TASKS as readonly string[]).includes(item)) tasks.push(item as TaskName);
+    else throw new CliError(`${option}: unknown dataset or task "${item}"; choose from ${[...PPL_DATASETS, ...TASKS].join(', ')} or "none"`, ExitCode.usage);
+  }
+  return { ppl, tasks };
+}
 
 export const evalCommand = defineCommand({
   name: 'eval',
   summary: 'perplexity (WikiText-2, PTB) and zero-shot task accuracy of a model',
   usage: 'MODEL [options]',
+  description: 'MODEL is an ONNX file (tokenizer.json beside it, or --tokenizer) or an HF checkpoint folder.',
   options: {
-    ppl: { type: 'string', value: 'LIST', description: `perplexity datasets, comma-separated: ${PPL_DATASETS.join(', ')}`, defaultText: 'wikitext2,ptb' },
+    ppl: { type: 'string', value: 'LIST', description: `perplexity sets, comma-separated: ${PPL_DATASETS.join(', ')} or "none"`, defaultText: 'wikitext2,ptb' },
     tasks: { type: 'string', value: 'LIST', description: `zero-shot tasks, comma-separated: ${TASKS.join(', ')} or "none"`, defaultText: 'none' },
     'seq-len': { type: 'string', value: 'L', description: 'perplexity window length in tokens', defaultText: '128' },
     limit: { type: 'string', value: 'N', description: 'evaluate only the first N windows / task examples (quick checks)' },
-    data: { type: 'string', value: 'DIR', description: 'folder with the datasets', defaultText: '../shared/data' },
+    tokenizer: { type: 'string', value: 'PATH', description: 'tokenizer.json or its folder', defaultText: 'the model\'s folder' },
+    data: { type: 'string', value: 'DIR', description: 'folder with the datasets', defaultText: '$LLM_BIP_DATA or ../shared/data' },
     ...epOption,
   },
   examples: [
@@ -25,12 +97,28 @@ export const evalCommand = defineCommand({
   async run(ctx) {
     const model = requirePositional(ctx, 0, 'MODEL', 'eval', 'give an ONNX file or an HF checkpoint folder');
     noExtraPositionals(ctx, 1, 'eval');
-    for (const d of listOption(ctx.values, 'ppl') ?? []) parseChoice(d, '--ppl', PPL_DATASETS, 'wikitext2');
-    for (const t of listOption(ctx.values, 'tasks') ?? []) if (t !== 'none') parseChoice(t, '--tasks', TASKS, 'boolq');
-    parseIntOption(stringOption(ctx.values, 'seq-len'), '--seq-len', 128, 2);
-    parseIntOption(stringOption(ctx.values, 'limit'), '--limit', Number.MAX_SAFE_INTEGER);
-    parseChoice(stringOption(ctx.values, 'ep'), '--ep', EXECUTION_PROVIDERS, 'auto');
-    requireExisting(model, 'model');
-    return notAvailable('eval', 'the eval package (tokenizer, datasets, perplexity, zero-shot)');
+    const ppl = parseEvalList(listOption(ctx.values, 'ppl'), ['wikitext2', 'ptb'], '--ppl');
+    const tasks = parseEvalList(listOption(ctx.values, 'tasks'), [], '--tasks');
+    if (ppl.tasks.length) throw new CliError(`--ppl takes perplexity sets (${PPL_DATASETS.join(', ')}); put tasks in --tasks`, ExitCode.usage);
+    if (tasks.ppl.length) throw new CliError(`--tasks takes zero-shot tasks (${TASKS.join(', ')}); put perplexity sets in --ppl`, ExitCode.usage);
+    const limitRaw = stringOption(ctx.values, 'limit');
+    const req: EvalRequest = {
+      ppl: ppl.ppl,
+      tasks: tasks.tasks,
+      seqLen: parseIntOption(stringOption(ctx.values, 'seq-len'), '--seq-len', 128, 2),
+      ...(limitRaw !== undefined ? { limit: parseIntOption(limitRaw, '--limit', 1) } : {}),
+      dataDir: dataDir(stringOption(ctx.values, 'data')),
+      ep: parseChoice(stringOption(ctx.values, 'ep'), '--ep', EXECUTION_PROVIDERS, 'auto'),
+    };
+    if (!req.ppl.length && !req.tasks.length) throw new CliError('nothing to evaluate: give --ppl and/or --tasks', ExitCode.usage);
+    const tokenizerOpt = stringOption(ctx.values, 'tokenizer');
+    const input = await resolveModelInput(model, ctx, { ...(tokenizerOpt ? { tokenizer: tokenizerOpt } : {}), kvCache: false });
+    try {
+      const run = await runEvaluation(ctx, input.onnxPath, input.tokenizer, req);
+      const reportInput = { perplexity: run.perplexity, ...(run.tasks ? { tasks: run.tasks } : {}), config: { model, ep: run.ep, seqLen: req.seqLen, limit: req.limit ?? null } };
+      return { result: buildReport(reportInput), text: formatReport(reportInput) };
+    } finally {
+      input.dispose();
+    }
   },
 });

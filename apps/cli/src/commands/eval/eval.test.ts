@@ -1,0 +1,107 @@
+/**
+ * eval and bench on the tiny test-bed checkpoint (exported on the fly), with a small data folder
+ * made from the first lines of WikiText-2 test so tokenizing stays fast.
+ */
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { evaluatePerplexity, loadTextDataset, loadTokenizer } from '@llm-bip/eval';
+import { exportLlamaToOnnx } from '@llm-bip/onnx-io';
+import { createSession } from '@llm-bip/runtime';
+import { fixtures, shared, tempDir } from '@llm-bip/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ExitCode } from '../../errors.js';
+import { cli } from '../../test-utils/capture.js';
+
+const t = tempDir('llm-bip-cli-eval-');
+const data = join(t.dir, 'data');
+const env = { ...process.env, LLM_BIP_CACHE: join(t.dir, 'cache') };
+let onnx: string;
+
+beforeAll(async () => {
+  mkdirSync(join(data, 'wikitext-2-raw-v1'), { recursive: true });
+  const lines = readFileSync(shared('data/wikitext-2-raw-v1/wiki.test.raw'), 'utf8').split('\n').slice(0, 120);
+  writeFileSync(join(data, 'wikitext-2-raw-v1', 'wiki.test.raw'), lines.join('\n'));
+  mkdirSync(join(data, 'tasks', 'boolq'), { recursive: true });
+  const boolq = readFileSync(shared('data/tasks/boolq/val.jsonl'), 'utf8').split('\n').slice(0, 6).join('\n');
+  writeFileSync(join(data, 'tasks', 'boolq', 'val.jsonl'), `${boolq}\n`);
+  // an ONNX file with its tokenizer beside it, as a user would have it
+  mkdirSync(join(t.dir, 'onnx'));
+  onnx = join(t.dir, 'onnx', 'model.onnx');
+  await exportLlamaToOnnx(fixtures.tinyHf, onnx, { dtype: 'float32', kvCache: true });
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(fixtures.tinyHf, f), join(t.dir, 'onnx', f));
+});
+afterAll(() => t.cleanup());
+
+describe('llm-bip eval', () => {
+  it('perplexity through the CLI equals the eval package on the same model and text', async () => {
+    const r = await cli(['eval', onnx, '--ppl', 'wikitext2', '--limit', '3', '--ep', 'cpu', '--data', data, '--json'], { env });
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    const ppl = doc.result.results.wikitext2.perplexity;
+    expect(doc.result.results.wikitext2.windows).toBe(3);
+
+    const session = await createSession(onnx, { ep: 'cpu' });
+    const direct = await evaluatePerplexity(session, loadTokenizer(join(t.dir, 'onnx')), await loadTextDataset('wikitext2', join(data, 'wikitext-2-raw-v1', 'wiki.test.raw')), { seqLen: 128, limit: 3 });
+    await session.release();
+    expect(ppl).toBeCloseTo(direct.ppl, 6);
+    // a trained model: far better than uniform over its 8,192-token vocabulary
+    expect(ppl).toBeGreaterThan(1);
+    expect(ppl).toBeLessThan(8192);
+  });
+
+  it('an HF checkpoint folder is exported on the fly; tasks are scored; text output is a table', async () => {
+    const r = await cli(['eval', fixtures.tinyHf, '--ppl', 'none', '--tasks', 'boolq', '--limit', '4', '--ep', 'cpu', '--data', data], { env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/\| boolq +\|/);
+    expect(r.stderr).toContain('export');
+  });
+
+  it('a missing dataset file is named with where it was expected (exit 3)', async () => {
+    const empty = join(t.dir, 'empty');
+    mkdirSync(empty);
+    const r = await cli(['eval', onnx, '--ppl', 'ptb', '--ep', 'cpu', '--data', empty], { env });
+    expect(r.code).toBe(ExitCode.input);
+    expect(r.stderr).toContain(`ptb: expected ${join(empty, 'ptb', 'ptb.valid.txt')}`);
+  });
+
+  it('missing task files are an error, not a silent gap', async () => {
+    const r = await cli(['eval', onnx, '--ppl', 'none', '--tasks', 'piqa', '--ep', 'cpu', '--data', data], { env });
+    expect(r.code).toBe(ExitCode.input);
+    expect(r.stderr).toContain('task files missing: piqa');
+  });
+
+  it('a corrupt ONNX file is an input error naming the file', async () => {
+    const bad = join(t.dir, 'bad.onnx');
+    writeFileSync(bad, 'this is not a protobuf model');
+    const r = await cli(['eval', bad, '--ppl', 'wikitext2', '--ep', 'cpu', '--data', data, '--tokenizer', fixtures.tinyHf], { env });
+    expect(r.code).toBe(ExitCode.input);
+    expect(r.stderr).toContain(bad);
+    expect(r.stderr.split('\n').filter(Boolean)).toHaveLength(1 + (r.stderr.includes('execution provider') ? 1 : 0));
+  });
+
+  it('a missing tokenizer is named', async () => {
+    const r = await cli(['eval', onnx, '--ppl', 'wikitext2', '--ep', 'cpu', '--data', data, '--tokenizer', join(t.dir, 'nope')], { env });
+    expect(r.code).toBe(ExitCode.input);
+    expect(r.stderr).toContain('tokenizer.json not found');
+  });
+
+  it('tasks in --ppl are refused with the fix', async () => {
+    const r = await cli(['eval', onnx, '--ppl', 'boolq'], { env });
+    expect(r.code).toBe(ExitCode.usage);
+    expect(r.stderr).toContain('put tasks in --tasks');
+  });
+});
+
+describe('llm-bip bench', () => {
+  it('reports prefill and decode tokens/s as JSON', async () => {
+    const r = await cli(['bench', onnx, '--ep', 'cpu', '--prompt', '16', '--decode', '4', '--repeats', '1', '--json'], { env });
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout).result;
+    expect(s.ep).toBe('cpu');
+    expect(s.prefill).toHaveLength(1);
+    expect(s.prefill[0]).toMatchObject({ batch: 1, seq: 16 });
+    expect(s.prefill[0].tokensPerSec).toBeCloseTo(16 / (s.prefill[0].medianMs / 1000), 6);
+    expect(s.decode.usedKvCache).toBe(true);
+    expect(s.decode.tokensPerSec).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,78 @@
+/**
+ * MODEL arguments: an ONNX file (tokenizer.json expected beside it, or --tokenizer) or a Hugging
+ * Face checkpoint folder, exported to a temp ONNX on the fly. Also where the shared data lives.
+ */
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { exportLlamaToOnnx } from '@llm-bip/onnx-io';
+import type { CommandContext } from '../command.js';
+import { CliError, ExitCode } from '../errors.js';
+
+export interface ModelInput {
+  /** the ONNX file to run */
+  onnxPath: string;
+  /** tokenizer.json or the folder holding it */
+  tokenizer: string;
+  /** the HF folder it was exported from, when MODEL was one */
+  exportedFrom?: string;
+  /** remove the temp export (no-op for an ONNX file) */
+  dispose(): void;
+}
+
+export function isHfCheckpoint(path: string): boolean {
+  return existsSync(path) && statSync(path).isDirectory() && existsSync(join(path, 'config.json'));
+}
+
+export async function resolveModelInput(model: string, ctx: CommandContext, opts: { tokenizer?: string; kvCache?: boolean } = {}): Promise<ModelInput> {
+  if (!existsSync(model)) throw new CliError(`model ${model} does not exist: give an ONNX file or an HF checkpoint folder`, ExitCode.input);
+  if (isHfCheckpoint(model)) {
+    const dir = mkdtempSync(join(tmpdir(), 'llm-bip-export-'));
+    ctx.cleanup.add(dir);
+    const onnxPath = join(dir, 'model.onnx');
+    const bar = ctx.progress({ label: 'export', unit: 'tensor' });
+    await exportLlamaToOnnx(model, onnxPath, {
+      dtype: 'float32',
+      kvCache: opts.kvCache ?? true,
+      onProgress: (p) => {
+        ctx.signal.throwIfAborted();
+        bar.update(p.done, p.total);
+      },
+    });
+    bar.finish();
+    return {
+      onnxPath,
+      tokenizer: opts.tokenizer ?? model,
+      exportedFrom: model,
+      dispose: () => {
+        rmSync(dir, { recursive: true, force: true });
+        ctx.cleanup.release(dir);
+      },
+    };
+  }
+  if (statSync(model).isDirectory()) {
+    const inside = join(model, 'model.onnx');
+    if (!existsSync(inside)) {
+      throw new CliError(`${model} is a folder with neither config.json (an HF checkpoint) nor model.onnx: pass the .onnx file or the checkpoint folder`, ExitCode.input);
+    }
+    return resolveModelInput(inside, ctx, opts);
+  }
+  const tokenizer = opts.tokenizer ?? dirname(resolve(model));
+  return { onnxPath: model, tokenizer, dispose: () => {} };
+}
+
+/** The shared data folder: --data, else $LLM_BIP_DATA, else ../shared/data beside the checkout. */
+export function dataDir(option: string | undefined): string {
+  if (option) return option;
+  if (process.env.LLM_BIP_DATA) return process.env.LLM_BIP_DATA;
+  // this file is apps/cli/{src,dist}/commands/model-input.*: five levels up is the checkout's parent
+  return resolve(dirname(fileURLToPath(import.meta.url)), '../../../../../shared/data');
+}
+
+/** Where tokenized datasets are cached between runs. */
+export function cacheDir(env: NodeJS.ProcessEnv): string {
+  if (env.LLM_BIP_CACHE) return env.LLM_BIP_CACHE;
+  const base = env.XDG_CACHE_HOME ?? (env.HOME ? join(env.HOME, '.cache') : tmpdir());
+  return join(base, 'llm-bip');
+}
