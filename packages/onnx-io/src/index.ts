@@ -12,3 +12,4 @@ export * from './hf/index.js';
 export * from './export/index.js';
 export * from './reference/index.js';
 export * from './graph/index.js';
+export * from './recognise/index.js';

@@ -51,6 +51,12 @@ export interface ShapeUse {
   element: number;
   /** which quantity the element holds; surgery writes the pruned value */
   role: 'numHeads' | 'numKvHeads' | 'qWidth' | 'kvWidth' | 'ffnWidth' | 'kvGroupsRepeat';
+  /**
+   * Set when `node` is an intermediate (a Concat building a shape from pieces) rather than the op that
+   * uses the shape: the Reshape/Expand whose shape input this element ends up in, and its position there.
+   * Exporters share such Concats between layers (dynamo), so surgery must give the op its own copy.
+   */
+  shapeOf?: { node: string; input: number; element: number };
 }
 
 /** An attribute that encodes a head count (contrib attention ops). */
