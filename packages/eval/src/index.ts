@@ -14,7 +14,7 @@ export { evaluatePerplexity, splitWindows, windowNlls, type PerplexityOptions, t
 export { encodePair, scoreRequests, type EncodedRequest, type LoglikelihoodResult, type ScoreOptions } from './loglikelihood.js';
 export { argmax, charLength, meanStderr, scoreItem, utf8Length, type ItemScore } from './metrics.js';
 export * from './tasks/templates.js';
-export { loadTaskItems, missingTaskFiles, readHellaswagText, taskFiles } from './tasks/loaders.js';
+export { hellaswagJsonl, loadTaskItems, missingTaskFiles, readHellaswagText, taskFiles } from './tasks/loaders.js';
 export { taskNames, type LoglikelihoodRequest, type TaskItem, type TaskName } from './tasks/types.js';
 export {
   evaluateItems,

@@ -59,6 +59,20 @@ describe('task files in ../shared/data/tasks', () => {
     for (const t of taskNames) expect(missingTaskFiles(t, tasksDir)).toEqual([]);
   });
 
+  it('prefers the original HellaSwag jsonl when it is there', () => {
+    const dir = join(tmp.dir, 'hs-orig');
+    mkdirSync(join(dir, 'hellaswag'), { recursive: true });
+    expect(missingTaskFiles('hellaswag', dir)).toEqual([join(dir, 'hellaswag/hellaswag_val_full.txt.bz2')]);
+    const doc = { ind: 24, activity_label: 'Roof shingle removal', ctx_a: 'A man is sitting on a roof.', ctx_b: 'he', endings: ['is using wrap.', 'starts pulling up roofing.', 'a', 'b'], label: '1' };
+    writeFileSync(join(dir, 'hellaswag/hellaswag_val.jsonl'), `${JSON.stringify(doc)}\n`);
+    expect(missingTaskFiles('hellaswag', dir)).toEqual([]);
+    const [item] = loadTaskItems('hellaswag', dir);
+    // ctx_b capitalised, as lm-eval's process_docs does (the text export lost this)
+    expect(item!.requests[1]).toEqual({ context: 'Roof shingle removal: A man is sitting on a roof. He', continuation: ' starts pulling up roofing.' });
+    expect(item!.gold).toBe(1);
+    expect(item!.id).toBe('24');
+  });
+
   it('a malformed HellaSwag text file is a DatasetError', () => {
     const p = join(tmp.dir, 'hs.txt');
     writeFileSync(p, 'ctx\n7\na\nb\nc\nd\n');

@@ -17,8 +17,12 @@ export const taskFiles: Record<TaskName, string[]> = {
   openbookqa: ['openbookqa/test.jsonl'],
 };
 
+/** The original HellaSwag validation jsonl: used instead of the text export when present (exact harness input). */
+export const hellaswagJsonl = 'hellaswag/hellaswag_val.jsonl';
+
 /** The task's files under `tasksDir` that are missing (empty when the task can run). */
 export function missingTaskFiles(task: TaskName, tasksDir: string): string[] {
+  if (task === 'hellaswag' && existsSync(join(tasksDir, hellaswagJsonl))) return [];
   return taskFiles[task].map((f) => join(tasksDir, f)).filter((p) => !existsSync(p));
 }
 
@@ -52,9 +56,9 @@ export function loadTaskItems(task: TaskName, tasksDir: string): TaskItem[] {
       return docs.map((d, i) => piqaItem(d, Number(labels[i]), i));
     }
     case 'hellaswag': {
-      const path = file(0);
-      if (path.endsWith('.jsonl')) return readJsonl<Parameters<typeof hellaswagItem>[0]>(path).map((d, i) => hellaswagItem(d, i));
-      return readHellaswagText(path).map((d, i) => hellaswagTextItem(d, i));
+      const original = join(tasksDir, hellaswagJsonl);
+      if (existsSync(original)) return readJsonl<Parameters<typeof hellaswagItem>[0]>(original).map((d, i) => hellaswagItem(d, i));
+      return readHellaswagText(file(0)).map((d, i) => hellaswagTextItem(d, i));
     }
     case 'winogrande':
       return readJsonl<Parameters<typeof winograndeItem>[0]>(file(0)).map((d, i) => winograndeItem(d, i));
