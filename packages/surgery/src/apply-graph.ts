@@ -28,6 +28,8 @@ export interface ApplyContext {
   baseDir: string;
   /** tensor renamed away by a bypass -> the tensor that replaced it */
   alias: Map<string, string>;
+  /** (op, shape input) -> the shape-building node private to it */
+  privateShapes: Map<string, string>;
 }
 
 type Applier<K extends GraphEdit['kind']> = (e: Extract<GraphEdit, { kind: K }>, ctx: ApplyContext) => Promise<void> | void;
@@ -55,7 +57,7 @@ export function currentName(ref: TensorRef, ctx: ApplyContext): string {
 // ---- shape constants and attributes ----------------------------------------------------------------
 
 function applyShapeElement(e: Extract<GraphEdit, { kind: 'shape-element' }>, ctx: ApplyContext): void {
-  const { use } = e;
+  const use = e.use.shapeOf ? { ...e.use, node: privateShapeBuilder(e, ctx) } : e.use;
   const what = `layer ${e.layer}: ${use.role} at element ${use.element} of input ${use.input} of node "${use.node}"`;
   const name = ctx.g.node(use.node).input?.[use.input];
   const t = name ? new GraphIndex(ctx.g.graph).constantTensor(name) : undefined;
@@ -66,6 +68,41 @@ function applyShapeElement(e: Extract<GraphEdit, { kind: 'shape-element' }>, ctx
   }
   // clones the constant when other nodes (e.g. other layers) share it
   setConstantElement(ctx.g.graph, use, e.value);
+}
+
+/**
+ * A ShapeUse on an intermediate node (a Concat assembling a shape) changes every op that reads that
+ * node's output. When other ops share it (dynamo shares them between layers), the op named by
+ * `shapeOf` gets its own copy of the node first; later edits for that op go to the same copy.
+ */
+function privateShapeBuilder(e: Extract<GraphEdit, { kind: 'shape-element' }>, ctx: ApplyContext): string {
+  const target = e.use.shapeOf!;
+  const key = `${target.node}\u0000${target.input}`;
+  const known = ctx.privateShapes.get(key);
+  if (known) return known;
+  const g = ctx.g;
+  const op = g.node(target.node);
+  const shape = op.input?.[target.input];
+  const p = shape ? g.producer(shape) : undefined;
+  if (!shape || !p || p.node.name !== e.use.node) {
+    throw new SurgeryError(`layer ${e.layer}: input ${target.input} of "${target.node}" is not produced by "${e.use.node}" as the spec says; recognise the model again`);
+  }
+  const shared = g.consumers(shape).some((u) => u.node !== op || u.slot !== target.input) || g.isGraphOutput(shape) || (op.input ?? []).filter((i) => i === shape).length > 1;
+  let name = p.node.name!;
+  if (shared) {
+    const clone: NodeProto = {
+      ...p.node,
+      name: g.freshName(`${p.node.name}/llm_bip_layer${e.layer}`),
+      input: [...(p.node.input ?? [])],
+      output: (p.node.output ?? []).map((o) => (o ? g.freshName(`${o}/llm_bip_layer${e.layer}`) : o)),
+      attribute: [...(p.node.attribute ?? [])],
+    };
+    g.addNode(clone);
+    op.input![target.input] = clone.output![p.index]!;
+    name = clone.name!;
+  }
+  ctx.privateShapes.set(key, name);
+  return name;
 }
 
 function readElement(t: TensorProto, element: number, what: string): number {

@@ -104,7 +104,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneResult> {
   }
   const valueInfo = dropStaleValueInfo(model.graph!, starts, stops, kvStarts);
 
-  const ctx: ApplyContext = { g, baseDir: loaded.dir, alias: new Map() };
+  const ctx: ApplyContext = { g, baseDir: loaded.dir, alias: new Map(), privateShapes: new Map() };
   for (const e of edits.graph) await applyGraphEdit(e, ctx);
   const cleaned = removeUnused(model.graph!);
   const removed = { nodes: cleaned.removedNodes, initializers: cleaned.removedInitializers };

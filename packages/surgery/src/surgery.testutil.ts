@@ -5,9 +5,11 @@ import {
   buildTinyLlama,
   bytesToFloat32,
   encodeFloats,
+  float16ToFloat32,
   loadModel,
   planModelShape,
   range,
+  recogniseModel,
   readTensorBytes,
   replaceTensors,
   saveModel,
@@ -20,7 +22,6 @@ import {
   type TinyLlamaShape,
 } from '@llm-bip/onnx-io';
 import { ort, type OrtTensor } from '@llm-bip/runtime';
-import { exportSpec } from './export-spec.testutil.js';
 
 export interface TinyCase {
   loaded: LoadedModel;
@@ -36,7 +37,7 @@ export const GQA: TinyLlamaShape = { seed: 2, hiddenSize: 64, numLayers: 3, numH
 export async function tinyCase(dir: string, shape: TinyLlamaShape, dtype: 'float32' | 'float16', kvCache: boolean): Promise<TinyCase> {
   const t = await buildTinyLlama(shape, { dir, dtype, kvCache, externalData: true });
   const loaded = await loadModel(t.onnxPath);
-  return { loaded, spec: exportSpec(loaded.model), hfDir: t.hfDir, dtype, kvCache };
+  return { loaded, spec: recogniseModel(loaded.model), hfDir: t.hfDir, dtype, kvCache };
 }
 
 /** mulberry32 */
@@ -97,17 +98,22 @@ export function removed(spec: ModelSpec, plan: PruningPlan, layer: number): { he
 export async function writeZeroedDense(c: TinyCase, plan: PruningPlan, out: string): Promise<string> {
   const g = c.loaded.model.graph!;
   const replacements = new Map<TensorProto, TensorProto>();
-  const zeroRows = async (name: string, rows: number[]) => {
+  // zero input features `rows` of a projection weight ([in, out] when outAxis = 1, else [out, in])
+  const zeroInputs = async (name: string, outAxis: 0 | 1, rows: number[]) => {
+    if (rows.length === 0) return;
     const t = g.initializer!.find((x) => x.name === name)!;
     const dims = tensorDims(t);
     const values = bytesToFloat32(await readTensorBytes(t, c.loaded.dir), t.dataType!, name);
-    for (const r of rows) values.fill(0, r * dims[1]!, (r + 1) * dims[1]!);
+    for (const r of rows) {
+      if (outAxis === 1) values.fill(0, r * dims[1]!, (r + 1) * dims[1]!);
+      else for (let o = 0; o < dims[0]!; o++) values[o * dims[1]! + r] = 0;
+    }
     replacements.set(t, { name, dataType: t.dataType, dims, rawData: encodeFloats(values, t.dataType!) });
   };
   for (const l of c.spec.layers) {
     const r = removed(c.spec, plan, l.index);
-    await zeroRows(l.o.weight, r.heads.flatMap((h) => range(l.headDim).map((i) => h * l.headDim + i)));
-    await zeroRows(l.down.weight, r.channels);
+    await zeroInputs(l.o.weight, l.o.outAxis, r.heads.flatMap((h) => range(l.headDim).map((i) => h * l.headDim + i)));
+    await zeroInputs(l.down.weight, l.down.outAxis, r.channels);
   }
   const path = join(out, 'zeroed.onnx');
   await saveModel(replaceTensors(c.loaded.model, replacements), path, { sourceDir: c.loaded.dir });
@@ -130,7 +136,7 @@ function int64(rows: number[][]): OrtTensor {
 }
 
 /** One forward: token ids after `pastLen` cached tokens (past feeds from `past`, or empty caches). */
-export async function forward(s: Session, tokens: number[][], past?: Record<string, OrtTensor>, pastLen = 0): Promise<{ logits: Float32Array; dims: number[]; present: Record<string, OrtTensor> }> {
+export async function forward(s: Session, tokens: number[][], past?: Record<string, OrtTensor>, pastLen = 0, headDim?: number): Promise<{ logits: Float32Array; dims: number[]; present: Record<string, OrtTensor> }> {
   const b = tokens.length;
   const t = tokens[0]!.length;
   const feeds: Record<string, OrtTensor> = {};
@@ -142,7 +148,7 @@ export async function forward(s: Session, tokens: number[][], past?: Record<stri
     else {
       const meta = (s as unknown as { inputMetadata: Array<{ name: string; shape: Array<number | string>; type: string }> }).inputMetadata.find((m) => m.name === name)!;
       const heads = meta.shape[1] as number;
-      const d = meta.shape[3] as number;
+      const d = typeof meta.shape[3] === 'number' ? meta.shape[3] : headDim!;
       feeds[name] = meta.type === 'float16' ? new ort.Tensor('float16', new Uint16Array(0), [b, heads, 0, d]) : new ort.Tensor('float32', new Float32Array(0), [b, heads, 0, d]);
     }
   }
@@ -153,7 +159,8 @@ export async function forward(s: Session, tokens: number[][], past?: Record<stri
     if (m) present[`past_key_values.${m[1]}.${m[2]}`] = v;
   }
   const logits = out['logits']!;
-  return { logits: logits.data as Float32Array, dims: [...logits.dims], present };
+  const data = logits.type === 'float16' ? float16ToFloat32(logits.data as Uint16Array) : (logits.data as Float32Array);
+  return { logits: data, dims: [...logits.dims], present };
 }
 
 export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
