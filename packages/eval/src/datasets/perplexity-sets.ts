@@ -44,7 +44,7 @@ export async function loadTextDataset(name: string, path: string, kind?: 'wikite
     const column = k === 'ptb' ? 'sentence' : 'text';
     const records = await readParquetRows(path, [column]);
     if (records.length && typeof records[0]![column] !== 'string') {
-      throw new DatasetError(`${path}: column "${column}" is missing or not text`);
+      throw new DatasetError(`${path}: column "${column}" is not text`);
     }
     // HF rows are already in final form (wikitext rows keep "\n"; ptb sentences are stripped)
     rows = records.map((r) => (k === 'ptb' ? String(r[column]).trim() : String(r[column])));

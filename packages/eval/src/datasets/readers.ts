@@ -55,7 +55,18 @@ export function readLabelLines(path: string): string[] {
 /** Rows of a parquet file (HF datasets layout) as plain objects, optionally only some columns. */
 export async function readParquetRows(path: string, columns?: string[]): Promise<Record<string, unknown>[]> {
   if (!existsSync(path)) throw new DatasetError(`parquet file not found: ${path}`);
-  const { asyncBufferFromFile, parquetReadObjects } = await import('hyparquet');
+  const { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } = await import('hyparquet');
   const file = await asyncBufferFromFile(path);
-  return (await parquetReadObjects(columns ? { file, columns } : { file })) as Record<string, unknown>[];
+  let metadata;
+  try {
+    metadata = await parquetMetadataAsync(file);
+  } catch (e) {
+    throw new DatasetError(`${path}: not a readable parquet file (${(e as Error).message})`);
+  }
+  if (columns) {
+    const have = parquetSchema(metadata).children.map((c) => c.element.name);
+    const absent = columns.filter((c) => !have.includes(c));
+    if (absent.length) throw new DatasetError(`${path}: column "${absent.join('", "')}" is missing (columns: ${have.join(', ')})`);
+  }
+  return (await parquetReadObjects(columns ? { file, metadata, columns } : { file, metadata })) as Record<string, unknown>[];
 }
