@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '@llm-bip/testing';
 import { hfNames, loadModel, referenceForward, type LayerActivations } from '@llm-bip/onnx-io';
-import { captureAll, tinyCase, tokenRows, type TinyCase } from '../exported-spec.testutil.js';
+import { captureAll, tinyCase, tokenRows, type TinyCase } from '../tiny-models.testutil.js';
 import { perToken, worstRelative } from '../direct-stats.testutil.js';
 import { collectStatistics } from '../probe/collect.js';
 import { spectralNorms } from '../spectral.js';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '@llm-bip/testing';
 import { collectStatistics } from './collect.js';
-import { captureAll, tinyCase, tokenRows, type TinyCase } from '../exported-spec.testutil.js';
+import { captureAll, tinyCase, tokenRows, type TinyCase } from '../tiny-models.testutil.js';
 import { directStats, worstRelative } from '../direct-stats.testutil.js';
 import { listCriteria } from '../criteria/registry.js';
 import { baseTaps, uniqueTaps } from '../statistics.js';

@@ -3,7 +3,7 @@
  * chosen execution provider, accumulate the per-row tap outputs in float64 on the host.
  */
 import { loadModel, type ModelSpec } from '@llm-bip/onnx-io';
-import { chunk, createSession, makeTokenBatch, toFloat32, type EpChoice } from '@llm-bip/runtime';
+import { chunk, createSession, makeTokenBatch, toFloat32, type EpChoice, type Session } from '@llm-bip/runtime';
 import { probeFeeds } from './feeds.js';
 import { ScoringError } from '../errors.js';
 import { baseTaps, StatisticsAccumulator, uniqueTaps } from '../statistics.js';
@@ -47,7 +47,7 @@ export async function collectStatistics(opts: CollectOptions): Promise<Statistic
       const acc = new StatisticsAccumulator(taps);
       const names = probe.outputs.map((o) => o.output);
       let done = 0;
-      for (const batchRows of chunk(rows, opts.batchSize ?? 8)) {
+      for (const batchRows of chunk(rows, batchSizeFor(session, spec, rows.length, seqLen, opts.batchSize ?? 8))) {
         const batch = makeTokenBatch(batchRows);
         const result = await session.run(probeFeeds(session, spec, batch), names);
         const outputs: Record<string, Float32Array> = {};
@@ -63,4 +63,19 @@ export async function collectStatistics(opts: CollectOptions): Promise<Statistic
   } finally {
     await file.cleanup();
   }
+}
+
+/** The batch size to use: the requested one, unless the model fixes its batch (or sequence) dimension. */
+export function batchSizeFor(session: Session, spec: ModelSpec, rows: number, seqLen: number, requested: number): number {
+  const meta = session.inputMetadata.find((m) => m.name === spec.inputs.inputIds);
+  const shape = meta?.isTensor ? meta.shape : [];
+  const [b, t] = shape;
+  if (typeof t === 'number' && t >= 0 && t !== seqLen) {
+    throw new ScoringError(`the model fixes the sequence length to ${t}; calibrate with --seqlen ${t}`);
+  }
+  if (typeof b === 'number' && b > 0) {
+    if (rows % b !== 0) throw new ScoringError(`the model fixes the batch size to ${b}; use a number of calibration samples divisible by ${b}`);
+    return b;
+  }
+  return requested;
 }

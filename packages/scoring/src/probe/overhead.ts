@@ -1,6 +1,10 @@
 /**
  * Benchmark hook: time the probe forward against the plain forward over the same token rows, same
  * EP, same batch size. Not a test (timings vary); the benchmark script prints it.
+ *
+ * Two probe variants are timed: the probe as collection runs it (tap outputs only: the final norm
+ * and lm_head are pruned away, since nothing needs the logits), and the probe that also keeps the
+ * model's own outputs (the like-for-like cost of the taps on top of a full forward).
  */
 import { loadModel, type ModelSpec } from '@llm-bip/onnx-io';
 import { chunk, createSession, forwardFeeds, makeTokenBatch, type EpChoice, type Session } from '@llm-bip/runtime';
@@ -9,65 +13,94 @@ import { baseTaps, uniqueTaps } from '../statistics.js';
 import type { Tap } from '../types.js';
 import { modelWeights } from '../weights.js';
 import { buildProbe } from './build-probe.js';
+import { batchSizeFor } from './collect.js';
 import { probeFeeds } from './feeds.js';
-import { writeProbeFile } from './probe-file.js';
+import { writeProbeFile, type ProbeFile } from './probe-file.js';
 
 export interface ProbeOverhead {
   ep: string;
   /** median seconds of one pass over all rows */
   plainSeconds: number;
   probeSeconds: number;
+  probeWithLogitsSeconds: number;
   /** probe / plain */
   ratio: number;
+  /** (probe keeping the model's outputs) / plain */
+  ratioWithLogits: number;
   repeats: number;
   tokens: number;
+  batchSize: number;
 }
 
-/**
- * `taps` default: everything the llm-bip criterion (lipschitz head term) reads, plus the base taps.
- * The plain forward computes the logits; the probe does not (it does not need them).
- */
-export async function probeOverhead(
-  modelPath: string,
-  tokens: number[][],
-  ep: EpChoice,
-  opts: { spec: ModelSpec; taps?: Tap[]; batchSize?: number; repeats?: number; threads?: number },
-): Promise<ProbeOverhead> {
-  const taps = uniqueTaps([...baseTaps(opts.spec), ...(opts.taps ?? llmBip.taps(opts.spec))]);
+export interface ProbeOverheadOptions {
+  spec: ModelSpec;
+  /** default: what llm-bip (lipschitz head term) reads, plus the base taps */
+  taps?: Tap[];
+  batchSize?: number;
+  repeats?: number;
+  threads?: number;
+}
+
+export async function probeOverhead(modelPath: string, tokens: number[][], ep: EpChoice, opts: ProbeOverheadOptions): Promise<ProbeOverhead> {
+  const { spec } = opts;
+  const taps = uniqueTaps([...baseTaps(spec), ...(opts.taps ?? llmBip.taps(spec))]);
   const loaded = await loadModel(modelPath);
-  const probe = await buildProbe(loaded.model, opts.spec, taps, modelWeights(loaded.model, loaded.dir));
-  const file = await writeProbeFile(probe.model, loaded.dir);
-  const sessOpts = { ep, ...(opts.threads ? { threads: opts.threads } : {}) };
-  const batches = chunk(tokens, opts.batchSize ?? 8).map((rows) => makeTokenBatch(rows));
-  const repeats = opts.repeats ?? 5;
-  const timeAll = async (s: Session, outputs?: string[]): Promise<number> => {
-    const t0 = performance.now();
-    for (const b of batches) await s.run(outputs ? probeFeeds(s, opts.spec, b) : forwardFeeds(s, b, { numKvHeads: opts.spec.layers[0]?.numKvHeads, headDim: opts.spec.layers[0]?.headDim }), outputs);
-    return (performance.now() - t0) / 1000;
-  };
+  const weights = modelWeights(loaded.model, loaded.dir);
+  const files: ProbeFile[] = [];
+  const sessions: Session[] = [];
   try {
+    const probe = await buildProbe(loaded.model, spec, taps, weights);
+    const full = await buildProbe(loaded.model, spec, taps, weights, { keepModelOutputs: true });
+    files.push(await writeProbeFile(probe.model, loaded.dir), await writeProbeFile(full.model, loaded.dir));
+    const sessOpts = { ep, ...(opts.threads ? { threads: opts.threads } : {}) };
     const plain = await createSession(modelPath, sessOpts);
-    const probed = await createSession(file.path, sessOpts);
-    try {
-      const names = probe.outputs.map((o) => o.output);
-      await timeAll(plain);
-      await timeAll(probed, names); // warm-up
-      const p: number[] = [];
-      const q: number[] = [];
-      // interleave so drifts in machine load hit both alike
-      for (let r = 0; r < repeats; r++) {
-        p.push(await timeAll(plain));
-        q.push(await timeAll(probed, names));
-      }
-      const plainSeconds = median(p);
-      const probeSeconds = median(q);
-      return { ep: probed.ep, plainSeconds, probeSeconds, ratio: probeSeconds / plainSeconds, repeats, tokens: tokens.length * (tokens[0]?.length ?? 0) };
-    } finally {
-      await plain.release();
-      await probed.release();
+    sessions.push(plain);
+    const probed = await createSession(files[0]!.path, sessOpts);
+    sessions.push(probed);
+    const probedFull = await createSession(files[1]!.path, sessOpts);
+    sessions.push(probedFull);
+    const batchSize = batchSizeFor(plain, spec, tokens.length, tokens[0]?.length ?? 0, opts.batchSize ?? 8);
+    const batches = chunk(tokens, batchSize).map((rows) => makeTokenBatch(rows));
+    const kv = { numKvHeads: spec.layers[0]?.numKvHeads, headDim: spec.layers[0]?.headDim };
+    const names = probe.outputs.map((o) => o.output);
+    const runPlain = async () => {
+      for (const b of batches) await plain.run(forwardFeeds(plain, b, kv));
+    };
+    const runProbe = async () => {
+      for (const b of batches) await probed.run(probeFeeds(probed, spec, b), names);
+    };
+    const runFull = async () => {
+      for (const b of batches) await probedFull.run(forwardFeeds(probedFull, b, kv));
+    };
+    const time = async (f: () => Promise<void>) => {
+      const t0 = performance.now();
+      await f();
+      return (performance.now() - t0) / 1000;
+    };
+    for (const f of [runPlain, runProbe, runFull]) await f(); // warm-up
+    const repeats = opts.repeats ?? 5;
+    const t: number[][] = [[], [], []];
+    // interleaved, so drifts in machine load hit all three alike
+    for (let r = 0; r < repeats; r++) {
+      t[0]!.push(await time(runPlain));
+      t[1]!.push(await time(runProbe));
+      t[2]!.push(await time(runFull));
     }
+    const [plainSeconds, probeSeconds, probeWithLogitsSeconds] = t.map(median) as [number, number, number];
+    return {
+      ep: probed.ep,
+      plainSeconds,
+      probeSeconds,
+      probeWithLogitsSeconds,
+      ratio: probeSeconds / plainSeconds,
+      ratioWithLogits: probeWithLogitsSeconds / plainSeconds,
+      repeats,
+      tokens: tokens.length * (tokens[0]?.length ?? 0),
+      batchSize,
+    };
   } finally {
-    await file.cleanup();
+    for (const s of sessions) await s.release();
+    for (const f of files) await f.cleanup();
   }
 }
 
