@@ -1,9 +1,11 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '@llm-bip/testing';
 import { loadHfWeightsFloat64 } from '../hf/weights.js';
 import { referenceForward } from '../reference/forward.js';
 import { buildTinyLlama, type TinyLlamaShape } from './tiny.js';
+import { exportLlamaToOnnx } from './export.js';
 import { forwardFeeds, openSession, ort, type OrtTensor } from './ort.testutil.js';
 import type { ExportDtype } from './llama-graph.js';
 
@@ -137,6 +139,10 @@ describe('attention_mask', () => {
 describe('checkpoint variants', () => {
   it('a BF16 checkpoint in 3 shards exports (fp32, external data) to the reference logits', async () => {
     const m = await buildTinyLlama(MHA, { dir: join(tmp.dir, 'bf16-sharded'), dtype: 'float32', kvCache: false, storage: 'bfloat16', shards: 3, externalData: true });
+    expect(readdirSync(m.hfDir).sort()).toEqual([
+      'config.json', 'model-00001-of-00003.safetensors', 'model-00002-of-00003.safetensors', 'model-00003-of-00003.safetensors', 'model.safetensors.index.json',
+    ]);
+    expect(readdirSync(join(tmp.dir, 'bf16-sharded')).sort()).toEqual(['hf', 'model.onnx', 'model.onnx.data']);
     const { config, weights } = await loadHfWeightsFloat64(m.hfDir);
     const session = await openSession(m.onnxPath);
     const got = logits(await session.run(forwardFeeds(IDS)));
@@ -169,4 +175,19 @@ describe('rope scaling', () => {
       expect(maxDiff(plain, want) / maxAbs(want)).toBeGreaterThan(1e-3);
     });
   }
+});
+
+describe('exportLlamaToOnnx progress', () => {
+  it('reports every weight tensor once, in order', async () => {
+    const dir = join(tmp.dir, 'progress');
+    const m = await buildTinyLlama(GQA, { dir, dtype: 'float16', kvCache: false });
+    const seen: Array<{ done: number; total: number; tensor: string }> = [];
+    const res = await exportLlamaToOnnx(m.hfDir, join(dir, 'again.onnx'), { dtype: 'float16', kvCache: false, onProgress: (p) => seen.push(p) });
+    // tied: embeddings, 9 per layer, final norm
+    expect(seen.map((p) => p.done)).toEqual(Array.from({ length: 1 + 9 * 2 + 1 }, (_, i) => i + 1));
+    expect(seen.every((p) => p.total === seen.length)).toBe(true);
+    expect(seen[0]!.tensor).toBe('model.embed_tokens.weight');
+    expect(res.dataPath).toBeUndefined();
+    expect(res.bytesWritten).toBe(statSync(join(dir, 'again.onnx')).size);
+  });
 });

@@ -30,6 +30,8 @@ export interface SafetensorsEntry {
   byteLength: number;
 }
 
+const READ_CHUNK = 256 * 1024 * 1024;
+
 /** Header limit: real headers are a few MB; anything larger is a corrupt length field. */
 const MAX_HEADER = 512 * 1024 * 1024;
 
@@ -154,7 +156,8 @@ export class SafetensorsCheckpoint {
     const out = new Uint8Array(e.byteLength);
     let done = 0;
     while (done < e.byteLength) {
-      const { bytesRead } = await fh.read(out, done, e.byteLength - done, e.offset + done);
+      // one read call is capped below 2 GiB by Node; embeddings of large-vocab models exceed that in fp32
+      const { bytesRead } = await fh.read(out, done, Math.min(READ_CHUNK, e.byteLength - done), e.offset + done);
       if (bytesRead === 0) throw new SafetensorsError(`${e.file}: unexpected end of file reading "${name}" (truncated?)`);
       done += bytesRead;
     }
