@@ -113,4 +113,13 @@ describe('perplexity on the exported tiny model', () => {
     expect(events.every((e) => e.total === 4)).toBe(true);
     expect(events.at(-1)!.etaSec).toBe(0);
   });
+
+  it('a KV-cache export (genai builder, empty pasts) gives the same window NLLs', async () => {
+    const genai = await createSession(fixtures.genai, { ep: 'cpu', threads: 1 });
+    const windows = splitWindows(ids, 32).slice(0, 2);
+    const a = await windowNlls(session, windows, { batchSize: 2 });
+    const b = await windowNlls(genai, windows, { batchSize: 2 });
+    a.forEach((x, i) => expect(Math.abs(b[i]! - x) / x).toBeLessThan(5e-3));
+    await genai.release();
+  });
 });

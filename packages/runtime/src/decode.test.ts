@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fixtures } from '@llm-bip/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { forwardLogits, kvSlots } from './causal-lm.js';
+import { emptyPast, forwardLogits, kvLayoutBesideModel, kvSlots } from './causal-lm.js';
 import { greedyDecode } from './decode.js';
 import { createSession, type Session } from './session.js';
 import { makeTokenBatch } from './tensors.js';
@@ -65,5 +65,12 @@ describe('causal LM helpers on the exported fixtures', () => {
     const alone = await forwardLogits(torchscript, makeTokenBatch([short]));
     const padded = await forwardLogits(torchscript, makeTokenBatch([short, reference.input_ids]));
     for (let i = 0; i < 5 * 8192; i++) expect(Math.abs(padded.data[i]! - alone.data[i]!)).toBeLessThan(1e-2);
+  });
+
+  it('empty pasts take heads/head_dim from genai_config.json, or say what to pass', () => {
+    expect(kvLayoutBesideModel(fixtures.genai)).toEqual({ numKvHeads: 8, headDim: 32 });
+    const slot = kvSlots(genai)[0]!;
+    expect(emptyPast(slot, 2, { headDim: 32 }).dims).toEqual([2, 8, 0, 32]);
+    expect(() => emptyPast(slot, 1)).toThrow(/head dim is symbolic \("kv_cache_dim"\); pass kv: \{ headDim \}/);
   });
 });

@@ -52,6 +52,8 @@ export function sharedLibraryFindable(name: string): boolean {
 
 /** Why the WebGPU EP cannot load, or undefined when it is worth trying. */
 export function webgpuMissingReason(): string | undefined {
+  // LLM_BIP_WEBGPU_PRECHECK=0: let ORT try even when the loader is not found where we look (e.g. an rpath)
+  if (process.env.LLM_BIP_WEBGPU_PRECHECK === '0') return undefined;
   if (process.platform === 'linux' && !sharedLibraryFindable('libvulkan.so.1')) {
     return (
       'libvulkan.so.1 (the Vulkan loader Dawn needs on Linux) not found — install it ' +

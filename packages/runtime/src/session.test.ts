@@ -1,7 +1,7 @@
 import { fixtures } from '@llm-bip/testing';
 import { describe, expect, it } from 'vitest';
 import { cudaMissingReason, webgpuMissingReason } from './ep-probe.js';
-import { EpUnavailableError, FeedValidationError, SessionLoadError } from './errors.js';
+import { EpUnavailableError, FeedValidationError, SessionLoadError, SessionRunError } from './errors.js';
 import { createSession } from './session.js';
 import { int64Tensor } from './tensors.js';
 
@@ -55,6 +55,16 @@ describe('createSession', () => {
     await expect(s.run({ input_ids: ids, attention_mask: int64Tensor([1, 1, 1], [1, 3]), extra: ids })).rejects.toThrow(/unknown input "extra"/);
     const out = await s.run({ input_ids: ids, attention_mask: int64Tensor([1, 1, 1], [1, 3]) });
     expect(out.logits!.dims).toEqual([1, 3, 8192]);
+    await s.release();
+  });
+
+  it('an ORT failure inside run names every feed with dtype and dims', async () => {
+    const s = await createSession(fixtures.torchscript, { ep: 'cpu', threads: 1 });
+    const run = s.run({ input_ids: int64Tensor([1, 2, 3], [1, 3]), attention_mask: int64Tensor([1, 1, 1, 1], [1, 4]) });
+    await expect(run).rejects.toThrow(SessionRunError);
+    await expect(s.run({ input_ids: int64Tensor([1, 2, 3], [1, 3]), attention_mask: int64Tensor([1, 1, 1, 1], [1, 4]) })).rejects.toThrow(
+      /feeds: input_ids: int64\[1, 3\]; attention_mask: int64\[1, 4\]/,
+    );
     await s.release();
   });
 });
