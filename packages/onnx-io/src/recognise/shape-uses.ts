@@ -64,9 +64,9 @@ export function collectShapeUses(s: ShapeScan): ShapeUse[] {
   const expect: Record<ShapeUse['role'], number> = { numHeads: H, numKvHeads: KV, qWidth: qW, kvWidth: KV * D, ffnWidth: NaN, kvGroupsRepeat: nRep };
 
   const add = (el: ShapeElement, n: NodeProto, slot: number, p: number, v: Verdict) => {
-    if (el.kind !== 'const') return;
+    if (el.kind !== 'const' || v === 'unknown') return; // unknown positions are left to the value check below
     explained.add(key(el.use));
-    if (v === 'safe' || v === 'unknown') return;
+    if (v === 'safe') return;
     if (el.value === -1 || el.value === 0) return; // inferred / copied dims: nothing to rewrite
     if (el.value !== expect[v.role]) {
       throw new PatternNotFound(
