@@ -56,6 +56,14 @@ describe('safetensors', () => {
     }
   });
 
+  it('an index naming a missing shard, or a path outside the folder, is refused', async () => {
+    const dir = await folder('bad-index');
+    writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { x: 'model-00001-of-00002.safetensors' } }));
+    await expect(SafetensorsCheckpoint.open(dir)).rejects.toThrow(/lists shard model-00001-of-00002\.safetensors, which is missing/);
+    writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { x: '../elsewhere.safetensors' } }));
+    await expect(SafetensorsCheckpoint.open(dir)).rejects.toThrow(/must be a plain file name in the model folder/);
+  });
+
   it('a truncated file is a clear error, not a short read', async () => {
     const dir = await folder('truncated');
     const full = encodeSafetensors([{ name: 'w', dtype: 'F32', shape: [6], data: bytes(a32) }]);
