@@ -76,7 +76,7 @@ describe('exported graph layout', () => {
     const ops = new Set(g.node!.map((n) => n.opType));
     expect(g.node!.every((n) => !n.domain)).toBe(true);
     expect([...ops].sort()).toEqual(
-      ['Add', 'And', 'Cast', 'Concat', 'Cos', 'Expand', 'Gather', 'LessOrEqual', 'MatMul', 'Mul', 'Neg', 'Range', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Sigmoid', 'Sin', 'Softmax', 'Split', 'Sqrt', 'Sub', 'Transpose', 'Unsqueeze', 'Where'].sort(),
+      ['Add', 'And', 'Cast', 'Concat', 'Cos', 'Div', 'Expand', 'Gather', 'LessOrEqual', 'MatMul', 'Mul', 'Neg', 'Pow', 'Range', 'ReduceMean', 'Reshape', 'Shape', 'Sigmoid', 'Sin', 'Softmax', 'Split', 'Sqrt', 'Sub', 'Transpose', 'Unsqueeze', 'Where'].sort(),
     );
   });
 

@@ -97,17 +97,18 @@ export function buildLlamaGraph(c: LlamaConfig, opts: LlamaGraphOptions): LlamaG
   const zero = g.int64('/const/zero', [0], true);
   const one = g.int64('/const/one', [1], true);
   const halfSplit = g.int64('/const/rope_split', [D / 2, D / 2]);
+  const two = g.constant('/const/two', DataType.FLOAT, [], [2]);
 
   // RMSNorm as HF: x * rsqrt(mean(x^2, -1) + eps) in float32, cast back, times gamma.
   const rmsNorm = (x: string, prefix: string, hfName: string): string => {
     const eps = g.constant(`${prefix}/eps`, DataType.FLOAT, [], [c.rmsNormEps]);
     const x32 = T === DataType.FLOAT ? x : g.op('Cast', `${prefix}/Cast`, [x], { to: DataType.FLOAT });
-    const sq = g.op('Mul', `${prefix}/Mul_square`, [x32, x32]);
+    // Pow -> ReduceMean -> Add -> Sqrt -> Div: the pattern ORT fuses into SimplifiedLayerNormalization
+    const sq = g.op('Pow', `${prefix}/Pow`, [x32, two]);
     const mean = g.op('ReduceMean', `${prefix}/ReduceMean`, [sq], { axes: [-1], keepdims: 1 });
     const plus = g.op('Add', `${prefix}/Add_eps`, [mean, eps]);
     const rms = g.op('Sqrt', `${prefix}/Sqrt`, [plus]);
-    const inv = g.op('Reciprocal', `${prefix}/Reciprocal`, [rms]);
-    const normed32 = g.op('Mul', `${prefix}/Mul_normalise`, [x32, inv]);
+    const normed32 = g.op('Div', `${prefix}/Div`, [x32, rms]);
     const normed = T === DataType.FLOAT ? normed32 : g.op('Cast', `${prefix}/Cast_back`, [normed32], { to: T });
     return g.op('Mul', `${prefix}/Mul_weight`, [normed, weight(hfName, [c.hiddenSize], false)]);
   };
