@@ -21,7 +21,7 @@ function sharedConcatGraph(): GraphProto {
 }
 
 function ctxFor(graph: GraphProto): ApplyContext {
-  return { g: new EditableGraph(graph), baseDir: '.', alias: new Map(), privateShapes: new Map() };
+  return { g: new EditableGraph(graph), baseDir: '.', alias: new Map(), privateShapes: new Map(), emptyCaches: new Map() };
 }
 
 const constant = (g: GraphProto, name: string): number[] => inlineTensorIntegers(g.initializer!.find((t) => t.name === name) as TensorProto);
@@ -51,6 +51,26 @@ describe('shape-element edits', () => {
     const graph = sharedConcatGraph();
     const use = { node: 'concat', input: 3, element: 0, role: 'numHeads' as const };
     await expect(applyGraphEdit({ kind: 'shape-element', layer: 0, use, from: 4, value: 2 }, ctxFor(graph))).rejects.toThrow(/holds 8, but the layer's numHeads is 4/);
+  });
+});
+
+describe('scalar shape constants', () => {
+  it('get a private copy for the edited input', async () => {
+    const graph: GraphProto = {
+      node: [
+        { name: 'mul_a', opType: 'Mul', input: ['xa', 'four'], output: ['ya'] },
+        { name: 'mul_b', opType: 'Mul', input: ['xb', 'four'], output: ['yb'] },
+      ],
+      initializer: [makeTensor('four', DataType.INT64, [], [4])],
+      input: [{ name: 'xa' }, { name: 'xb' }],
+      output: [{ name: 'ya' }, { name: 'yb' }],
+      valueInfo: [],
+    };
+    await applyGraphEdit({ kind: 'shape-element', layer: 0, use: { node: 'mul_a', input: 1, element: 0, role: 'numHeads' }, from: 4, value: 3 }, ctxFor(graph));
+    const a = graph.node![0]!;
+    expect(a.input![1]).not.toBe('four');
+    expect(constant(graph, a.input![1]!)).toEqual([3]);
+    expect(constant(graph, 'four')).toEqual([4]);
   });
 });
 

@@ -30,6 +30,8 @@ export interface ApplyContext {
   alias: Map<string, string>;
   /** (op, shape input) -> the shape-building node private to it */
   privateShapes: Map<string, string>;
+  /** zero-size new-token tensors for emptied KV caches, by type and layout */
+  emptyCaches: Map<string, string>;
 }
 
 type Applier<K extends GraphEdit['kind']> = (e: Extract<GraphEdit, { kind: K }>, ctx: ApplyContext) => Promise<void> | void;
@@ -38,7 +40,7 @@ const APPLIERS: { [K in GraphEdit['kind']]: Applier<K> } = {
   'shape-element': applyShapeElement,
   attribute: applyAttribute,
   'kv-heads': applyKvHeads,
-  'remove-kv-io': applyRemoveKvIo,
+  'empty-kv-cache': applyEmptyKvCache,
   bypass: applyBypass,
   'add-bias': applyAddBias,
 };
@@ -66,14 +68,23 @@ function applyShapeElement(e: Extract<GraphEdit, { kind: 'shape-element' }>, ctx
   if (old !== e.from && old !== e.value) {
     throw new SurgeryError(`${what} holds ${old}, but the layer's ${use.role} is ${e.from}: the spec does not match the graph; recognise the model again`);
   }
+  if (old === e.value) return;
+  if (tensorDims(t).length === 0) {
+    // a scalar (torch's `Mul(x, 2)`): a private copy for this input; onnx-io's setConstantElement takes 1-D lists
+    const fresh = ctx.g.freshName(`${name}/llm_bip_layer${e.layer}`);
+    ctx.g.addInitializer({ name: fresh, dataType: DataType.INT64, dims: [], rawData: encodeInt64([e.value]) });
+    ctx.g.node(use.node).input![use.input] = fresh;
+    return;
+  }
   // clones the constant when other nodes (e.g. other layers) share it
   setConstantElement(ctx.g.graph, use, e.value);
 }
 
 /**
- * A ShapeUse on an intermediate node (a Concat assembling a shape) changes every op that reads that
- * node's output. When other ops share it (dynamo shares them between layers), the op named by
- * `shapeOf` gets its own copy of the node first; later edits for that op go to the same copy.
+ * A ShapeUse on an intermediate node (a Concat assembling a shape) changes every op that reads what
+ * it builds. When other ops share that (dynamo shares shape Concats between layers), the op named by
+ * `shapeOf` gets its own copy of the nodes from the builder to its input first; later edits for that
+ * op go to the same copy.
  */
 function privateShapeBuilder(e: Extract<GraphEdit, { kind: 'shape-element' }>, ctx: ApplyContext): string {
   const target = e.use.shapeOf!;
@@ -82,27 +93,55 @@ function privateShapeBuilder(e: Extract<GraphEdit, { kind: 'shape-element' }>, c
   if (known) return known;
   const g = ctx.g;
   const op = g.node(target.node);
+  const builder = g.node(e.use.node);
   const shape = op.input?.[target.input];
-  const p = shape ? g.producer(shape) : undefined;
-  if (!shape || !p || p.node.name !== e.use.node) {
-    throw new SurgeryError(`layer ${e.layer}: input ${target.input} of "${target.node}" is not produced by "${e.use.node}" as the spec says; recognise the model again`);
+  const path = shape ? pathFrom(builder, shape, g) : undefined;
+  if (!shape || !path) {
+    throw new SurgeryError(`layer ${e.layer}: input ${target.input} of "${target.node}" does not depend on "${e.use.node}" as the spec says; recognise the model again`);
   }
-  const shared = g.consumers(shape).some((u) => u.node !== op || u.slot !== target.input) || g.isGraphOutput(shape) || (op.input ?? []).filter((i) => i === shape).length > 1;
-  let name = p.node.name!;
+  const inPath = new Set(path);
+  const shared =
+    path.some((n) => (n.output ?? []).some((o) => o && (g.isGraphOutput(o) || g.consumers(o).some((u) => !inPath.has(u.node) && !(u.node === op && u.slot === target.input))))) ||
+    (op.input ?? []).filter((i) => i === shape).length > 1;
+  let name = builder.name!;
   if (shared) {
-    const clone: NodeProto = {
-      ...p.node,
-      name: g.freshName(`${p.node.name}/llm_bip_layer${e.layer}`),
-      input: [...(p.node.input ?? [])],
-      output: (p.node.output ?? []).map((o) => (o ? g.freshName(`${o}/llm_bip_layer${e.layer}`) : o)),
-      attribute: [...(p.node.attribute ?? [])],
-    };
-    g.addNode(clone);
-    op.input![target.input] = clone.output![p.index]!;
-    name = clone.name!;
+    const renamed = new Map<string, string>();
+    for (const n of path) for (const o of n.output ?? []) if (o) renamed.set(o, g.freshName(`${o}/llm_bip_layer${e.layer}`));
+    for (const n of path) {
+      const clone: NodeProto = {
+        ...n,
+        name: g.freshName(`${n.name || n.opType}/llm_bip_layer${e.layer}`),
+        input: (n.input ?? []).map((i) => renamed.get(i) ?? i),
+        output: (n.output ?? []).map((o) => renamed.get(o) ?? o),
+        attribute: [...(n.attribute ?? [])],
+      };
+      g.addNode(clone);
+      if (n === builder) name = clone.name!;
+    }
+    op.input![target.input] = renamed.get(shape)!;
   }
   ctx.privateShapes.set(key, name);
   return name;
+}
+
+/** Nodes on the paths from `from` to the producer of `tensor` (both included), or undefined if none. */
+function pathFrom(from: NodeProto, tensor: string, g: EditableGraph): NodeProto[] | undefined {
+  const memo = new Map<NodeProto, boolean>();
+  const reaches = (n: NodeProto): boolean => {
+    if (n === from) return true;
+    const m = memo.get(n);
+    if (m !== undefined) return m;
+    memo.set(n, false); // cycle guard
+    const r = (n.input ?? []).some((i) => {
+      const p = i ? g.producer(i) : undefined;
+      return p ? reaches(p.node) : false;
+    });
+    memo.set(n, r);
+    return r;
+  };
+  const top = g.producer(tensor);
+  if (!top || !reaches(top.node)) return undefined;
+  return g.nodes.filter((n) => n === from || memo.get(n) === true);
 }
 
 function readElement(t: TensorProto, element: number, what: string): number {
@@ -125,12 +164,13 @@ function applyAttribute(e: Extract<GraphEdit, { kind: 'attribute' }>, ctx: Apply
 
 // ---- KV cache I/O ----------------------------------------------------------------------------------
 
-function withHeadDim(v: ValueInfoProto, axis: number, value: number): ValueInfoProto {
+function withHeadDim(v: ValueInfoProto, axis: number, value: number, force = false): ValueInfoProto {
   const tt = v.type?.tensorType;
   const dims = tt?.shape?.dim;
   if (!tt || !dims || !dims[axis]) return v;
   const d = dims[axis]!;
-  if (d.dimValue === null || d.dimValue === undefined || d.dimParam) return v; // symbolic: nothing to fix
+  if (!force && (d.dimValue === null || d.dimValue === undefined || d.dimParam)) return v; // symbolic: nothing to fix
+  if (force) return { ...v, type: { ...v.type, tensorType: { ...tt, shape: { ...tt.shape, dim: dims.map((x, j) => (j === axis ? { dimValue: value } : x)) } } } };
   return {
     ...v,
     type: { ...v.type, tensorType: { ...tt, shape: { ...tt.shape, dim: dims.map((x, j) => (j === axis ? { ...x, dimValue: value } : x)) } } },
@@ -147,15 +187,71 @@ function applyKvHeads(e: Extract<GraphEdit, { kind: 'kv-heads' }>, ctx: ApplyCon
 }
 
 /**
- * A layer without heads has no cache: its past inputs and present outputs are removed (decoding loops
- * pair past_key_values.N.* with present.N.* by name, so the other layers keep working).
+ * A layer without heads keeps its cache I/O, with zero KV heads: past_key_values.N.* come in as
+ * [batch, 0, past, head_dim] and present.N.* = Concat(past, [batch, 0, seq, head_dim]) along the
+ * sequence. Every decoding loop keeps working unchanged (same names, a sequence length that grows,
+ * as graphs that read the past length from a cache's shape need), and the cache costs no memory.
  */
-function applyRemoveKvIo(e: Extract<GraphEdit, { kind: 'remove-kv-io' }>, ctx: ApplyContext): void {
-  const g = ctx.g.graph;
-  const inputs = new Set([e.cache.pastKey, e.cache.pastValue]);
-  const outputs = new Set([e.cache.presentKey, e.cache.presentValue]);
-  g.output = (g.output ?? []).filter((v) => !outputs.has(v.name ?? ''));
-  g.input = (g.input ?? []).filter((v) => !inputs.has(v.name ?? ''));
+function applyEmptyKvCache(e: Extract<GraphEdit, { kind: 'empty-kv-cache' }>, ctx: ApplyContext): void {
+  const g = ctx.g;
+  const graph = g.graph;
+  const { cache } = e;
+  const names = new Set([cache.pastKey, cache.pastValue, cache.presentKey, cache.presentValue]);
+  const fix = (list: ValueInfoProto[] | null | undefined) => (list ?? []).map((v) => (names.has(v.name ?? '') ? withHeadDim(v, cache.headAxis, 0, true) : v));
+  graph.input = fix(graph.input);
+  graph.output = fix(graph.output);
+  graph.valueInfo = fix(graph.valueInfo);
+  const seqAxis = [1, 2].find((a) => a !== cache.headAxis)!;
+  for (const [past, present] of [
+    [cache.pastKey, cache.presentKey],
+    [cache.pastValue, cache.presentValue],
+  ] as const) {
+    const input = graph.input!.find((v) => v.name === past);
+    if (!input) throw new SurgeryError(`layer ${e.layer}: the spec names KV input "${past}", which is not a graph input`);
+    const elemType = input.type?.tensorType?.elemType ?? DataType.FLOAT;
+    // the old present (and the attention block behind it) becomes dead
+    const p = g.producer(present);
+    if (p) {
+      const hidden = g.freshName(`${present}/llm_bip_unused`);
+      p.node.output![p.index] = hidden;
+      for (const n of g.nodes) n.input = (n.input ?? []).map((i) => (i === present ? hidden : i));
+    }
+    const empty = emptyNewTokens(ctx, e, elemType, seqAxis);
+    g.addNode({ name: g.freshName(`${present}/llm_bip_empty_cache`), opType: 'Concat', domain: '', input: [past, empty], output: [present], attribute: [{ name: 'axis', type: 2, i: seqAxis }] });
+  }
+}
+
+/** A zero-size [batch, 0, seq, head_dim] tensor (0 on the head axis) for the new tokens; one per type and layout. */
+function emptyNewTokens(ctx: ApplyContext, e: Extract<GraphEdit, { kind: 'empty-kv-cache' }>, elemType: number, seqAxis: number): string {
+  const key = `${elemType}/${e.cache.headAxis}/${e.headDim}`;
+  const known = ctx.emptyCaches.get(key);
+  if (known) return known;
+  const g = ctx.g;
+  const base = '/llm_bip/empty_cache';
+  const int64 = (name: string, v: number[]) => g.addInitializer({ name: g.freshName(`${base}/${name}`), dataType: DataType.INT64, dims: [v.length], rawData: encodeInt64(v) });
+  const shape = g.freshName(`${base}/ids_shape`);
+  g.addNode({ name: g.freshName(`${base}/Shape`), opType: 'Shape', domain: '', input: [e.inputIds], output: [shape], attribute: [] });
+  const slice = (from: number, tag: string) => {
+    const out = g.freshName(`${base}/${tag}`);
+    g.addNode({ name: g.freshName(`${base}/Slice_${tag}`), opType: 'Slice', domain: '', input: [shape, int64(`${tag}_start`, [from]), int64(`${tag}_end`, [from + 1])], output: [out], attribute: [] });
+    return out;
+  };
+  const batch = slice(0, 'batch');
+  const seq = slice(1, 'seq');
+  const parts = [batch, '', '', int64('head_dim', [e.headDim])];
+  parts[e.cache.headAxis] = int64('zero_heads', [0]);
+  parts[seqAxis] = seq;
+  const dims = g.freshName(`${base}/dims`);
+  g.addNode({ name: g.freshName(`${base}/Concat_dims`), opType: 'Concat', domain: '', input: parts, output: [dims], attribute: [{ name: 'axis', type: 2, i: 0 }] });
+  const out = g.freshName(`${base}/tokens`);
+  const zero: TensorProto = { name: 'value', dataType: elemType, dims: [1], rawData: encodeFloats(new Float64Array(1), elemType) };
+  g.addNode({ name: g.freshName(`${base}/ConstantOfShape`), opType: 'ConstantOfShape', domain: '', input: [dims], output: [out], attribute: [{ name: 'value', type: 4, t: zero }] });
+  ctx.emptyCaches.set(key, out);
+  return out;
+}
+
+function encodeInt64(v: number[]): Uint8Array {
+  return new Uint8Array(BigInt64Array.from(v, (x) => BigInt(x)).buffer);
 }
 
 // ---- removing a whole sub-block --------------------------------------------------------------------

@@ -22,7 +22,7 @@ export type GraphEdit =
   | { kind: 'shape-element'; layer: number; use: ShapeUse; from: number; value: number }
   | { kind: 'attribute'; layer: number; use: AttributeUse; from: number; value: number }
   | { kind: 'kv-heads'; layer: number; cache: KvCacheRef; value: number }
-  | { kind: 'remove-kv-io'; layer: number; cache: KvCacheRef }
+  | { kind: 'empty-kv-cache'; layer: number; cache: KvCacheRef; headDim: number; inputIds: string }
   /** the block is gone: readers of `residual` read `base` (+ `bias`, the compensation constant) */
   | { kind: 'bypass'; layer: number; block: Block; residual: TensorRef; base: TensorRef; branch: TensorRef; bias?: Float64Array; biasType?: number }
   /** compensation after a projection that keeps some inputs */
@@ -65,7 +65,7 @@ export function planEdits(spec: ModelSpec, plan: PruningPlan, dimsOf: DimsOf): S
 
   for (const lp of plan.layers) {
     const l = spec.layers[lp.layer]!;
-    attentionEdits(l, lp, graph, removeOutputs, removeInputs, removedInputs);
+    attentionEdits(l, lp, spec.inputs.inputIds, graph, removeOutputs, removeInputs, removedInputs);
     ffnEdits(l, lp, graph, removeOutputs, removeInputs, removedInputs);
   }
 
@@ -84,7 +84,7 @@ function complement(n: number, keep: number[]): number[] {
   return range(n).filter((i) => !k.has(i));
 }
 
-function attentionEdits(l: LayerSpec, lp: LayerPlan, graph: GraphEdit[], removeOutputs: Remover, removeInputs: Remover, removedInputs: SurgeryEdits['removedInputs']): void {
+function attentionEdits(l: LayerSpec, lp: LayerPlan, inputIds: string, graph: GraphEdit[], removeOutputs: Remover, removeInputs: Remover, removedInputs: SurgeryEdits['removedInputs']): void {
   const heads = lp.keepHeads.length;
   const kv = lp.keepKvHeads.length;
   if (heads === l.numHeads && kv === l.numKvHeads) return;
@@ -94,7 +94,7 @@ function attentionEdits(l: LayerSpec, lp: LayerPlan, graph: GraphEdit[], removeO
   removedInputs.push({ layer: l.index, block: 'attention', linear: l.o, removed: oRows });
   if (heads === 0) {
     graph.push({ kind: 'bypass', layer: l.index, block: 'attention', residual: l.residualMid, base: l.input, branch: l.attnOutput });
-    if (l.kvCache) graph.push({ kind: 'remove-kv-io', layer: l.index, cache: l.kvCache });
+    if (l.kvCache) graph.push({ kind: 'empty-kv-cache', layer: l.index, cache: l.kvCache, headDim: l.headDim, inputIds });
     return;
   }
   removeOutputs(l.q, oRows);

@@ -72,8 +72,8 @@ export interface PruningRecord {
     storedElements: { before: number; after: number };
   };
   layers: LayerChange[];
-  /** layers whose past/present KV I/O was removed (no heads left) */
-  kvCacheRemovedLayers: number[];
+  /** layers with no heads left: their past/present KV I/O stays, with zero KV heads */
+  kvCacheEmptiedLayers: number[];
 }
 
 export function parameterSummary(spec: ModelSpec, kept?: LayerChange[], compensated?: Set<string>): ParameterSummary {
@@ -164,7 +164,7 @@ export function provenanceMetadata(existing: StringStringEntry[] | null | undefi
   };
   if (r.plan.calibration) entries['llm_bip.pruning.calibration'] = JSON.stringify(r.plan.calibration);
   if (r.plan.seed !== undefined) entries['llm_bip.pruning.seed'] = String(r.plan.seed);
-  if (r.kvCacheRemovedLayers.length) entries['llm_bip.pruning.kv_cache_removed_layers'] = r.kvCacheRemovedLayers.join(',');
+  if (r.kvCacheEmptiedLayers.length) entries['llm_bip.pruning.kv_cache_emptied_layers'] = r.kvCacheEmptiedLayers.join(',');
   return [...keep, ...Object.entries(entries).map(([key, value]) => ({ key, value }))];
 }
 

@@ -104,7 +104,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneResult> {
   }
   const valueInfo = dropStaleValueInfo(model.graph!, starts, stops, kvStarts);
 
-  const ctx: ApplyContext = { g, baseDir: loaded.dir, alias: new Map(), privateShapes: new Map() };
+  const ctx: ApplyContext = { g, baseDir: loaded.dir, alias: new Map(), privateShapes: new Map(), emptyCaches: new Map() };
   for (const e of edits.graph) await applyGraphEdit(e, ctx);
   const cleaned = removeUnused(model.graph!);
   const removed = { nodes: cleaned.removedNodes, initializers: cleaned.removedInitializers };
@@ -138,7 +138,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneResult> {
       storedElements: { before: storedElements(loaded.model), after: storedElements(model, slicedDims(model, edits.slices)) },
     },
     layers: changes,
-    kvCacheRemovedLayers: edits.graph.filter((e): e is Extract<GraphEdit, { kind: 'remove-kv-io' }> => e.kind === 'remove-kv-io').map((e) => e.layer),
+    kvCacheEmptiedLayers: edits.graph.filter((e): e is Extract<GraphEdit, { kind: 'empty-kv-cache' }> => e.kind === 'empty-kv-cache').map((e) => e.layer),
   };
   const externalData = opts.externalData ?? true;
   if (externalData) record.output.dataPath = `${outPath}.data`;
