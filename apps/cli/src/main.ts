@@ -2,7 +2,6 @@
  * The CLI frame: find the command, parse its options, run it with a context (signal, progress,
  * cleanup), print its result, and handle every error in one place.
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { closest } from './args.js';
 import { CleanupRegistry } from './cleanup.js';
@@ -11,6 +10,7 @@ import { builtinCommands } from './commands/index.js';
 import { CliError, ExitCode, InterruptedError, UsageError, toCliError } from './errors.js';
 import { commandHelp, globalOptions, mainHelp } from './help.js';
 import { ProgressReporter, type ProgressStream } from './progress.js';
+import { cliVersion } from './version.js';
 
 export interface CliOptions {
   /** the command table (tests add fake commands); defaults to the built-in commands */
@@ -27,14 +27,7 @@ export interface CliOptions {
   interruptGraceMs?: number;
 }
 
-export function cliVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
+export { cliVersion };
 
 type ParseArgsOptions = Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>;
 

@@ -1,12 +1,14 @@
-import { noExtraPositionals, requireExisting, requirePositional } from '../../args.js';
+import { describeSpec, formatSpecSummary } from '@llm-bip/onnx-io';
+import { booleanOption, noExtraPositionals, requirePositional } from '../../args.js';
 import { defineCommand } from '../../command.js';
-import { notAvailable } from '../../not-available.js';
+import { loadWithSpec } from '../load-spec.js';
+import { resolveModelInput } from '../model-input.js';
 
 export const inspectCommand = defineCommand({
   name: 'inspect',
   summary: 'recognise a model and print its block map (layers, heads, KV heads, FFN width, parameters)',
   usage: 'MODEL [options]',
-  description: 'MODEL is an ONNX file (weights inline or in .onnx.data) or a Hugging Face checkpoint folder.',
+  description: 'MODEL is an ONNX file (weights inline or in .onnx.data) or a Hugging Face checkpoint folder (exported to a temp file first).',
   options: {
     spec: { type: 'boolean', description: 'print the whole ModelSpec (graph names per layer) instead of the summary' },
   },
@@ -17,7 +19,14 @@ export const inspectCommand = defineCommand({
   async run(ctx) {
     const model = requirePositional(ctx, 0, 'MODEL', 'inspect', 'give an ONNX file or an HF checkpoint folder, e.g. `llm-bip inspect model.onnx`');
     noExtraPositionals(ctx, 1, 'inspect');
-    requireExisting(model, 'model');
-    return notAvailable('inspect', 'the onnx-io model loader and recognisers');
+    const input = await resolveModelInput(model, ctx, { kvCache: false });
+    try {
+      const { spec } = await loadWithSpec(input.onnxPath);
+      if (booleanOption(ctx.values, 'spec')) return { result: spec, text: JSON.stringify(spec, null, 2) };
+      const summary = describeSpec(spec);
+      return { result: summary, text: formatSpecSummary(summary) };
+    } finally {
+      input.dispose();
+    }
   },
 });

@@ -1,33 +1,49 @@
+import { loadScores, type AllocationMode } from '@llm-bip/scoring';
 import { noExtraPositionals, parseChoice, parseRatio, requireExisting, requirePositional, stringOption } from '../../args.js';
 import { defineCommand } from '../../command.js';
 import { UsageError } from '../../errors.js';
-import { notAvailable } from '../../not-available.js';
-import { ALLOCATIONS, outputOption } from '../shared-options.js';
+import { writeFileAtomic } from '../../output.js';
+import { ALLOCATIONS, outputOption, pruneOptions } from '../shared-options.js';
+import { makePlan } from '@llm-bip/scoring';
 
 export const planCommand = defineCommand({
   name: 'plan',
   summary: 'turn scores into a pruning plan (which heads and channels to keep per layer)',
-  usage: 'MODEL --scores SCORES.json --ratio R -o PLAN.json [options]',
+  usage: 'SCORES.json --ratio R -o PLAN.json [options]',
+  description: 'The plan is plain JSON: print it, edit it, replay it with `llm-bip prune`.',
   options: {
-    scores: { type: 'string', value: 'FILE', description: 'scores written by `llm-bip score`' },
-    ratio: { type: 'string', value: 'R', description: 'fraction of attention+MLP parameters to remove, in (0, 1)' },
-    allocation: { type: 'string', value: 'MODE', description: `how the ratio is spread over layers: ${ALLOCATIONS.join(' | ')}`, defaultText: 'global-kind' },
+    ratio: pruneOptions.ratio!,
+    allocation: pruneOptions.allocation!,
     ...outputOption('plan JSON to write'),
   },
   examples: [
-    { command: 'llm-bip plan model.onnx --scores scores.json --ratio 0.2 -o plan.json', explain: 'remove 20 % with the default global-kind allocation' },
-    { command: 'llm-bip plan model.onnx --scores scores.json --ratio 0.5 --allocation uniform -o plan50.json', explain: 'the same fraction in every layer' },
+    { command: 'llm-bip plan scores.json --ratio 0.2 -o plan.json', explain: 'remove 20 % with the criterion\'s default allocation' },
+    { command: 'llm-bip plan scores.json --ratio 0.5 --allocation uniform -o plan50.json', explain: 'the same fraction in every layer' },
   ],
   async run(ctx) {
-    const model = requirePositional(ctx, 0, 'MODEL', 'plan', 'give the ONNX file (or HF folder) the scores were computed on');
+    const scoresPath = requirePositional(ctx, 0, 'SCORES.json', 'plan', 'give the scores file written by `llm-bip score`');
     noExtraPositionals(ctx, 1, 'plan');
-    parseRatio(stringOption(ctx.values, 'ratio'));
-    parseChoice(stringOption(ctx.values, 'allocation'), '--allocation', ALLOCATIONS, 'global-kind');
-    const scores = stringOption(ctx.values, 'scores');
-    if (!scores) throw new UsageError('missing --scores FILE: run `llm-bip score MODEL -o scores.json` first and pass its output');
-    if (!stringOption(ctx.values, 'output')) throw new UsageError('missing -o PLAN.json: say where to write the plan');
-    requireExisting(model, 'model');
-    requireExisting(scores, 'scores file', 'file');
-    return notAvailable('plan', 'the scoring package allocation (scores -> PruningPlan)');
+    const ratio = parseRatio(stringOption(ctx.values, 'ratio'));
+    const allocationRaw = stringOption(ctx.values, 'allocation');
+    const output = stringOption(ctx.values, 'output');
+    if (!output) throw new UsageError('missing -o PLAN.json: say where to write the plan');
+    requireExisting(scoresPath, 'scores file', 'file');
+    const file = await loadScores(scoresPath);
+    const allocation: AllocationMode = allocationRaw
+      ? parseChoice(allocationRaw, '--allocation', ALLOCATIONS, 'global-kind')
+      : ((file.scores.defaultAllocation as AllocationMode | undefined) ?? 'global-kind');
+    const plan = makePlan(file.scores, file.model, {
+      ratio,
+      allocation,
+      ...(file.calibration ? { calibration: file.calibration, seed: file.calibration.seed } : {}),
+      notes: { tool: 'llm-bip', scores: scoresPath },
+    });
+    await writeFileAtomic(output, `${JSON.stringify(plan, null, 2)}\n`, { cleanup: ctx.cleanup, signal: ctx.signal });
+    const kept = plan.layers.map((l) => `${l.keepHeads.length}/${file.model.numHeads[l.layer]}h ${l.keepChannels.length}/${file.model.intermediateSize[l.layer]}c`);
+    const achieved = Number(plan.notes?.achievedRatio ?? Number.NaN);
+    return {
+      result: { output, criterion: plan.criterion, ratio, allocation, achievedRatio: achieved, layers: plan.layers.map((l) => ({ layer: l.layer, heads: l.keepHeads.length, kvHeads: l.keepKvHeads.length, channels: l.keepChannels.length })) },
+      text: `wrote ${output}: ${plan.criterion}, ${allocation}, target ${(ratio * 100).toFixed(1)} %, removes ${(achieved * 100).toFixed(1)} % of attention+MLP parameters\nkept per layer: ${kept.join(', ')}`,
+    };
   },
 });

@@ -1,52 +1,197 @@
-import { booleanOption, listOption, noExtraPositionals, parseChoice, parseIntOption, parseRatio, requireExisting, requirePositional, stringOption } from '../../args.js';
-import { defineCommand } from '../../command.js';
-import { UsageError } from '../../errors.js';
-import { notAvailable } from '../../not-available.js';
-import { PPL_DATASETS, TASKS } from '../eval/index.js';
-import { ALLOCATIONS, CRITERIA, EXECUTION_PROVIDERS, calibrationOptions, epOption, outputOption, pruneOptions } from '../shared-options.js';
+import { booleanOption, listOption, noExtraPositionals, parseChoice, parseIntOption, parseRatio, requirePositional, stringOption } from '../../args.js';
+import { defineCommand, type CommandContext, type CommandOutput } from '../../command.js';
+import { CliError, ExitCode, UsageError } from '../../errors.js';
+import { cliVersion } from '../../version.js';
+import { OutputSet } from '../../output.js';
+import { renderReport } from '../../report/render.js';
+import type { ReportData } from '../../report/types.js';
+import { parseBenchRequest, runBench, benchOptions, type BenchRequest } from '../bench/index.js';
+import { parseCalibration, parseCriterion } from '../calibration-args.js';
+import { PPL_DATASETS, TASKS, parseEvalList, runEvaluation, type EvalRequest } from '../eval/index.js';
+import { loadWithSpec } from '../load-spec.js';
+import { dataDir, resolveModelInput } from '../model-input.js';
+import { calibrate, calibrationRecord, fingerprintOf, planFromScores, pruneTo, scoreModel, type CalibrationRequest } from '../pipeline.js';
+import { ALLOCATIONS, EXECUTION_PROVIDERS, calibrationOptions, dataOption, epOption, outputOption, pruneOptions, tokenizerOption } from '../shared-options.js';
+import { copyTokenizerFiles } from '../tokenizer-files.js';
+import { buildResults } from './results.js';
+
+export interface PipelineRequest {
+  model: string;
+  output: string;
+  ratio: number;
+  criterion: string;
+  allocation?: (typeof ALLOCATIONS)[number];
+  compensate: boolean;
+  calibration: CalibrationRequest;
+  eval: EvalRequest;
+  bench?: BenchRequest;
+  tokenizer?: string;
+  ep: (typeof EXECUTION_PROVIDERS)[number];
+}
+
+/** score -> plan -> prune -> evaluate dense and pruned -> bench -> plan.json, results.json, report.html. */
+export async function runPipeline(ctx: CommandContext, req: PipelineRequest): Promise<{ data: ReportData; files: string[]; outDir: string }> {
+  const startedAt = Date.now();
+  const input = await resolveModelInput(req.model, ctx, { ...(req.tokenizer ? { tokenizer: req.tokenizer } : {}), kvCache: true });
+  try {
+    const { loaded, spec } = await loadWithSpec(input.onnxPath);
+    ctx.log(`model: ${spec.flavour}; ${spec.numLayers} layers, hidden ${spec.hiddenSize}`);
+    // open the output before the long steps: an unwritable folder fails in the first second
+    const out = await OutputSet.open(req.output, ctx.cleanup);
+    const calibration = await calibrate(ctx, input.tokenizer, { ...req.calibration, dataDir: req.eval.dataDir });
+    const { stats, scores } = await scoreModel(ctx, { loaded, spec, onnxPath: input.onnxPath }, req.criterion, calibration, req.ep);
+    const plan = planFromScores(scores, spec, await fingerprintOf(loaded), {
+      ratio: req.ratio,
+      ...(req.allocation ? { allocation: req.allocation } : {}),
+      calibration: calibrationRecord(calibration),
+      seed: calibration.seed,
+    });
+    await out.write('plan.json', `${JSON.stringify(plan, null, 2)}\n`, ctx.signal);
+    const pruned = await pruneTo(ctx, { loaded, spec }, plan, out.path('model.onnx'), req.compensate ? stats : undefined);
+    await copyTokenizerFiles(input.tokenizer, out);
+
+    let evaluation: Parameters<typeof buildResults>[0]['eval'];
+    if (req.eval.ppl.length || req.eval.tasks.length) {
+      const dense = await runEvaluation(ctx, input.onnxPath, input.tokenizer, req.eval, 'dense ');
+      const prunedRun = await runEvaluation(ctx, pruned.modelPath, input.tokenizer, req.eval, 'pruned ');
+      evaluation = { seqLen: req.eval.seqLen, dense, pruned: prunedRun };
+    }
+    let speed: Parameters<typeof buildResults>[0]['speed'];
+    if (req.bench) {
+      const dense = await runBench(ctx, input.onnxPath, req.bench, 'dense ');
+      const p = await runBench(ctx, pruned.modelPath, req.bench, 'pruned ');
+      speed = { dense, pruned: p, prompt: req.bench.prompt, decode: req.bench.decode, batch: req.bench.batch };
+    }
+    const data = buildResults({
+      modelPath: req.model,
+      spec,
+      plan,
+      scores,
+      record: pruned.record,
+      ...(evaluation ? { eval: evaluation } : {}),
+      ...(speed ? { speed } : {}),
+      version: cliVersion(),
+      startedAt,
+    });
+    await out.write('results.json', `${JSON.stringify(data, null, 2)}\n`, ctx.signal);
+    await out.write('report.html', renderReport(data), ctx.signal);
+    ctx.signal.throwIfAborted();
+    const files = await out.commit();
+    return { data, files, outDir: out.dir };
+  } finally {
+    input.dispose();
+  }
+}
+
+/** The dense vs pruned lines printed at the end of prune-llm and demo. */
+export function summaryText(data: ReportData, outDir: string): string {
+  const fmt = (v: number | undefined, d = 2) => (v === undefined || !Number.isFinite(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
+  const int = (v: number) => v.toLocaleString('en-US');
+  const rows: string[][] = [['', 'dense', 'pruned', 'change']];
+  const change = (a: number | undefined, b: number | undefined) => (a && b !== undefined ? `${b >= a ? '+' : ''}${(((b - a) / a) * 100).toFixed(1)} %` : '–');
+  const pd = data.params.dense;
+  const pp = data.params.pruned;
+  rows.push(['parameters', int(pd.total), int(pp.total), change(pd.total, pp.total)]);
+  rows.push(['attention+MLP', int(pd.attention + pd.mlp), int(pp.attention + pp.mlp), change(pd.attention + pd.mlp, pp.attention + pp.mlp)]);
+  for (const k of Object.keys(data.eval?.dense.perplexity ?? {})) {
+    const a = data.eval!.dense.perplexity[k];
+    const b = data.eval!.pruned.perplexity[k];
+    rows.push([`${k} ppl`, fmt(a), fmt(b), change(a, b)]);
+  }
+  for (const k of Object.keys(data.eval?.dense.tasks ?? {})) {
+    const a = data.eval!.dense.tasks![k]!.acc;
+    const b = data.eval!.pruned.tasks?.[k]?.acc;
+    rows.push([`${k} acc`, fmt(a * 100, 1) + ' %', b === undefined ? '–' : fmt(b * 100, 1) + ' %', b === undefined ? '–' : `${((b - a) * 100).toFixed(1)} pt`]);
+  }
+  if (data.speed) {
+    const s = data.speed;
+    rows.push(['prefill tok/s', fmt(s.dense.prefillTokensPerSec, 0), fmt(s.pruned.prefillTokensPerSec, 0), change(s.dense.prefillTokensPerSec, s.pruned.prefillTokensPerSec)]);
+    if (s.dense.decodeTokensPerSec !== undefined) {
+      rows.push(['decode tok/s', fmt(s.dense.decodeTokensPerSec, 1), fmt(s.pruned.decodeTokensPerSec, 1), change(s.dense.decodeTokensPerSec, s.pruned.decodeTokensPerSec)]);
+    }
+  }
+  const widths = rows[0]!.map((_, j) => Math.max(...rows.map((r) => r[j]!.length)));
+  const lines = rows.map((r) => r.map((c, j) => (j === 0 ? c.padEnd(widths[j]!) : c.padStart(widths[j]!))).join('   '));
+  const p = data.plan;
+  return [
+    `${data.model.name}: ${p.criterion}, ${p.allocation}, target ${(p.ratio * 100).toFixed(0)} %${p.compensation ? ', bias compensation' : ''}`,
+    '',
+    ...lines,
+    '',
+    `wrote ${outDir}/{model.onnx, model.onnx.data, plan.json, results.json, report.html}`,
+  ].join('\n');
+}
+
+export const pruneLlmOptions = {
+  ...pruneOptions,
+  ...calibrationOptions,
+  compensate: { type: 'boolean', description: 'bias compensation after o_proj/down_proj' },
+  eval: { type: 'string', value: 'LIST', description: `perplexity sets (${PPL_DATASETS.join(', ')}) and tasks (${TASKS.join(', ')}), or "none"`, defaultText: 'wikitext2,ptb' },
+  'seq-len-eval': { type: 'string', value: 'L', description: 'perplexity window length', defaultText: '128' },
+  limit: { type: 'string', value: 'N', description: 'evaluate only the first N windows / task examples (quick runs)' },
+  'no-bench': { type: 'boolean', description: 'skip the speed benchmark' },
+  ...benchOptions,
+  ...tokenizerOption,
+  ...dataOption,
+  ...epOption,
+  ...outputOption('folder for model.onnx(+data), plan.json, results.json, report.html'),
+} as const;
+
+export function parsePipelineRequest(ctx: CommandContext, model: string, output: string, defaults: { ratio?: number; limit?: number } = {}): PipelineRequest {
+  const ratioRaw = stringOption(ctx.values, 'ratio');
+  const ratio = ratioRaw === undefined && defaults.ratio !== undefined ? defaults.ratio : parseRatio(ratioRaw);
+  const criterion = parseCriterion(ctx);
+  const allocationRaw = stringOption(ctx.values, 'allocation');
+  const ep = parseChoice(stringOption(ctx.values, 'ep'), '--ep', EXECUTION_PROVIDERS, 'auto');
+  const list = parseEvalList(listOption(ctx.values, 'eval'), ['wikitext2', 'ptb'], '--eval');
+  const limitRaw = stringOption(ctx.values, 'limit');
+  const limit = limitRaw !== undefined ? parseIntOption(limitRaw, '--limit', 1) : defaults.limit;
+  const tokenizer = stringOption(ctx.values, 'tokenizer');
+  return {
+    model,
+    output,
+    ratio,
+    criterion,
+    ...(allocationRaw ? { allocation: parseChoice(allocationRaw, '--allocation', ALLOCATIONS, 'global-kind') } : {}),
+    compensate: booleanOption(ctx.values, 'compensate'),
+    calibration: parseCalibration(ctx),
+    eval: {
+      ppl: list.ppl,
+      tasks: list.tasks,
+      seqLen: parseIntOption(stringOption(ctx.values, 'seq-len-eval'), '--seq-len-eval', 128, 2),
+      ...(limit !== undefined ? { limit } : {}),
+      dataDir: dataDir(stringOption(ctx.values, 'data')),
+      ep,
+    },
+    ...(booleanOption(ctx.values, 'no-bench') ? {} : { bench: parseBenchRequest(ctx) }),
+    ...(tokenizer ? { tokenizer } : {}),
+    ep,
+  };
+}
 
 export const pruneLlmCommand = defineCommand({
   name: 'prune-llm',
   summary: 'one command: score -> plan -> prune -> evaluate dense and pruned -> model, plan, results.json, report.html',
   usage: 'MODEL --ratio R -o OUT_DIR [options]',
-  description: 'MODEL is an ONNX file or a Hugging Face checkpoint folder (exported on the fly). Nothing is written to OUT_DIR unless the whole run succeeds.',
-  options: {
-    ...pruneOptions,
-    ...calibrationOptions,
-    compensate: { type: 'boolean', description: 'bias compensation after o_proj/down_proj' },
-    eval: { type: 'string', value: 'LIST', description: `perplexity datasets (${PPL_DATASETS.join(', ')}) and tasks (${TASKS.join(', ')}), or "none"`, defaultText: 'wikitext2,ptb' },
-    'no-bench': { type: 'boolean', description: 'skip the speed benchmark' },
-    ...epOption,
-    ...outputOption('folder for model.onnx(+data), plan.json, results.json, report.html'),
-  },
+  description: 'MODEL is an ONNX file (tokenizer.json beside it, or --tokenizer) or a Hugging Face checkpoint folder (exported on the fly). Nothing appears in OUT_DIR unless the whole run succeeds.',
+  options: pruneLlmOptions,
   examples: [
-    { command: 'llm-bip prune-llm model.onnx --ratio 0.2 -o out/', explain: 'LLM-BIP, global-kind allocation, evaluated on WikiText-2 and PTB' },
+    { command: 'llm-bip prune-llm model.onnx --ratio 0.2 -o out/', explain: 'LLM-BIP, global-kind allocation, evaluated on WikiText-2 and PTB, speed measured' },
     {
-      command: 'llm-bip prune-llm ../shared/testbed/bip-llama-small --ratio 0.5 --criterion flap --allocation uniform --compensate --eval wikitext2,boolq,piqa -o flap50/',
-      explain: 'an HF checkpoint, a baseline criterion, perplexity and two tasks',
+      command: 'llm-bip prune-llm ../shared/testbed/bip-llama-small --ratio 0.5 --criterion flap --compensate --eval wikitext2,boolq,piqa --limit 100 -o flap50/',
+      explain: 'an HF checkpoint, a baseline criterion (its own al-am allocation), perplexity and two tasks on 100 examples',
     },
   ],
-  async run(ctx) {
+  async run(ctx): Promise<CommandOutput> {
     const model = requirePositional(ctx, 0, 'MODEL', 'prune-llm', 'give an ONNX file or an HF checkpoint folder, e.g. `llm-bip prune-llm model.onnx --ratio 0.2 -o out/`');
     noExtraPositionals(ctx, 1, 'prune-llm');
-    parseRatio(stringOption(ctx.values, 'ratio'));
-    parseChoice(stringOption(ctx.values, 'criterion'), '--criterion', CRITERIA, 'llm-bip');
-    parseChoice(stringOption(ctx.values, 'allocation'), '--allocation', ALLOCATIONS, 'global-kind');
-    parseChoice(stringOption(ctx.values, 'ep'), '--ep', EXECUTION_PROVIDERS, 'auto');
-    parseIntOption(stringOption(ctx.values, 'samples'), '--samples', 128);
-    parseIntOption(stringOption(ctx.values, 'seq-len'), '--seq-len', 128, 2);
-    parseIntOption(stringOption(ctx.values, 'seed'), '--seed', 0, 0);
-    const evals = listOption(ctx.values, 'eval') ?? ['wikitext2', 'ptb'];
-    for (const e of evals) {
-      if (e !== 'none' && !(PPL_DATASETS as readonly string[]).includes(e) && !(TASKS as readonly string[]).includes(e)) {
-        throw new UsageError(`--eval: unknown dataset or task "${e}"; choose from ${[...PPL_DATASETS, ...TASKS].join(', ')} or "none"`);
-      }
-    }
-    booleanOption(ctx.values, 'compensate');
-    if (!stringOption(ctx.values, 'output')) throw new UsageError('missing -o OUT_DIR: say which folder gets the pruned model, plan, results and report');
-    requireExisting(model, 'model');
-    const calib = stringOption(ctx.values, 'calib');
-    if (calib) requireExisting(calib, 'calibration file', 'file');
-    return notAvailable('prune-llm', 'the scoring, surgery and eval packages');
+    const output = stringOption(ctx.values, 'output');
+    const req = parsePipelineRequest(ctx, model, output ?? '');
+    if (!output) throw new UsageError('missing -o OUT_DIR: say which folder gets the pruned model, plan, results and report');
+    if (!req.eval.ppl.length && !req.eval.tasks.length && !req.bench) ctx.warn('--eval none and --no-bench: results.json will have no quality or speed numbers');
+    const { data, outDir } = await runPipeline(ctx, req);
+    return { result: data, text: summaryText(data, outDir) };
   },
 });
+
+export { CliError, ExitCode };

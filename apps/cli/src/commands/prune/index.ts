@@ -1,30 +1,68 @@
+import { readFile } from 'node:fs/promises';
+import type { PruningPlan } from '@llm-bip/onnx-io';
+import { loadScores } from '@llm-bip/scoring';
 import { booleanOption, noExtraPositionals, requireExisting, requirePositional, stringOption } from '../../args.js';
 import { defineCommand } from '../../command.js';
-import { UsageError } from '../../errors.js';
-import { notAvailable } from '../../not-available.js';
-import { outputOption } from '../shared-options.js';
+import { CliError, ExitCode, UsageError } from '../../errors.js';
+import { OutputSet } from '../../output.js';
+import { loadWithSpec } from '../load-spec.js';
+import { resolveModelInput } from '../model-input.js';
+import { pruneTo } from '../pipeline.js';
+import { outputOption, tokenizerOption } from '../shared-options.js';
+import { copyTokenizerFiles } from '../tokenizer-files.js';
+
+export async function readPlan(path: string): Promise<PruningPlan> {
+  requireExisting(path, 'plan', 'file');
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as PruningPlan;
+  } catch (e) {
+    throw new CliError(`${path} is not valid JSON (${(e as Error).message}): pass a plan written by \`llm-bip plan\``, ExitCode.input);
+  }
+}
 
 export const pruneCommand = defineCommand({
   name: 'prune',
   summary: 'apply a pruning plan: write the smaller ONNX model',
   usage: 'MODEL --plan PLAN.json -o OUT_DIR [options]',
+  description: 'OUT_DIR gets model.onnx, model.onnx.data, model.onnx.pruning.json (what was cut), a pruned config.json when MODEL had one, and the tokenizer files.',
   options: {
     plan: { type: 'string', value: 'FILE', description: 'plan written by `llm-bip plan` (or edited by hand)' },
-    compensate: { type: 'boolean', description: 'add bias compensation after o_proj/down_proj (needs statistics in the plan)' },
-    ...outputOption('folder for model.onnx (+ model.onnx.data)'),
+    compensate: { type: 'boolean', description: 'add bias compensation after o_proj/down_proj (needs --scores for the calibration means)' },
+    scores: { type: 'string', value: 'FILE', description: 'scores file from `llm-bip score` (its statistics feed --compensate)' },
+    ...tokenizerOption,
+    ...outputOption('folder for the pruned model'),
   },
   examples: [
     { command: 'llm-bip prune model.onnx --plan plan.json -o pruned/', explain: 'writes pruned/model.onnx and pruned/model.onnx.data' },
+    { command: 'llm-bip prune model.onnx --plan plan.json --compensate --scores scores.json -o pruned-comp/', explain: 'with FLAP-style bias compensation' },
   ],
   async run(ctx) {
-    const model = requirePositional(ctx, 0, 'MODEL', 'prune', 'give the ONNX file the plan was made for');
+    const model = requirePositional(ctx, 0, 'MODEL', 'prune', 'give the ONNX file (or HF folder) the plan was made for');
     noExtraPositionals(ctx, 1, 'prune');
-    const plan = stringOption(ctx.values, 'plan');
-    if (!plan) throw new UsageError('missing --plan FILE: make one with `llm-bip plan`');
-    if (!stringOption(ctx.values, 'output')) throw new UsageError('missing -o OUT_DIR: say which folder gets the pruned model');
-    booleanOption(ctx.values, 'compensate');
-    requireExisting(model, 'model', 'file');
-    requireExisting(plan, 'plan', 'file');
-    return notAvailable('prune', 'the surgery package');
+    const planPath = stringOption(ctx.values, 'plan');
+    if (!planPath) throw new UsageError('missing --plan FILE: make one with `llm-bip plan`');
+    const output = stringOption(ctx.values, 'output');
+    if (!output) throw new UsageError('missing -o OUT_DIR: say which folder gets the pruned model');
+    const compensate = booleanOption(ctx.values, 'compensate');
+    const scoresPath = stringOption(ctx.values, 'scores');
+    if (compensate && !scoresPath) throw new UsageError('--compensate needs --scores SCORES.json (the calibration means live there)');
+    const plan = await readPlan(planPath);
+    const stats = scoresPath ? (await loadScores(scoresPath)).statistics : undefined;
+    const tokenizer = stringOption(ctx.values, 'tokenizer');
+    const input = await resolveModelInput(model, ctx, { ...(tokenizer ? { tokenizer } : {}), kvCache: true });
+    try {
+      const { loaded, spec } = await loadWithSpec(input.onnxPath);
+      const out = await OutputSet.open(output, ctx.cleanup);
+      const result = await pruneTo(ctx, { loaded, spec }, plan, out.path('model.onnx'), compensate ? stats : undefined);
+      const tokenizerFiles = await copyTokenizerFiles(input.tokenizer, out);
+      const files = await out.commit();
+      const p = result.record.parameters;
+      return {
+        result: { output: out.dir, files, tokenizerFiles, removedFraction: p.removedFraction, parameters: { before: p.before.total, after: p.after.total }, compensation: result.record.compensation },
+        text: `wrote ${out.dir}: ${files.length} files; parameters ${p.before.total.toLocaleString('en-US')} -> ${p.after.total.toLocaleString('en-US')} (${(p.removedFraction * 100).toFixed(1)} % of attention+MLP removed)${result.record.compensation ? ', bias compensation' : ''}`,
+      };
+    } finally {
+      input.dispose();
+    }
   },
 });

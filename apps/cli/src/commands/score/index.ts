@@ -1,35 +1,56 @@
-import { noExtraPositionals, parseChoice, parseIntOption, requireExisting, requirePositional, stringOption } from '../../args.js';
+import { basename, dirname } from 'node:path';
+import { saveScores } from '@llm-bip/scoring';
+import { planModelShape } from '@llm-bip/onnx-io';
+import { noExtraPositionals, parseChoice, requirePositional, stringOption } from '../../args.js';
 import { defineCommand } from '../../command.js';
 import { UsageError } from '../../errors.js';
-import { notAvailable } from '../../not-available.js';
-import { CRITERIA, EXECUTION_PROVIDERS, calibrationOptions, epOption, outputOption } from '../shared-options.js';
+import { OutputSet } from '../../output.js';
+import { parseCalibration, parseCriterion } from '../calibration-args.js';
+import { loadWithSpec } from '../load-spec.js';
+import { dataDir, resolveModelInput } from '../model-input.js';
+import { calibrate, calibrationRecord, fingerprintOf, scoreModel } from '../pipeline.js';
+import { CRITERIA, EXECUTION_PROVIDERS, calibrationOptions, dataOption, epOption, outputOption, tokenizerOption } from '../shared-options.js';
 
 export const scoreCommand = defineCommand({
   name: 'score',
   summary: 'run calibration and write importance scores for every head and FFN channel',
   usage: 'MODEL -o SCORES.json [options]',
+  description: 'SCORES.json holds the statistics, the scores and the model shape: `llm-bip plan` turns it into plans for any ratio without recalibrating.',
   options: {
     criterion: { type: 'string', value: 'NAME', description: `importance criterion: ${CRITERIA.join(' | ')}`, defaultText: 'llm-bip' },
     ...calibrationOptions,
+    ...tokenizerOption,
+    ...dataOption,
     ...epOption,
     ...outputOption('scores JSON to write'),
   },
   examples: [
-    { command: 'llm-bip score model.onnx -o scores.json', explain: 'LLM-BIP scores from 128 x 128 tokens of the bundled C4 sample' },
+    { command: 'llm-bip score model.onnx -o scores.json', explain: 'LLM-BIP scores from 128 x 128 tokens of the C4 sample' },
     { command: 'llm-bip score model.onnx --criterion wanda-sp --calib wiki.train.txt --samples 64 -o wanda.json', explain: 'a baseline criterion on your own calibration text' },
   ],
   async run(ctx) {
     const model = requirePositional(ctx, 0, 'MODEL', 'score', 'give an ONNX file or an HF checkpoint folder');
     noExtraPositionals(ctx, 1, 'score');
-    parseChoice(stringOption(ctx.values, 'criterion'), '--criterion', CRITERIA, 'llm-bip');
-    parseChoice(stringOption(ctx.values, 'ep'), '--ep', EXECUTION_PROVIDERS, 'auto');
-    parseIntOption(stringOption(ctx.values, 'samples'), '--samples', 128);
-    parseIntOption(stringOption(ctx.values, 'seq-len'), '--seq-len', 128, 2);
-    parseIntOption(stringOption(ctx.values, 'seed'), '--seed', 0, 0);
-    if (!stringOption(ctx.values, 'output')) throw new UsageError('missing -o SCORES.json: say where to write the scores');
-    requireExisting(model, 'model');
-    const calib = stringOption(ctx.values, 'calib');
-    if (calib) requireExisting(calib, 'calibration file', 'file');
-    return notAvailable('score', 'the scoring package (criteria + statistics collection)');
+    const criterion = parseCriterion(ctx);
+    const ep = parseChoice(stringOption(ctx.values, 'ep'), '--ep', EXECUTION_PROVIDERS, 'auto');
+    const calibReq = parseCalibration(ctx);
+    const output = stringOption(ctx.values, 'output');
+    if (!output) throw new UsageError('missing -o SCORES.json: say where to write the scores');
+    const tokenizer = stringOption(ctx.values, 'tokenizer');
+    const input = await resolveModelInput(model, ctx, { ...(tokenizer ? { tokenizer } : {}), kvCache: false });
+    try {
+      const { loaded, spec } = await loadWithSpec(input.onnxPath);
+      const calibration = await calibrate(ctx, input.tokenizer, { ...calibReq, dataDir: dataDir(stringOption(ctx.values, 'data')) });
+      const { stats, scores } = await scoreModel(ctx, { loaded, spec, onnxPath: input.onnxPath }, criterion, calibration, ep);
+      const out = await OutputSet.open(dirname(output), ctx.cleanup);
+      await saveScores({ model: planModelShape(spec, await fingerprintOf(loaded)), calibration: calibrationRecord(calibration), statistics: stats, scores }, out.path(basename(output)));
+      await out.commit();
+      return {
+        result: { output, criterion: scores.criterion, headGranularity: scores.headGranularity, layers: scores.layers.length, calibration: calibrationRecord(calibration), executionProvider: stats.executionProvider ?? null },
+        text: `wrote ${output}: ${scores.criterion} scores for ${scores.layers.length} layers (${scores.headGranularity === 'kv-group' ? 'KV groups' : 'heads'} and FFN channels) from ${calibration.samples} x ${calibration.seqLen} tokens of ${calibration.source}`,
+      };
+    } finally {
+      input.dispose();
+    }
   },
 });

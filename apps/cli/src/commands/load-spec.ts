@@ -1,0 +1,8 @@
+/** Load an ONNX model and recognise its block map: the first step of inspect, score, plan, prune. */
+import { loadModel, recogniseModel, type LoadedModel, type ModelSpec } from '@llm-bip/onnx-io';
+
+export async function loadWithSpec(onnxPath: string): Promise<{ loaded: LoadedModel; spec: ModelSpec }> {
+  const loaded = await loadModel(onnxPath);
+  const spec = recogniseModel(loaded.model, { modelDir: loaded.dir, source: loaded.path });
+  return { loaded, spec };
+}
