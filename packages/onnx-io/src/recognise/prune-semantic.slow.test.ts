@@ -99,9 +99,9 @@ function maxDiff(a: Float32Array, b: Float32Array): number {
 const dir = tempDir('llm-bip-prune-check-');
 afterAll(dir.cleanup);
 const loadFile = async (p: string) => inlineExternalData(decodeModel(readFileSync(p), p), dirname(p));
-const own = (name: string, numKvHeads: number, dtype: 'float32' | 'float16', kvCache: boolean) => async () => {
+const own = (name: string, numKvHeads: number, dtype: 'float32' | 'float16', kvCache: boolean, numHeads = 4) => async () => {
   const t = await buildTinyLlama(
-    { seed: 3, hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads, intermediateSize: 96, vocabSize: 128 },
+    { seed: 3, hiddenSize: 64, numLayers: 2, numHeads, numKvHeads, intermediateSize: 96, vocabSize: 128 },
     { dir: join(dir.dir, name), dtype, kvCache },
   );
   return loadFile(t.onnxPath);
@@ -120,6 +120,7 @@ const cases: Case[] = [
   { name: 'tiny dynamo GQA fp32 (shared shape Concat), layer 0 group 1', load: () => loadFile(here('dynamo.gqa-fp32.onnx')), ids: batch, past: 0, layer: 0, group: 1, tol: 1e-5 },
   { name: 'tiny dynamo GQA fp16 + cache, layer 1 group 0', load: () => loadFile(here('dynamo.gqa-fp16-kv.onnx')), ids: batch, past: 3, layer: 1, group: 0, tol: 2e-3 },
   { name: 'llm-bip export GQA fp32 + cache, layer 1 group 1', load: own('gqa32kv', 2, 'float32', true), ids: batch, past: 2, layer: 1, group: 1, tol: 1e-5 },
+  { name: 'llm-bip export, 8 heads of 8 (head_dim = head count), 2 KV heads, layer 0 group 1', load: own('collide', 2, 'float32', false, 8), ids: batch, past: 0, layer: 0, group: 1, tol: 1e-5 },
   { name: 'llm-bip export MHA fp16, layer 0 head 2', load: own('mha16', 4, 'float16', false), ids: batch, past: 0, layer: 0, group: 2, tol: 2e-3 },
 ];
 

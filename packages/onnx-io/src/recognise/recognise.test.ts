@@ -8,7 +8,7 @@ import { GraphIndex, cloneModel } from '../graph/index.js';
 import { decodeModel } from '../proto/codec.js';
 import type { ModelProto, NodeProto } from '../proto/types.js';
 import type { ModelSpec, ShapeUse } from '../spec.js';
-import { tensorDims } from '../tensor/index.js';
+import { inlineTensorIntegers, tensorDims } from '../tensor/index.js';
 import { describeSpec, formatSpecSummary } from './describe.js';
 import { UnsupportedGraphError } from './errors.js';
 import { recogniseModel } from './recognise.js';
@@ -277,5 +277,60 @@ describe('describeSpec', () => {
     const text = formatSpecSummary(s);
     expect(text).toContain('recogniser   torch-onnx (torch.onnx TorchScript exporter');
     expect(text.split('\n').filter((l) => /^\s+\d\s+8\s+8\s+32\s+704\s/.test(l))).toHaveLength(6);
+  });
+});
+
+/** Every integer constant element read by nodes whose name starts with `prefix`. */
+function constantsUnder(model: ModelProto, prefix: string) {
+  const ix = new GraphIndex(model.graph!);
+  const out: Array<{ node: string; op: string; input: number; element: number; value: number }> = [];
+  for (const n of ix.nodes) {
+    if (!(n.name ?? '').startsWith(prefix) || n.opType === 'Constant') continue;
+    (n.input ?? []).forEach((name, input) => {
+      const t = name ? ix.constantTensor(name) : undefined;
+      if (!t || (t.dataType !== 7 && t.dataType !== 6)) return;
+      inlineTensorIntegers(t).forEach((value, element) => out.push({ node: n.name!, op: n.opType!, input, element, value }));
+    });
+  }
+  return out;
+}
+
+describe("independent scan: no head count or width hides in a layer's attention constants", () => {
+  it('TorchScript fixture: no constant under /m/model/layers.N/self_attn/ equals 8 (heads) or 256 (q/kv width)', () => {
+    const model = load(fixtures.torchscript);
+    for (let i = 0; i < 6; i++) {
+      const found = constantsUnder(model, `/m/model/layers.${i}/self_attn/`);
+      expect(found.length).toBeGreaterThan(20); // the scan sees the Concat pieces, Slice bounds, Gather indices
+      expect(found.filter((c) => c.value === 8 || c.value === 256)).toEqual([]);
+    }
+  });
+
+  it('llm-bip export, GQA: every constant equal to a head count or width is a listed ShapeUse or an Unsqueeze axis', async () => {
+    const d = tempDir('llm-bip-recognise-scan-');
+    try {
+      // 8 heads, 2 KV heads, head_dim 8: heads 8, kv 2, repeat 4, widths 64 and 16; head_dim collides with the head count
+      const t = await buildTinyLlama({ seed: 2, hiddenSize: 64, numLayers: 2, numHeads: 8, numKvHeads: 2, intermediateSize: 80, vocabSize: 96 }, { dir: d.dir, dtype: 'float32', kvCache: true });
+      const model = load(t.onnxPath);
+      const spec = recogniseModel(model);
+      for (const l of spec.layers) {
+        const listed = new Set(l.shapeUses.map((u) => `${u.node}|${u.input}|${u.element}`));
+        const suspicious = new Set([l.numHeads, l.numKvHeads, l.numHeads * l.headDim, l.numKvHeads * l.headDim, l.numHeads / l.numKvHeads]);
+        const hits = constantsUnder(model, `/model/layers.${l.index}/self_attn/`).filter((c) => suspicious.has(c.value));
+        expect(hits.length).toBeGreaterThanOrEqual(l.shapeUses.length);
+        for (const c of hits) {
+          // explained: a listed ShapeUse; an axis; head_dim (8, equal to the head count here: told apart by position)
+          // as the last element of a [b, s|heads, heads|t, head_dim] Reshape; rotate_half's split of head_dim into halves (4 = n_rep)
+          const ok =
+            listed.has(`${c.node}|${c.input}|${c.element}`) ||
+            (c.op === 'Unsqueeze' && c.input === 1) ||
+            (c.op === 'Reshape' && c.element === 3 && c.value === l.headDim) ||
+            (c.op === 'Split' && c.input === 1 && c.value === l.headDim / 2);
+          expect(ok, `${c.op} ${c.node} input ${c.input} element ${c.element} = ${c.value}`).toBe(true);
+        }
+        expect(l.shapeUses).toHaveLength(8);
+      }
+    } finally {
+      d.cleanup();
+    }
   });
 });
