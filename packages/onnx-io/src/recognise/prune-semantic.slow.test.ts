@@ -16,6 +16,7 @@ import type { ModelSpec } from '../spec.js';
 import { float16ToFloat32, float32ToFloat16 } from '../tensor/index.js';
 import { inlineExternalData, ort, pruneGroup, runModel, zeroGroup, type OrtTensor } from './prune-check.testutil.js';
 import { recogniseModel } from './recognise.js';
+import { moveWeightsBehindOps } from './weight-variants.testutil.js';
 
 const here = (f: string) => join(import.meta.dirname, 'fixtures', f);
 const refIds: number[] = JSON.parse(readFileSync(fixtures.reference, 'utf8')).input_ids;
@@ -121,6 +122,15 @@ const cases: Case[] = [
   { name: 'tiny dynamo GQA fp16 + cache, layer 1 group 0', load: () => loadFile(here('dynamo.gqa-fp16-kv.onnx')), ids: batch, past: 3, layer: 1, group: 0, tol: 2e-3 },
   { name: 'llm-bip export GQA fp32 + cache, layer 1 group 1', load: own('gqa32kv', 2, 'float32', true), ids: batch, past: 2, layer: 1, group: 1, tol: 1e-5 },
   { name: 'llm-bip export, 8 heads of 8 (head_dim = head count), 2 KV heads, layer 0 group 1', load: own('collide', 2, 'float32', false, 8), ids: batch, past: 0, layer: 0, group: 1, tol: 1e-5 },
+  {
+    name: 'llm-bip export with q_proj stored [out, in] behind a Transpose, layer 1 group 0',
+    load: async () => moveWeightsBehindOps(await own('transposed', 2, 'float32', false)(), 1).model,
+    ids: batch,
+    past: 0,
+    layer: 1,
+    group: 0,
+    tol: 1e-5,
+  },
   { name: 'llm-bip export MHA fp16, layer 0 head 2', load: own('mha16', 4, 'float16', false), ids: batch, past: 0, layer: 0, group: 2, tol: 2e-3 },
 ];
 

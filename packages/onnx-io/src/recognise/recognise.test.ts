@@ -13,6 +13,10 @@ import { describeSpec, formatSpecSummary } from './describe.js';
 import { UnsupportedGraphError } from './errors.js';
 import { recogniseModel } from './recognise.js';
 import { checkSpec, type ExpectedShape } from './spec-check.testutil.js';
+import { matchLinear } from './linear.js';
+import { moveWeightsBehindOps } from './weight-variants.testutil.js';
+import { DataType } from '../proto/types.js';
+import { float32ToBfloat16, bytesToFloat32, inlineTensorBytes } from '../tensor/index.js';
 
 const load = (path: string): ModelProto => decodeModel(readFileSync(path), path);
 const here = (f: string) => join(import.meta.dirname, 'fixtures', f);
@@ -332,5 +336,70 @@ describe("independent scan: no head count or width hides in a layer's attention 
     } finally {
       d.cleanup();
     }
+  });
+});
+
+describe('weight storage variants', () => {
+  const dir = tempDir('llm-bip-recognise-w-');
+  afterAll(dir.cleanup);
+  const shape = { seed: 5, hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, intermediateSize: 96, vocabSize: 128, rmsNormEps: 1e-6 };
+  const expected = { ...shape, headDim: 16 };
+
+  it('a weight stored [out, in] behind a Transpose has outAxis 0; one behind a Cast keeps its storage name', async () => {
+    const t = await buildTinyLlama(shape, { dir: join(dir.dir, 'ops'), dtype: 'float32', kvCache: false });
+    const { model, qWeight, upWeight } = moveWeightsBehindOps(load(t.onnxPath), 1);
+    const spec = recogniseModel(model);
+    expect(spec.layers[1]!.q).toEqual({ node: '/model/layers.1/self_attn/q_proj/MatMul', weight: qWeight, outAxis: 0 });
+    expect(spec.layers[1]!.up).toEqual({ node: '/model/layers.1/mlp/up_proj/MatMul', weight: upWeight, outAxis: 1 });
+    checkSpec(model, spec, expected);
+  });
+
+  it('bfloat16 weights', async () => {
+    const t = await buildTinyLlama(shape, { dir: join(dir.dir, 'bf16'), dtype: 'float32', kvCache: false });
+    const model = load(t.onnxPath);
+    for (const w of model.graph!.initializer!) {
+      if (tensorDims(w).length !== 2) continue;
+      const b = float32ToBfloat16(bytesToFloat32(inlineTensorBytes(w), w.dataType ?? 0));
+      w.dataType = DataType.BFLOAT16;
+      w.rawData = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    }
+    const spec = recogniseModel(model);
+    expect(spec.weightType).toBe('bfloat16');
+    checkSpec(model, spec, expected);
+  });
+
+  it('Gemm: transB flips the out axis, C is the bias; MatMul + Add of a 1-D initializer is a bias too', () => {
+    const f = (name: string, dims: number[]) => ({ name, dataType: DataType.FLOAT, dims, rawData: new Uint8Array(dims.reduce((a, b) => a * b, 1) * 4) });
+    const graph = {
+      name: 'g',
+      input: [{ name: 'x' }],
+      output: [{ name: 'y1' }, { name: 'y2' }, { name: 'y3' }],
+      initializer: [f('w_out_in', [8, 4]), f('w_in_out', [4, 8]), f('b', [8])],
+      node: [
+        { name: 'gemm_t', opType: 'Gemm', input: ['x', 'w_out_in', 'b'], output: ['y1'], attribute: [{ name: 'transB', type: 2, i: 1 }] },
+        { name: 'gemm', opType: 'Gemm', input: ['x', 'w_in_out'], output: ['y2'] },
+        { name: 'mm', opType: 'MatMul', input: ['x', 'w_in_out'], output: ['mm_out'] },
+        { name: 'mm_bias', opType: 'Add', input: ['mm_out', 'b'], output: ['y3'] },
+      ],
+    };
+    const ix = new GraphIndex(graph);
+    const gt = matchLinear(ix, ix.requireNode('gemm_t'))!;
+    expect(gt.ref).toEqual({ node: 'gemm_t', weight: 'w_out_in', outAxis: 0, bias: 'b' });
+    expect([gt.outFeatures, gt.inFeatures, gt.output]).toEqual([8, 4, 'y1']);
+    expect(matchLinear(ix, ix.requireNode('gemm'))!.ref).toEqual({ node: 'gemm', weight: 'w_in_out', outAxis: 1 });
+    const mm = matchLinear(ix, ix.requireNode('mm'))!;
+    expect(mm.ref).toEqual({ node: 'mm', weight: 'w_in_out', outAxis: 1, bias: 'b' });
+    expect(mm.output).toBe('y3');
+    expect(matchLinear(ix, ix.requireNode('mm_bias'))).toBeUndefined();
+  });
+
+  it('a 32-layer graph is recognised quickly', async () => {
+    const t = await buildTinyLlama({ ...shape, hiddenSize: 32, numHeads: 2, numKvHeads: 1, intermediateSize: 32, numLayers: 32 }, { dir: join(dir.dir, 'deep'), dtype: 'float32', kvCache: true });
+    const model = load(t.onnxPath);
+    const t0 = performance.now();
+    const spec = recogniseModel(model);
+    const ms = performance.now() - t0;
+    expect(spec.numLayers).toBe(32);
+    expect(ms).toBeLessThan(3000);
   });
 });
