@@ -28,6 +28,7 @@ describe('provenance', () => {
     expect(meta['llm_bip.exporter']).toBe('llm-bip'); // the exporter's own keys survive
     const sidecar = JSON.parse(readFileSync(r.recordPath, 'utf8'));
     expect(sidecar.plan.seed).toBe(31);
+    expect(sidecar.output.dataPath).toBe(r.dataPath);
     expect(sidecar.input.fingerprint).toBe(meta['llm_bip.pruning.source_fingerprint']);
 
     // parameter counts agree with the weights actually written

@@ -141,11 +141,18 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneResult> {
     kvCacheEmptiedLayers: edits.graph.filter((e): e is Extract<GraphEdit, { kind: 'empty-kv-cache' }> => e.kind === 'empty-kv-cache').map((e) => e.layer),
   };
   const externalData = opts.externalData ?? true;
-  if (externalData) record.output.dataPath = `${outPath}.data`;
   model.metadataProps = provenanceMetadata(model.metadataProps, record);
 
   const recordPath = `${outPath}.pruning.json`;
-  const extraFiles = [{ path: recordPath, text: JSON.stringify(record, null, 2) + '\n' }];
+  const extraFiles: Array<{ path: string; text: (w: { dataPath?: string }) => string }> = [
+    {
+      path: recordPath,
+      text: (w) => {
+        if (w.dataPath) record.output.dataPath = w.dataPath;
+        return JSON.stringify(record, null, 2) + '\n';
+      },
+    },
+  ];
   let configPath: string | undefined;
   const inputConfig = join(loaded.dir, 'config.json');
   if (existsSync(inputConfig)) {
@@ -154,7 +161,8 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneResult> {
       throw new SurgeryError(`the output folder ${dirname(outPath)} is the input model's folder, whose config.json would be overwritten: write the pruned model to another folder`);
     }
     const config = JSON.parse(await readFile(inputConfig, 'utf8')) as Record<string, unknown>;
-    extraFiles.push({ path: configPath, text: JSON.stringify(prunedHfConfig(config, spec, record), null, 2) + '\n' });
+    const text = JSON.stringify(prunedHfConfig(config, spec, record), null, 2) + '\n';
+    extraFiles.push({ path: configPath, text: () => text });
   }
 
   const written = await writePrunedModel(model, {
@@ -166,7 +174,6 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneResult> {
     extraFiles,
     onProgress: (p) => opts.onProgress?.({ phase: 'tensors', done: p.done, total: p.total, tensor: p.tensor }),
   });
-  if (!written.dataPath) delete record.output.dataPath;
   opts.onProgress?.({ phase: 'done', done: 1, total: 1 });
   return {
     modelPath: written.modelPath,

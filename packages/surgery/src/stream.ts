@@ -46,8 +46,8 @@ export interface StreamWriteOptions {
   /** initializers with more bytes than this go external (default 1024) */
   sizeThreshold?: number;
   slices: Map<string, WeightSlice>;
-  /** small text files written beside the model, in the same all-or-nothing step */
-  extraFiles?: Array<{ path: string; text: string }>;
+  /** small text files written beside the model, in the same all-or-nothing step (text made once the data file is known) */
+  extraFiles?: Array<{ path: string; text: (written: { dataPath?: string }) => string }>;
   onProgress?: (p: { done: number; total: number; tensor: string }) => void;
 }
 
@@ -140,7 +140,7 @@ export async function writePrunedModel(model: ModelProto, opts: StreamWriteOptio
     for (const f of opts.extraFiles ?? []) {
       const temp = tempPathFor(f.path);
       temps.push(temp);
-      await writeNew(temp, new TextEncoder().encode(f.text));
+      await writeNew(temp, new TextEncoder().encode(f.text(writer && external > 0 ? { dataPath } : {})));
       extras.push({ temp, path: f.path });
     }
     const dataBytes = writer?.size ?? 0;
