@@ -99,7 +99,7 @@ export function buildLlamaGraph(c: LlamaConfig, opts: LlamaGraphOptions): LlamaG
   const halfSplit = g.int64('/const/rope_split', [D / 2, D / 2]);
   const two = g.constant('/const/two', DataType.FLOAT, [], [2]);
 
-  // RMSNorm as HF: x * rsqrt(mean(x^2, -1) + eps) in float32, cast back, times gamma.
+  // RMSNorm as HF (x * rsqrt(mean(x^2, -1) + eps), in float32, cast back, times gamma), written as x / sqrt(...)
   const rmsNorm = (x: string, prefix: string, hfName: string): string => {
     const eps = g.constant(`${prefix}/eps`, DataType.FLOAT, [], [c.rmsNormEps]);
     const x32 = T === DataType.FLOAT ? x : g.op('Cast', `${prefix}/Cast`, [x], { to: DataType.FLOAT });
