@@ -32,7 +32,13 @@ describe('argument errors', () => {
     expect(r.stderr).not.toContain('did you mean');
   });
 
-  it.each(['inspect', 'score', 'plan', 'prune', 'eval', 'bench', 'prune-llm'])('%s without MODEL says what to give', async (name) => {
+  it('plan without SCORES.json says what to give', async () => {
+    const r = await cli(['plan', '--ratio', '0.2']);
+    expect(r.code).toBe(ExitCode.usage);
+    expect(r.stderr).toMatch(/^llm-bip: error: missing SCORES.json: give the scores file written by `llm-bip score`/);
+  });
+
+  it.each(['inspect', 'score', 'prune', 'eval', 'bench', 'prune-llm'])('%s without MODEL says what to give', async (name) => {
     const r = await cli([name]);
     expect(r.code).toBe(ExitCode.usage);
     expect(r.stderr).toMatch(/^llm-bip: error: missing MODEL: give /);
@@ -192,13 +198,10 @@ describe('errors handled once', () => {
     expect(r.stderr).toMatch(/\n\s+at /);
   });
 
-  it('commands whose package has not landed say so and exit 2', async () => {
-    const dir = tmp();
-    const model = join(dir, 'm.onnx');
-    writeFileSync(model, 'x');
-    const r = await cli(['bench', model]);
-    if (r.code === ExitCode.usage) expect(r.stderr).toMatch(/`bench` is not available yet: it needs /);
-    else expect(r.stderr).not.toContain('not available yet');
+  it('a command whose package has not landed says so and exits 2', async () => {
+    const r = await cli(['not-landed']);
+    expect(r.code).toBe(ExitCode.usage);
+    expect(r.stderr).toBe('llm-bip: error: `not-landed` is not available yet: it needs the frobnicator package, which is not in this build.\n');
   });
 
   it('an abort signal (Ctrl-C in-process) stops the command, removes its outputs, exit 130', async () => {

@@ -19,6 +19,7 @@ import {
 } from '@llm-bip/scoring';
 import { modelFingerprint, pruneModel, type PruneResult } from '@llm-bip/surgery';
 import type { CommandContext } from '../command.js';
+import { checkTokenizerMatchesModel } from './tokenizer-check.js';
 
 export interface CalibrationRequest {
   /** calibration text: .jsonl (one document per line, "text" field) or plain text; default the C4 sample */
@@ -33,7 +34,8 @@ export function defaultCalibrationFile(data: string): string {
 }
 
 /** Draw the calibration windows with the model's tokenizer. */
-export async function calibrate(ctx: CommandContext, tokenizerPath: string, req: CalibrationRequest & { dataDir: string }): Promise<CalibrationSet> {
+export async function calibrate(ctx: CommandContext, tokenizerPath: string, req: CalibrationRequest & { dataDir: string }, model?: { spec: ModelSpec; path: string }): Promise<CalibrationSet> {
+  if (model) checkTokenizerMatchesModel(tokenizerPath, model.spec.vocabSize, model.path);
   const tokenizer = loadTokenizer(tokenizerPath);
   const file = req.calib ?? defaultCalibrationFile(req.dataDir);
   const source = file.endsWith('.jsonl') ? { jsonlPath: file } : { textPath: file };

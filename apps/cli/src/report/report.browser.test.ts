@@ -7,46 +7,25 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../test-utils/browser.js';
 import { sampleReport } from '../test-utils/sample-report.js';
 import { renderReport } from './render.js';
 
-const CHROMIUM = process.env.LLM_BIP_CHROMIUM ?? '/usr/bin/chromium';
 const LAYERS = 8;
 
 let browser: BrowserContext;
+let closeBrowser: () => Promise<void> = async () => {};
 let work: string;
-let profile: string;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`chromium not found at ${CHROMIUM}: install it with \`apt-get update && apt-get install -y chromium\` (or set LLM_BIP_CHROMIUM to its path)`);
-  }
   work = mkdtempSync(join(tmpdir(), 'llm-bip-report-'));
-  profile = mkdtempSync(join(tmpdir(), 'llm-bip-chromium-profile-'));
-  // a fresh profile folder per run (playwright takes it as userDataDir, not as an argument)
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1100, height: 900 },
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    timeout: 60_000,
-  });
+  ({ browser, close: closeBrowser } = await launchChromium());
 });
 
 afterAll(async () => {
-  await browser?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
+  await closeBrowser();
   // the screenshot stays under $LLM_BIP_KEEP_SCREENSHOT when set (to look at it), else it goes
   if (work && !process.env.LLM_BIP_KEEP_SCREENSHOT) rmSync(work, { recursive: true, force: true });
 });

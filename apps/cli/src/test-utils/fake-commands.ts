@@ -4,6 +4,7 @@ import { parseIntOption, stringOption } from '../args.js';
 import { defineCommand, type Command } from '../command.js';
 import { CliError, ExitCode, UsageError } from '../errors.js';
 import { OutputSet } from '../output.js';
+import { notAvailable } from '../not-available.js';
 
 function outDir(values: Record<string, unknown>): string {
   const o = stringOption(values as never, 'output');
@@ -73,4 +74,17 @@ export const throwNamedCommand = defineCommand({
   },
 });
 
-export const fakeCommands: Command[] = [slowWriteCommand, failAfterWriteCommand, throwNamedCommand];
+/** A command whose package functions have not landed. */
+export const notLandedCommand = defineCommand({
+  name: 'not-landed',
+  summary: 'test: needs a package that is not there',
+  usage: '',
+  hidden: true,
+  options: {},
+  examples: [{ command: 'not-landed', explain: 'test' }],
+  async run() {
+    return notAvailable('not-landed', 'the frobnicator package');
+  },
+});
+
+export const fakeCommands: Command[] = [slowWriteCommand, failAfterWriteCommand, throwNamedCommand, notLandedCommand];

@@ -5,7 +5,7 @@
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { evaluatePerplexity, loadTextDataset, loadTokenizer } from '@llm-bip/eval';
-import { exportLlamaToOnnx } from '@llm-bip/onnx-io';
+import { buildTinyLlama, exportLlamaToOnnx } from '@llm-bip/onnx-io';
 import { createSession } from '@llm-bip/runtime';
 import { fixtures, shared, tempDir } from '@llm-bip/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -83,6 +83,14 @@ describe('llm-bip eval', () => {
     const r = await cli(['eval', onnx, '--ppl', 'wikitext2', '--ep', 'cpu', '--data', data, '--tokenizer', join(t.dir, 'nope')], { env });
     expect(r.code).toBe(ExitCode.input);
     expect(r.stderr).toContain('tokenizer.json not found');
+  });
+
+  it('a tokenizer from another model (ids past the vocabulary) is refused before running', async () => {
+    const small = join(t.dir, 'small');
+    const tiny = await buildTinyLlama({ seed: 3, hiddenSize: 32, numLayers: 1, numHeads: 2, numKvHeads: 2, intermediateSize: 32, vocabSize: 64 }, { dir: small, dtype: 'float32', kvCache: false });
+    const r = await cli(['eval', tiny.onnxPath, '--ppl', 'wikitext2', '--ep', 'cpu', '--data', data, '--tokenizer', fixtures.tinyHf], { env });
+    expect(r.code).toBe(ExitCode.input);
+    expect(r.stderr).toContain(`the tokenizer at ${fixtures.tinyHf} has token ids up to 8191, but ${tiny.onnxPath} has a vocabulary of 64: it is not this model's tokenizer`);
   });
 
   it('tasks in --ppl are refused with the fix', async () => {

@@ -6,6 +6,15 @@ import { evalProgress } from '../eval-progress.js';
 import { cacheDir, dataDir, resolveModelInput } from '../model-input.js';
 import { EXECUTION_PROVIDERS, epOption } from '../shared-options.js';
 import { join } from 'node:path';
+import { logitsOutputName, type Session } from '@llm-bip/runtime';
+import { checkTokenizerMatchesModel } from '../tokenizer-check.js';
+
+/** The model's vocabulary: the last dimension of its logits output, when the graph states it. */
+function logitsVocab(session: Session): number | undefined {
+  const meta = session.outputMetadata.find((m) => m.name === logitsOutputName(session));
+  const last = meta && meta.isTensor ? meta.shape[meta.shape.length - 1] : undefined;
+  return typeof last === 'number' ? last : undefined;
+}
 
 export const PPL_DATASETS = ['wikitext2', 'ptb', 'ptb-test'] as const;
 export const TASKS = ['boolq', 'piqa', 'hellaswag', 'winogrande', 'arc_easy', 'arc_challenge', 'openbookqa'] as const;
@@ -27,10 +36,11 @@ export interface EvalRun {
 
 /** Perplexity + tasks of one ONNX model: the step prune-llm runs twice (dense, pruned). */
 export async function runEvaluation(ctx: CommandContext, onnxPath: string, tokenizerPath: string, req: EvalRequest, label = ''): Promise<EvalRun> {
-  const tokenizer = loadTokenizer(tokenizerPath);
   const session = await createSessionFor(onnxPath, req.ep, ctx);
   const progress = evalProgress(ctx, label);
   try {
+    checkTokenizerMatchesModel(tokenizerPath, logitsVocab(session), onnxPath);
+    const tokenizer = loadTokenizer(tokenizerPath);
     const perplexity: PerplexityResult[] = [];
     for (const name of req.ppl) {
       const dataset = await loadTextDataset(name, locatePerplexitySet(name, req.dataDir));

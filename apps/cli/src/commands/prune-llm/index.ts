@@ -38,7 +38,7 @@ export async function runPipeline(ctx: CommandContext, req: PipelineRequest): Pr
     ctx.log(`model: ${spec.flavour}; ${spec.numLayers} layers, hidden ${spec.hiddenSize}`);
     // open the output before the long steps: an unwritable folder fails in the first second
     const out = await OutputSet.open(req.output, ctx.cleanup);
-    const calibration = await calibrate(ctx, input.tokenizer, { ...req.calibration, dataDir: req.eval.dataDir });
+    const calibration = await calibrate(ctx, input.tokenizer, { ...req.calibration, dataDir: req.eval.dataDir }, { spec, path: req.model });
     const { stats, scores } = await scoreModel(ctx, { loaded, spec, onnxPath: input.onnxPath }, req.criterion, calibration, req.ep);
     const plan = planFromScores(scores, spec, await fingerprintOf(loaded), {
       ratio: req.ratio,

@@ -40,7 +40,7 @@ export const scoreCommand = defineCommand({
     const input = await resolveModelInput(model, ctx, { ...(tokenizer ? { tokenizer } : {}), kvCache: false });
     try {
       const { loaded, spec } = await loadWithSpec(input.onnxPath);
-      const calibration = await calibrate(ctx, input.tokenizer, { ...calibReq, dataDir: dataDir(stringOption(ctx.values, 'data')) });
+      const calibration = await calibrate(ctx, input.tokenizer, { ...calibReq, dataDir: dataDir(stringOption(ctx.values, 'data')) }, { spec, path: model });
       const { stats, scores } = await scoreModel(ctx, { loaded, spec, onnxPath: input.onnxPath }, criterion, calibration, ep);
       const out = await OutputSet.open(dirname(output), ctx.cleanup);
       await saveScores({ model: planModelShape(spec, await fingerprintOf(loaded)), calibration: calibrationRecord(calibration), statistics: stats, scores }, out.path(basename(output)));

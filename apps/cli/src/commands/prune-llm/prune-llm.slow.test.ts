@@ -1,0 +1,135 @@
+/**
+ * End to end on the tiny test-bed model: prune-llm from the HF checkpoint to a pruned ONNX model,
+ * plan.json, results.json and report.html; the pruned model re-recognised and re-evaluated
+ * independently; the report rendered in chromium; and Ctrl-C in the middle of a real run.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { evaluatePerplexity, loadTextDataset, loadTokenizer } from '@llm-bip/eval';
+import { countParameters, loadModel, recogniseModel, validatePlan, type PruningPlan } from '@llm-bip/onnx-io';
+import { createSession } from '@llm-bip/runtime';
+import { fixtures, repoRoot, shared, tempDir } from '@llm-bip/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { validateReportData } from '../../report/validate.js';
+import type { ReportData } from '../../report/types.js';
+import { launchChromium } from '../../test-utils/browser.js';
+import { cli } from '../../test-utils/capture.js';
+
+const t = tempDir('llm-bip-cli-e2e-');
+const data = join(t.dir, 'data');
+const calib = join(t.dir, 'calib.jsonl');
+const env = { ...process.env, LLM_BIP_CACHE: join(t.dir, 'cache') };
+const out = join(t.dir, 'out');
+const quick = ['--samples', '8', '--seq-len', '32', '--eval', 'wikitext2', '--limit', '3', '--prompt', '16', '--decode', '4', '--repeats', '1', '--ep', 'cpu', '--calib', calib, '--data', data];
+let run: { code: number; stdout: string; stderr: string };
+
+beforeAll(async () => {
+  mkdirSync(join(data, 'wikitext-2-raw-v1'), { recursive: true });
+  const wiki = readFileSync(shared('data/wikitext-2-raw-v1/wiki.test.raw'), 'utf8').split('\n').slice(0, 80).join('\n');
+  writeFileSync(join(data, 'wikitext-2-raw-v1', 'wiki.test.raw'), wiki);
+  writeFileSync(calib, `${readFileSync(shared('data/c4/c4_sample.jsonl'), 'utf8').split('\n').slice(0, 24).join('\n')}\n`);
+  run = await cli(['prune-llm', fixtures.tinyHf, '--ratio', '0.3', '--compensate', ...quick, '-o', out, '--json'], { env });
+});
+afterAll(() => t.cleanup());
+
+describe('llm-bip prune-llm (tiny test-bed model)', () => {
+  it('writes the pruned model, plan, results and report, and nothing else half-done', () => {
+    expect(run.code, run.stderr).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(
+      ['model.onnx', 'model.onnx.data', 'model.onnx.pruning.json', 'plan.json', 'report.html', 'results.json', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json'].sort(),
+    );
+    const doc = JSON.parse(run.stdout);
+    expect(doc.ok).toBe(true);
+    expect(doc.result).toEqual(JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')));
+  });
+
+  it('the pruned model is a valid, smaller LLaMA whose shapes follow the plan', async () => {
+    const plan = JSON.parse(readFileSync(join(out, 'plan.json'), 'utf8')) as PruningPlan;
+    const loaded = await loadModel(join(out, 'model.onnx'));
+    const spec = recogniseModel(loaded.model, { modelDir: loaded.dir });
+    plan.layers.forEach((lp, i) => {
+      expect(spec.layers[i]!.numHeads).toBe(lp.keepHeads.length);
+      expect(spec.layers[i]!.numKvHeads).toBe(lp.keepKvHeads.length);
+      expect(spec.layers[i]!.intermediateSize).toBe(lp.keepChannels.length);
+    });
+    const results = validateReportData(JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')));
+    // parameter counts recomputed from the recognised pruned graph (compensation adds a bias per projection)
+    const counted = countParameters(spec);
+    expect(results.params.pruned.attention + results.params.pruned.mlp).toBe(counted.attention + counted.mlp);
+    expect(results.params.pruned.total).toBeLessThan(results.params.dense.total);
+    const removed = 1 - (results.params.pruned.attention + results.params.pruned.mlp) / (results.params.dense.attention + results.params.dense.mlp);
+    expect(removed).toBeGreaterThan(0.2);
+    expect(removed).toBeLessThan(0.4);
+    expect(() => validatePlan(plan, { ...spec, layers: spec.layers })).toThrow(); // a plan for the dense model does not fit the pruned one
+  });
+
+  it('results.json has dense and pruned perplexities; the pruned one re-measured independently', async () => {
+    const r = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as ReportData;
+    const dense = r.eval!.dense.perplexity.wikitext2!;
+    const pruned = r.eval!.pruned.perplexity.wikitext2!;
+    expect(Number.isFinite(dense) && Number.isFinite(pruned)).toBe(true);
+    const session = await createSession(join(out, 'model.onnx'), { ep: 'cpu' });
+    const again = await evaluatePerplexity(session, loadTokenizer(out), await loadTextDataset('wikitext2', join(data, 'wikitext-2-raw-v1', 'wiki.test.raw')), { seqLen: 128, limit: 3 });
+    await session.release();
+    expect(pruned).toBeCloseTo(again.ppl, 6);
+    expect(r.speed!.dense.prefillTokensPerSec).toBeGreaterThan(0);
+    expect(r.speed!.pruned.decodeTokensPerSec).toBeGreaterThan(0);
+    expect(r.plan).toMatchObject({ criterion: 'llm-bip', ratio: 0.3, allocation: 'global-kind', compensation: true });
+    expect(r.scores!.layers).toHaveLength(6);
+  });
+
+  it('report.html renders in chromium: one kept bar per layer, the perplexities, no network', async () => {
+    const r = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as ReportData;
+    const { browser, close } = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      const requests: string[] = [];
+      page.on('request', (q) => requests.push(q.url()));
+      const url = pathToFileURL(join(out, 'report.html')).href;
+      await page.goto(url);
+      expect(await page.locator('h1').innerText()).toBe('llm-bip report: bip-llama-tiny');
+      expect(await page.locator('#chart-kept-heads rect.bar.kept').count()).toBe(6);
+      expect(await page.locator('#chart-kept-channels rect.bar.kept').count()).toBe(6);
+      expect(await page.locator('#chart-scores-channels g.dist').count()).toBe(6);
+      const text = await page.locator('#quality').innerText();
+      expect(text).toContain(r.eval!.dense.perplexity.wikitext2!.toPrecision(4));
+      expect(requests).toEqual([url]);
+      await page.screenshot({ path: join(t.dir, 'report.png'), fullPage: true });
+    } finally {
+      await close();
+    }
+  });
+
+  it('a plan for another model is refused by prune with the fix (exit 3), no output left', async () => {
+    const plan = JSON.parse(readFileSync(join(out, 'plan.json'), 'utf8')) as PruningPlan;
+    plan.layers[0]!.keepChannels.push(100_000);
+    const bad = join(t.dir, 'bad-plan.json');
+    writeFileSync(bad, JSON.stringify(plan));
+    const r = await cli(['prune', join(out, 'model.onnx'), '--plan', bad, '-o', join(t.dir, 'p2')], { env });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('The plan does not match this model: make a new plan for it with `llm-bip plan`');
+    expect(existsSync(join(t.dir, 'p2'))).toBe(false);
+  });
+
+  it('Ctrl-C during calibration: exit 130, the output folder is not created', async () => {
+    const target = join(t.dir, 'interrupted');
+    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'apps/cli/src/bin.ts', 'prune-llm', fixtures.tinyHf, '--ratio', '0.2', ...quick.map((a) => (a === '8' ? '400' : a)), '-o', target], {
+      cwd: repoRoot,
+      env: { ...env, LLM_BIP_CHROMIUM: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((res) => child.on('close', (c) => res(c)));
+    const t0 = Date.now();
+    while (!stderr.includes('execution provider') && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(stderr).toContain('llm-bip: interrupted (Ctrl-C); partial outputs were removed');
+    expect(existsSync(target)).toBe(false);
+    expect(readdirSync(t.dir).filter((n) => n.includes('.llm-bip-tmp-'))).toEqual([]);
+  });
+});
