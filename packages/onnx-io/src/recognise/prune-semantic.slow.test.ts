@@ -17,6 +17,7 @@ import { float16ToFloat32, float32ToFloat16 } from '../tensor/index.js';
 import { inlineExternalData, ort, pruneGroup, runModel, zeroGroup, type OrtTensor } from './prune-check.testutil.js';
 import { recogniseModel } from './recognise.js';
 import { moveWeightsBehindOps } from './weight-variants.testutil.js';
+import { buildGenaiLike } from './genai-like.testutil.js';
 
 const here = (f: string) => join(import.meta.dirname, 'fixtures', f);
 const refIds: number[] = JSON.parse(readFileSync(fixtures.reference, 'utf8')).input_ids;
@@ -131,6 +132,15 @@ const cases: Case[] = [
     group: 0,
     tol: 1e-5,
   },
+  ...[true, false].map((packed) => ({
+    name: `genai-style GQA, ${packed ? 'packed qkv_proj' : 'q/k/v + RotaryEmbedding'}, cache, layer 1 group 1`,
+    load: async () => buildGenaiLike({ layers: 2, hidden: 64, numHeads: 4, numKvHeads: 2, headDim: 16, inter: 96, vocab: 128, seed: 11, packed }),
+    ids: [batch[0]!], // GroupQueryAttention on CPU takes a prompt with a past only at batch size 1
+    past: 2,
+    layer: 1,
+    group: 1,
+    tol: 1e-5,
+  })),
   { name: 'llm-bip export MHA fp16, layer 0 head 2', load: own('mha16', 4, 'float16', false), ids: batch, past: 0, layer: 0, group: 2, tol: 2e-3 },
 ];
 

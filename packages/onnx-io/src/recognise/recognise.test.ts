@@ -15,6 +15,7 @@ import { recogniseModel } from './recognise.js';
 import { checkSpec, type ExpectedShape } from './spec-check.testutil.js';
 import { matchLinear } from './linear.js';
 import { moveWeightsBehindOps } from './weight-variants.testutil.js';
+import { buildGenaiLike } from './genai-like.testutil.js';
 import { DataType } from '../proto/types.js';
 import { float32ToBfloat16, bytesToFloat32, inlineTensorBytes } from '../tensor/index.js';
 
@@ -401,5 +402,39 @@ describe('weight storage variants', () => {
     const ms = performance.now() - t0;
     expect(spec.numLayers).toBe(32);
     expect(ms).toBeLessThan(3000);
+  });
+});
+
+describe('genai-builder-style graphs with GQA (4 heads, 2 KV heads)', () => {
+  const shape = { layers: 2, hidden: 64, numHeads: 4, numKvHeads: 2, headDim: 16, inter: 96, vocab: 128, seed: 11 };
+  const expected = { numLayers: 2, hiddenSize: 64, numHeads: 4, numKvHeads: 2, headDim: 16, intermediateSize: 96, vocabSize: 128, rmsNormEps: 1e-6 };
+
+  it('packed qkv_proj: q | k | v column ranges of unequal widths', () => {
+    const model = buildGenaiLike({ ...shape, packed: true });
+    const spec = recogniseModel(model);
+    expect(spec.recogniser).toBe('genai-builder');
+    checkSpec(model, spec, expected);
+    const l = spec.layers[1]!;
+    expect([l.q.columns, l.k.columns, l.v.columns]).toEqual([
+      { start: 0, end: 64 },
+      { start: 64, end: 96 },
+      { start: 96, end: 128 },
+    ]);
+    expect(l.attributeUses.map((a) => a.role)).toEqual(['numHeads', 'numKvHeads']);
+  });
+
+  it('separate q/k/v through RotaryEmbedding nodes: their num_heads are AttributeUses too', () => {
+    const model = buildGenaiLike({ ...shape, packed: false });
+    const spec = recogniseModel(model);
+    expect(spec.flavour).toContain('separate q/k/v');
+    checkSpec(model, spec, expected);
+    const l = spec.layers[0]!;
+    expect(l.q).toEqual({ node: '/model/layers.0/attn/q_proj/MatMul', weight: 'model.layers.0.attn.q_proj.MatMul.weight', outAxis: 1 });
+    expect(l.attributeUses).toEqual([
+      { node: '/model/layers.0/attn/GroupQueryAttention', attribute: 'num_heads', role: 'numHeads' },
+      { node: '/model/layers.0/attn/GroupQueryAttention', attribute: 'kv_num_heads', role: 'numKvHeads' },
+      { node: '/model/layers.0/attn/q_rotary/RotaryEmbedding', attribute: 'num_heads', role: 'numHeads' },
+      { node: '/model/layers.0/attn/k_rotary/RotaryEmbedding', attribute: 'num_heads', role: 'numKvHeads' },
+    ]);
   });
 });
