@@ -11,6 +11,7 @@
 import {
   addGraphOutputs,
   cloneModel,
+  GraphIndex,
   DataType,
   materialiseTensor,
   removeUnused,
@@ -46,6 +47,7 @@ export async function buildProbe(model: ModelProto, spec: ModelSpec, taps: Tap[]
   const castToFloat = spec.weightType !== 'float32';
   const outputs: ProbeModel['outputs'] = [];
 
+  const index = new GraphIndex(graph);
   const tensorNames = new Map<string, string>();
   const input = (layer: LayerSpec, tensor: TapTensor): string => {
     const k = `${layer.index}.${tensor}`;
@@ -81,8 +83,10 @@ export async function buildProbe(model: ModelProto, spec: ModelSpec, taps: Tap[]
     const L = `L${layer.index}`;
     const g = input(layer, 'gateOut');
     const u = input(layer, 'upOut');
-    const sig = em.op('Sigmoid', [g], `${L}_sig`);
-    const silu = em.op('Mul', [g, sig], `${L}_silu`);
+    // reuse the model's own sigmoid(g) and g * sigmoid(g) when it has them in float32
+    const own = castToFloat ? undefined : findSilu(index, g);
+    const sig = own?.sigmoid ?? em.op('Sigmoid', [g], `${L}_sig`);
+    const silu = own?.silu ?? em.op('Mul', [g, sig], `${L}_silu`);
     // silu'(g) = sig (1 + g (1 - sig)) = sig + sig (g - silu)
     const dsilu = em.op('Add', [sig, em.op('Mul', [sig, em.op('Sub', [g, silu], `${L}_g_minus_silu`)], `${L}_sig_t`)], `${L}_dsilu`);
     const slopeMax = em.reduce('ReduceMax', em.op('Abs', [em.op('Mul', [dsilu, u], `${L}_dsilu_u`)], `${L}_abs_dsilu_u`), [2], `${L}_max_dsilu_u`);
@@ -177,4 +181,20 @@ export async function headGram(layer: LayerSpec, weights: WeightSource): Promise
     }
   }
   return g;
+}
+
+/** The model's Sigmoid(g) and Mul(g, Sigmoid(g)) nodes, when its SiLU is written that way. */
+function findSilu(index: GraphIndex, g: string): { sigmoid: string; silu: string } | undefined {
+  for (const use of index.consumers(g)) {
+    if (use.node.opType !== 'Sigmoid' || use.node.domain) continue;
+    const sigmoid = use.node.output?.[0];
+    if (!sigmoid) continue;
+    for (const m of index.consumers(sigmoid)) {
+      const ins = m.node.input ?? [];
+      if (m.node.opType === 'Mul' && !m.node.domain && ins.length === 2 && ins.includes(g) && ins.includes(sigmoid) && m.node.output?.[0]) {
+        return { sigmoid, silu: m.node.output[0] };
+      }
+    }
+  }
+  return undefined;
 }

@@ -53,7 +53,7 @@ describe('probe statistics equal a float64 computation from the reference forwar
     for (const r of runs.slice(1)) {
       for (const t of taps) {
         const k = tapKey(t);
-        expect(worstRelative(r.taps[k]!, runs[0]!.taps[k]!, 1e-3), k).toBeLessThan(2e-5);
+        expect(worstRelative(r.taps[k]!, runs[0]!.taps[k]!, 1e-3), k).toBeLessThan(1e-4);
       }
       expect(r.tokens).toBe(runs[0]!.tokens);
     }

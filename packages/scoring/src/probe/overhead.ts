@@ -27,6 +27,12 @@ export interface ProbeOverhead {
   ratio: number;
   /** (probe keeping the model's outputs) / plain */
   ratioWithLogits: number;
+  /** the same two ratios from the fastest pass of each */
+  ratioOfMinima: number;
+  ratioWithLogitsOfMinima: number;
+  /** the same two ratios in process CPU time (user + system; robust when other processes share the CPU) */
+  cpuRatio: number;
+  cpuRatioWithLogits: number;
   repeats: number;
   tokens: number;
   batchSize: number;
@@ -72,9 +78,13 @@ export async function probeOverhead(modelPath: string, tokens: number[][], ep: E
     const runFull = async () => {
       for (const b of batches) await probedFull.run(forwardFeeds(probedFull, b, kv));
     };
-    const time = async (f: () => Promise<void>) => {
+    const cpu: number[][] = [[], [], []];
+    const time = async (f: () => Promise<void>, slot?: number) => {
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       await f();
+      const c = process.cpuUsage(c0);
+      if (slot !== undefined) cpu[slot]!.push((c.user + c.system) / 1e6);
       return (performance.now() - t0) / 1000;
     };
     for (const f of [runPlain, runProbe, runFull]) await f(); // warm-up
@@ -82,11 +92,13 @@ export async function probeOverhead(modelPath: string, tokens: number[][], ep: E
     const t: number[][] = [[], [], []];
     // interleaved, so drifts in machine load hit all three alike
     for (let r = 0; r < repeats; r++) {
-      t[0]!.push(await time(runPlain));
-      t[1]!.push(await time(runProbe));
-      t[2]!.push(await time(runFull));
+      t[0]!.push(await time(runPlain, 0));
+      t[1]!.push(await time(runProbe, 1));
+      t[2]!.push(await time(runFull, 2));
     }
     const [plainSeconds, probeSeconds, probeWithLogitsSeconds] = t.map(median) as [number, number, number];
+    const [plainMin, probeMin, fullMin] = t.map((x) => Math.min(...x)) as [number, number, number];
+    const [plainCpu, probeCpu, fullCpu] = cpu.map(median) as [number, number, number];
     return {
       ep: probed.ep,
       plainSeconds,
@@ -94,6 +106,10 @@ export async function probeOverhead(modelPath: string, tokens: number[][], ep: E
       probeWithLogitsSeconds,
       ratio: probeSeconds / plainSeconds,
       ratioWithLogits: probeWithLogitsSeconds / plainSeconds,
+      ratioOfMinima: probeMin / plainMin,
+      ratioWithLogitsOfMinima: fullMin / plainMin,
+      cpuRatio: probeCpu / plainCpu,
+      cpuRatioWithLogits: fullCpu / plainCpu,
       repeats,
       tokens: tokens.length * (tokens[0]?.length ?? 0),
       batchSize,
