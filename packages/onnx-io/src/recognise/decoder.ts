@@ -50,6 +50,15 @@ function lmHeadOf(ix: GraphIndex, projs: MatchedLinear[]): { p: MatchedLinear; l
 }
 
 export function walkDecoder(ix: GraphIndex): DecoderWalk {
+  // the spec names nodes: they must be named, and uniquely
+  const seen = new Set<string>();
+  for (const n of ix.nodes) {
+    const name = n.name ?? '';
+    if (!name || seen.has(name)) {
+      throw new PatternNotFound(`unique node names (a ModelSpec refers to nodes by name; ${name ? `"${name}" is used twice` : `a ${n.opType} node has none`})`, name || nodeLabel(n));
+    }
+    seen.add(name);
+  }
   // token embedding: Gather(W [vocab, hidden], input_ids)
   const embedNode = ix.nodes.find((n) => {
     if (!isOp(n, 'Gather', '') || !n.input?.[0] || !n.input[1]) return false;

@@ -264,6 +264,13 @@ describe('unsupported graphs name the missing pattern and where the search stopp
     expect(() => recogniseModel(bad)).toThrowError(/meaning of constant 256 \(equal to the layer's qWidth\) at element 2 of Reshape "test_flatten_q" input 1/);
   });
 
+  it('unnamed nodes', () => {
+    const bad = edit(ts, (nodes) => {
+      nodes[7]!.name = '';
+    });
+    expect(() => recogniseModel(bad)).toThrowError(/unique node names \(a ModelSpec refers to nodes by name; a \w+ node has none\)/);
+  });
+
   it('a graph with no decoder at all', () => {
     const empty: ModelProto = { irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph: { name: 'g', node: [], input: [], output: [] } };
     expect(() => recogniseModel(empty)).toThrowError(/no token embedding \(Gather of a \[vocab, hidden\] initializer by the input ids\)/);
