@@ -69,3 +69,37 @@ describe.runIf(hasShared('fixtures'))('fixtures', () => {
     }
   });
 });
+
+describe.runIf(hasShared('fixtures'))('genai fixture with compensation', () => {
+  it('adds biases to kept projections and to the bypassed blocks; zero means change nothing', async () => {
+    const loaded = await loadModel(fixtures.genai);
+    const spec = recogniseModel(loaded.model);
+    const plan = randomPlan(spec, 43, { zeroHeads: [2], zeroChannels: [4] });
+    const stats = (scale: number) => ({
+      layers: spec.layers.map((l) => ({
+        layer: l.index,
+        oProjInputMean: Array.from({ length: l.numHeads * l.headDim }, (_, i) => scale * Math.sin(i)),
+        downProjInputMean: Array.from({ length: l.intermediateSize }, (_, i) => scale * Math.cos(i)),
+      })),
+    });
+    const dir = join(tmp.dir, 'genai-comp');
+    const withComp = await pruneModel({ model: loaded, spec, plan, outPath: join(dir, 'a.onnx'), compensation: stats(0.5) });
+    const zeroComp = await pruneModel({ model: loaded, spec, plan, outPath: join(dir, 'b.onnx'), compensation: stats(0) });
+    const plain = await pruneModel({ model: loaded, spec, plan, outPath: join(dir, 'c.onnx') });
+    const tokens = [reference.input_ids];
+    const run = async (p: string) => {
+      const s = await session(p);
+      try {
+        return (await forward(s, tokens, undefined, 0, spec.layers[0]!.headDim)).logits;
+      } finally {
+        await s.release();
+      }
+    };
+    const [a, b, c] = [await run(withComp.modelPath), await run(zeroComp.modelPath), await run(plain.modelPath)];
+    // ORT fuses the extra Add into SkipSimplifiedLayerNormalization (fp32 inside): one fp16 ulp at most
+    expect(maxAbsDiff(b, c)).toBeLessThan(4e-3 * maxAbs(c));
+    expect(maxAbsDiff(a, c)).toBeGreaterThan(5e-2 * maxAbs(c));
+    const names = (await loadModel(withComp.modelPath)).model.graph!.initializer!.map((t) => t.name!).filter((n) => n.includes('llm_bip_compensation'));
+    expect(names).toHaveLength(2 * spec.numLayers);
+  });
+});

