@@ -1,6 +1,12 @@
 /**
- * Largest singular value of a weight matrix by power iteration on W^T W, in float64 on the host.
- * LLM-BIP needs ||W_gate||_2, ||W_up||_2, ||W_down||_2 once per model (the FFN's Lipschitz constant).
+ * Largest singular value of a weight matrix, in float64 on the host. LLM-BIP needs ||W_gate||_2,
+ * ||W_up||_2, ||W_down||_2 once per model (the FFN's Lipschitz constant).
+ *
+ * Lanczos iteration on the Gram matrix (W^T W or W W^T, whichever is smaller), with full
+ * reorthogonalisation: the power iteration's matrix-vector products, but the largest eigenvalue is
+ * taken from the whole Krylov space, which converges in tens of products where plain power iteration
+ * needs hundreds (slow when the top two singular values are close). Matrices are a few thousand wide,
+ * so keeping up to `maxIterations` basis vectors is cheap.
  */
 import type { ModelSpec } from '@llm-bip/onnx-io';
 import { seededRng } from './rng.js';
@@ -8,52 +14,124 @@ import type { SpectralNorms } from './types.js';
 import type { LinearWeight, WeightSource } from './weights.js';
 
 export interface PowerIterationOptions {
-  /** stop when the estimate changes by less than this, relatively (default 1e-10) */
+  /** stop when the estimate changes by less than this, relatively (default 1e-12) */
   tolerance?: number;
+  /** most matrix-vector products (default 200; the Krylov basis holds this many vectors) */
   maxIterations?: number;
   seed?: number;
 }
 
-/** sigma_max(W) for W stored [in][out] (the singular values do not depend on the layout). */
 export function spectralNorm(w: LinearWeight, opts: PowerIterationOptions = {}): number {
-  const tol = opts.tolerance ?? 1e-10;
-  const maxIt = opts.maxIterations ?? 1000;
+  const tol = opts.tolerance ?? 1e-12;
   const { inFeatures: n, outFeatures: m, data } = w;
+  // Gram matrix side: G = W^T W (size m) or W W^T (size n), the smaller one
+  const size = Math.min(n, m);
+  const maxIt = Math.min(opts.maxIterations ?? 200, size);
+  const gram = gramProduct(data, n, m, m <= n);
   const rng = seededRng(opts.seed ?? 0);
-  let v = new Float64Array(m);
-  for (let o = 0; o < m; o++) v[o] = rng.next() - 0.5;
-  normalise(v);
-  const u = new Float64Array(n);
-  let sigma = 0;
-  for (let it = 0; it < maxIt; it++) {
-    // u = W v ; v' = W^T u ; sigma^2 ~ ||v'|| when ||v|| = 1
-    for (let i = 0; i < n; i++) {
-      let s = 0;
-      const base = i * m;
-      for (let o = 0; o < m; o++) s += data[base + o]! * v[o]!;
-      u[i] = s;
+  const q0 = new Float64Array(size);
+  for (let i = 0; i < size; i++) q0[i] = rng.next() - 0.5;
+  if (normalise(q0) === 0) return 0;
+  const basis: Float64Array[] = [q0];
+  const alpha: number[] = [];
+  const beta: number[] = [];
+  let estimate = 0;
+  let settled = 0;
+  for (let j = 0; j < maxIt; j++) {
+    const q = basis[j]!;
+    const v = gram(q);
+    alpha.push(dot(q, v));
+    // full reorthogonalisation (twice is enough, Kahan's rule) against the whole basis
+    for (let pass = 0; pass < 2; pass++) {
+      for (const b of basis) {
+        const c = dot(b, v);
+        for (let i = 0; i < size; i++) v[i]! -= c * b[i]!;
+      }
     }
-    const next = new Float64Array(m);
-    for (let i = 0; i < n; i++) {
-      const ui = u[i]!;
-      if (ui === 0) continue;
-      const base = i * m;
-      for (let o = 0; o < m; o++) next[o]! += data[base + o]! * ui;
-    }
-    const norm = normalise(next);
-    const estimate = Math.sqrt(norm);
-    v = next;
-    if (norm === 0) return 0;
-    if (Math.abs(estimate - sigma) <= tol * estimate) return estimate;
-    sigma = estimate;
+    const next = largestTridiagonalEigenvalue(alpha, beta);
+    // Ritz values rise monotonically to the top eigenvalue; ask for two quiet steps in a row
+    settled = j > 0 && Math.abs(next - estimate) <= tol * next ? settled + 1 : 0;
+    const converged = settled >= 2;
+    estimate = next;
+    const b = normalise(v);
+    if (converged || b <= 1e-14 * Math.sqrt(Math.max(estimate, 0)) || j === maxIt - 1) break;
+    beta.push(b);
+    basis.push(v);
   }
-  return sigma;
+  return Math.sqrt(Math.max(estimate, 0));
+}
+
+/** x -> G x for G = W^T W (rightGram, x of size m) or W W^T (x of size n), W stored [n][m] row-major. */
+function gramProduct(data: Float32Array, n: number, m: number, rightGram: boolean): (x: Float64Array) => Float64Array {
+  return (x) => {
+    if (rightGram) {
+      // W^T (W x): x in R^m
+      const out = new Float64Array(m);
+      for (let i = 0; i < n; i++) {
+        const base = i * m;
+        let s = 0;
+        for (let o = 0; o < m; o++) s += data[base + o]! * x[o]!;
+        if (s === 0) continue;
+        for (let o = 0; o < m; o++) out[o]! += data[base + o]! * s;
+      }
+      return out;
+    }
+    // W (W^T x): x in R^n
+    const t = new Float64Array(m);
+    for (let i = 0; i < n; i++) {
+      const xi = x[i]!;
+      if (xi === 0) continue;
+      const base = i * m;
+      for (let o = 0; o < m; o++) t[o]! += data[base + o]! * xi;
+    }
+    const out = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const base = i * m;
+      let s = 0;
+      for (let o = 0; o < m; o++) s += data[base + o]! * t[o]!;
+      out[i] = s;
+    }
+    return out;
+  };
+}
+
+/** Largest eigenvalue of the symmetric tridiagonal matrix (diagonal a, off-diagonal b) by Sturm bisection. */
+export function largestTridiagonalEigenvalue(a: number[], b: number[]): number {
+  const k = a.length;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < k; i++) {
+    const r = (i > 0 ? Math.abs(b[i - 1]!) : 0) + (i < k - 1 ? Math.abs(b[i]!) : 0);
+    lo = Math.min(lo, a[i]! - r);
+    hi = Math.max(hi, a[i]! + r);
+  }
+  // number of eigenvalues below x (Sturm sequence of the LDL^T pivots)
+  const below = (x: number): number => {
+    let count = 0;
+    let d = 1;
+    for (let i = 0; i < k; i++) {
+      d = a[i]! - x - (i > 0 ? b[i - 1]! ** 2 / d : 0);
+      if (d === 0) d = -1e-300;
+      if (d < 0) count++;
+    }
+    return count;
+  };
+  for (let it = 0; it < 200 && hi - lo > 1e-15 * Math.max(Math.abs(hi), Math.abs(lo), 1e-300); it++) {
+    const mid = (lo + hi) / 2;
+    if (below(mid) >= k) hi = mid;
+    else lo = mid;
+  }
+  return (lo + hi) / 2;
+}
+
+function dot(a: Float64Array, b: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
 }
 
 function normalise(v: Float64Array): number {
-  let s = 0;
-  for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
-  const n = Math.sqrt(s);
+  const n = Math.sqrt(dot(v, v));
   if (n > 0) for (let i = 0; i < v.length; i++) v[i]! /= n;
   return n;
 }
