@@ -30,7 +30,7 @@ function graphOutputFrom(ix: GraphIndex, name: string): string | undefined {
 }
 
 /** Axis of the cache input that holds KV heads: the one whose static size is numKvHeads (layout [b, kv, t, d] -> 1). */
-function headAxisOf(ix: GraphIndex, input: string, numKvHeads: number): number {
+export function headAxisOf(ix: GraphIndex, input: string, numKvHeads: number): number {
   const vi = (ix.graph.input ?? []).find((v) => v.name === input);
   const dims = vi?.type?.tensorType?.shape?.dim ?? [];
   const fixed = dims.map((d) => (d.dimValue !== undefined && d.dimValue !== null && !d.dimParam ? toNumber(d.dimValue as never) : undefined));
@@ -74,4 +74,3 @@ export function findDecomposedKvCache(
   return { pastKey, pastValue, presentKey, presentValue, headAxis: headAxisOf(ix, pastKey, numKvHeads) };
 }
 
-export { headAxisOf };

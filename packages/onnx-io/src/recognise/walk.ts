@@ -4,8 +4,7 @@
  */
 import type { GraphIndex } from '../graph/index.js';
 import type { NodeProto, TensorProto } from '../proto/types.js';
-import { toNumber } from '../proto/types.js';
-import { DataType } from '../proto/types.js';
+import { DataType, toNumber } from '../proto/types.js';
 import { bytesToFloat32, inlineTensorBytes, inlineTensorIntegers, tensorDims } from '../tensor/index.js';
 import { isExternal } from '../external-data/index.js';
 import type { TensorRef } from '../spec.js';
@@ -52,11 +51,6 @@ export function usesThrough(ix: GraphIndex, name: string): Array<{ node: NodePro
     for (const u of ix.consumers(t)) if (!TRANSPARENT.has(u.node.opType ?? '')) res.push({ node: u.node, input: u.input, tensor: t });
   }
   return res;
-}
-
-/** Producer of `name`, looking through Cast/Identity. */
-export function producerThrough(ix: GraphIndex, name: string): NodeProto | undefined {
-  return ix.producer(source(ix, name))?.node;
 }
 
 export function attrInt(n: NodeProto, name: string, dflt?: number): number | undefined {
@@ -115,10 +109,6 @@ export function dimsOf(t: TensorProto): number[] {
 export function outputRef(n: NodeProto, slot: number): TensorRef {
   const name = n.output?.[slot];
   return name ? name : { node: n.name ?? '', output: slot };
-}
-
-export function refKey(r: TensorRef): string {
-  return typeof r === 'string' ? r : `${r.node}#${r.output}`;
 }
 
 /**
