@@ -4,7 +4,7 @@
  * statistics, so `rescore` can apply another option of the same criterion (an ablation) without
  * running the model again.
  */
-import { loadModel, planModelShape, recogniseModel, type ModelSpec, type PruningPlan } from '@llm-bip/onnx-io';
+import { loadModel, planModelShape, recogniseModel, type CompensationStats, type ModelSpec, type PruningPlan } from '@llm-bip/onnx-io';
 import type { EpChoice } from '@llm-bip/runtime';
 import { makePlan } from './allocation/plan.js';
 import { ALLOCATIONS, type AllocationMode, type PlanOptions } from './allocation/allocate.js';
@@ -13,7 +13,8 @@ import { getCriterion } from './criteria/registry.js';
 import { AllocationError, ScoringError } from './errors.js';
 import { collectStatistics } from './probe/collect.js';
 import { SCORES_FORMAT, type ScoresFile } from './scores-file.js';
-import { STATISTICS_FORMAT, type Statistics } from './types.js';
+import { blockOutputNorm, compensationStats } from './statistics.js';
+import { STATISTICS_FORMAT, type GroupScores, type Statistics } from './types.js';
 import { modelWeights } from './weights.js';
 
 export interface ScoreModelOptions {
@@ -56,7 +57,7 @@ export async function scoreModel(opts: ScoreModelOptions): Promise<ScoresFile> {
   } else {
     statistics = { format: STATISTICS_FORMAT, tokens: 0, rows: 0, seqLen: 0, taps: {} };
   }
-  const scores = await criterion.score(statistics, modelWeights(loaded.model, loaded.dir), spec, opts.criterionOptions);
+  const scores = withBlockNorms(await criterion.score(statistics, modelWeights(loaded.model, loaded.dir), spec, opts.criterionOptions), statistics);
   return {
     format: SCORES_FORMAT,
     model: planModelShape(spec, opts.fingerprint ?? ''),
@@ -72,7 +73,7 @@ export async function scoreModel(opts: ScoreModelOptions): Promise<ScoresFile> {
 export async function rescore(file: ScoresFile, modelPath: string, criterion: string, options?: Record<string, unknown>): Promise<ScoresFile> {
   const loaded = await loadModel(modelPath);
   const spec = recogniseModel(loaded.model);
-  const scores = await getCriterion(criterion).score(file.statistics, modelWeights(loaded.model, loaded.dir), spec, options);
+  const scores = withBlockNorms(await getCriterion(criterion).score(file.statistics, modelWeights(loaded.model, loaded.dir), spec, options), file.statistics);
   return { ...file, scores };
 }
 
@@ -89,4 +90,21 @@ export function planFromScores(
     ...(file.calibration ? { calibration: file.calibration } : {}),
     ...(opts.seed === undefined && file.calibration ? { seed: file.calibration.seed } : {}),
   });
+}
+
+/** Fill in mean_t ||y_t|| from the statistics for criteria that do not set it (magnitude, random), so every allocation works. */
+function withBlockNorms(scores: GroupScores, stats: Statistics): GroupScores {
+  return {
+    ...scores,
+    layers: scores.layers.map((l) => {
+      if (l.blockOutputNorm !== undefined) return l;
+      const norm = stats.tokens > 0 ? blockOutputNorm(stats, l.layer) : undefined;
+      return norm === undefined ? l : { ...l, blockOutputNorm: norm };
+    }),
+  };
+}
+
+/** FLAP's bias-compensation statistics from a scores file (for surgery). */
+export function compensationFromScores(file: ScoresFile): CompensationStats {
+  return compensationStats(file.statistics, file.model);
 }

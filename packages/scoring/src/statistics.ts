@@ -89,14 +89,15 @@ export function tapValues(stats: Statistics, tap: Tap, criterion: string): numbe
   return v;
 }
 
-/** Per-layer means of o_proj and down_proj inputs, for surgery's bias compensation. */
-export function compensationStats(stats: Statistics, spec: ModelSpec): CompensationStats {
+/** Per-layer means of o_proj and down_proj inputs, for surgery's bias compensation (FLAP). */
+export function compensationStats(stats: Statistics, model: ModelSpec | { numLayers: number }): CompensationStats {
+  if (stats.tokens === 0) throw new StatisticsMismatchError('the statistics hold no tokens: bias compensation needs calibration statistics');
   const mean = (tap: Tap) => tapValues(stats, tap, 'compensation').map((s) => s / stats.tokens);
   return {
-    layers: spec.layers.map((l) => ({
-      layer: l.index,
-      oProjInputMean: mean({ layer: l.index, tensor: 'attnContext', reduction: 'sum' }),
-      downProjInputMean: mean({ layer: l.index, tensor: 'ffnAct', reduction: 'sum' }),
+    layers: Array.from({ length: model.numLayers }, (_, layer) => ({
+      layer,
+      oProjInputMean: mean({ layer, tensor: 'attnContext', reduction: 'sum' }),
+      downProjInputMean: mean({ layer, tensor: 'ffnAct', reduction: 'sum' }),
     })),
   };
 }

@@ -134,7 +134,9 @@ export function allocate(scores: GroupScores, model: PlanModelShape, opts: Alloc
   const relative = (u: Unit): number => {
     const norm = scores.layers[u.layer]!.blockOutputNorm;
     if (norm === undefined || !(norm > 0)) {
-      throw new AllocationError(`allocation "${opts.allocation}" compares layers by mean block output norm, which layer ${u.layer}'s scores lack: collect statistics with the probe (they include it)`);
+      throw new AllocationError(
+        `allocation "${opts.allocation}" compares layers by their mean block output norm, which layer ${u.layer}'s scores lack (scored without calibration): score with calibration text, or use --allocation uniform or al-am`,
+      );
     }
     return u.score / norm;
   };

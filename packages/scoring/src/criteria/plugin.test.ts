@@ -1,0 +1,48 @@
+/** The README's "adding a criterion" example, registered from outside the package's registry file. */
+import { afterAll, describe, expect, it } from 'vitest';
+import { tempDir } from '@llm-bip/testing';
+import { validatePlan } from '@llm-bip/onnx-io';
+import { tinyCase, tokenRows } from '../tiny-models.testutil.js';
+import { tapValues } from '../statistics.js';
+import type { Criterion } from '../types.js';
+import { getCriterion, registerCriterion } from './registry.js';
+import { compensationFromScores, planFromScores, scoreModel } from '../pipeline.js';
+
+const activationNorm: Criterion = {
+  name: 'activation-norm',
+  description: 'mean |s_k| per channel; mean projected head norm per head',
+  taps: (spec) =>
+    spec.layers.flatMap((l) => [
+      { layer: l.index, tensor: 'ffnAct', reduction: 'sumAbs' },
+      { layer: l.index, tensor: 'attnContext', reduction: 'headNorm' },
+    ]),
+  async score(stats, _weights, spec) {
+    const mean = (l: number, t: 'ffnAct' | 'attnContext', r: 'sumAbs' | 'headNorm') =>
+      tapValues(stats, { layer: l, tensor: t, reduction: r }, 'activation-norm').map((v) => v / stats.tokens);
+    return {
+      criterion: 'activation-norm',
+      headGranularity: 'head',
+      layers: spec.layers.map((l) => ({ layer: l.index, channels: mean(l.index, 'ffnAct', 'sumAbs'), heads: mean(l.index, 'attnContext', 'headNorm') })),
+    };
+  },
+};
+
+const tmp = tempDir('scoring-plugin-');
+afterAll(tmp.cleanup);
+
+describe('a criterion plug-in', () => {
+  it('registers, collects its taps, scores and plans with every allocation', async () => {
+    registerCriterion(activationNorm);
+    expect(getCriterion('activation-norm')).toBe(activationNorm);
+    const c = await tinyCase(tmp.dir, 'm', { seed: 8, hiddenSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 4, intermediateSize: 40, vocabSize: 64 });
+    const rows = tokenRows(3, 8, 64, 1);
+    const file = await scoreModel({ modelPath: c.onnxPath, criterion: 'activation-norm', calibration: { rows, samples: 3, seqLen: 8, seed: 0, source: 'test' }, ep: 'cpu' });
+    expect(file.scores.layers[0]!.blockOutputNorm).toBeGreaterThan(0); // filled in from the statistics
+    for (const allocation of ['uniform', 'global-kind', 'global', 'al-am'] as const) validatePlan(planFromScores(file, { ratio: 0.25, allocation }), c.spec);
+    const comp = compensationFromScores(file);
+    expect(comp.layers.map((l) => [l.oProjInputMean.length, l.downProjInputMean.length])).toEqual([
+      [32, 40],
+      [32, 40],
+    ]);
+  });
+});
