@@ -69,6 +69,17 @@ describe('ProgressReporter', () => {
     expect(s.text).not.toContain('\x1b');
   });
 
+  it('non-TTY: the final update and finish() print one line, not two', () => {
+    let t = 0;
+    const s = stream(false);
+    const r = new ProgressReporter({ stream: s, enabled: true, now: () => t, lineIntervalMs: 1000 });
+    const task = r.start({ label: 'calibration', total: 4, unit: 'tok' });
+    t = 2000;
+    task.update(4);
+    task.finish();
+    expect(s.text.trimEnd().split('\n')).toEqual(['calibration  100%  4/4 tok  2.00 tok/s  done in 0:02']);
+  });
+
   it('disabled (quiet / json): writes nothing', () => {
     const s = stream(true);
     const r = new ProgressReporter({ stream: s, enabled: false });

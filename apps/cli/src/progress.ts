@@ -132,6 +132,7 @@ export class ProgressReporter {
     const start = opts.startedAt ?? this.now();
     const state: ProgressState = { label: opts.label, done: 0, elapsedMs: 0, ...(opts.total !== undefined ? { total: opts.total } : {}), ...(opts.unit !== undefined ? { unit: opts.unit } : {}) };
     let lastDraw = Number.NEGATIVE_INFINITY;
+    let lastDrawnDone = -1;
     let finished = false;
     const enabled = this.options.enabled;
     const draw = (force: boolean): void => {
@@ -140,7 +141,10 @@ export class ProgressReporter {
       state.elapsedMs = t - start;
       const interval = this.tty ? this.redrawIntervalMs : this.lineIntervalMs;
       if (!force && t - lastDraw < interval) return;
+      // a plain-line log does not repeat a line for the same count (final update, then finish)
+      if (force && !this.tty && lastDrawnDone === state.done) return;
       lastDraw = t;
+      lastDrawnDone = state.done;
       if (this.tty) {
         const cols = this.options.stream.columns ?? 100;
         let line = formatProgressLine(state);

@@ -1,5 +1,5 @@
 /** Copy the tokenizer next to a pruned model, so `llm-bip eval OUT/model.onnx` finds it. */
-import { copyFile, stat } from 'node:fs/promises';
+import { chmod, copyFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { OutputSet } from '../output.js';
 
@@ -14,6 +14,8 @@ export async function copyTokenizerFiles(tokenizer: string, out: OutputSet): Pro
     if (!(await stat(src).catch(() => undefined))?.isFile()) continue;
     const name = f === basename(tokenizer) && !isDir ? 'tokenizer.json' : f;
     await copyFile(src, out.path(name));
+    // the source may be read-only (a shared folder): the copy belongs to the user
+    await chmod(out.path(name), 0o644);
     copied.push(name);
   }
   return copied;

@@ -72,6 +72,13 @@ describe('renderReport', () => {
     expect(html).toContain('&quot;powerIterations&quot;: 20');
   });
 
+  it('says when only the first N windows were evaluated', () => {
+    const d = sampleReport(2);
+    d.eval!.limit = 200;
+    expect(renderReport(d)).toContain('<h3>Perplexity at 128 tokens, first 200 windows</h3>');
+    expect(html).toContain('<h3>Perplexity at 128 tokens</h3>');
+  });
+
   it('escapes every string from the data', () => {
     const evil = sampleReport(2, { name: '<img src=x onerror=alert(1)>"&\'' });
     evil.plan.criterion = '<script>alert(1)</script>';

@@ -155,7 +155,7 @@ function qualitySection(e: EvalSection | undefined): string {
       showValues: true,
       height: 230,
     });
-    html += `<h3>Perplexity${isNum(e.seqLen) ? ` at ${fmtInt(e.seqLen)} tokens` : ''}</h3>${figure(chart, 'Perplexity of the dense and the pruned model on each dataset (lower is better).', 'fig-perplexity')}`;
+    html += `<h3>Perplexity${isNum(e.seqLen) ? ` at ${fmtInt(e.seqLen)} tokens` : ''}${isNum(e.limit) ? `, first ${fmtInt(e.limit)} windows` : ''}</h3>${figure(chart, 'Perplexity of the dense and the pruned model on each dataset (lower is better).', 'fig-perplexity')}`;
     html += table(
       ['dataset', 'dense', 'pruned', 'change'],
       datasets.map((k) => [esc(display(k)), esc(fmtNum(e.dense.perplexity[k], 4)), esc(fmtNum(e.pruned.perplexity[k], 4)), esc(fmtChange(e.dense.perplexity[k], e.pruned.perplexity[k]))]),
@@ -190,7 +190,7 @@ function qualitySection(e: EvalSection | undefined): string {
       tickFormat: (v) => `${Math.round(v * 100)} %`,
       height: 250,
     });
-    html += `<h3>Zero-shot tasks</h3>${figure(chart, 'Accuracy per task (acc_norm for HellaSwag, ARC-c and OBQA, acc otherwise, as in the LLM-Pruner table).', 'fig-tasks')}`;
+    html += `<h3>Zero-shot tasks${isNum(e.limit) ? `, first ${fmtInt(e.limit)} examples each` : ''}</h3>${figure(chart, 'Accuracy per task (acc_norm for HellaSwag, ARC-c and OBQA, acc otherwise, as in the LLM-Pruner table).', 'fig-tasks')}`;
     html += table(
       ['task', 'metric', 'dense', 'pruned', 'dense acc / acc_norm', 'pruned acc / acc_norm'],
       tasks.map((k) => {

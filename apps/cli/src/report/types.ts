@@ -83,6 +83,8 @@ export interface EvalResults {
 export interface EvalSection {
   /** perplexity window length in tokens */
   seqLen?: number;
+  /** only the first N windows / task examples were evaluated (quick runs) */
+  limit?: number;
   dense: EvalResults;
   pruned: EvalResults;
 }

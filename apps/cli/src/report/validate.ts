@@ -100,6 +100,7 @@ export function validateReportData(value: unknown, source = 'results.json'): Rep
   if (d.eval !== undefined) {
     const e = obj(d, 'eval', '');
     num(e, 'seqLen', 'eval', true);
+    num(e, 'limit', 'eval', true);
     for (const side of ['dense', 'pruned']) {
       const r = obj(e, side, 'eval');
       const ppl = obj(r, 'perplexity', `eval.${side}`);

@@ -1,23 +1,71 @@
-import { noExtraPositionals } from '../../args.js';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { noExtraPositionals, parseRatio, stringOption } from '../../args.js';
 import { defineCommand } from '../../command.js';
-import { notAvailable } from '../../not-available.js';
-import { outputOption } from '../shared-options.js';
+import { CliError, ExitCode } from '../../errors.js';
+import { dataDir } from '../model-input.js';
+import { runPipeline, summaryText, type PipelineRequest } from '../prune-llm/index.js';
+import { EXECUTION_PROVIDERS } from '../shared-options.js';
+import { parseChoice } from '../../args.js';
+
+/** apps/cli/ (this file is apps/cli/{src,dist}/commands/demo/index.*) */
+const appDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/**
+ * The demo model: --model, else $LLM_BIP_DEMO_MODEL, else the copy embedded in the repository
+ * (apps/cli/demo/model), else the test-bed model beside the checkout. Data likewise
+ * (apps/cli/demo/data, else the shared data folder).
+ */
+export function demoInputs(env: NodeJS.ProcessEnv, model?: string, data?: string): { model: string; data: string } {
+  const modelCandidates = [model, env.LLM_BIP_DEMO_MODEL, join(appDir, 'demo', 'model'), resolve(appDir, '../../../shared/testbed/bip-llama-tiny')].filter((p): p is string => !!p);
+  const found = modelCandidates.find((p) => existsSync(join(p, 'config.json')) || p.endsWith('.onnx'));
+  if (!found) {
+    throw new CliError(`no demo model found (looked in ${modelCandidates.join(', ')}): pass one with --model CHECKPOINT_DIR`, ExitCode.input);
+  }
+  const embeddedData = join(appDir, 'demo', 'data');
+  return { model: found, data: data ?? (existsSync(embeddedData) && !env.LLM_BIP_DATA ? embeddedData : dataDir(undefined)) };
+}
 
 export const demoCommand = defineCommand({
   name: 'demo',
   summary: 'prune the embedded demo model by 20 % and print dense vs pruned parameters, perplexity and speed',
   usage: '[options]',
-  description: 'Runs on CPU in a few minutes with no arguments: the whole prune-llm pipeline on the small model shipped in the repository.',
+  description:
+    'Runs on CPU in a few minutes with no arguments: prune-llm on the small trained model shipped with the repository (LLM-BIP scores from 64 x 128 tokens of C4, global-kind allocation, bias compensation), WikiText-2 perplexity on the first 200 windows of 128 tokens, prefill and decode speed.',
   options: {
-    ...outputOption('folder for the pruned model, plan, results.json and report.html', true),
+    output: { type: 'string', short: 'o', value: 'DIR', description: 'folder for the pruned model, plan, results.json and report.html', defaultText: 'a new temp folder' },
     ratio: { type: 'string', value: 'R', description: 'fraction of attention+MLP parameters to remove, in (0, 1)', defaultText: '0.2' },
+    model: { type: 'string', value: 'DIR', description: 'another HF checkpoint folder or ONNX file to run the demo on' },
+    data: { type: 'string', value: 'DIR', description: 'datasets folder', defaultText: 'the embedded sample, else $LLM_BIP_DATA or ../shared/data' },
+    ep: { type: 'string', value: 'EP', description: `execution provider: ${EXECUTION_PROVIDERS.join(' | ')}`, defaultText: 'cpu' },
   },
   examples: [
     { command: 'llm-bip demo', explain: 'the whole pipeline on the embedded model, output in a temp folder' },
-    { command: 'llm-bip demo -o demo-out/ --ratio 0.5', explain: 'keep the outputs, prune half' },
+    { command: 'llm-bip demo -o demo-out/ --ratio 0.5', explain: 'keep the outputs in demo-out/, prune half' },
   ],
   async run(ctx) {
     noExtraPositionals(ctx, 0, 'demo');
-    return notAvailable('demo', 'the full pipeline (onnx-io exporter, scoring, surgery, eval)');
+    const ratioRaw = stringOption(ctx.values, 'ratio');
+    const ratio = ratioRaw === undefined ? 0.2 : parseRatio(ratioRaw);
+    const ep = parseChoice(stringOption(ctx.values, 'ep'), '--ep', EXECUTION_PROVIDERS, 'cpu');
+    const inputs = demoInputs(ctx.env, stringOption(ctx.values, 'model'), stringOption(ctx.values, 'data'));
+    const output = stringOption(ctx.values, 'output') ?? join(mkdtempSync(join(tmpdir(), 'llm-bip-demo-')), 'out');
+    ctx.log(`demo: pruning ${inputs.model} by ${(ratio * 100).toFixed(0)} % -> ${output}`);
+    const req: PipelineRequest = {
+      model: inputs.model,
+      output,
+      ratio,
+      criterion: 'llm-bip',
+      allocation: 'global-kind',
+      compensate: true,
+      calibration: { samples: 64, seqLen: 128, seed: 0 },
+      eval: { ppl: ['wikitext2'], tasks: [], seqLen: 128, limit: 200, dataDir: inputs.data, ep },
+      bench: { prompt: 128, decode: 32, batch: 1, repeats: 3, ep },
+      ep,
+    };
+    const { data, outDir } = await runPipeline(ctx, req);
+    return { result: data, text: `${summaryText(data, outDir)}\nopen ${join(outDir, 'report.html')} for the plots` };
   },
 });

@@ -54,7 +54,7 @@ export async function runPipeline(ctx: CommandContext, req: PipelineRequest): Pr
     if (req.eval.ppl.length || req.eval.tasks.length) {
       const dense = await runEvaluation(ctx, input.onnxPath, input.tokenizer, req.eval, 'dense ');
       const prunedRun = await runEvaluation(ctx, pruned.modelPath, input.tokenizer, req.eval, 'pruned ');
-      evaluation = { seqLen: req.eval.seqLen, dense, pruned: prunedRun };
+      evaluation = { seqLen: req.eval.seqLen, ...(req.eval.limit !== undefined ? { limit: req.eval.limit } : {}), dense, pruned: prunedRun };
     }
     let speed: Parameters<typeof buildResults>[0]['speed'];
     if (req.bench) {

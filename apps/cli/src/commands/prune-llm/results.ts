@@ -62,7 +62,7 @@ export interface ResultsInput {
   plan: PruningPlan;
   scores: GroupScores;
   record: PruningRecord;
-  eval?: { seqLen: number; dense: EvalRun; pruned: EvalRun };
+  eval?: { seqLen: number; limit?: number; dense: EvalRun; pruned: EvalRun };
   speed?: { dense: SpeedResult; pruned: SpeedResult; prompt: number; decode: number; batch: number };
   version: string;
   startedAt: number;
@@ -80,7 +80,7 @@ export function buildResults(r: ResultsInput): ReportData {
     plan: summarisePlan(r.plan, { compensation: r.record.compensation }),
     scores: scoresSection(r.scores, r.plan),
   };
-  if (r.eval) data.eval = { seqLen: r.eval.seqLen, dense: evalResults(r.eval.dense), pruned: evalResults(r.eval.pruned) };
+  if (r.eval) data.eval = { seqLen: r.eval.seqLen, ...(r.eval.limit !== undefined ? { limit: r.eval.limit } : {}), dense: evalResults(r.eval.dense), pruned: evalResults(r.eval.pruned) };
   if (r.speed) {
     const side = (s: SpeedResult) => ({ prefillTokensPerSec: s.prefill[0]?.tokensPerSec ?? Number.NaN, ...(s.decode ? { decodeTokensPerSec: s.decode.tokensPerSec } : {}) });
     data.speed = {
