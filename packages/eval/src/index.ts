@@ -15,6 +15,7 @@ export { encodePair, scoreRequests, type EncodedRequest, type LoglikelihoodResul
 export { argmax, charLength, meanStderr, scoreItem, utf8Length, type ItemScore } from './metrics.js';
 export * from './tasks/templates.js';
 export { hellaswagJsonl, loadTaskItems, missingTaskFiles, readHellaswagText, taskFiles } from './tasks/loaders.js';
+export { findHfParquet, taskItemsFromHfRows } from './tasks/hf-rows.js';
 export { taskNames, type LoglikelihoodRequest, type TaskItem, type TaskName } from './tasks/types.js';
 export {
   evaluateItems,

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { createSession, type Session } from '@llm-bip/runtime';
 import { fixtures, shared, tempDir } from '@llm-bip/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parquetFile } from './datasets/parquet.testutil.js';
 import { EvalError } from './errors.js';
 import { scoreRequests } from './loglikelihood.js';
 import { buildReport, formatReport } from './results.js';
@@ -65,6 +66,23 @@ describe('evaluateTasks', () => {
     const text = formatReport({ tasks: out, config: {} });
     expect(text).toMatch(/\| piqa\s+\|/);
     expect(text).toContain('boolq: missing');
+  });
+
+  it('reads an HF parquet split when the release files are absent', async () => {
+    const dir = join(tmp.dir, 'hf');
+    mkdirSync(join(dir, 'winogrande'), { recursive: true });
+    const sentence = 'The trophy did not fit in the suitcase because _ was too big.';
+    writeFileSync(
+      join(dir, 'winogrande', 'validation-00000-of-00001.parquet'),
+      parquetFile({ sentence: [sentence, sentence], option1: ['the trophy', 'the trophy'], option2: ['the suitcase', 'the suitcase'], answer: ['1', '2'] }),
+    );
+    const out = await evaluateTasks(session, tokenizer, { tasksDir: dir, tasks: ['winogrande'], logSamples: true });
+    expect(out.missing).toEqual([]);
+    const r = out.results.winogrande!;
+    expect(r.samples).toBe(2);
+    // same requests, opposite gold: exactly one of the two items is right
+    expect(r.log![0]!.lls).toEqual(r.log![1]!.lls);
+    expect(r.acc).toBe(0.5);
   });
 
   it('rejects unknown task names and bad limits', async () => {

@@ -3,6 +3,8 @@ import { EvalError } from './errors.js';
 import { scoreRequests } from './loglikelihood.js';
 import { meanStderr, scoreItem } from './metrics.js';
 import { ProgressTracker, type ProgressCallback } from './progress.js';
+import { readParquetRows } from './datasets/readers.js';
+import { findHfParquet, taskItemsFromHfRows } from './tasks/hf-rows.js';
 import { loadTaskItems, missingTaskFiles } from './tasks/loaders.js';
 import { taskNames, type TaskItem, type TaskName } from './tasks/types.js';
 import type { EvalTokenizer } from './tokenizer.js';
@@ -116,7 +118,10 @@ export async function evaluateItems(session: Session, tokenizer: EvalTokenizer, 
   };
 }
 
-/** Zero-shot evaluation of the requested tasks; a task whose files are missing is listed in `missing`. */
+/**
+ * Zero-shot evaluation of the requested tasks. Each task reads its standard files (taskFiles) or, when they
+ * are absent, an HF parquet of its scored split in the same folder; a task with neither is listed in `missing`.
+ */
 export async function evaluateTasks(session: Session, tokenizer: EvalTokenizer, opts: TaskOptions): Promise<TasksResult> {
   const tasks = opts.tasks ?? taskNames;
   for (const t of tasks) if (!isTaskName(t)) throw new EvalError(`unknown task "${String(t)}" (known: ${taskNames.join(', ')})`);
@@ -124,11 +129,12 @@ export async function evaluateTasks(session: Session, tokenizer: EvalTokenizer, 
   const out: TasksResult = { results: {}, missing: [], average: Number.NaN };
   for (const task of tasks) {
     const missing = missingTaskFiles(task, opts.tasksDir);
-    if (missing.length) {
+    const parquet = missing.length ? findHfParquet(task, opts.tasksDir) : undefined;
+    if (missing.length && !parquet) {
       out.missing.push({ task, files: missing });
       continue;
     }
-    let items = loadTaskItems(task, opts.tasksDir);
+    let items = parquet ? taskItemsFromHfRows(task, await readParquetRows(parquet)) : loadTaskItems(task, opts.tasksDir);
     if (opts.limit !== undefined) items = items.slice(0, opts.limit);
     out.results[task] = await evaluateItems(session, tokenizer, task, items, opts);
   }
