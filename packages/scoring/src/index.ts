@@ -8,6 +8,7 @@ export {
   baseTaps,
   uniqueTaps,
   StatisticsAccumulator,
+  mergeStatistics,
   tapValues,
   compensationStats,
   blockOutputNorm,

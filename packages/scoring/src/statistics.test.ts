@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { seededRng } from './rng.js';
-import { StatisticsAccumulator, compensationStats, tapValues } from './statistics.js';
+import { StatisticsAccumulator, compensationStats, mergeStatistics, tapValues } from './statistics.js';
 import { tapKey, type Tap } from './types.js';
-import type { ModelSpec } from '@llm-bip/onnx-io';
 
 const taps: Tap[] = [
   { layer: 0, tensor: 'attnContext', reduction: 'sum' },
@@ -42,10 +41,30 @@ describe('StatisticsAccumulator', () => {
     expect(a.taps[tapKey(taps[2]!)]![2]).toBe(Math.max(...perRow[2]!.map((row) => row[2]!)));
   });
 
+  it('merges data-parallel shards into the single-run statistics', () => {
+    const whole = run([7]);
+    const shard = (from: number, to: number) => {
+      const acc = new StatisticsAccumulator(taps);
+      for (let r = from; r < to; r++) {
+        const out: Record<string, Float32Array> = {};
+        taps.forEach((t, i) => (out[tapKey(t)] = perRow[i]![r]!));
+        acc.addBatch(1, 4, out);
+      }
+      return acc.result();
+    };
+    const merged = mergeStatistics([shard(0, 3), shard(3, 7)]);
+    expect(merged.tokens).toBe(whole.tokens);
+    for (const t of taps) {
+      const k = tapKey(t);
+      merged.taps[k]!.forEach((v, i) => expect(v).toBeCloseTo(whole.taps[k]![i]!, 9));
+    }
+    expect(merged.taps[tapKey(taps[2]!)]).toEqual(whole.taps[tapKey(taps[2]!)]);
+    expect(() => mergeStatistics([shard(0, 3), { ...shard(3, 7), taps: {} }])).toThrow(/different taps/);
+  });
+
   it('gives compensation means and names missing taps', () => {
     const stats = run([7]);
-    const spec = { layers: [{ index: 0 }] } as unknown as ModelSpec;
-    const comp = compensationStats(stats, spec);
+    const comp = compensationStats(stats, { numLayers: 1 });
     expect(comp.layers[0]!.oProjInputMean).toEqual(stats.taps[tapKey(taps[0]!)]!.map((v) => v / 28));
     expect(() => tapValues(stats, { layer: 3, tensor: 'output', reduction: 'tokenNorm' }, 'llm-bip')).toThrow(/no tap layers.3.output.tokenNorm.*--criterion llm-bip/);
   });

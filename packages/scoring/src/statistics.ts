@@ -78,6 +78,38 @@ export class StatisticsAccumulator {
   }
 }
 
+/**
+ * Statistics of disjoint calibration shards (several GPUs, data-parallel) combined: sums add, maxima
+ * take the maximum. The shards must hold the same taps and sequence length.
+ */
+export function mergeStatistics(shards: Statistics[]): Statistics {
+  const first = shards[0];
+  if (!first) throw new StatisticsMismatchError('no statistics to merge');
+  const keys = Object.keys(first.taps).sort();
+  const taps: Record<string, number[]> = {};
+  for (const k of keys) taps[k] = first.taps[k]!.slice();
+  for (const s of shards.slice(1)) {
+    if (s.seqLen !== first.seqLen) throw new StatisticsMismatchError(`cannot merge statistics of sequence lengths ${first.seqLen} and ${s.seqLen}`);
+    const other = Object.keys(s.taps).sort();
+    if (other.join('\n') !== keys.join('\n')) throw new StatisticsMismatchError('cannot merge statistics collected with different taps: collect every shard with the same criterion');
+    for (const k of keys) {
+      const max = k.endsWith('.max');
+      const a = taps[k]!;
+      const b = s.taps[k]!;
+      if (a.length !== b.length) throw new StatisticsMismatchError(`tap ${k} has ${a.length} values in one shard and ${b.length} in another`);
+      for (let i = 0; i < a.length; i++) a[i] = max ? Math.max(a[i]!, b[i]!) : a[i]! + b[i]!;
+    }
+  }
+  return {
+    format: STATISTICS_FORMAT,
+    tokens: shards.reduce((n, s) => n + s.tokens, 0),
+    rows: shards.reduce((n, s) => n + s.rows, 0),
+    seqLen: first.seqLen,
+    taps,
+    ...(first.executionProvider ? { executionProvider: first.executionProvider } : {}),
+  };
+}
+
 /** A tap's accumulated values; a clear error when the statistics were collected without it. */
 export function tapValues(stats: Statistics, tap: Tap, criterion: string): number[] {
   const v = stats.taps[tapKey(tap)];
