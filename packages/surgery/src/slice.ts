@@ -26,6 +26,8 @@ export function sliceAxis(
   axis: number,
   keep: readonly number[],
   name = '?',
+  /** a reusable output buffer (the result is a view of it when it is large enough) */
+  into?: Uint8Array,
 ): { bytes: Uint8Array; dims: number[] } {
   if (dims.length !== 1 && dims.length !== 2) throw new SurgeryError(`tensor "${name}" has rank ${dims.length}; surgery slices only 1-D and 2-D weights`);
   if (axis < 0 || axis >= dims.length) throw new SurgeryError(`tensor "${name}": axis ${axis} is outside its rank ${dims.length}`);
@@ -43,7 +45,8 @@ export function sliceAxis(
   const runs = runsOf(keep);
   const newDims = dims.slice();
   newDims[axis] = keep.length;
-  const out = new Uint8Array(newDims.reduce((a, b) => a * b, 1) * elementSize);
+  const outBytes = newDims.reduce((a, b) => a * b, 1) * elementSize;
+  const out = into && into.length >= outBytes ? into.subarray(0, outBytes) : new Uint8Array(outBytes);
   if (dims.length === 2 && axis === 0) {
     const rowBytes = cols * elementSize;
     let o = 0;

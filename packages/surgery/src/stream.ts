@@ -21,7 +21,6 @@ import {
   isExternal,
   openExternalRange,
   readRange,
-  readTensorBytes,
   replaceTensors,
   resolveExternalLocation,
   tempPathFor,
@@ -87,7 +86,9 @@ export async function writePrunedModel(model: ModelProto, opts: StreamWriteOptio
     let external = 0;
     let sliced = 0;
     let inlineBytes = 0;
-    const place = async (t: TensorProto, bytes: Uint8Array, dims?: number[]) => {
+    const pool = new BufferPool();
+    // `pooled`: bytes live in a reused buffer, so a tensor kept inline needs its own copy
+    const place = async (t: TensorProto, bytes: Uint8Array, dims?: number[], pooled = false) => {
       const base = dims ? { ...withoutData(t), dims } : withoutData(t);
       if (writer && t.dataType !== DataType.STRING && bytes.length > threshold) {
         const placed = await writer.append(bytes);
@@ -95,16 +96,30 @@ export async function writePrunedModel(model: ModelProto, opts: StreamWriteOptio
         replacements.set(t, { ...base, dataLocation: DATA_LOCATION_EXTERNAL, externalData: externalDataEntries({ location, ...placed }) });
       } else {
         inlineBytes += bytes.length;
-        replacements.set(t, { ...base, rawData: bytes });
+        replacements.set(t, { ...base, rawData: pooled ? bytes.slice() : bytes });
       }
     };
     let done = 0;
     for (const { tensor, initializer } of slots) {
       const slice = initializer ? opts.slices.get(tensor.name ?? '') : undefined;
       if (slice) {
-        const bytes = await readTensorBytes(tensor, opts.sourceDir);
-        const s = sliceAxis(bytes, tensorDims(tensor), elementSize(tensor.dataType ?? 0), slice.axis, slice.keep, tensor.name ?? '?');
-        await place(tensor, s.bytes, s.dims);
+        // read and slice through two reused buffers: garbage does not pile up between collections
+        const length = tensorByteLength(tensor);
+        let src: Uint8Array;
+        if (isExternal(tensor)) {
+          src = pool.input(length);
+          const r = await openExternalRange(tensor, opts.sourceDir, length);
+          try {
+            await readRange(r.handle, src, length, r.offset, `${r.path} (tensor "${tensor.name}")`);
+          } finally {
+            await r.handle.close();
+          }
+        } else {
+          src = inlineTensorBytes(tensor);
+        }
+        const size = elementSize(tensor.dataType ?? 0);
+        const s = sliceAxis(src, tensorDims(tensor), size, slice.axis, slice.keep, tensor.name ?? '?', pool.output((length / slice.size) * slice.keep.length));
+        await place(tensor, s.bytes, s.dims, true);
         sliced++;
       } else if (isExternal(tensor)) {
         const r = await openExternalRange(tensor, opts.sourceDir, tensorByteLength(tensor));
@@ -160,6 +175,20 @@ export async function writePrunedModel(model: ModelProto, opts: StreamWriteOptio
     await writer?.abort();
     for (const t of temps) await unlink(t).catch(() => {});
     throw e;
+  }
+}
+
+/** Two growable buffers (source bytes, sliced bytes), sized by the largest tensor seen. */
+class BufferPool {
+  private a = new Uint8Array(0);
+  private b = new Uint8Array(0);
+  input(n: number): Uint8Array {
+    if (this.a.length < n) this.a = new Uint8Array(n);
+    return this.a.subarray(0, n);
+  }
+  output(n: number): Uint8Array {
+    if (this.b.length < n) this.b = new Uint8Array(n);
+    return this.b.subarray(0, n);
   }
 }
 
