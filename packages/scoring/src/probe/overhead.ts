@@ -6,7 +6,7 @@
  * and lm_head are pruned away, since nothing needs the logits), and the probe that also keeps the
  * model's own outputs (the like-for-like cost of the taps on top of a full forward).
  */
-import { loadModel, type ModelSpec } from '@llm-bip/onnx-io';
+import { loadModel, recogniseModel, type ModelSpec } from '@llm-bip/onnx-io';
 import { chunk, createSession, forwardFeeds, makeTokenBatch, type EpChoice, type Session } from '@llm-bip/runtime';
 import { llmBip } from '../criteria/llm-bip.js';
 import { baseTaps, uniqueTaps } from '../statistics.js';
@@ -39,7 +39,8 @@ export interface ProbeOverhead {
 }
 
 export interface ProbeOverheadOptions {
-  spec: ModelSpec;
+  /** default: recognised from the model */
+  spec?: ModelSpec;
   /** default: what llm-bip (lipschitz head term) reads, plus the base taps */
   taps?: Tap[];
   batchSize?: number;
@@ -47,10 +48,10 @@ export interface ProbeOverheadOptions {
   threads?: number;
 }
 
-export async function probeOverhead(modelPath: string, tokens: number[][], ep: EpChoice, opts: ProbeOverheadOptions): Promise<ProbeOverhead> {
-  const { spec } = opts;
-  const taps = uniqueTaps([...baseTaps(spec), ...(opts.taps ?? llmBip.taps(spec))]);
+export async function probeOverhead(modelPath: string, tokens: number[][], ep: EpChoice, opts: ProbeOverheadOptions = {}): Promise<ProbeOverhead> {
   const loaded = await loadModel(modelPath);
+  const spec = opts.spec ?? recogniseModel(loaded.model);
+  const taps = uniqueTaps([...baseTaps(spec), ...(opts.taps ?? llmBip.taps(spec))]);
   const weights = modelWeights(loaded.model, loaded.dir);
   const files: ProbeFile[] = [];
   const sessions: Session[] = [];
