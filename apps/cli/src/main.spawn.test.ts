@@ -4,11 +4,12 @@
  * plus the test commands).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot, tempDir } from '@llm-bip/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isTempName } from './output.js';
+import { sampleReport } from './test-utils/sample-report.js';
 
 const BIN = 'apps/cli/src/bin.ts';
 const FAKE_BIN = 'apps/cli/src/test-utils/fake-bin.ts';
@@ -20,11 +21,12 @@ interface Run {
   stderr: string;
 }
 
-function start(script: string, args: string[], env: Record<string, string> = {}) {
+function start(script: string, args: string[], env: Record<string, string> = {}, as: { uid?: number; gid?: number } = {}) {
   const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', script, ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...as,
   });
   let stdout = '';
   let stderr = '';
@@ -61,6 +63,22 @@ describe('llm-bip as a process', () => {
     expect(bad.code).toBe(2);
     expect(bad.stdout).toBe('');
     expect(bad.stderr).toBe('llm-bip: error: unknown command "prun"; did you mean `llm-bip prune`? Run `llm-bip --help` for the list of commands.\n');
+  });
+
+  it('an output folder without write permission: exit 4, the problem and the fix, no file', async () => {
+    const dir = tmp();
+    const ro = join(dir, 'ro');
+    mkdirSync(ro);
+    chmodSync(dir, 0o755);
+    chmodSync(ro, 0o555);
+    const results = join(dir, 'results.json');
+    writeFileSync(results, JSON.stringify(sampleReport(2)));
+    // root writes anywhere: run as "nobody" when we are root
+    const as = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    const r = await start(BIN, ['report', results, '-o', join(ro, 'report.html')], { HOME: dir }, as).done;
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/^llm-bip: error: permission denied on .*report\.html: choose a folder you can write to, or fix its permissions\n$/);
+    expect(readdirSync(ro)).toEqual([]);
   });
 
   it('Ctrl-C during a long step: exit 130, staged files and the created folder removed', async () => {
