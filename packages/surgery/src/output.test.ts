@@ -29,6 +29,10 @@ describe('provenance', () => {
     const sidecar = JSON.parse(readFileSync(r.recordPath, 'utf8'));
     expect(sidecar.plan.seed).toBe(31);
     expect(sidecar.output.dataPath).toBe(r.dataPath);
+    expect(sidecar.plan.madeForThisModel).toBeUndefined(); // the plan carries no fingerprint
+    const stamped = { ...plan, model: { ...plan.model, fingerprint: sidecar.input.fingerprint } };
+    const again = await pruneModel({ model: c.loaded, spec: c.spec, plan: stamped, outPath: join(tmp.dir, 'prov2') });
+    expect(again.record.plan.madeForThisModel).toBe(true);
     expect(sidecar.input.fingerprint).toBe(meta['llm_bip.pruning.source_fingerprint']);
 
     // parameter counts agree with the weights actually written

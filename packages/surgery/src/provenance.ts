@@ -60,6 +60,8 @@ export interface PruningRecord {
     seed?: number;
     createdAt?: string;
     modelFingerprint: string;
+    /** the plan was made on this very file (false: same shapes, another file or version; empty: unknown) */
+    madeForThisModel?: boolean;
     notes?: Record<string, unknown>;
   };
   compensation: boolean;

@@ -114,10 +114,11 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneResult> {
   const before = parameterSummary(spec);
   const after = parameterSummary(spec, changes, compensated);
   const attnMlp = (s: typeof before) => s.attention + s.mlp;
+  const fingerprint = await modelFingerprint(loaded.path, loaded.model, loaded.dir);
   const record: PruningRecord = {
     format: RECORD_FORMAT,
     createdAt: new Date().toISOString(),
-    input: { path: loaded.path, fingerprint: await modelFingerprint(loaded.path, loaded.model, loaded.dir), recogniser: spec.recogniser, flavour: spec.flavour },
+    input: { path: loaded.path, fingerprint, recogniser: spec.recogniser, flavour: spec.flavour },
     output: { path: outPath },
     plan: {
       criterion: plan.criterion,
@@ -128,6 +129,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneResult> {
       ...(plan.seed !== undefined ? { seed: plan.seed } : {}),
       ...(plan.createdAt ? { createdAt: plan.createdAt } : {}),
       modelFingerprint: plan.model.fingerprint,
+      ...(plan.model.fingerprint ? { madeForThisModel: plan.model.fingerprint === fingerprint } : {}),
       ...(plan.notes ? { notes: plan.notes } : {}),
     },
     compensation: compensated.size > 0,
