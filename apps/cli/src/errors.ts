@@ -81,6 +81,9 @@ export const knownErrorExitCodes: Readonly<Record<string, ExitCodeValue>> = {
   DatasetError: ExitCode.input,
   DatasetNotFoundError: ExitCode.input,
   ReportDataError: ExitCode.input,
+  RuntimeError: ExitCode.failure,
+  FeedValidationError: ExitCode.failure,
+  SessionRunError: ExitCode.failure,
   AbortError: ExitCode.interrupted,
 };
 

@@ -1,4 +1,6 @@
 import { benchmarkSpeed, formatReport, type SpeedResult } from '@llm-bip/eval';
+import type { KvLayout } from '@llm-bip/runtime';
+import { kvLayoutOfFile } from '../kv-layout.js';
 import { noExtraPositionals, parseChoice, parseIntOption, requirePositional, stringOption } from '../../args.js';
 import { defineCommand, type CommandContext } from '../../command.js';
 import { createSessionFor } from '../eval/deps.js';
@@ -15,7 +17,7 @@ export interface BenchRequest {
 }
 
 /** Prefill (batch x prompt) and decode throughput of one ONNX model. */
-export async function runBench(ctx: CommandContext, onnxPath: string, req: BenchRequest, label = ''): Promise<SpeedResult> {
+export async function runBench(ctx: CommandContext, onnxPath: string, req: BenchRequest, label = '', kv?: KvLayout): Promise<SpeedResult> {
   const session = await createSessionFor(onnxPath, req.ep, ctx);
   const progress = evalProgress(ctx, label);
   try {
@@ -25,6 +27,7 @@ export async function runBench(ctx: CommandContext, onnxPath: string, req: Bench
       iterations: req.repeats,
       decode: req.decode > 0 ? { batch: req.batch, promptLen: req.prompt, newTokens: req.decode } : null,
       onProgress: progress.onProgress,
+      ...(kv ? { kv } : {}),
     });
   } finally {
     progress.finish();
@@ -64,7 +67,7 @@ export const benchCommand = defineCommand({
     const req = parseBenchRequest(ctx);
     const input = await resolveModelInput(model, ctx, { kvCache: true });
     try {
-      const speed = await runBench(ctx, input.onnxPath, req);
+      const speed = await runBench(ctx, input.onnxPath, req, '', await kvLayoutOfFile(input.onnxPath));
       return { result: speed, text: formatReport({ speed, config: {} }) };
     } finally {
       input.dispose();

@@ -6,7 +6,8 @@ import { evalProgress } from '../eval-progress.js';
 import { cacheDir, dataDir, resolveModelInput } from '../model-input.js';
 import { EXECUTION_PROVIDERS, epOption } from '../shared-options.js';
 import { join } from 'node:path';
-import { logitsOutputName, type Session } from '@llm-bip/runtime';
+import { logitsOutputName, type KvLayout, type Session } from '@llm-bip/runtime';
+import { kvLayoutOfFile } from '../kv-layout.js';
 import { checkTokenizerMatchesModel } from '../tokenizer-check.js';
 
 /** The model's vocabulary: the last dimension of its logits output, when the graph states it. */
@@ -35,7 +36,7 @@ export interface EvalRun {
 }
 
 /** Perplexity + tasks of one ONNX model: the step prune-llm runs twice (dense, pruned). */
-export async function runEvaluation(ctx: CommandContext, onnxPath: string, tokenizerPath: string, req: EvalRequest, label = ''): Promise<EvalRun> {
+export async function runEvaluation(ctx: CommandContext, onnxPath: string, tokenizerPath: string, req: EvalRequest, label = '', kv?: KvLayout): Promise<EvalRun> {
   const session = await createSessionFor(onnxPath, req.ep, ctx);
   const progress = evalProgress(ctx, label);
   try {
@@ -50,6 +51,7 @@ export async function runEvaluation(ctx: CommandContext, onnxPath: string, token
           cacheDir: cacheDir(ctx.env),
           onProgress: progress.onProgress,
           ...(req.limit !== undefined ? { limit: req.limit } : {}),
+          ...(kv ? { kv } : {}),
         }),
       );
     }
@@ -60,6 +62,7 @@ export async function runEvaluation(ctx: CommandContext, onnxPath: string, token
         tasks: req.tasks,
         onProgress: progress.onProgress,
         ...(req.limit !== undefined ? { limit: req.limit } : {}),
+        ...(kv ? { kv } : {}),
       });
       if (tasks.missing.length) {
         const m = tasks.missing.map((x) => `${x.task} (${x.files.join(', ')})`).join('; ');
@@ -124,7 +127,7 @@ export const evalCommand = defineCommand({
     const tokenizerOpt = stringOption(ctx.values, 'tokenizer');
     const input = await resolveModelInput(model, ctx, { ...(tokenizerOpt ? { tokenizer: tokenizerOpt } : {}), kvCache: false });
     try {
-      const run = await runEvaluation(ctx, input.onnxPath, input.tokenizer, req);
+      const run = await runEvaluation(ctx, input.onnxPath, input.tokenizer, req, '', await kvLayoutOfFile(input.onnxPath));
       const reportInput = { perplexity: run.perplexity, ...(run.tasks ? { tasks: run.tasks } : {}), config: { model, ep: run.ep, seqLen: req.seqLen, limit: req.limit ?? null } };
       return { result: buildReport(reportInput), text: formatReport(reportInput) };
     } finally {

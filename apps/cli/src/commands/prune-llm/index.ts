@@ -13,6 +13,7 @@ import { dataDir, resolveModelInput } from '../model-input.js';
 import { calibrate, calibrationRecord, fingerprintOf, planFromScores, pruneTo, scoreModel, type CalibrationRequest } from '../pipeline.js';
 import { ALLOCATIONS, EXECUTION_PROVIDERS, calibrationOptions, dataOption, epOption, outputOption, pruneOptions, tokenizerOption } from '../shared-options.js';
 import { copyTokenizerFiles } from '../tokenizer-files.js';
+import { kvLayoutOf } from '../kv-layout.js';
 import { buildResults } from './results.js';
 
 export interface PipelineRequest {
@@ -52,14 +53,14 @@ export async function runPipeline(ctx: CommandContext, req: PipelineRequest): Pr
 
     let evaluation: Parameters<typeof buildResults>[0]['eval'];
     if (req.eval.ppl.length || req.eval.tasks.length) {
-      const dense = await runEvaluation(ctx, input.onnxPath, input.tokenizer, req.eval, 'dense ');
-      const prunedRun = await runEvaluation(ctx, pruned.modelPath, input.tokenizer, req.eval, 'pruned ');
+      const dense = await runEvaluation(ctx, input.onnxPath, input.tokenizer, req.eval, 'dense ', kvLayoutOf(spec));
+      const prunedRun = await runEvaluation(ctx, pruned.modelPath, input.tokenizer, req.eval, 'pruned ', kvLayoutOf(spec, plan));
       evaluation = { seqLen: req.eval.seqLen, ...(req.eval.limit !== undefined ? { limit: req.eval.limit } : {}), dense, pruned: prunedRun };
     }
     let speed: Parameters<typeof buildResults>[0]['speed'];
     if (req.bench) {
-      const dense = await runBench(ctx, input.onnxPath, req.bench, 'dense ');
-      const p = await runBench(ctx, pruned.modelPath, req.bench, 'pruned ');
+      const dense = await runBench(ctx, input.onnxPath, req.bench, 'dense ', kvLayoutOf(spec));
+      const p = await runBench(ctx, pruned.modelPath, req.bench, 'pruned ', kvLayoutOf(spec, plan));
       speed = { dense, pruned: p, prompt: req.bench.prompt, decode: req.bench.decode, batch: req.bench.batch };
     }
     const data = buildResults({

@@ -102,6 +102,16 @@ describe('llm-bip prune-llm (tiny test-bed model)', () => {
     }
   });
 
+  it('an onnxruntime-genai graph (contrib attention, symbolic KV dims) prunes and evaluates on its own', async () => {
+    const g = join(t.dir, 'genai-out');
+    const r = await cli(['prune-llm', fixtures.genai, '--tokenizer', fixtures.tinyHf, '--ratio', '0.25', ...quick, '--no-bench', '-o', g, '--json'], { env });
+    expect(r.code, r.stderr).toBe(0);
+    const res = JSON.parse(r.stdout).result as ReportData;
+    expect(res.model.flavour).toContain('onnxruntime-genai model builder');
+    expect(Number.isFinite(res.eval!.pruned.perplexity.wikitext2!)).toBe(true);
+    expect(res.params.pruned.attention + res.params.pruned.mlp).toBeLessThan(res.params.dense.attention + res.params.dense.mlp);
+  });
+
   it('a plan for another model is refused by prune with the fix (exit 3), no output left', async () => {
     const plan = JSON.parse(readFileSync(join(out, 'plan.json'), 'utf8')) as PruningPlan;
     plan.layers[0]!.keepChannels.push(100_000);

@@ -1,0 +1,27 @@
+/**
+ * KV-cache geometry for the runtime when a graph leaves it symbolic (genai builder: "kv_cache_dim")
+ * and no genai_config.json / config.json sits beside the model (a pruned model in its own folder).
+ */
+import type { ModelSpec, PruningPlan } from '@llm-bip/onnx-io';
+import type { KvLayout } from '@llm-bip/runtime';
+import { loadWithSpec } from './load-spec.js';
+
+function uniform(values: number[]): number | undefined {
+  return values.length && values.every((v) => v === values[0]) ? values[0] : undefined;
+}
+
+/** head_dim, and the KV head count when every layer has the same one (the runtime takes one number). */
+export function kvLayoutOf(spec: ModelSpec, plan?: PruningPlan): KvLayout {
+  const headDim = uniform(spec.layers.map((l) => l.headDim));
+  const kvHeads = uniform(plan ? plan.layers.map((l) => l.keepKvHeads.length) : spec.layers.map((l) => l.numKvHeads));
+  return { ...(headDim !== undefined ? { headDim } : {}), ...(kvHeads !== undefined ? { numKvHeads: kvHeads } : {}) };
+}
+
+/** The layout of a model file, or undefined when it is not recognised (the runtime then needs none or says why). */
+export async function kvLayoutOfFile(onnxPath: string): Promise<KvLayout | undefined> {
+  try {
+    return kvLayoutOf((await loadWithSpec(onnxPath)).spec);
+  } catch {
+    return undefined;
+  }
+}
