@@ -93,14 +93,11 @@ export interface SpectralNorms {
   layers: Array<{ layer: number; down: number; gate: number; up: number; gmax: number }>;
 }
 
-export interface ScoreContext {
-  stats: Statistics;
-  weights: WeightSource;
-  spec: ModelSpec;
-  /** criterion-specific options (documented by each criterion) */
-  options?: Record<string, unknown>;
-}
-
+/**
+ * A criterion: which taps it reads, and how statistics + weights become scores. `score` is async
+ * because weights are read from disk one tensor at a time. Options are criterion-specific and
+ * documented in the criterion's file.
+ */
 export interface Criterion {
   name: string;
   description: string;

@@ -2,8 +2,9 @@
  * Magnitude: the L2 norm of every weight a group owns.
  *   head group: q columns of its query heads, k and v columns of its KV head, o_proj input rows of its query heads
  *   channel k: gate and up output column k, down_proj input row k
- * Needs no calibration.
+ * Needs no calibration (block output norms are taken from statistics when given, for cross-layer allocations).
  */
+import { blockOutputNorm } from '../statistics.js';
 import type { Criterion, GroupScores } from '../types.js';
 import { perInputSum, perOutputSum, square } from '../weights.js';
 import { headGranularity } from './common.js';
@@ -12,7 +13,7 @@ export const magnitude: Criterion = {
   name: 'magnitude',
   description: 'L2 norm of each group\'s weights (no calibration needed)',
   taps: () => [],
-  async score(_stats, weights, spec) {
+  async score(stats, weights, spec) {
     const layers: GroupScores['layers'] = [];
     for (const l of spec.layers) {
       const d = l.headDim;
@@ -31,7 +32,8 @@ export const magnitude: Criterion = {
       const up = perOutputSum(await weights.linear(l.up), square);
       const down = perInputSum(await weights.linear(l.down), square);
       const channels = Array.from(gate, (gk, c) => Math.sqrt(gk + up[c]! + down[c]!));
-      layers.push({ layer: l.index, heads, channels });
+      const bon = blockOutputNorm(stats, l.index);
+      layers.push({ layer: l.index, heads, channels, ...(bon !== undefined ? { blockOutputNorm: bon } : {}) });
     }
     return { criterion: 'magnitude', headGranularity: headGranularity(spec), layers, defaultAllocation: 'uniform' };
   },

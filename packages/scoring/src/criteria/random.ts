@@ -1,8 +1,9 @@
 /**
  * Random: uniform scores from a seeded RNG (option `seed`, default 0); the floor every criterion must beat.
- * Needs no calibration and no weights.
+ * Needs no calibration and no weights (block output norms are taken from statistics when given).
  */
 import { seededRng } from '../rng.js';
+import { blockOutputNorm } from '../statistics.js';
 import type { Criterion } from '../types.js';
 import { headGranularity } from './common.js';
 
@@ -10,14 +11,18 @@ export const random: Criterion = {
   name: 'random',
   description: 'uniform random scores (seeded); the baseline floor',
   taps: () => [],
-  async score(_stats, _weights, spec, options) {
+  async score(stats, _weights, spec, options) {
     const seed = (options?.seed as number | undefined) ?? 0;
     const rng = seededRng(seed);
-    const layers = spec.layers.map((l) => ({
-      layer: l.index,
-      heads: Array.from({ length: l.numKvHeads }, () => rng.next()),
-      channels: Array.from({ length: l.intermediateSize }, () => rng.next()),
-    }));
+    const layers = spec.layers.map((l) => {
+      const bon = blockOutputNorm(stats, l.index);
+      return {
+        layer: l.index,
+        heads: Array.from({ length: l.numKvHeads }, () => rng.next()),
+        channels: Array.from({ length: l.intermediateSize }, () => rng.next()),
+        ...(bon !== undefined ? { blockOutputNorm: bon } : {}),
+      };
+    });
     return { criterion: 'random', headGranularity: headGranularity(spec), layers, defaultAllocation: 'uniform', options: { seed } };
   },
 };

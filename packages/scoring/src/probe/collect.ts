@@ -4,12 +4,12 @@
  */
 import { loadModel, type ModelSpec } from '@llm-bip/onnx-io';
 import { chunk, createSession, makeTokenBatch, toFloat32, type EpChoice, type Session } from '@llm-bip/runtime';
-import { probeFeeds } from './feeds.js';
 import { ScoringError } from '../errors.js';
 import { baseTaps, StatisticsAccumulator, uniqueTaps } from '../statistics.js';
 import type { Statistics, Tap } from '../types.js';
 import { modelWeights } from '../weights.js';
 import { buildProbe } from './build-probe.js';
+import { probeFeeds } from './feeds.js';
 import { writeProbeFile } from './probe-file.js';
 
 export interface CollectOptions {
