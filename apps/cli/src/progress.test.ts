@@ -80,6 +80,17 @@ describe('ProgressReporter', () => {
     expect(s.text.trimEnd().split('\n')).toEqual(['calibration  100%  4/4 tok  2.00 tok/s  done in 0:02']);
   });
 
+  it('TTY: a narrow terminal gets a shorter bar, then none, never a wrapped line', () => {
+    const s = { text: '', isTTY: true, columns: 80, write: (t: string) => (s.text += t) };
+    const r = new ProgressReporter({ stream: s, enabled: true, now: () => 1000 });
+    const task = r.start({ label: 'perplexity wikitext2', total: 60, unit: 'windows', startedAt: 0 });
+    task.update(30, 60, '1,102 tok/s');
+    const line = s.text.split('\r\x1b[K').pop()!;
+    expect(line.length).toBeLessThanOrEqual(79);
+    expect(line).toContain('1,102 tok/s');
+    expect(line).toContain(' 50%');
+  });
+
   it('disabled (quiet / json): writes nothing', () => {
     const s = stream(true);
     const r = new ProgressReporter({ stream: s, enabled: false });

@@ -75,23 +75,25 @@ export function formatDuration(ms: number): string {
 }
 
 /** One progress line; pure so it can be tested without a terminal. */
-export function formatProgressLine(state: ProgressState, bar = true): string {
+export function formatProgressLine(state: ProgressState, bar: boolean | number = true, compact = false): string {
+  const barWidth = bar === true ? BAR_WIDTH : bar === false ? 0 : bar;
   const unit = state.unit ? ` ${state.unit}` : '';
   const seconds = state.elapsedMs / 1000;
   const rate = seconds > 0 ? state.done / seconds : Number.NaN;
   const parts = [state.label];
   if (state.total !== undefined && state.total > 0) {
     const frac = Math.min(1, Math.max(0, state.done / state.total));
-    if (bar) {
-      const filled = Math.round(frac * BAR_WIDTH);
-      parts.push(`${'█'.repeat(filled)}${'░'.repeat(BAR_WIDTH - filled)}`);
+    if (barWidth > 0) {
+      const filled = Math.round(frac * barWidth);
+      parts.push(`${'█'.repeat(filled)}${'░'.repeat(barWidth - filled)}`);
     }
     parts.push(`${(frac * 100).toFixed(0).padStart(3)}%`);
     parts.push(`${formatCount(state.done)}/${formatCount(state.total)}${unit}`);
   } else {
     parts.push(`${formatCount(state.done)}${unit}`);
   }
-  parts.push(`${formatRate(rate)}${unit}/s`);
+  // compact: the note (e.g. tokens/s) stands in for the count rate
+  if (!(compact && state.note)) parts.push(`${formatRate(rate)}${unit}/s`);
   if (state.total !== undefined && state.total > 0) {
     const remaining = Math.max(0, state.total - state.done);
     const eta = rate > 0 ? (remaining / rate) * 1000 : Number.NaN;
@@ -146,9 +148,12 @@ export class ProgressReporter {
       lastDraw = t;
       lastDrawnDone = state.done;
       if (this.tty) {
-        const cols = this.options.stream.columns ?? 100;
+        // narrow terminals: a shorter bar, then none, then cut the line (a wrapped line cannot be redrawn)
+        const cols = (this.options.stream.columns ?? 100) - 1;
         let line = formatProgressLine(state);
-        if (line.length > cols - 1) line = line.slice(0, cols - 1);
+        for (const w of [12, 0]) if (line.length > cols) line = formatProgressLine(state, w);
+        if (line.length > cols) line = formatProgressLine(state, 0, true);
+        if (line.length > cols) line = line.slice(0, cols);
         this.options.stream.write(`\r\x1b[K${line}`);
         this.barShown = true;
       } else {
