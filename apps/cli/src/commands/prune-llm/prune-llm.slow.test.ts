@@ -112,6 +112,16 @@ describe('llm-bip prune-llm (tiny test-bed model)', () => {
     expect(res.params.pruned.attention + res.params.pruned.mlp).toBeLessThan(res.params.dense.attention + res.params.dense.mlp);
   });
 
+  it('prune replays the plan on another export of the same model, warning that it was made for another file', async () => {
+    const target = join(t.dir, 'replayed');
+    const r = await cli(['prune', fixtures.torchscript, '--tokenizer', fixtures.tinyHf, '--plan', join(out, 'plan.json'), '-o', target], { env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('llm-bip: warning: the plan was made for another file with the same shapes');
+    const spec = recogniseModel((await loadModel(join(target, 'model.onnx'))).model);
+    const plan = JSON.parse(readFileSync(join(out, 'plan.json'), 'utf8')) as PruningPlan;
+    expect(spec.layers.map((l) => l.intermediateSize)).toEqual(plan.layers.map((l) => l.keepChannels.length));
+  });
+
   it('a plan for another model is refused by prune with the fix (exit 3), no output left', async () => {
     const plan = JSON.parse(readFileSync(join(out, 'plan.json'), 'utf8')) as PruningPlan;
     plan.layers[0]!.keepChannels.push(100_000);

@@ -54,6 +54,9 @@ export const pruneCommand = defineCommand({
       const { loaded, spec } = await loadWithSpec(input.onnxPath);
       const out = await OutputSet.open(output, ctx.cleanup);
       const result = await pruneTo(ctx, { loaded, spec }, plan, out.path('model.onnx'), compensate ? stats : undefined);
+      if ((result.record.plan as { madeForThisModel?: boolean }).madeForThisModel === false) {
+        ctx.warn(`the plan was made for another file with the same shapes (fingerprints differ): its choices come from other weights. Re-score this model if that is not intended`);
+      }
       const tokenizerFiles = await copyTokenizerFiles(input.tokenizer, out);
       const files = await out.commit();
       const p = result.record.parameters;
