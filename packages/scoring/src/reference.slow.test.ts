@@ -155,5 +155,17 @@ describe('reference scores from the exporter fixtures (fp16 TorchScript, dynamo,
         expect(worstRelative(flap.layers[l]!.details!.fluctuationFfn as number[], r.flap_ffn, 1e-2), `flap ${l}`).toBeLessThan(2e-3);
       });
     }, 120_000);
+
+    it(`${name}: magnitude scores equal the fp32 export's (the same fp16 weights, whatever the layout: fused qkv, transposed)`, async () => {
+      const loaded = await loadModel(path);
+      const fspec = recogniseModel(loaded.model);
+      const empty = { ...stats, taps: {}, tokens: 0 };
+      const ours = await getCriterion('magnitude').score(empty, modelWeights(loaded.model, loaded.dir), fspec);
+      const want = await getCriterion('magnitude').score(empty, weights, spec);
+      ours.layers.forEach((l, i) => {
+        expect(worstRelative(l.heads!, want.layers[i]!.heads!)).toBeLessThan(1e-6);
+        expect(worstRelative(l.channels!, want.layers[i]!.channels!)).toBeLessThan(1e-6);
+      });
+    });
   }
 });
