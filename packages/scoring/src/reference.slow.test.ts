@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtures, tempDir } from '@llm-bip/testing';
 import { exportLlamaToOnnx, loadModel, planModelShape, recogniseModel, validatePlan, type ModelSpec } from '@llm-bip/onnx-io';
-import { worstRelative } from './direct-stats.testutil.js';
+import { worstRelative } from './test-utils/direct-stats.js';
 import { collectStatistics } from './probe/collect.js';
 import { getCriterion, listCriteria } from './criteria/registry.js';
 import { spectralNorms } from './spectral.js';

@@ -2,7 +2,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '@llm-bip/testing';
 import { validatePlan } from '@llm-bip/onnx-io';
-import { tinyCase, tokenRows } from '../tiny-models.testutil.js';
+import { tinyCase, tokenRows } from '../test-utils/tiny-models.js';
 import { tapValues } from '../statistics.js';
 import type { Criterion } from '../types.js';
 import { getCriterion, registerCriterion } from './registry.js';

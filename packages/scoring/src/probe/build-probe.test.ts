@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { fixtures, tempDir } from '@llm-bip/testing';
 import { loadModel, recogniseModel } from '@llm-bip/onnx-io';
 import { createSession, makeTokenBatch } from '@llm-bip/runtime';
-import { tinyCase } from '../tiny-models.testutil.js';
+import { tinyCase } from '../test-utils/tiny-models.js';
 import { listCriteria } from '../criteria/registry.js';
 import { baseTaps, uniqueTaps } from '../statistics.js';
 import { modelWeights } from '../weights.js';

@@ -3,7 +3,7 @@
  * definitions in types.ts (independent of the probe graph).
  */
 import { hfNames, type LayerActivations, type ModelSpec } from '@llm-bip/onnx-io';
-import { tapKey, type Tap } from './types.js';
+import { tapKey, type Tap } from '../types.js';
 
 export const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 
