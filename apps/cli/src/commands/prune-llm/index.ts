@@ -10,7 +10,10 @@ import { parseCalibration, parseCriterion } from '../calibration-args.js';
 import { PPL_DATASETS, TASKS, parseEvalList, runEvaluation, type EvalRequest } from '../eval/index.js';
 import { loadWithSpec } from '../load-spec.js';
 import { dataDir, resolveModelInput } from '../model-input.js';
-import { calibrate, calibrationRecord, fingerprintOf, planFromScores, pruneTo, scoreModel, type CalibrationRequest } from '../pipeline.js';
+import { calibrate, calibrationRecord, defaultCalibrationFile, fingerprintOf, planFromScores, pruneTo, scoreModel, type CalibrationRequest } from '../pipeline.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { locatePerplexitySet, missingTaskFiles } from '@llm-bip/eval';
 import { ALLOCATIONS, EXECUTION_PROVIDERS, calibrationOptions, dataOption, epOption, outputOption, pruneOptions, tokenizerOption } from '../shared-options.js';
 import { copyTokenizerFiles } from '../tokenizer-files.js';
 import { kvLayoutOf } from '../kv-layout.js';
@@ -30,14 +33,27 @@ export interface PipelineRequest {
   ep: (typeof EXECUTION_PROVIDERS)[number];
 }
 
+/** Every dataset and the calibration file exist (names the first missing file). */
+export function preflight(req: PipelineRequest): void {
+  for (const name of req.eval.ppl) locatePerplexitySet(name, req.eval.dataDir);
+  const missing = req.eval.tasks.map((t) => ({ t, files: missingTaskFiles(t, join(req.eval.dataDir, 'tasks')) })).filter((m) => m.files.length);
+  if (missing.length) {
+    throw new CliError(`task files missing: ${missing.map((m) => `${m.t} (${m.files.join(', ')})`).join('; ')}. Pass --data DIR with the datasets, or leave those tasks out of --eval`, ExitCode.input);
+  }
+  const calib = req.calibration.calib ?? defaultCalibrationFile(req.eval.dataDir);
+  if (!existsSync(calib)) throw new CliError(`calibration file ${calib} does not exist: pass one with --calib FILE (.jsonl with a "text" field, or plain text)`, ExitCode.input);
+}
+
 /** score -> plan -> prune -> evaluate dense and pruned -> bench -> plan.json, results.json, report.html. */
 export async function runPipeline(ctx: CommandContext, req: PipelineRequest): Promise<{ data: ReportData; files: string[]; outDir: string }> {
   const startedAt = Date.now();
+  // a missing dataset fails in the first second, not after calibration
+  preflight(req);
   const input = await resolveModelInput(req.model, ctx, { ...(req.tokenizer ? { tokenizer: req.tokenizer } : {}), kvCache: true });
   try {
     const { loaded, spec } = await loadWithSpec(input.onnxPath);
     ctx.log(`model: ${spec.flavour}; ${spec.numLayers} layers, hidden ${spec.hiddenSize}`);
-    // open the output before the long steps: an unwritable folder fails in the first second
+    // open the output before the long steps: an unwritable folder fails in the first seconds
     const out = await OutputSet.open(req.output, ctx.cleanup);
     const calibration = await calibrate(ctx, input.tokenizer, { ...req.calibration, dataDir: req.eval.dataDir }, { spec, path: req.model });
     const { stats, scores } = await scoreModel(ctx, { loaded, spec, onnxPath: input.onnxPath }, req.criterion, calibration, req.ep);

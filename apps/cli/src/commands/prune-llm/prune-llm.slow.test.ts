@@ -133,6 +133,16 @@ describe('llm-bip prune-llm (tiny test-bed model)', () => {
     expect(existsSync(join(t.dir, 'p2'))).toBe(false);
   });
 
+  it('a missing dataset is named before any long step, and no output folder appears', async () => {
+    const target = join(t.dir, 'failed');
+    const args = quick.map((a) => (a === 'wikitext2' ? 'wikitext2,ptb' : a));
+    const r = await cli(['prune-llm', fixtures.tinyHf, '--ratio', '0.2', ...args, '--no-bench', '-o', target], { env });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`ptb: expected ${join(data, 'ptb', 'ptb.valid.txt')}`);
+    expect(r.stderr).not.toContain('calibration'); // caught before calibrating
+    expect(existsSync(target)).toBe(false);
+  });
+
   it('Ctrl-C during calibration: exit 130, the output folder is not created', async () => {
     const target = join(t.dir, 'interrupted');
     const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'apps/cli/src/bin.ts', 'prune-llm', fixtures.tinyHf, '--ratio', '0.2', ...quick.map((a) => (a === '8' ? '400' : a)), '-o', target], {
