@@ -14,7 +14,7 @@ import type { SpectralNorms } from './types.js';
 import type { LinearWeight, WeightSource } from './weights.js';
 
 export interface PowerIterationOptions {
-  /** stop when the estimate changes by less than this, relatively (default 1e-12) */
+  /** stop when the estimate changes by less than this, relatively, twice in a row (default 1e-9) */
   tolerance?: number;
   /** most matrix-vector products (default 200; the Krylov basis holds this many vectors) */
   maxIterations?: number;
@@ -22,7 +22,7 @@ export interface PowerIterationOptions {
 }
 
 export function spectralNorm(w: LinearWeight, opts: PowerIterationOptions = {}): number {
-  const tol = opts.tolerance ?? 1e-12;
+  const tol = opts.tolerance ?? 1e-9;
   const { inFeatures: n, outFeatures: m, data } = w;
   // Gram matrix side: G = W^T W (size m) or W W^T (size n), the smaller one
   const size = Math.min(n, m);
