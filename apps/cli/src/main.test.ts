@@ -131,6 +131,12 @@ describe('--json', () => {
     expect(r.stderr).toBe('');
   });
 
+  it('--json without a command is a JSON error, not the help text', async () => {
+    const r = await cli(['--json']);
+    expect(r.code).toBe(ExitCode.usage);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, command: null, error: { name: 'UsageError' } });
+  });
+
   it('error: {ok: false, error: {name, message, exitCode}} on stdout, message on stderr', async () => {
     const r = await cli(['--json', 'prune-llm', 'm.onnx', '--ratio', '2', '-o', 'o']);
     expect(r.code).toBe(ExitCode.usage);

@@ -98,6 +98,7 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
         stdout.write(json ? `${JSON.stringify({ ok: true, command: 'version', result: { version } })}\n` : `${version}\n`);
         return ExitCode.ok;
       }
+      if (json && globals.values.help !== true) throw new UsageError('missing COMMAND: run `llm-bip --help` for the list of commands');
       stdout.write(mainHelp(commands, version));
       return globals.values.help === true ? ExitCode.ok : ExitCode.usage;
     }
