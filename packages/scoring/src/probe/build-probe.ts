@@ -87,9 +87,11 @@ export async function buildProbe(model: ModelProto, spec: ModelSpec, taps: Tap[]
     const own = castToFloat ? undefined : findSilu(index, g);
     const sig = own?.sigmoid ?? em.op('Sigmoid', [g], `${L}_sig`);
     const silu = own?.silu ?? em.op('Mul', [g, sig], `${L}_silu`);
-    // silu'(g) = sig (1 + g (1 - sig)) = sig + sig (g - silu)
-    const dsilu = em.op('Add', [sig, em.op('Mul', [sig, em.op('Sub', [g, silu], `${L}_g_minus_silu`)], `${L}_sig_t`)], `${L}_dsilu`);
-    const slopeMax = em.reduce('ReduceMax', em.op('Abs', [em.op('Mul', [dsilu, u], `${L}_dsilu_u`)], `${L}_abs_dsilu_u`), [2], `${L}_max_dsilu_u`);
+    // silu'(g) u = sig (1 + g (1 - sig)) u = sig (u - s) + s with s = silu(g) u, the model's own ffnAct
+    const s = input(layer, 'ffnAct');
+    const sigTimesRest = em.op('Mul', [sig, em.op('Sub', [u, s], `${L}_u_minus_s`)], `${L}_sig_u_minus_s`);
+    const slope = em.op('Add', [sigTimesRest, s], `${L}_dsilu_u`);
+    const slopeMax = em.reduce('ReduceMax', em.op('Abs', [slope], `${L}_abs_dsilu_u`), [2], `${L}_max_dsilu_u`);
     const valueMax = em.reduce('ReduceMax', em.op('Abs', [silu], `${L}_abs_silu`), [2], `${L}_max_silu`);
     const m = input(layer, 'residualMid');
     const meanSq = em.op('Mul', [em.reduce('ReduceSumSquare', m, [2], `${L}_m_sumsq`), em.scalar(1 / spec.hiddenSize, `${L}_inv_hidden`)], `${L}_m_meansq`);
