@@ -44,7 +44,10 @@ export async function runEvaluation(ctx: CommandContext, onnxPath: string, token
     const tokenizer = loadTokenizer(tokenizerPath);
     const perplexity: PerplexityResult[] = [];
     for (const name of req.ppl) {
-      const dataset = await loadTextDataset(name, locatePerplexitySet(name, req.dataDir));
+      const path = locatePerplexitySet(name, req.dataDir);
+      // the first run tokenizes the whole set (seconds to a minute); later runs read the cache
+      ctx.log(`${label}${name}: ${path}`);
+      const dataset = await loadTextDataset(name, path);
       perplexity.push(
         await evaluatePerplexity(session, tokenizer, dataset, {
           seqLen: req.seqLen,
