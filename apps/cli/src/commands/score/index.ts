@@ -37,7 +37,7 @@ export const scoreCommand = defineCommand({
     const output = stringOption(ctx.values, 'output');
     if (!output) throw new UsageError('missing -o SCORES.json: say where to write the scores');
     const tokenizer = stringOption(ctx.values, 'tokenizer');
-    const input = await resolveModelInput(model, ctx, { ...(tokenizer ? { tokenizer } : {}), kvCache: false });
+    const input = await resolveModelInput(model, ctx, { ...(tokenizer ? { tokenizer } : {}), kvCache: true });
     try {
       const { loaded, spec } = await loadWithSpec(input.onnxPath);
       const calibration = await calibrate(ctx, input.tokenizer, { ...calibReq, dataDir: dataDir(stringOption(ctx.values, 'data')) }, { spec, path: model });
