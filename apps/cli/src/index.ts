@@ -7,3 +7,5 @@ export { writeFileAtomic, prepareOutputDir, OutputSet, isTempName } from './outp
 export { CleanupRegistry } from './cleanup.js';
 export { ProgressReporter, formatProgressLine, type ProgressTask, type ProgressOptions } from './progress.js';
 export * from './report/index.js';
+export { runPipeline, preflight, summaryText, type PipelineRequest } from './commands/prune-llm/index.js';
+export { buildResults, scoresSection } from './commands/prune-llm/results.js';

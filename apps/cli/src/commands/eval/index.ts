@@ -1,14 +1,14 @@
-import { buildReport, createSessionFor, evaluatePerplexity, evaluateTasks, formatReport, loadTextDataset, loadTokenizer, locatePerplexitySet, type PerplexityResult, type TaskName, type TasksResult } from './deps.js';
+import { join } from 'node:path';
+import { logitsOutputName, type KvLayout, type Session } from '@llm-bip/runtime';
 import { listOption, noExtraPositionals, parseChoice, parseIntOption, requirePositional, stringOption } from '../../args.js';
 import { defineCommand, type CommandContext } from '../../command.js';
 import { CliError, ExitCode } from '../../errors.js';
 import { evalProgress } from '../eval-progress.js';
+import { kvLayoutOfFile } from '../kv-layout.js';
 import { cacheDir, dataDir, resolveModelInput } from '../model-input.js';
 import { EXECUTION_PROVIDERS, epOption } from '../shared-options.js';
-import { join } from 'node:path';
-import { logitsOutputName, type KvLayout, type Session } from '@llm-bip/runtime';
-import { kvLayoutOfFile } from '../kv-layout.js';
 import { checkTokenizerMatchesModel } from '../tokenizer-check.js';
+import { buildReport, createSessionFor, evaluatePerplexity, evaluateTasks, formatReport, loadTextDataset, loadTokenizer, locatePerplexitySet, type PerplexityResult, type TaskName, type TasksResult } from './deps.js';
 
 /** The model's vocabulary: the last dimension of its logits output, when the graph states it. */
 function logitsVocab(session: Session): number | undefined {

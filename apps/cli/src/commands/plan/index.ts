@@ -1,10 +1,9 @@
-import { loadScores, type AllocationMode } from '@llm-bip/scoring';
+import { loadScores, makePlan, type AllocationMode } from '@llm-bip/scoring';
 import { noExtraPositionals, parseChoice, parseRatio, requireExisting, requirePositional, stringOption } from '../../args.js';
 import { defineCommand } from '../../command.js';
 import { UsageError } from '../../errors.js';
 import { writeFileAtomic } from '../../output.js';
 import { ALLOCATIONS, outputOption, pruneOptions } from '../shared-options.js';
-import { makePlan } from '@llm-bip/scoring';
 
 export const planCommand = defineCommand({
   name: 'plan',

@@ -211,4 +211,3 @@ export const pruneLlmCommand = defineCommand({
   },
 });
 
-export { CliError, ExitCode };
