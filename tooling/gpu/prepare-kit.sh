@@ -46,6 +46,6 @@ fi
 if [ -f tooling/gpu/job.ts ]; then
   pnpm exec esbuild tooling/gpu/job.ts --bundle --platform=node --format=esm --target=node22 \
     --conditions=source --external:onnxruntime-node --outfile="$kit/job.mjs" \
-    --banner:js="import { createRequire } from 'module'; const require = createRequire(import.meta.url);" >/dev/null
+    --banner:js="import { createRequire as __llmBipCreateRequire } from 'module'; const require = __llmBipCreateRequire(import.meta.url);" >/dev/null
 fi
 du -sh "$kit"/*

@@ -20,7 +20,7 @@ if [ "${1:-}" = assemble ]; then
   for t in "$dest"/*.tar "$dest/parts"/*.tar; do
     [ -e "$t" ] && tar -C "$dest" -xf "$t"
   done
-  if [ -f "$dest/kit/data.tar.xz" ] && [ ! -d "$dest/data" ]; then tar -C "$dest" -xJf "$dest/kit/data.tar.xz"; fi
+  for d in "$dest/kit/data.tar.xz" "$dest/parts/data.tar.xz"; do if [ -f "$d" ] && [ ! -d "$dest/data" ]; then tar -C "$dest" -xJf "$d"; fi; done
   if [ -f "$dest/kit/node.xz" ] && [ ! -x "$dest/bin/node" ]; then
     mkdir -p "$dest/bin" && xz -dc "$dest/kit/node.xz" >"$dest/bin/node" && chmod +x "$dest/bin/node"
   fi

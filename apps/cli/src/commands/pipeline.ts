@@ -49,13 +49,14 @@ export async function scoreModel(
   criterionName: string,
   calibration: CalibrationSet,
   ep: 'auto' | 'cuda' | 'webgpu' | 'cpu',
+  criterionOptions?: Record<string, unknown>,
 ): Promise<{ stats: Statistics; scores: GroupScores }> {
   const criterion = getCriterion(criterionName);
   const bar = ctx.progress({ label: 'calibration', total: calibration.samples * calibration.seqLen, unit: 'tok' });
   const stats = await collectStatistics({
     modelPath: input.onnxPath,
     spec: input.spec,
-    taps: criterion.taps(input.spec),
+    taps: criterion.taps(input.spec, criterionOptions),
     rows: calibration.rows,
     ep,
     onLog: (line) => ctx.log(line),
@@ -66,7 +67,7 @@ export async function scoreModel(
   });
   bar.finish();
   ctx.signal.throwIfAborted();
-  const scores = await criterion.score(stats, modelWeights(input.loaded.model, input.loaded.dir), input.spec);
+  const scores = await criterion.score(stats, modelWeights(input.loaded.model, input.loaded.dir), input.spec, criterionOptions);
   return { stats, scores };
 }
 

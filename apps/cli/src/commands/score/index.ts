@@ -18,6 +18,12 @@ export const scoreCommand = defineCommand({
   description: 'SCORES.json holds the statistics, the scores and the model shape: `llm-bip plan` turns it into plans for any ratio without recalibrating.',
   options: {
     criterion: { type: 'string', value: 'NAME', description: `importance criterion: ${CRITERIA.join(' | ')}`, defaultText: 'llm-bip' },
+    'head-term': {
+      type: 'string',
+      value: 'T',
+      description: 'llm-bip ablations: lipschitz (the bound, mean_t (1+L_t)||W_o z||) | direct (without the Lipschitz factor) | none (FFN term only: heads are kept)',
+      defaultText: 'lipschitz',
+    },
     ...calibrationOptions,
     ...tokenizerOption,
     ...dataOption,
@@ -27,11 +33,16 @@ export const scoreCommand = defineCommand({
   examples: [
     { command: 'llm-bip score model.onnx -o scores.json', explain: 'LLM-BIP scores from 128 x 128 tokens of the C4 sample' },
     { command: 'llm-bip score model.onnx --criterion wanda-sp --calib wiki.train.txt --samples 64 -o wanda.json', explain: 'a baseline criterion on your own calibration text' },
+    { command: 'llm-bip score model.onnx --head-term direct -o no-lipschitz.json', explain: 'the ablation without the Lipschitz factor on head scores' },
   ],
   async run(ctx) {
     const model = requirePositional(ctx, 0, 'MODEL', 'score', 'give an ONNX file or an HF checkpoint folder');
     noExtraPositionals(ctx, 1, 'score');
     const criterion = parseCriterion(ctx);
+    const headTermText = stringOption(ctx.values, 'head-term');
+    if (headTermText !== undefined && criterion !== 'llm-bip') throw new UsageError('--head-term only applies to --criterion llm-bip');
+    const headTerm = parseChoice(headTermText, '--head-term', ['lipschitz', 'direct', 'none'] as const, 'lipschitz');
+    const criterionOptions = criterion === 'llm-bip' ? { headTerm } : undefined;
     const ep = parseChoice(stringOption(ctx.values, 'ep'), '--ep', EXECUTION_PROVIDERS, 'auto');
     const calibReq = parseCalibration(ctx);
     const output = stringOption(ctx.values, 'output');
@@ -41,7 +52,7 @@ export const scoreCommand = defineCommand({
     try {
       const { loaded, spec } = await loadWithSpec(input.onnxPath);
       const calibration = await calibrate(ctx, input.tokenizer, { ...calibReq, dataDir: dataDir(stringOption(ctx.values, 'data')) }, { spec, path: model });
-      const { stats, scores } = await scoreModel(ctx, { loaded, spec, onnxPath: input.onnxPath }, criterion, calibration, ep);
+      const { stats, scores } = await scoreModel(ctx, { loaded, spec, onnxPath: input.onnxPath }, criterion, calibration, ep, criterionOptions);
       const out = await OutputSet.open(dirname(output), ctx.cleanup);
       await saveScores({ model: planModelShape(spec, await fingerprintOf(loaded)), calibration: calibrationRecord(calibration), statistics: stats, scores }, out.path(basename(output)));
       await out.commit();

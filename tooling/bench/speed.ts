@@ -1,0 +1,149 @@
+/**
+ * Speed benchmark (issues 4, 5, 7): dense vs pruned models (llm-bip, global-kind + compensation, at
+ * each ratio) on each execution provider — prefill and decode tokens/s, session load time, peak RSS —
+ * plus surgery wall time and the probe's cost against a plain forward over the same tokens.
+ * Everything runs through the real CLI commands in-process; JSON is saved after every measurement.
+ *
+ *   pnpm bench:speed --model ../shared/testbed/bip-llama-small --out bench-results/speed.small.json
+ *     [--eps cpu,webgpu] [--ratios 0.2,0.5] [--prompt 128] [--decode 32] [--batches 1,8] [--repeats 5]
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { probeOverhead } from '@llm-bip/scoring';
+import { cli, saveAtomic } from './cli-inproc.js';
+
+export interface SpeedRow {
+  model: string;
+  ratio: number;
+  ep: string;
+  batch: number;
+  params?: number;
+  prefillTokensPerSec?: number;
+  prefillMedianMs?: number;
+  decodeTokensPerSec?: number;
+  loadMs?: number;
+  peakRssMiB?: number;
+  error?: string;
+}
+
+export interface SpeedResults {
+  model: string;
+  machine: string;
+  date: string;
+  command: string;
+  config: Record<string, unknown>;
+  surgery: Array<{ ratio: number; seconds: number; paramsBefore?: number; paramsAfter?: number }>;
+  probe: Array<Record<string, unknown>>;
+  rows: SpeedRow[];
+}
+
+function log(msg: string): void {
+  process.stderr.write(`[bench:speed ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+export async function main(argv = process.argv.slice(2)): Promise<SpeedResults> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      out: { type: 'string' },
+      eps: { type: 'string', default: 'cpu' },
+      ratios: { type: 'string', default: '0.2,0.5' },
+      prompt: { type: 'string', default: '128' },
+      decode: { type: 'string', default: '32' },
+      batches: { type: 'string', default: '1' },
+      repeats: { type: 'string', default: '5' },
+      samples: { type: 'string', default: '32' },
+      data: { type: 'string' },
+      machine: { type: 'string', default: 'dev box (2 cores)' },
+      'no-probe': { type: 'boolean', default: false },
+    },
+  });
+  if (!values.model || !values.out) throw new Error('usage: bench:speed --model HF_DIR --out results.json [options]');
+  const eps = values.eps.split(',');
+  const ratios = values.ratios.split(',').map(Number);
+  const common = values.data ? ['--data', values.data] : [];
+  const tok = ['--tokenizer', values.model];
+  const work = mkdtempSync(join(tmpdir(), 'llm-bip-speed-'));
+  const res: SpeedResults = {
+    model: values.model,
+    machine: values.machine,
+    date: new Date().toISOString().slice(0, 10),
+    command: `pnpm bench:speed ${argv.join(' ')}`,
+    config: { eps, ratios, prompt: Number(values.prompt), decode: Number(values.decode), batches: values.batches, repeats: Number(values.repeats), calibrationSamples: Number(values.samples) },
+    surgery: [],
+    probe: [],
+    rows: [],
+  };
+  try {
+    const dense = join(work, 'dense.onnx');
+    log('export (KV cache)');
+    await cli(['export', values.model, '-o', dense, '--kv-cache', '--external-data']);
+    const models: Array<{ name: string; ratio: number; path: string; params?: number }> = [{ name: 'dense', ratio: 0, path: dense }];
+    if (ratios.length) {
+      const scores = join(work, 'scores.json');
+      log('score llm-bip');
+      await cli(['score', dense, ...tok, '--criterion', 'llm-bip', '--samples', values.samples, '--ep', 'cpu', ...common, '-o', scores]);
+      for (const ratio of ratios) {
+        const plan = join(work, `plan-${ratio}.json`);
+        await cli(['plan', scores, '--ratio', String(ratio), '--allocation', 'global-kind', '-o', plan]);
+        const out = join(work, `pruned-${ratio}`);
+        const t0 = Date.now();
+        const pr = await cli(['prune', dense, '--plan', plan, '--compensate', '--scores', scores, ...tok, '-o', out]);
+        const seconds = (Date.now() - t0) / 1000;
+        const before = pr.parameters?.before?.total ?? pr.parameters?.before;
+        const after = pr.parameters?.after?.total ?? pr.parameters?.after;
+        res.surgery.push({ ratio, seconds, paramsBefore: before, paramsAfter: after });
+        models[0]!.params ??= before;
+        models.push({ name: `llm-bip global-kind ${Math.round(ratio * 100)}%`, ratio, path: join(out, 'model.onnx'), params: after });
+        log(`pruned ${ratio}: ${seconds.toFixed(1)} s, params ${before} -> ${after}`);
+      }
+    }
+    saveAtomic(values.out, res);
+    for (const ep of eps) {
+      if (!values['no-probe']) {
+        try {
+          const ids = Array.from({ length: 16 }, (_, r) => Array.from({ length: 128 }, (_, t) => 1 + ((r * 7919 + t * 104729) % 8000)));
+          const p = await probeOverhead(dense, ids, ep as 'cpu' | 'webgpu' | 'cuda', { repeats: 3 });
+          res.probe.push({ ...p });
+          log(`probe overhead on ${ep}: ${p.ratio.toFixed(3)}x (with logits ${p.ratioWithLogits.toFixed(3)}x)`);
+        } catch (e) {
+          res.probe.push({ ep, error: (e as Error).message });
+        }
+        saveAtomic(values.out, res);
+      }
+      for (const m of models) {
+        for (const batch of values.batches.split(',').map(Number)) {
+          const row: SpeedRow = { model: m.name, ratio: m.ratio, ep, batch, ...(m.params !== undefined ? { params: m.params } : {}) };
+          try {
+            const b = await cli(['bench', m.path, '--ep', ep, '--prompt', values.prompt, '--decode', values.decode, '--batch', String(batch), '--repeats', values.repeats]);
+            row.prefillTokensPerSec = b.prefill?.[0]?.tokensPerSec;
+            row.prefillMedianMs = b.prefill?.[0]?.medianMs;
+            row.decodeTokensPerSec = b.decode?.tokensPerSec;
+            row.loadMs = b.loadMs;
+            row.peakRssMiB = b.peakRssMiB;
+            log(`${m.name} ${ep} b${batch}: prefill ${row.prefillTokensPerSec?.toFixed(0)} tok/s, decode ${row.decodeTokensPerSec?.toFixed(1)} tok/s`);
+          } catch (e) {
+            row.error = (e as Error).message.slice(0, 500);
+            log(`${m.name} ${ep}: ${row.error}`);
+          }
+          res.rows.push(row);
+          saveAtomic(values.out, res);
+        }
+      }
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return res;
+}
+
+// run only when this file itself is the entry (not when bundled into the GPU job)
+if (process.argv[1]?.endsWith('/bench/speed.ts')) {
+  main().catch((e) => {
+    process.stderr.write(`${(e as Error).stack ?? e}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,124 @@
+/**
+ * Turns benchmark JSON (bench-results/<run>/) into the markdown tables of BENCHMARKS.md, between
+ * the `<!-- tables:RUN:begin -->` / `<!-- tables:RUN:end -->` markers (or prints them with --print).
+ *
+ *   pnpm bench:tables bench-results/2026-11-28-h200 [--print]
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { QualityResults } from './quality.js';
+import type { SpeedResults } from './speed.js';
+
+const fmt = (v: number | undefined, digits = 1) => (v === undefined || Number.isNaN(v) ? '–' : v.toFixed(digits));
+const pct = (v: number | undefined) => (v === undefined ? '–' : `${(v * 100).toFixed(1)} %`);
+
+function readJson<T>(path: string): T | undefined {
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as T) : undefined;
+}
+
+export function qualityTable(q: QualityResults): string {
+  const sets = Object.keys(q.dense?.results ?? q.rows[0]?.results ?? {}).filter((k) => k !== 'average');
+  const ppl = sets.filter((s) => 'perplexity' in (q.dense?.results[s] ?? q.rows[0]?.results[s] ?? {}));
+  const tasks = sets.filter((s) => !ppl.includes(s));
+  const head = ['method', 'ratio', 'seed', 'total params removed', ...ppl.map((s) => `${s} ppl`), ...tasks, ...(tasks.length ? ['average'] : [])];
+  const cells = (r: Record<string, Record<string, number>>) => [
+    ...ppl.map((s) => fmt(r[s]?.perplexity, 2)),
+    ...tasks.map((t) => pct(r[t]?.[t === 'hellaswag' || t === 'arc_challenge' || t === 'openbookqa' ? 'acc_norm' : 'acc'])),
+    ...(tasks.length ? [pct(r.average?.primary)] : []),
+  ];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 3 ? '---' : '---:')).join('|')}|`];
+  if (q.dense) lines.push(`| dense | 0 | – | 0 | ${cells(q.dense.results).join(' | ')} |`);
+  for (const r of q.rows) {
+    const removed = r.params ? 1 - r.params.after / r.params.before : undefined;
+    if (r.error) {
+      lines.push(`| ${r.label} | ${r.ratio} | ${r.seed} | – | failed: ${r.error.slice(0, 80).replace(/\|/g, '/')} |`);
+      continue;
+    }
+    lines.push(`| ${r.label} | ${r.ratio} | ${r.seed} | ${pct(removed)} | ${cells(r.results).join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+export function speedTables(s: SpeedResults): string {
+  const out: string[] = [];
+  out.push('| model | params | EP | batch | prefill tok/s | vs dense | decode tok/s (KV cache) | vs dense | load ms |');
+  out.push('|---|---:|---|---:|---:|---:|---:|---:|---:|');
+  for (const r of s.rows) {
+    const dense = s.rows.find((d) => d.model === 'dense' && d.ep === r.ep && d.batch === r.batch);
+    const rel = (a?: number, b?: number) => (a && b ? `${(a / b).toFixed(2)}x` : '–');
+    if (r.error) {
+      out.push(`| ${r.model} | ${r.params ?? '–'} | ${r.ep} | ${r.batch} | failed: ${r.error.slice(0, 60)} | | | | |`);
+      continue;
+    }
+    out.push(
+      `| ${r.model} | ${r.params?.toLocaleString('en-US') ?? '–'} | ${r.ep} | ${r.batch} | ${fmt(r.prefillTokensPerSec, 0)} | ${rel(r.prefillTokensPerSec, dense?.prefillTokensPerSec)} | ${fmt(r.decodeTokensPerSec)} | ${rel(r.decodeTokensPerSec, dense?.decodeTokensPerSec)} | ${fmt(r.loadMs, 0)} |`,
+    );
+  }
+  if (s.probe.length) {
+    out.push('', '| EP | plain forward s | probe s (taps only) | probe / plain | probe keeping logits / plain | tokens |', '|---|---:|---:|---:|---:|---:|');
+    for (const p of s.probe as Array<Record<string, number | string>>) {
+      if (p.error) out.push(`| ${p.ep} | failed: ${String(p.error).slice(0, 80)} | | | | |`);
+      else out.push(`| ${p.ep} | ${fmt(p.plainSeconds as number, 3)} | ${fmt(p.probeSeconds as number, 3)} | ${fmt(p.ratio as number, 2)}x | ${fmt(p.ratioWithLogits as number, 2)}x | ${p.tokens} |`);
+    }
+  }
+  if (s.surgery.length) {
+    out.push('', '| surgery (llm-bip global-kind + compensation) | wall s | params before | params after |', '|---|---:|---:|---:|');
+    for (const x of s.surgery) out.push(`| ratio ${x.ratio} | ${fmt(x.seconds, 2)} | ${x.paramsBefore?.toLocaleString('en-US') ?? '–'} | ${x.paramsAfter?.toLocaleString('en-US') ?? '–'} |`);
+  }
+  return out.join('\n');
+}
+
+export function pplParityTable(p: Record<string, any>): string {
+  const out = ['| EP | WikiText-2 ppl | PTB ppl | seconds |', '|---|---:|---:|---:|'];
+  for (const ep of ['webgpu', 'cpu']) {
+    const r = p[ep];
+    if (!r) continue;
+    if (r.error) out.push(`| ${ep} | failed | | |`);
+    else out.push(`| ${ep} | ${fmt(r.results.wikitext2?.perplexity, 4)} | ${fmt(r.results.ptb?.perplexity, 4)} | ${fmt(r.seconds, 0)} |`);
+  }
+  const a = p.webgpu?.results?.wikitext2?.perplexity;
+  const b = p.cpu?.results?.wikitext2?.perplexity;
+  if (a && b) out.push('', `WebGPU vs CPU, WikiText-2: relative difference ${(Math.abs(a - b) / b).toExponential(2)} (target <= 1e-3).`);
+  return out.join('\n');
+}
+
+export function renderRun(dir: string): string {
+  const parts: string[] = [];
+  const ep = readJson<{ report: string }>(join(dir, 'ep.json'));
+  if (ep) parts.push(`EP policy \`auto\` on that host: ${ep.report}`);
+  const ppl = readJson<Record<string, unknown>>(join(dir, 'ppl.json'));
+  if (ppl) parts.push('### Perplexity, WebGPU EP vs CPU EP (dense, full sets, 128-token windows)', pplParityTable(ppl));
+  const speed = readJson<SpeedResults>(join(dir, 'speed.json'));
+  if (speed) parts.push(`### Speed (${speed.model}; ${speed.machine}; ${speed.date})`, `Command: \`${speed.command}\``, speedTables(speed));
+  const quality = readJson<QualityResults>(join(dir, 'quality.json'));
+  if (quality) {
+    parts.push(
+      `### Quality (${quality.model}; ${quality.machine}; ${quality.date})`,
+      `Command: \`${quality.command}\`. Calibration ${String(quality.config.samples)} x ${String(quality.config.seqLen)} tokens of the C4 sample, seeds ${JSON.stringify(quality.config.seeds)}; EP ${String(quality.config.ep)}; evaluation limit: ${quality.config.limit ? `first ${String(quality.config.limit)} windows of each set` : 'none (full sets)'}.`,
+      qualityTable(quality),
+    );
+  }
+  return parts.join('\n\n');
+}
+
+function main(argv: string[]): void {
+  const dir = argv.find((a) => !a.startsWith('--'));
+  if (!dir) throw new Error('usage: bench:tables bench-results/RUN [--print]');
+  const md = renderRun(dir);
+  if (argv.includes('--print')) {
+    process.stdout.write(`${md}\n`);
+    return;
+  }
+  const run = basename(dir);
+  const begin = `<!-- tables:${run}:begin -->`;
+  const end = `<!-- tables:${run}:end -->`;
+  const bench = readFileSync('BENCHMARKS.md', 'utf8');
+  const i = bench.indexOf(begin);
+  const j = bench.indexOf(end);
+  const block = `${begin}\n${md}\n${end}`;
+  const next = i >= 0 && j > i ? bench.slice(0, i) + block + bench.slice(j + end.length) : `${bench.trimEnd()}\n\n${block}\n`;
+  writeFileSync('BENCHMARKS.md', next);
+  process.stderr.write(`BENCHMARKS.md: tables of ${run} updated\n`);
+}
+
+if (process.argv[1]?.endsWith('/bench/tables.ts')) main(process.argv.slice(2));

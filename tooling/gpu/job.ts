@@ -1,0 +1,92 @@
+/**
+ * The whole GPU-machine job in one process (bundled by prepare-kit.sh into .device/kit/job.mjs and
+ * run by run-job.sh there, with the carried Node 22 and onnxruntime-node's WebGPU EP):
+ *   1. which EP `auto` picks on that host, and why the others failed;
+ *   2. WikiText-2 perplexity of the dense model on the WebGPU EP vs the CPU EP (target: within 0.1 %);
+ *   3. the speed benchmark (probe overhead, surgery, prefill/decode dense vs pruned) on CPU and WebGPU;
+ *   4. the quality benchmark, until the deadline.
+ * Each step writes its JSON into --out as soon as it finishes, so a cut-short call keeps the rest.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createSession } from '@llm-bip/runtime';
+import { cli, saveAtomic } from '../bench/cli-inproc.js';
+import { main as quality } from '../bench/quality.js';
+import { main as speed } from '../bench/speed.js';
+
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string' },
+    data: { type: 'string' },
+    out: { type: 'string' },
+    steps: { type: 'string', default: 'ep,ppl,speed,quality' },
+    'deadline-s': { type: 'string', default: '480' },
+    'quality-ep': { type: 'string', default: 'webgpu' },
+    'quality-args': { type: 'string', default: '' },
+    'ppl-limit': { type: 'string' },
+  },
+});
+const started = Date.now();
+const model = values.model!;
+const out = values.out!;
+const data = ['--data', values.data!];
+const steps = new Set(values.steps.split(','));
+const scratch = mkdtempSync(join(tmpdir(), 'llm-bip-gpu-job-'));
+const machine = 'GPU machine: NVIDIA H200, 16 cores (onnxruntime-node 1.30, Node 22)';
+const log = (m: string) => process.stderr.write(`[gpu-job +${((Date.now() - started) / 1000).toFixed(0)}s] ${m}\n`);
+
+async function step(name: string, fn: () => Promise<unknown>): Promise<void> {
+  if (!steps.has(name)) return;
+  log(`step ${name}`);
+  try {
+    const r = await fn();
+    if (r !== undefined) saveAtomic(join(out, `${name}.json`), r);
+  } catch (e) {
+    log(`step ${name} failed: ${(e as Error).stack ?? e}`);
+    saveAtomic(join(out, `${name}.error.json`), { error: String((e as Error).stack ?? e) });
+  }
+}
+
+await step('ep', async () => {
+  const lines: string[] = [];
+  const dense = join(scratch, 'ep-probe.onnx');
+  await cli(['export', model, '-o', dense]);
+  const s = await createSession(dense, { ep: 'auto', onLog: (l) => lines.push(l) });
+  const r = { ep: s.ep, report: s.epReport, lines };
+  await s.release();
+  log(JSON.stringify(r));
+  return r;
+});
+
+await step('ppl', async () => {
+  const dense = join(scratch, 'ppl-dense.onnx');
+  await cli(['export', model, '-o', dense]);
+  const r: Record<string, unknown> = { machine, model };
+  for (const ep of ['webgpu', 'cpu']) {
+    const t0 = Date.now();
+    try {
+      const ev = await cli(['eval', dense, '--tokenizer', model, '--ppl', 'wikitext2,ptb', '--tasks', 'none', '--ep', ep, ...data, ...(values['ppl-limit'] ? ['--limit', values['ppl-limit']] : [])]);
+      r[ep] = { results: ev.results, seconds: (Date.now() - t0) / 1000 };
+      log(`${ep}: ${JSON.stringify(ev.results)} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    } catch (e) {
+      r[ep] = { error: String((e as Error).message).slice(0, 2000) };
+      log(`${ep} failed: ${(e as Error).message.slice(0, 500)}`);
+    }
+  }
+  return r;
+});
+
+await step('speed', () =>
+  speed(['--model', model, '--out', join(out, 'speed.json'), '--eps', 'cpu,webgpu', '--batches', '1,8', '--machine', machine, ...data]).then(() => undefined),
+);
+
+await step('quality', () => {
+  const left = Number(values['deadline-s']) - (Date.now() - started) / 1000;
+  return quality([
+    '--model', model, '--out', join(out, 'quality.json'), '--ep', values['quality-ep'], '--machine', machine,
+    '--deadline-s', String(Math.max(0, left)), ...data, ...values['quality-args'].split(' ').filter(Boolean),
+  ]).then(() => undefined);
+});
+log('done');
