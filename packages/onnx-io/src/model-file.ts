@@ -3,7 +3,7 @@
  * one, inline or with weights streamed tensor by tensor into an aligned external data file. Saves are
  * atomic: temp files in the target folder, renamed into place only when everything is written.
  */
-import { mkdir, open, readdir, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { decodeModel, encodeModel } from './proto/codec.js';
 import type { ModelProto, TensorProto } from './proto/types.js';
@@ -17,6 +17,7 @@ import {
 } from './external-data/location.js';
 import { openExternalRange, readRange } from './external-data/read.js';
 import { DEFAULT_ALIGNMENT, ExternalDataWriter, tempPathFor } from './external-data/writer.js';
+import { tensorReadingFrom, tensorWithoutData, writeNewFileSynced } from './external-data/files.js';
 import { collectTensors, replaceTensors } from './external-data/tensor-slots.js';
 import { inlineTensorBytes, tensorByteLength } from './tensor/tensor-data.js';
 import { DataType } from './proto/types.js';
@@ -192,7 +193,7 @@ export async function saveModel(model: ModelProto, path: string, opts: SaveModel
     }
     const bytes = encodeChecked(replaceTensors(model, replacements), target);
     modelTemp = tempPathFor(target);
-    await writeFile(modelTemp, bytes);
+    await writeNewFileSynced(modelTemp, bytes);
     const dataBytes = writer.size;
     if (tensorsExternal > 0) await writer.commit();
     else await writer.abort();
@@ -226,20 +227,12 @@ function expectedLength(t: TensorProto): number | undefined {
   }
 }
 
-const DATA_FIELDS = ['rawData', 'floatData', 'int32Data', 'int64Data', 'doubleData', 'uint64Data', 'externalData', 'dataLocation'] as const;
-
-function withoutData(t: TensorProto): TensorProto {
-  const copy: TensorProto = { ...t };
-  for (const f of DATA_FIELDS) delete (copy as Record<string, unknown>)[f];
-  return copy;
-}
-
 function externalised(t: TensorProto, location: string, placed: { offset: number; length: number }): TensorProto {
-  return { ...withoutData(t), dataLocation: DATA_LOCATION_EXTERNAL, externalData: externalDataEntries({ location, ...placed }) };
+  return { ...tensorWithoutData(t), dataLocation: DATA_LOCATION_EXTERNAL, externalData: externalDataEntries({ location, ...placed }) };
 }
 
 function inlined(t: TensorProto, bytes: Uint8Array): TensorProto {
-  return { ...withoutData(t), rawData: bytes };
+  return { ...tensorWithoutData(t), rawData: bytes };
 }
 
 function encodeChecked(model: ModelProto, target: string): Uint8Array {
@@ -254,37 +247,18 @@ function encodeChecked(model: ModelProto, target: string): Uint8Array {
 
 /** Writing the new data file over a file the model still reads from would corrupt both. */
 async function refuseOverwritingSources(tensors: TensorProto[], sourceDir: string, dataPath: string): Promise<void> {
-  const realTarget = await realpath(dataPath).catch(() => undefined);
-  if (!realTarget) return;
-  const seen = new Set<string>();
-  for (const t of tensors) {
-    const loc = externalDataRef(t).location;
-    if (seen.has(loc)) continue;
-    seen.add(loc);
-    const src = await realpath(resolveExternalLocation(sourceDir, loc, t.name ?? '?')).catch(() => undefined);
-    if (src === realTarget) {
-      throw new ModelFileError(
-        `cannot save to ${dataPath}: the model's tensors (e.g. "${t.name}") are read from that same file. Save to another path or pass externalData.location.`,
-      );
-    }
-  }
-}
-
-async function writeFile(path: string, bytes: Uint8Array): Promise<void> {
-  const handle = await open(path, 'wx');
-  try {
-    let done = 0;
-    while (done < bytes.length) done += (await handle.write(bytes, done, bytes.length - done, done)).bytesWritten;
-    await handle.datasync();
-  } finally {
-    await handle.close();
+  const t = await tensorReadingFrom(tensors, sourceDir, dataPath);
+  if (t) {
+    throw new ModelFileError(
+      `cannot save to ${dataPath}: the model's tensors (e.g. "${t.name}") are read from that same file. Save to another path or pass externalData.location.`,
+    );
   }
 }
 
 async function writeFileAtomic(target: string, bytes: Uint8Array): Promise<void> {
   const temp = tempPathFor(target);
   try {
-    await writeFile(temp, bytes);
+    await writeNewFileSynced(temp, bytes);
     await rename(temp, target);
   } catch (e) {
     await unlink(temp).catch(() => {});

@@ -5,7 +5,7 @@
  * only when all of it is written (data first). This mirrors onnx-io's saveModel, which cannot take
  * per-tensor transformed data yet.
  */
-import { open, realpath, rename, unlink } from 'node:fs/promises';
+import { rename, unlink } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import {
   DATA_LOCATION_EXTERNAL,
@@ -16,14 +16,15 @@ import {
   elementSize,
   encodeModel,
   externalDataEntries,
-  externalDataRef,
   inlineTensorBytes,
   isExternal,
   openExternalRange,
   readRange,
   replaceTensors,
-  resolveExternalLocation,
   tempPathFor,
+  tensorReadingFrom,
+  tensorWithoutData,
+  writeNewFileSynced,
   tensorByteLength,
   tensorDims,
   type ModelProto,
@@ -60,14 +61,6 @@ export interface StreamWriteResult {
   model: ModelProto;
 }
 
-const DATA_FIELDS = ['rawData', 'floatData', 'int32Data', 'int64Data', 'doubleData', 'uint64Data', 'externalData', 'dataLocation'] as const;
-
-function withoutData(t: TensorProto): TensorProto {
-  const copy: TensorProto = { ...t };
-  for (const f of DATA_FIELDS) delete (copy as Record<string, unknown>)[f];
-  return copy;
-}
-
 export async function writePrunedModel(model: ModelProto, opts: StreamWriteOptions): Promise<StreamWriteResult> {
   const outPath = resolve(opts.outPath);
   if (opts.sourcePath && resolve(opts.sourcePath) === outPath) {
@@ -89,7 +82,7 @@ export async function writePrunedModel(model: ModelProto, opts: StreamWriteOptio
     const pool = new BufferPool();
     // `pooled`: bytes live in a reused buffer, so a tensor kept inline needs its own copy
     const place = async (t: TensorProto, bytes: Uint8Array, dims?: number[], pooled = false) => {
-      const base = dims ? { ...withoutData(t), dims } : withoutData(t);
+      const base = dims ? { ...tensorWithoutData(t), dims } : tensorWithoutData(t);
       if (writer && t.dataType !== DataType.STRING && bytes.length > threshold) {
         const placed = await writer.append(bytes);
         external++;
@@ -127,7 +120,7 @@ export async function writePrunedModel(model: ModelProto, opts: StreamWriteOptio
           if (writer && r.length > threshold) {
             const placed = await writer.copyFrom(r.handle, r.offset, r.length, `${r.path} (tensor "${tensor.name}")`);
             external++;
-            replacements.set(tensor, { ...withoutData(tensor), dataLocation: DATA_LOCATION_EXTERNAL, externalData: externalDataEntries({ location, ...placed }) });
+            replacements.set(tensor, { ...tensorWithoutData(tensor), dataLocation: DATA_LOCATION_EXTERNAL, externalData: externalDataEntries({ location, ...placed }) });
           } else {
             const bytes = new Uint8Array(r.length);
             await readRange(r.handle, bytes, r.length, r.offset, r.path);
@@ -150,12 +143,12 @@ export async function writePrunedModel(model: ModelProto, opts: StreamWriteOptio
     if (bytes.length > PROTOBUF_LIMIT) throw new SurgeryError(`the pruned graph encodes to ${bytes.length} bytes, over protobuf's 2 GiB limit: write it with external data`);
     const modelTemp = tempPathFor(outPath);
     temps.push(modelTemp);
-    await writeNew(modelTemp, bytes);
+    await writeNewFileSynced(modelTemp, bytes);
     const extras: Array<{ temp: string; path: string }> = [];
     for (const f of opts.extraFiles ?? []) {
       const temp = tempPathFor(f.path);
       temps.push(temp);
-      await writeNew(temp, new TextEncoder().encode(f.text(writer && external > 0 ? { dataPath } : {})));
+      await writeNewFileSynced(temp, new TextEncoder().encode(f.text(writer && external > 0 ? { dataPath } : {})));
       extras.push({ temp, path: f.path });
     }
     const dataBytes = writer?.size ?? 0;
@@ -192,27 +185,9 @@ class BufferPool {
   }
 }
 
-async function writeNew(path: string, bytes: Uint8Array): Promise<void> {
-  const handle = await open(path, 'wx');
-  try {
-    let done = 0;
-    while (done < bytes.length) done += (await handle.write(bytes, done, bytes.length - done, done)).bytesWritten;
-    await handle.datasync();
-  } finally {
-    await handle.close();
-  }
-}
-
 /** The new data file must not replace a file the source model is still read from. */
 async function refuseOverwritingSources(tensors: TensorProto[], sourceDir: string, dataPath: string): Promise<void> {
-  const target = await realpath(dataPath).catch(() => undefined);
-  if (!target) return;
-  const seen = new Set<string>();
-  for (const t of tensors) {
-    const loc = externalDataRef(t).location;
-    if (seen.has(loc)) continue;
-    seen.add(loc);
-    const src = await realpath(resolveExternalLocation(sourceDir, loc, t.name ?? '?')).catch(() => undefined);
-    if (src === target) throw new SurgeryError(`the output data file ${dataPath} is the input model's data file: write the pruned model to another folder or name`);
+  if (await tensorReadingFrom(tensors, sourceDir, dataPath)) {
+    throw new SurgeryError(`the output data file ${dataPath} is the input model's data file: write the pruned model to another folder or name`);
   }
 }

@@ -10,3 +10,4 @@ export {
 } from './location.js';
 export { readExternalBytes, openExternalRange, readRange, ExternalDataError, type OpenedExternalRange } from './read.js';
 export { ExternalDataWriter, DEFAULT_ALIGNMENT, tempPathFor } from './writer.js';
+export { tensorWithoutData, tensorReadingFrom, writeNewFileSynced } from './files.js';
