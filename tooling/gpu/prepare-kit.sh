@@ -43,8 +43,8 @@ if [ ! -f "$kit/data.tar.xz" ]; then
 fi
 
 # the job itself, bundled to one file (packages compiled in; onnxruntime-node stays external)
-if [ -f tooling/gpu/job.ts ]; then
-  pnpm exec esbuild tooling/gpu/job.ts --bundle --platform=node --format=esm --target=node22 \
+if [ -f tooling/bench/gpu-job.ts ]; then
+  pnpm exec esbuild tooling/bench/gpu-job.ts --bundle --platform=node --format=esm --target=node22 \
     --conditions=source --external:onnxruntime-node --outfile="$kit/job.mjs" \
     --banner:js="import { createRequire as __llmBipCreateRequire } from 'module'; const require = __llmBipCreateRequire(import.meta.url);" >/dev/null
 fi

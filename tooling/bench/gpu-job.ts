@@ -1,5 +1,5 @@
 /**
- * The whole GPU-machine job in one process (bundled by prepare-kit.sh into .device/kit/job.mjs and
+ * The whole GPU-machine job in one process (bundled by tooling/gpu/prepare-kit.sh into .device/kit/job.mjs and
  * run by run-job.sh there, with the carried Node 22 and onnxruntime-node's WebGPU EP):
  *   1. which EP `auto` picks on that host, and why the others failed;
  *   2. WikiText-2 perplexity of the dense model on the WebGPU EP vs the CPU EP (target: within 0.1 %);
@@ -12,9 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createSession } from '@llm-bip/runtime';
-import { cli, saveAtomic } from '../bench/cli-inproc.js';
-import { main as quality } from '../bench/quality.js';
-import { main as speed } from '../bench/speed.js';
+import { cli, saveAtomic } from './cli-inproc.js';
+import { main as quality } from './quality.js';
+import { main as speed } from './speed.js';
 
 const { values } = parseArgs({
   options: {

@@ -27,7 +27,7 @@ describe.each([
   ['bip-llama-small', fixtures.smallHf],
 ])('%s: our fp32 ONNX export vs PyTorch (GPU machine)', (name, hfDir) => {
   it('logits agree to 1e-4 relative; argmax and logsumexp agree', async () => {
-    const ref = JSON.parse(readFileSync(new URL(`./torch-logits.${name}.json`, import.meta.url), 'utf8')) as TorchLogits;
+    const ref = JSON.parse(readFileSync(new URL(`../../references/torch-logits.${name}.json`, import.meta.url), 'utf8')) as TorchLogits;
     const out = join(tmp.dir, `${name}.onnx`);
     await exportLlamaToOnnx(hfDir, out, { dtype: 'float32', kvCache: false, externalData: true });
     const session = await createSession(out, { ep: 'cpu' });

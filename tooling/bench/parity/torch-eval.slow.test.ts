@@ -22,7 +22,7 @@ afterAll(() => tmp.cleanup());
 
 describe('bip-llama-tiny zero-shot log-likelihoods vs PyTorch (GPU machine)', () => {
   it('every choice of the first 10 items of each task agrees to 1e-3', async () => {
-    const ref = JSON.parse(readFileSync(new URL('./torch-eval.bip-llama-tiny.json', import.meta.url), 'utf8')) as TorchEval;
+    const ref = JSON.parse(readFileSync(new URL('../../references/torch-eval.bip-llama-tiny.json', import.meta.url), 'utf8')) as TorchEval;
     const onnx = join(tmp.dir, 'tiny.onnx');
     await exportLlamaToOnnx(fixtures.tinyHf, onnx, { dtype: 'float32', kvCache: false });
     const session = await createSession(onnx, { ep: 'cpu' });
