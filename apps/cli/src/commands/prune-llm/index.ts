@@ -1,5 +1,5 @@
 import { booleanOption, listOption, noExtraPositionals, parseChoice, parseIntOption, parseRatio, requirePositional, stringOption } from '../../args.js';
-import { defineCommand, type CommandContext, type CommandOutput } from '../../command.js';
+import { defineCommand, type CommandContext, type CommandOutput, type OptionValues } from '../../command.js';
 import { CliError, ExitCode, UsageError } from '../../errors.js';
 import { cliVersion } from '../../version.js';
 import { OutputSet } from '../../output.js';
@@ -139,10 +139,20 @@ export function summaryText(data: ReportData, outDir: string): string {
   ].join('\n');
 }
 
+/** Compensation is the default (BENCHMARKS.md: it improved every measured row); --no-compensate turns it off. */
+export function compensationWanted(values: OptionValues): boolean {
+  if (booleanOption(values, 'no-compensate')) {
+    if (booleanOption(values, 'compensate')) throw new UsageError('--compensate and --no-compensate contradict each other: give one');
+    return false;
+  }
+  return true;
+}
+
 export const pruneLlmOptions = {
   ...pruneOptions,
   ...calibrationOptions,
-  compensate: { type: 'boolean', description: 'bias compensation after o_proj/down_proj' },
+  compensate: { type: 'boolean', description: 'bias compensation after o_proj/down_proj (on by default: best in every measured column, BENCHMARKS.md)' },
+  'no-compensate': { type: 'boolean', description: 'prune without bias compensation' },
   eval: { type: 'string', value: 'LIST', description: `perplexity sets (${PPL_DATASETS.join(', ')}) and tasks (${TASKS.join(', ')}), or "none"`, defaultText: 'wikitext2,ptb' },
   'seq-len-eval': { type: 'string', value: 'L', description: 'perplexity window length', defaultText: '128' },
   limit: { type: 'string', value: 'N', description: 'evaluate only the first N windows / task examples (quick runs)' },
@@ -170,7 +180,7 @@ export function parsePipelineRequest(ctx: CommandContext, model: string, output:
     ratio,
     criterion,
     ...(allocationRaw ? { allocation: parseChoice(allocationRaw, '--allocation', ALLOCATIONS, 'global-kind') } : {}),
-    compensate: booleanOption(ctx.values, 'compensate'),
+    compensate: compensationWanted(ctx.values),
     calibration: parseCalibration(ctx),
     eval: {
       ppl: list.ppl,
