@@ -15,11 +15,11 @@ const appDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
 /**
  * The demo model: --model, else $LLM_BIP_DEMO_MODEL, else the copy embedded in the repository
- * (apps/cli/demo/model), else the test-bed model beside the checkout. Data likewise
+ * (apps/cli/demo/bip-llama-tiny), else the test-bed model beside the checkout. Data likewise
  * (apps/cli/demo/data, else the shared data folder).
  */
 export function demoInputs(env: NodeJS.ProcessEnv, model?: string, data?: string): { model: string; data: string } {
-  const modelCandidates = [model, env.LLM_BIP_DEMO_MODEL, join(appDir, 'demo', 'model'), resolve(appDir, '../../../shared/testbed/bip-llama-tiny')].filter((p): p is string => !!p);
+  const modelCandidates = [model, env.LLM_BIP_DEMO_MODEL, join(appDir, 'demo', 'bip-llama-tiny'), resolve(appDir, '../../../shared/testbed/bip-llama-tiny')].filter((p): p is string => !!p);
   const found = modelCandidates.find((p) => existsSync(join(p, 'config.json')) || p.endsWith('.onnx'));
   if (!found) {
     throw new CliError(`no demo model found (looked in ${modelCandidates.join(', ')}): pass one with --model CHECKPOINT_DIR`, ExitCode.input);
