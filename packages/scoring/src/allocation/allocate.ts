@@ -22,8 +22,9 @@
  * When a criterion scores only one kind (llm-bip headTerm 'none'), that kind takes the whole ratio:
  * its fraction is ratio * (attention + MLP) / (its parameters).
  * Options: skipFirst / skipLast layers (kept whole, like LLM-Pruner's 4..29), minKeep (each pruned
- * layer keeps at least this many head groups and channels, default 1: surgery cannot make a layer
- * with zero heads; the next-lowest group elsewhere goes instead).
+ * layer keeps at least this many head groups and channels, default 1: surgery can empty a block, but
+ * a model with an emptied block cannot be recognised and pruned again; the next-lowest group elsewhere
+ * goes instead; minKeep 0 allows emptying).
  */
 import { PLAN_FORMAT, type PruningPlan } from '@llm-bip/onnx-io';
 import { AllocationError } from '../errors.js';
