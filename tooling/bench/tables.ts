@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { QualityResults } from './quality.js';
+import type { QualityResults, Row } from './quality.js';
 import type { SpeedResults } from './speed.js';
 
 const fmt = (v: number | undefined, digits = 1) => (v === undefined || Number.isNaN(v) ? '–' : v.toFixed(digits));
@@ -35,6 +35,32 @@ export function qualityTable(q: QualityResults): string {
       continue;
     }
     lines.push(`| ${r.label} | ${r.ratio} | ${r.seed} | ${pct(removed)} | ${cells(r.results).join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+/** Rows measured with more than one calibration seed: the spread of each perplexity. */
+export function seedSpreadTable(q: QualityResults): string {
+  const groups = new Map<string, Row[]>();
+  for (const r of q.rows) {
+    if (r.error) continue;
+    const key = `${r.method}|${r.ratio}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  const multi = [...groups.values()].filter((g) => new Set(g.map((r) => r.seed)).size > 1);
+  if (!multi.length) return '';
+  const sets = Object.keys(multi[0]![0]!.results).filter((k) => 'perplexity' in (multi[0]![0]!.results[k] ?? {}));
+  const lines = [
+    `| method | ratio | seeds | ${sets.map((s) => `${s} ppl per seed | spread`).join(' | ')} |`,
+    `|---|---|---|${sets.map(() => '---:|---:').join('|')}|`,
+  ];
+  for (const g of multi) {
+    const cells = sets.map((s) => {
+      const v = g.map((r) => r.results[s]?.perplexity ?? Number.NaN);
+      const spread = (Math.max(...v) - Math.min(...v)) / Math.min(...v);
+      return `${v.map((x) => fmt(x, 2)).join(' / ')} | ${(spread * 100).toFixed(1)} %`;
+    });
+    lines.push(`| ${g[0]!.label} | ${g[0]!.ratio} | ${g.map((r) => r.seed).join(', ')} | ${cells.join(' | ')} |`);
   }
   return lines.join('\n');
 }
@@ -97,6 +123,8 @@ export function renderRun(dir: string): string {
       `Command: \`${quality.command}\`. Calibration ${String(quality.config.samples)} x ${String(quality.config.seqLen)} tokens of the C4 sample, seeds ${JSON.stringify(quality.config.seeds)}; EP ${String(quality.config.ep)}; evaluation limit: ${quality.config.limit ? `first ${String(quality.config.limit)} windows of each set` : 'none (full sets)'}.`,
       qualityTable(quality),
     );
+    const spread = seedSpreadTable(quality);
+    if (spread) parts.push('Calibration-seed spread (same rows, seeds 0 and 1; spread = (max - min) / min):', spread);
   }
   return parts.join('\n\n');
 }
