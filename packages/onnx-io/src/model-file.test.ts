@@ -1,8 +1,8 @@
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { afterAll, describe, expect, it, vi } from 'vitest';
-import { fixtures, tempDir } from '@llm-bip/testing';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { fixtures, runReadmeExample, tempDir } from '@llm-bip/testing';
 import { encodeModel, OnnxDecodeError } from './proto/codec.js';
 import { DataType, type ModelProto, type TensorProto } from './proto/types.js';
 import { collectTensors, replaceTensors } from './external-data/tensor-slots.js';
@@ -235,24 +235,12 @@ describe('errors', () => {
 describe('README', () => {
   it('runs the example on the genai fixture', async () => {
     const here = dirname(fileURLToPath(import.meta.url));
-    const readme = readFileSync(join(here, '..', 'README.md'), 'utf8');
-    const block = /```ts\n([\s\S]*?)```/.exec(readme)![1]!;
     const dir = freshDir();
-    const code = block
-      .replace("'@llm-bip/onnx-io'", JSON.stringify(join(here, 'index.js')))
-      .replace("loadModel('model.onnx')", `loadModel(${JSON.stringify(fixtures.genai)})`)
-      .replace("saveModel(model, 'copy.onnx'", `saveModel(model, ${JSON.stringify(join(dir, 'copy.onnx'))}`);
-    expect(code).not.toBe(block);
-    const file = join(here, `.readme-example.${process.pid}.tmp.ts`);
-    writeFileSync(file, code);
-    const lines: string[] = [];
-    const log = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void lines.push(args.join(' ')));
-    try {
-      await import(pathToFileURL(file).href);
-    } finally {
-      log.mockRestore();
-      rmSync(file, { force: true });
-    }
+    const lines = await runReadmeExample(here, [
+      ["'@llm-bip/onnx-io'", JSON.stringify(join(here, 'index.js'))],
+      ["loadModel('model.onnx')", `loadModel(${JSON.stringify(fixtures.genai)})`],
+      ["saveModel(model, 'copy.onnx'", `saveModel(model, ${JSON.stringify(join(dir, 'copy.onnx'))}`],
+    ]);
     expect(lines).toContain('model.embed_tokens.weight float16 8192,256');
     expect(lines.at(-1)).toMatch(/^\d+ tensors went to copy\.onnx\.data, \d+ bytes written$/);
     const copy = await loadModel(join(dir, 'copy.onnx'));

@@ -8,20 +8,11 @@
  */
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../../apps/cli/src/main.js';
+import { cli } from '../cli-inproc.js';
 import { fixtures, shared, tempDir } from '@llm-bip/testing';
 
 const tmp = tempDir('llm-bip-design-table-');
 afterAll(() => tmp.cleanup());
-
-async function cli(args: string[]): Promise<any> {
-  let out = '';
-  const sink = { write: (s: string) => ((out += s), true), isTTY: false };
-  const quiet = { write: () => true, isTTY: false };
-  const code = await runCli([...args, '--json'], { stdout: sink as never, stderr: quiet as never });
-  expect(code, out).toBe(0);
-  return JSON.parse(out).result;
-}
 
 describe('bip-llama-small, llm-bip global-kind at 20 %, vs the prototype table in DESIGN.md', () => {
   it('WikiText-2 perplexity within 3 % of 88.6 (with compensation) and 93.1 (without)', { timeout: 1_800_000 }, async () => {

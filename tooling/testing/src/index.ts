@@ -35,3 +35,4 @@ export function tempDir(prefix = 'llm-bip-test-'): { dir: string; cleanup: () =>
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
+export { runReadmeExample } from './readme-example.js';
