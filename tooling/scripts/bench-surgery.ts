@@ -30,6 +30,7 @@ import {
   externalDataRef,
   isExternal,
   loadModel,
+  mulberry32,
   normaliseHfConfig,
   planModelShape,
   range,
@@ -66,14 +67,7 @@ const maxRssMiB = () => process.resourceUsage().maxRSS / 1024;
 
 /** A plan removing `ratio` of each layer's KV groups (whole groups) and channels, chosen by a seeded shuffle. */
 function uniformPlan(spec: ModelSpec, ratio: number, seed = 0): PruningPlan {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const pick = (n: number, keep: number) => {
     const idx = range(n);
     for (let i = n - 1; i > 0; i--) {

@@ -13,3 +13,4 @@ export * from './export/index.js';
 export * from './reference/index.js';
 export * from './graph/index.js';
 export * from './recognise/index.js';
+export { mulberry32 } from './random.js';

@@ -1,5 +1,7 @@
+import { mulberry32 } from '@llm-bip/onnx-io';
+
 /**
- * A small seeded PRNG (mulberry32): same seed, same sequence, on every platform. Used for
+ * A small seeded PRNG (onnx-io's mulberry32): same seed, same sequence, on every platform. Used for
  * calibration sampling, the random criterion and power-iteration start vectors.
  */
 export interface Rng {
@@ -11,14 +13,7 @@ export interface Rng {
 
 export function seededRng(seed: number): Rng {
   if (!Number.isInteger(seed)) throw new RangeError(`seed must be an integer, got ${seed}`);
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   return {
     next,
     int(n) {

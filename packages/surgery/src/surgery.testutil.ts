@@ -15,6 +15,7 @@ import {
   saveModel,
   tensorDims,
   PLAN_FORMAT,
+  mulberry32,
   type LoadedModel,
   type ModelSpec,
   type PruningPlan,
@@ -40,17 +41,8 @@ export async function tinyCase(dir: string, shape: TinyLlamaShape, dtype: 'float
   return { loaded, spec: recogniseModel(loaded.model), hfDir: t.hfDir, dtype, kvCache };
 }
 
-/** mulberry32 */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded uniform numbers in [0, 1) (onnx-io's mulberry32). */
+export const rng = mulberry32;
 
 function pick(next: () => number, n: number, keep: number): number[] {
   const idx = range(n);

@@ -1,25 +1,15 @@
 /** A ReportData like prune-llm writes, for the report tests (numbers made up, shapes real). */
+import { mulberry32 } from '@llm-bip/onnx-io';
 import { summariseScores } from '../report/summary.js';
 import { RESULTS_FORMAT, type ReportData } from '../report/types.js';
 
-/** Deterministic pseudo-random numbers (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function sampleReport(numLayers = 8, options: { name?: string } = {}): ReportData {
   const hidden = 512;
   const heads = 8;
   const headDim = 64;
   const inter = 1376;
-  const rand = rng(42);
+  const rand = mulberry32(42);
   const keptHeads = Array.from({ length: numLayers }, (_, i) => (i === 0 || i === numLayers - 1 ? heads : heads - 1 - (i % 3)));
   const keptCh = Array.from({ length: numLayers }, (_, i) => inter - 100 - ((i * 53) % 400));
   const perLayer = (h: number, c: number) => ({ attention: 4 * hidden * h * headDim, mlp: 3 * hidden * c });

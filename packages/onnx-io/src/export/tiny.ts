@@ -10,6 +10,7 @@ import { llamaWeightShapes } from '../hf/weights.js';
 import { float32ToBfloat16, float32ToFloat16 } from '../tensor/half.js';
 import { exportLlamaToOnnx } from './export.js';
 import type { ExportDtype } from './llama-graph.js';
+import { mulberry32 } from '../random.js';
 
 export interface TinyLlamaShape {
   seed: number;
@@ -47,17 +48,6 @@ export interface TinyLlama {
   config: LlamaConfig;
 }
 
-/** mulberry32: a small seeded PRNG, enough for test weights. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function normals(next: () => number, n: number, mean: number, std: number): Float32Array {
   const out = new Float32Array(n);
@@ -92,7 +82,7 @@ export async function writeTinyHfCheckpoint(shape: TinyLlamaShape, hfDir: string
     }),
     'tiny config',
   );
-  const next = rng(shape.seed);
+  const next = mulberry32(shape.seed);
   const tensors: SafetensorsTensorInput[] = [];
   for (const w of llamaWeightShapes(config)) {
     const n = w.shape.reduce((a, b) => a * b, 1);
