@@ -4,7 +4,7 @@
  *   1. which EP `auto` picks on that host, and why the others failed;
  *   2. WikiText-2 perplexity of the dense model on the WebGPU EP vs the CPU EP (target: within 0.1 %);
  *   3. the speed benchmark (probe overhead, surgery, prefill/decode dense vs pruned) on CPU and WebGPU;
- *   4. the quality benchmark, until the deadline.
+ *   4. the quality benchmark, until the deadline (with --quality-args "--workers N", in N processes).
  * Each step writes its JSON into --out as soon as it finishes, so a cut-short call keeps the rest.
  */
 import { mkdtempSync } from 'node:fs';
@@ -13,8 +13,20 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createSession } from '@llm-bip/runtime';
 import { cli, saveAtomic } from './cli-inproc.js';
-import { main as quality } from './quality.js';
+import { main as quality, WORKER_ENV } from './quality.js';
 import { main as speed } from './speed.js';
+
+// a quality worker (bench:quality --workers N re-runs this bundle with its argv in the environment)
+const workerArgv = process.env[WORKER_ENV];
+if (workerArgv) {
+  await quality(JSON.parse(workerArgv) as string[]).then(
+    () => process.exit(0),
+    (e: unknown) => {
+      process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}
 
 const { values } = parseArgs({
   options: {

@@ -6,19 +6,28 @@
  * `tooling/bench/tables.ts` turns the JSON into BENCHMARKS.md tables.
  *
  *   pnpm bench:quality --model ../shared/testbed/bip-llama-small --out bench-results/quality.small.json
- *     [--ratios 0.2,0.5] [--seeds 0,1] [--eval wikitext2,ptb,boolq,...] [--limit N] [--ep cpu]
+ *     [--ratios 0.2,0.5] [--seeds 0,1] [--eval wikitext2,ptb,boolq,...] [--limit N] [--task-limit N]
+ *     [--ep cpu] [--score-ep cpu] [--batch-size N] [--workers N] [--resume]
  *     [--methods dense,random,...] [--data DIR] [--samples 128 --seq-len 128]
+ *
+ * --workers N splits the rows over N child processes (one ORT session each; on a GPU host several
+ * small-model sessions keep the device busier than one), each writing OUT.wK.json; the parent merges.
+ * --resume keeps the rows already in OUT and runs only the missing ones (a job split over several calls).
  */
-import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { cli, saveAtomic } from './cli-inproc.js';
 
 export interface MethodSpec {
   id: string;
   label: string;
   criterion: string;
+  /** Scores do not depend on the calibration seed (weights only): one seed is enough. */
+  seedFree?: boolean;
   allocation: string;
   compensate: boolean;
   /** extra `score` flags (criterion options, e.g. the ablations) */
@@ -28,7 +37,7 @@ export interface MethodSpec {
 /** The rows of the quality table, in display order. */
 export const METHODS: MethodSpec[] = [
   { id: 'random', label: 'random, uniform', criterion: 'random', allocation: 'uniform', compensate: false },
-  { id: 'magnitude', label: 'magnitude, uniform', criterion: 'magnitude', allocation: 'uniform', compensate: false },
+  { id: 'magnitude', label: 'magnitude, uniform', criterion: 'magnitude', allocation: 'uniform', compensate: false, seedFree: true },
   { id: 'wanda-sp', label: 'wanda-sp, uniform', criterion: 'wanda-sp', allocation: 'uniform', compensate: false },
   { id: 'flap', label: 'flap, AL-AM + compensation', criterion: 'flap', allocation: 'al-am', compensate: true },
   { id: 'llm-bip-uniform', label: 'llm-bip, uniform', criterion: 'llm-bip', allocation: 'uniform', compensate: false },
@@ -70,6 +79,8 @@ export interface Row {
   seed: number;
   removedFraction?: number;
   params?: { before: number; after: number };
+  /** sha256 of the plan file: rows from different runs merge their columns only when their plans are the same */
+  planSha256?: string;
   results: Record<string, Record<string, number>>;
   seconds: { score?: number; prune: number; eval: number };
   error?: string;
@@ -85,11 +96,101 @@ export interface QualityResults {
   rows: Row[];
 }
 
-function log(msg: string): void {
-  process.stderr.write(`[bench:quality ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+/** One method at one seed, at all its ratios: scored once, planned and pruned per ratio. */
+export interface WorkUnit {
+  method: MethodSpec | 'dense';
+  seed: number;
+  ratios: number[];
 }
 
-export async function main(argv = process.argv.slice(2)): Promise<void> {
+let logPrefix = 'bench:quality';
+function log(msg: string): void {
+  process.stderr.write(`[${logPrefix} ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+/** The table's work, most important first: dense, every method at the first seed, then the extra seeds. */
+export function workUnits(methods: readonly MethodSpec[], withDense: boolean, seeds: readonly number[], ratios: readonly number[], extraSeedRatio: number): WorkUnit[] {
+  const units: WorkUnit[] = withDense ? [{ method: 'dense', seed: seeds[0]!, ratios: [0] }] : [];
+  for (const [i, seed] of seeds.entries()) {
+    for (const m of methods) {
+      if (i > 0 && m.seedFree) continue;
+      const rs = i === 0 ? [...ratios] : ratios.filter((r) => r === extraSeedRatio);
+      if (rs.length) units.push({ method: m, seed, ratios: rs });
+    }
+  }
+  return units;
+}
+
+function readResults(path: string): QualityResults | undefined {
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as QualityResults) : undefined;
+}
+
+/** OUT plus the worker files of a run that was stopped before it merged them. */
+function readPrevious(out: string): QualityResults | undefined {
+  const dir = dirname(out);
+  const workerFiles = existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith(`${basename(out)}.w`) && f.endsWith('.json')).map((f) => join(dir, f)) : [];
+  return mergeResults([out, ...workerFiles].map(readResults).filter((r): r is QualityResults => r !== undefined));
+}
+
+/** Drop the rows `previous` already has (failed rows are run again). */
+export function remainingUnits(units: readonly WorkUnit[], previous: QualityResults | undefined): WorkUnit[] {
+  if (!previous) return [...units];
+  const done = new Set(previous.rows.filter((r) => !r.error).map((r) => `${r.method}|${r.ratio}|${r.seed}`));
+  return units
+    .map((u) => (u.method === 'dense' ? (previous.dense ? { ...u, ratios: [] } : u) : { ...u, ratios: u.ratios.filter((r) => !done.has(`${(u.method as MethodSpec).id}|${r}|${u.seed}`)) }))
+    .filter((u) => u.ratios.length > 0);
+}
+
+/** Units for worker k of n: greedy by rows (longest-processing-time first), order kept within a worker. */
+export function shareOf(units: readonly WorkUnit[], k: number, n: number): WorkUnit[] {
+  const load = new Array<number>(n).fill(0);
+  const owner = new Map<WorkUnit, number>();
+  const bySize = [...units].sort((a, b) => b.ratios.length - a.ratios.length);
+  for (const u of bySize) {
+    const w = load.indexOf(Math.min(...load));
+    owner.set(u, w);
+    load[w]! += u.ratios.length;
+  }
+  return units.filter((u) => owner.get(u) === k);
+}
+
+/** Table order: seed, ratio, then METHODS order. */
+export function sortRows(rows: Row[]): Row[] {
+  const rank = (id: string) => METHODS.findIndex((m) => m.id === id);
+  return [...rows].sort((a, b) => a.seed - b.seed || a.ratio - b.ratio || rank(a.method) - rank(b.method));
+}
+
+/**
+ * Merge partial results (worker files, or runs that measured different columns): one row per
+ * (method, ratio, seed). Columns of two runs are joined when both rows come from the same plan
+ * (same sha256); a row of a different plan replaces the earlier one, and a failed row never hides a good one.
+ */
+export function mergeResults(parts: readonly QualityResults[]): QualityResults | undefined {
+  if (!parts.length) return undefined;
+  const rows = new Map<string, Row>();
+  for (const p of parts) {
+    for (const r of p.rows) {
+      const key = `${r.method}|${r.ratio}|${r.seed}`;
+      const old = rows.get(key);
+      if (old && r.error && !old.error) continue;
+      const samePlan = old && !old.error && old.planSha256 !== undefined && old.planSha256 === r.planSha256;
+      rows.set(key, samePlan ? { ...old, ...r, results: { ...old.results, ...r.results } } : r);
+    }
+  }
+  let dense: QualityResults['dense'];
+  for (const p of parts) if (p.dense) dense = { ...p.dense, results: { ...dense?.results, ...p.dense.results } };
+  return { ...parts[0]!, ...(dense ? { dense } : {}), rows: sortRows([...rows.values()]) };
+}
+
+export interface QualityHooks {
+  /** How to start a worker: the default re-runs this process's entry script with the same Node flags. */
+  workerCommand?: () => { command: string; args: string[] };
+}
+
+/** Environment variable that carries a worker's argv (works for this file and for the bundled GPU job). */
+export const WORKER_ENV = 'LLM_BIP_QUALITY_WORKER_ARGV';
+
+export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {}): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -100,7 +201,10 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       'extra-seed-ratio': { type: 'string', default: '0.2' },
       eval: { type: 'string', default: 'wikitext2,ptb' },
       limit: { type: 'string' },
+      'task-limit': { type: 'string' },
+      'batch-size': { type: 'string' },
       ep: { type: 'string', default: 'cpu' },
+      'score-ep': { type: 'string' },
       methods: { type: 'string' },
       data: { type: 'string' },
       samples: { type: 'string', default: '128' },
@@ -108,6 +212,10 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       machine: { type: 'string', default: 'dev box (2 cores)' },
       work: { type: 'string' },
       'deadline-s': { type: 'string' },
+      workers: { type: 'string', default: '1' },
+      worker: { type: 'string' },
+      resume: { type: 'boolean', default: false },
+      done: { type: 'string' },
     },
   });
   if (!values.model || !values.out) throw new Error('usage: bench:quality --model HF_DIR --out results.json [options]');
@@ -116,79 +224,161 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const extraSeedRatio = Number(values['extra-seed-ratio']);
   const wanted = values.methods ? new Set(values.methods.split(',')) : undefined;
   const methods = METHODS.filter((m) => !wanted || wanted.has(m.id));
-  const common = [...(values.data ? ['--data', values.data] : [])];
-  const evalArgs = ['--ppl', splitEval(values.eval).ppl, '--tasks', splitEval(values.eval).tasks, ...(values.limit ? ['--limit', values.limit] : [])];
+  // rows already measured (--resume: OUT itself; a worker: the snapshot its parent passed in --done)
+  const previous = values.done ? readResults(values.done) : values.resume ? readPrevious(values.out) : undefined;
+  const allUnits = remainingUnits(workUnits(methods, !wanted || wanted.has('dense'), seeds, ratios, extraSeedRatio), previous);
+  const workers = Number(values.workers);
   const started = Date.now();
   const deadline = values['deadline-s'] ? Number(values['deadline-s']) * 1000 : Infinity;
-  const work = values.work ?? mkdtempSync(join(tmpdir(), 'llm-bip-bench-'));
   const results: QualityResults = {
     model: values.model,
     machine: values.machine,
     date: new Date().toISOString().slice(0, 10),
-    command: `pnpm bench:quality ${argv.join(' ')}`,
-    config: { ratios, seeds, extraSeedRatio, eval: values.eval, limit: values.limit ?? null, ep: values.ep, samples: Number(values.samples), seqLen: Number(values['seq-len']) },
+    command: `pnpm bench:quality ${argv.filter((a) => !a.startsWith('--worker=')).join(' ')}`,
+    config: {
+      ratios,
+      seeds,
+      extraSeedRatio,
+      eval: values.eval,
+      limit: values.limit ?? null,
+      taskLimit: values['task-limit'] ?? values.limit ?? null,
+      ep: values.ep,
+      scoreEp: values['score-ep'] ?? values.ep,
+      samples: Number(values.samples),
+      seqLen: Number(values['seq-len']),
+    },
     rows: [],
   };
+
+  if (workers > 1 && values.worker === undefined) {
+    await runWorkers(argv, values.out, workers, results, previous, hooks);
+    return;
+  }
+  if (previous && values.worker === undefined) {
+    results.rows = previous.rows.filter((r) => !r.error);
+    if (previous.dense) results.dense = previous.dense;
+  }
+  let units = allUnits;
+  if (values.worker !== undefined) {
+    const [k, n] = values.worker.split('/').map(Number) as [number, number];
+    units = shareOf(allUnits, k, n);
+    logPrefix = `bench:quality w${k}`;
+    log(`${units.length} units: ${units.map((u) => `${u.method === 'dense' ? 'dense' : u.method.id}@${u.seed}`).join(', ')}`);
+  }
+
+  const common = [...(values.data ? ['--data', values.data] : [])];
+  const { ppl, tasks } = splitEval(values.eval);
+  const evalArgs = [
+    '--ppl', ppl, '--tasks', tasks,
+    ...(values.limit ? ['--limit', values.limit] : []),
+    ...(values['task-limit'] ? ['--task-limit', values['task-limit']] : []),
+    ...(values['batch-size'] ? ['--batch-size', values['batch-size']] : []),
+    '--ep', values.ep, ...common,
+  ];
+  const scoreEp = values['score-ep'] ?? values.ep;
+  const work = values.work ?? mkdtempSync(join(tmpdir(), 'llm-bip-bench-'));
   try {
     const dense = join(work, 'dense.onnx');
     log(`export ${values.model}`);
     await cli(['export', values.model, '-o', dense, '--external-data']);
     const tok = ['--tokenizer', values.model];
-    if (!wanted || wanted.has('dense')) {
-      log('evaluate dense');
-      const r = await cli(['eval', dense, ...tok, ...evalArgs, '--ep', values.ep, ...common]);
-      results.dense = { results: r.results };
-      saveAtomic(values.out, results);
-    }
-    const scoreCache = new Map<string, string>();
-    for (const seed of seeds) {
-      for (const ratio of ratios) {
-        if (seed !== seeds[0] && ratio !== extraSeedRatio) continue;
-        for (const m of methods) {
-          if (Date.now() - started > deadline) {
-            log(`deadline reached: skipping ${m.id} @ ${ratio} (seed ${seed})`);
-            continue;
+    for (const unit of units) {
+      if (unit.method === 'dense') {
+        log('evaluate dense');
+        const r = await cli(['eval', dense, ...tok, ...evalArgs]);
+        results.dense = { results: r.results };
+        saveAtomic(values.out, results);
+        continue;
+      }
+      const m = unit.method;
+      const seed = unit.seed;
+      let scores: string | undefined;
+      let scoreSeconds: number | undefined;
+      for (const ratio of unit.ratios) {
+        if (Date.now() - started > deadline) {
+          log(`deadline reached: skipping ${m.id} @ ${ratio} (seed ${seed})`);
+          continue;
+        }
+        const row: Row = { method: m.id, label: m.label, ratio, seed, results: {}, seconds: { prune: 0, eval: 0 } };
+        try {
+          if (!scores) {
+            scores = join(work, `scores-${m.id}-${seed}.json`);
+            log(`score ${m.criterion} ${(m.scoreArgs ?? []).join(' ')} seed ${seed}`);
+            const t0 = Date.now();
+            await cli(['score', dense, ...tok, '--criterion', m.criterion, ...(m.scoreArgs ?? []), '--seed', String(seed), '--samples', values.samples, '--seq-len', values['seq-len'], '--ep', scoreEp, ...common, '-o', scores]);
+            scoreSeconds = (Date.now() - t0) / 1000;
+            row.seconds.score = scoreSeconds;
           }
-          try {
-            const key = `${m.criterion}|${(m.scoreArgs ?? []).join(' ')}|${seed}`;
-            let scores = scoreCache.get(key);
-            const row: Row = { method: m.id, label: m.label, ratio, seed, results: {}, seconds: { prune: 0, eval: 0 } };
-            if (!scores) {
-              scores = join(work, `scores-${scoreCache.size}.json`);
-              log(`score ${m.criterion} ${(m.scoreArgs ?? []).join(' ')} seed ${seed}`);
-              const t0 = Date.now();
-              await cli(['score', dense, ...tok, '--criterion', m.criterion, ...(m.scoreArgs ?? []), '--seed', String(seed), '--samples', values.samples, '--seq-len', values['seq-len'], '--ep', values.ep, ...common, '-o', scores]);
-              row.seconds.score = (Date.now() - t0) / 1000;
-              scoreCache.set(key, scores);
-            }
-            const plan = join(work, `plan-${m.id}-${ratio}-${seed}.json`);
-            const planOut = await cli(['plan', scores, '--ratio', String(ratio), '--allocation', m.allocation, '-o', plan]);
-            row.removedFraction = planOut.removedFraction ?? planOut.removed ?? undefined;
-            const outDir = join(work, `pruned-${m.id}-${ratio}-${seed}`);
-            log(`prune ${m.id} ratio ${ratio} seed ${seed}`);
-            let t0 = Date.now();
-            const pr = await cli(['prune', dense, '--plan', plan, ...(m.compensate ? ['--compensate', '--scores', scores] : []), ...tok, '-o', outDir]);
-            row.seconds.prune = (Date.now() - t0) / 1000;
-            if (pr.parameters) row.params = { before: pr.parameters.before?.total ?? pr.parameters.before, after: pr.parameters.after?.total ?? pr.parameters.after };
-            t0 = Date.now();
-            const ev = await cli(['eval', join(outDir, 'model.onnx'), ...tok, ...evalArgs, '--ep', values.ep, ...common]);
-            row.seconds.eval = (Date.now() - t0) / 1000;
-            row.results = ev.results;
-            results.rows.push(row);
-            saveAtomic(values.out, results);
-            log(`${m.id} @ ${ratio} (seed ${seed}): ${JSON.stringify(ev.results.wikitext2 ?? ev.results)}`);
-            rmSync(outDir, { recursive: true, force: true });
-          } catch (e) {
-            log(`${m.id} @ ${ratio} (seed ${seed}) failed: ${(e as Error).message.slice(0, 400)}`);
-            results.rows.push({ method: m.id, label: m.label, ratio, seed, results: {}, seconds: { prune: 0, eval: 0 }, error: (e as Error).message.slice(0, 1000) });
-            saveAtomic(values.out, results);
-          }
+          const plan = join(work, `plan-${m.id}-${ratio}-${seed}.json`);
+          const planOut = await cli(['plan', scores, '--ratio', String(ratio), '--allocation', m.allocation, '-o', plan]);
+          row.removedFraction = planOut.removedFraction ?? planOut.removed ?? undefined;
+          row.planSha256 = createHash('sha256').update(readFileSync(plan)).digest('hex');
+          const outDir = join(work, `pruned-${m.id}-${ratio}-${seed}`);
+          log(`prune ${m.id} ratio ${ratio} seed ${seed}`);
+          let t0 = Date.now();
+          const pr = await cli(['prune', dense, '--plan', plan, ...(m.compensate ? ['--compensate', '--scores', scores] : []), ...tok, '-o', outDir]);
+          row.seconds.prune = (Date.now() - t0) / 1000;
+          if (pr.parameters) row.params = { before: pr.parameters.before?.total ?? pr.parameters.before, after: pr.parameters.after?.total ?? pr.parameters.after };
+          t0 = Date.now();
+          const ev = await cli(['eval', join(outDir, 'model.onnx'), ...tok, ...evalArgs]);
+          row.seconds.eval = (Date.now() - t0) / 1000;
+          row.results = ev.results;
+          results.rows.push(row);
+          saveAtomic(values.out, results);
+          log(`${m.id} @ ${ratio} (seed ${seed}) in ${row.seconds.eval.toFixed(0)} s: ${summary(ev.results)}`);
+          rmSync(outDir, { recursive: true, force: true });
+        } catch (e) {
+          log(`${m.id} @ ${ratio} (seed ${seed}) failed: ${(e as Error).message.slice(0, 400)}`);
+          results.rows.push({ ...row, error: (e as Error).message.slice(0, 1000) });
+          saveAtomic(values.out, results);
         }
       }
     }
   } finally {
     if (!values.work) rmSync(work, { recursive: true, force: true });
   }
+}
+
+function summary(results: Record<string, Record<string, number>>): string {
+  return Object.entries(results)
+    .map(([k, v]) => `${k} ${v.perplexity !== undefined ? v.perplexity.toFixed(2) : v.primary !== undefined ? v.primary.toFixed(3) : (v.acc ?? Number.NaN).toFixed(3)}`)
+    .join(', ');
+}
+
+/** Spawn n workers on the same argv, wait for all, merge their files into `out` (also after each one ends). */
+async function runWorkers(argv: string[], out: string, n: number, base: QualityResults, previous: QualityResults | undefined, hooks: QualityHooks): Promise<void> {
+  const cmd = hooks.workerCommand?.() ?? { command: process.execPath, args: [...process.execArgv, process.argv[1]!] };
+  const files = Array.from({ length: n }, (_, k) => `${out}.w${k}.json`);
+  for (const f of files) rmSync(f, { force: true });
+  // workers read the rows done so far from a snapshot, not from OUT, which the merges below rewrite
+  const snapshot = `${out}.done.json`;
+  if (previous) saveAtomic(snapshot, previous);
+  const merge = () => {
+    const parts = [...(previous ? [previous] : []), ...files.filter(existsSync).map((f) => JSON.parse(readFileSync(f, 'utf8')) as QualityResults)];
+    const merged = mergeResults(parts);
+    if (merged) saveAtomic(out, { ...merged, command: base.command, config: base.config });
+  };
+  log(`${n} workers: ${cmd.command} ${cmd.args.join(' ')}`);
+  const codes = await Promise.all(
+    files.map(
+      (file, k) =>
+        new Promise<number>((resolve) => {
+          const own = ['--out', '--workers', '--done'];
+          const kept = argv.filter((a, i) => !own.includes(a) && !own.includes(argv[i - 1] ?? '') && !own.some((o) => a.startsWith(`${o}=`)) && a !== '--resume');
+          const args = [...kept, '--out', file, `--worker=${k}/${n}`, ...(previous ? ['--done', snapshot] : [])];
+          const child = spawn(cmd.command, cmd.args, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, [WORKER_ENV]: JSON.stringify(args) } });
+          child.on('exit', (code) => {
+            merge();
+            resolve(code ?? 1);
+          });
+          child.on('error', () => resolve(1));
+        }),
+    ),
+  );
+  merge();
+  rmSync(snapshot, { force: true });
+  const failed = codes.filter((c) => c !== 0).length;
+  if (failed) throw new Error(`${failed} of ${n} quality workers failed (their rows so far are in ${out})`);
 }
 
 function splitEval(list: string): { ppl: string; tasks: string } {
@@ -198,11 +388,11 @@ function splitEval(list: string): { ppl: string; tasks: string } {
   return { ppl: ppl.join(',') || 'none', tasks: tasks.join(',') || 'none' };
 }
 
-// run only when this file itself is the entry (not when bundled into the GPU job)
+// run only when this file itself is the entry (not when bundled into the GPU job); a worker gets its argv from the environment
 if (process.argv[1]?.endsWith('/bench/quality.ts')) {
-  main().catch((e) => {
+  const workerArgv = process.env[WORKER_ENV];
+  main(workerArgv ? (JSON.parse(workerArgv) as string[]) : undefined).catch((e) => {
     process.stderr.write(`${(e as Error).stack ?? e}\n`);
     process.exit(1);
   });
 }
-

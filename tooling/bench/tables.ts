@@ -4,9 +4,10 @@
  *
  *   pnpm bench:tables bench-results/2026-11-28-h200 [--print]
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { QualityResults, Row } from './quality.js';
+import { primaryMetric, type TaskName } from '@llm-bip/eval';
+import { mergeResults, type QualityResults, type Row } from './quality.js';
 import type { SpeedResults } from './speed.js';
 
 const fmt = (v: number | undefined, digits = 1) => (v === undefined || Number.isNaN(v) ? '–' : v.toFixed(digits));
@@ -23,7 +24,7 @@ export function qualityTable(q: QualityResults): string {
   const head = ['method', 'ratio', 'seed', 'total params removed', ...ppl.map((s) => `${s} ppl`), ...tasks, ...(tasks.length ? ['average'] : [])];
   const cells = (r: Record<string, Record<string, number>>) => [
     ...ppl.map((s) => fmt(r[s]?.perplexity, 2)),
-    ...tasks.map((t) => pct(r[t]?.[t === 'hellaswag' || t === 'arc_challenge' || t === 'openbookqa' ? 'acc_norm' : 'acc'])),
+    ...tasks.map((t) => pct(r[t]?.[primaryMetric[t as TaskName] ?? 'acc'])),
     ...(tasks.length ? [pct(r.average?.primary)] : []),
   ];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 3 ? '---' : '---:')).join('|')}|`];
@@ -50,9 +51,10 @@ export function seedSpreadTable(q: QualityResults): string {
   const multi = [...groups.values()].filter((g) => new Set(g.map((r) => r.seed)).size > 1);
   if (!multi.length) return '';
   const sets = Object.keys(multi[0]![0]!.results).filter((k) => 'perplexity' in (multi[0]![0]!.results[k] ?? {}));
+  const withAverage = multi[0]![0]!.results.average !== undefined;
   const lines = [
-    `| method | ratio | seeds | ${sets.map((s) => `${s} ppl per seed | spread`).join(' | ')} |`,
-    `|---|---|---|${sets.map(() => '---:|---:').join('|')}|`,
+    `| method | ratio | seeds | ${sets.map((s) => `${s} ppl per seed | spread`).join(' | ')}${withAverage ? ' | zero-shot average per seed | max - min' : ''} |`,
+    `|---|---|---|${sets.map(() => '---:|---:').join('|')}${withAverage ? '|---:|---:' : ''}|`,
   ];
   for (const g of multi) {
     const cells = sets.map((s) => {
@@ -60,6 +62,10 @@ export function seedSpreadTable(q: QualityResults): string {
       const spread = (Math.max(...v) - Math.min(...v)) / Math.min(...v);
       return `${v.map((x) => fmt(x, 2)).join(' / ')} | ${(spread * 100).toFixed(1)} %`;
     });
+    if (withAverage) {
+      const v = g.map((r) => r.results.average?.primary ?? Number.NaN);
+      cells.push(`${v.map((x) => pct(x)).join(' / ')} | ${((Math.max(...v) - Math.min(...v)) * 100).toFixed(1)} points`);
+    }
     lines.push(`| ${g[0]!.label} | ${g[0]!.ratio} | ${g.map((r) => r.seed).join(', ')} | ${cells.join(' | ')} |`);
   }
   return lines.join('\n');
@@ -108,6 +114,25 @@ export function pplParityTable(p: Record<string, any>): string {
   return out.join('\n');
 }
 
+/** The run's quality results: quality.json, plus any partial files (workers, split runs) merged in. */
+export function readQuality(dir: string): QualityResults | undefined {
+  if (!existsSync(dir)) return undefined;
+  const files = readdirSync(dir).filter((f) => /^quality.*\.json$/.test(f) && !f.endsWith('-partial.json')).sort();
+  return mergeResults(files.map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as QualityResults));
+}
+
+/** Standard errors of the dense row's task accuracies: how far apart two rows must be to mean something. */
+function stderrNote(q: QualityResults): string {
+  const r = q.dense?.results ?? q.rows[0]?.results ?? {};
+  const errs = Object.entries(r)
+    .filter(([k]) => k in primaryMetric)
+    .map(([k, v]) => v[`${primaryMetric[k as TaskName]}_stderr`])
+    .filter((x): x is number => typeof x === 'number');
+  if (!errs.length) return '';
+  const samples = Object.entries(r).filter(([k]) => k in primaryMetric).map(([k, v]) => `${k} ${v.samples}`);
+  return `Items per task: ${samples.join(', ')}. Standard error of one accuracy (dense row): ${(Math.min(...errs) * 100).toFixed(1)}–${(Math.max(...errs) * 100).toFixed(1)} points; of the ${errs.length}-task average about ${((Math.sqrt(errs.reduce((a, e) => a + e * e, 0)) / errs.length) * 100).toFixed(1)}.`;
+}
+
 export function renderRun(dir: string): string {
   const parts: string[] = [];
   const ep = readJson<{ report: string }>(join(dir, 'ep.json'));
@@ -116,13 +141,17 @@ export function renderRun(dir: string): string {
   if (ppl) parts.push('### Perplexity, WebGPU EP vs CPU EP (dense, full sets, 128-token windows)', pplParityTable(ppl));
   const speed = readJson<SpeedResults>(join(dir, 'speed.json'));
   if (speed) parts.push(`### Speed (${speed.model}; ${speed.machine}; ${speed.date})`, `Command: \`${speed.command}\``, speedTables(speed));
-  const quality = readJson<QualityResults>(join(dir, 'quality.json'));
+  const quality = readQuality(dir);
   if (quality) {
+    const c = quality.config;
+    const taskLimit = c.taskLimit ?? c.limit;
     parts.push(
       `### Quality (${quality.model}; ${quality.machine}; ${quality.date})`,
-      `Command: \`${quality.command}\`. Calibration ${String(quality.config.samples)} x ${String(quality.config.seqLen)} tokens of the C4 sample, seeds ${JSON.stringify(quality.config.seeds)}; EP ${String(quality.config.ep)}; evaluation limit: ${quality.config.limit ? `first ${String(quality.config.limit)} windows of each set` : 'none (full sets)'}.`,
+      `Command: \`${quality.command}\`. Calibration ${String(c.samples)} x ${String(c.seqLen)} tokens of the C4 sample, seeds ${JSON.stringify(c.seeds)}; scoring EP ${String(c.scoreEp ?? c.ep)}, evaluation EP ${String(c.ep)}; perplexity: ${c.limit ? `first ${String(c.limit)} windows of each set` : 'full sets'}${String(c.eval).split(',').some((e) => e in primaryMetric) ? `; zero-shot: ${taskLimit ? `first ${String(taskLimit)} items of each task` : 'full tasks'}` : ''}.`,
       qualityTable(quality),
     );
+    const note = stderrNote(quality);
+    if (note) parts.push(note);
     const spread = seedSpreadTable(quality);
     if (spread) parts.push('Calibration-seed spread (same rows, seeds 0 and 1; spread = (max - min) / min):', spread);
   }

@@ -88,6 +88,15 @@ describe('scoreRequests', () => {
     expect(one[0]!.logprob).toBeLessThan(0);
   });
 
+  it('extra right padding (seqMultiple) leaves the log-likelihoods alone', async () => {
+    const plain = await scoreRequests(session, tokenizer, requests, { batchSize: 1 });
+    const padded = await scoreRequests(session, tokenizer, requests, { batchSize: 1, seqMultiple: 16 });
+    for (const [i, r] of plain.entries()) {
+      expect(Math.abs(padded[i]!.logprob - r.logprob)).toBeLessThan(2e-3); // fp16 fixture, padded GEMM shapes
+      expect(padded[i]!.isGreedy).toBe(r.isGreedy);
+    }
+  });
+
   it('cuts long inputs from the left at maxLength', async () => {
     const r = requests[3]!;
     const e = encodePair(tokenizer, r);

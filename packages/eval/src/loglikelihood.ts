@@ -51,6 +51,8 @@ export interface ScoreOptions extends PairEncodingOptions {
   /** Model context length: longer inputs are cut from the left as the harness does (default 2048). */
   maxLength?: number;
   kv?: KvLayout;
+  /** Pad each batch's length up to a multiple of this (default 1): fewer shapes for EPs that compile per shape. */
+  seqMultiple?: number;
   onBatch?: (done: number, tokens: number) => void;
 }
 
@@ -75,7 +77,7 @@ export async function scoreRequests(session: Session, tokenizer: EvalTokenizer, 
   for (let start = 0; start < order.length; start += batchSize) {
     const idx = order.slice(start, start + batchSize);
     const rows = idx.map((i) => encoded[i]!.input);
-    const view = await forwardLogits(session, makeTokenBatch(rows), opts.kv);
+    const view = await forwardLogits(session, makeTokenBatch(rows, 0, opts.seqMultiple ?? 1), opts.kv);
     idx.forEach((i, b) => {
       const { input, continuation } = encoded[i]!;
       const first = input.length - continuation.length;

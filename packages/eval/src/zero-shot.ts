@@ -28,6 +28,8 @@ export interface TaskOptions {
   /** First N items of each task. */
   limit?: number;
   batchSize?: number;
+  /** Pad each batch's length up to a multiple of this (WebGPU compiles kernels per shape). */
+  seqMultiple?: number;
   /** BOS before every request (lm-eval add_bos_token; default false as in the harness). */
   addBos?: boolean;
   maxLength?: number;
@@ -80,6 +82,7 @@ export async function evaluateItems(session: Session, tokenizer: EvalTokenizer, 
   const progress = new ProgressTracker(opts.onProgress, 'task', task, requests.length, 'requests');
   const lls = await scoreRequests(session, tokenizer, requests, {
     batchSize: opts.batchSize,
+    seqMultiple: opts.seqMultiple,
     addBos: opts.addBos,
     maxLength: opts.maxLength,
     kv: opts.kv,

@@ -28,11 +28,15 @@ export function int64Tensor(values: ArrayLike<number>, dims: readonly number[]):
  * Right-pads rows of token ids to a common length: padded positions get `padId` and mask 0.
  * Right padding never changes the logits of real positions of a causal model (they cannot see later
  * tokens), so results are independent of how rows are grouped into batches.
+ * `seqMultiple` rounds the padded length up to a multiple of it: fewer distinct shapes, which matters
+ * on EPs that compile kernels per shape (WebGPU).
  */
-export function makeTokenBatch(rows: readonly (readonly number[])[], padId = 0): TokenBatch {
+export function makeTokenBatch(rows: readonly (readonly number[])[], padId = 0, seqMultiple = 1): TokenBatch {
   if (rows.length === 0) throw new RuntimeError('makeTokenBatch: empty batch');
-  const seq = Math.max(...rows.map((r) => r.length));
-  if (seq === 0) throw new RuntimeError('makeTokenBatch: every row is empty');
+  if (!Number.isInteger(seqMultiple) || seqMultiple < 1) throw new RuntimeError(`makeTokenBatch: seqMultiple must be a positive integer, got ${seqMultiple}`);
+  const longest = Math.max(...rows.map((r) => r.length));
+  if (longest === 0) throw new RuntimeError('makeTokenBatch: every row is empty');
+  const seq = Math.ceil(longest / seqMultiple) * seqMultiple;
   const batch = rows.length;
   const ids = new Array<number>(batch * seq).fill(padId);
   const mask = new Array<number>(batch * seq).fill(0);

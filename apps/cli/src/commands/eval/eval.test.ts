@@ -56,6 +56,23 @@ describe('llm-bip eval', () => {
     expect(r.stderr).toContain('export');
   });
 
+  it('--task-limit cuts the tasks only; --batch-size does not change the numbers', async () => {
+    const args = ['eval', onnx, '--ppl', 'wikitext2', '--tasks', 'boolq', '--task-limit', '5', '--ep', 'cpu', '--data', data, '--json'];
+    const a = await cli(args, { env });
+    const b = await cli([...args, '--batch-size', '3'], { env });
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+    const ra = JSON.parse(a.stdout).result.results;
+    const rb = JSON.parse(b.stdout).result.results;
+    expect(ra.boolq.samples).toBe(5);
+    expect(ra.wikitext2.windows).toBeGreaterThan(5); // the whole (shortened) set, not 5 windows
+    expect(rb.wikitext2.perplexity).toBeCloseTo(ra.wikitext2.perplexity, 4);
+    expect(rb.boolq.acc).toBe(ra.boolq.acc);
+    const bad = await cli([...args, '--batch-size', '0'], { env });
+    expect(bad.code).toBe(ExitCode.usage);
+    expect(bad.stderr).toContain('--batch-size');
+  });
+
   it('a missing dataset file is named with where it was expected (exit 3)', async () => {
     const empty = join(t.dir, 'empty');
     mkdirSync(empty);

@@ -25,6 +25,10 @@ export interface EvalRequest {
   tasks: TaskName[];
   seqLen: number;
   limit?: number;
+  /** First N examples of each task (default: limit). */
+  taskLimit?: number;
+  /** Sequences per forward pass (default: the eval package's, 4 windows / 8 task requests). */
+  batchSize?: number;
   dataDir: string;
   ep: (typeof EXECUTION_PROVIDERS)[number];
 }
@@ -54,6 +58,7 @@ export async function runEvaluation(ctx: CommandContext, onnxPath: string, token
           cacheDir: cacheDir(ctx.env),
           onProgress: progress.onProgress,
           ...(req.limit !== undefined ? { limit: req.limit } : {}),
+          ...(req.batchSize !== undefined ? { batchSize: req.batchSize } : {}),
           ...(kv ? { kv } : {}),
         }),
       );
@@ -64,7 +69,10 @@ export async function runEvaluation(ctx: CommandContext, onnxPath: string, token
         tasksDir: join(req.dataDir, 'tasks'),
         tasks: req.tasks,
         onProgress: progress.onProgress,
-        ...(req.limit !== undefined ? { limit: req.limit } : {}),
+        ...((req.taskLimit ?? req.limit) !== undefined ? { limit: req.taskLimit ?? req.limit } : {}),
+        ...(req.batchSize !== undefined ? { batchSize: req.batchSize } : {}),
+        // WebGPU compiles kernels per input shape: round request lengths up so few shapes occur
+        ...(session.ep === 'webgpu' ? { seqMultiple: 16 } : {}),
         ...(kv ? { kv } : {}),
       });
       if (tasks.missing.length) {
@@ -102,6 +110,8 @@ export const evalCommand = defineCommand({
     tasks: { type: 'string', value: 'LIST', description: `zero-shot tasks, comma-separated: ${TASKS.join(', ')} or "none"`, defaultText: 'none' },
     'seq-len': { type: 'string', value: 'L', description: 'perplexity window length in tokens', defaultText: '128' },
     limit: { type: 'string', value: 'N', description: 'evaluate only the first N windows / task examples (quick checks)' },
+    'task-limit': { type: 'string', value: 'N', description: 'evaluate only the first N examples of each task (perplexity sets stay whole unless --limit)', defaultText: '--limit' },
+    'batch-size': { type: 'string', value: 'N', description: 'sequences per forward pass', defaultText: '4 windows, 8 task requests' },
     tokenizer: { type: 'string', value: 'PATH', description: 'tokenizer.json or its folder', defaultText: 'the model\'s folder' },
     data: { type: 'string', value: 'DIR', description: 'folder with the datasets', defaultText: '$LLM_BIP_DATA or ../shared/data' },
     ...epOption,
@@ -118,11 +128,15 @@ export const evalCommand = defineCommand({
     if (ppl.tasks.length) throw new CliError(`--ppl takes perplexity sets (${PPL_DATASETS.join(', ')}); put tasks in --tasks`, ExitCode.usage);
     if (tasks.ppl.length) throw new CliError(`--tasks takes zero-shot tasks (${TASKS.join(', ')}); put perplexity sets in --ppl`, ExitCode.usage);
     const limitRaw = stringOption(ctx.values, 'limit');
+    const taskLimitRaw = stringOption(ctx.values, 'task-limit');
+    const batchRaw = stringOption(ctx.values, 'batch-size');
     const req: EvalRequest = {
       ppl: ppl.ppl,
       tasks: tasks.tasks,
       seqLen: parseIntOption(stringOption(ctx.values, 'seq-len'), '--seq-len', 128, 2),
       ...(limitRaw !== undefined ? { limit: parseIntOption(limitRaw, '--limit', 1) } : {}),
+      ...(taskLimitRaw !== undefined ? { taskLimit: parseIntOption(taskLimitRaw, '--task-limit', 1) } : {}),
+      ...(batchRaw !== undefined ? { batchSize: parseIntOption(batchRaw, '--batch-size', 1) } : {}),
       dataDir: dataDir(stringOption(ctx.values, 'data')),
       ep: parseChoice(stringOption(ctx.values, 'ep'), '--ep', EXECUTION_PROVIDERS, 'auto'),
     };
@@ -131,7 +145,7 @@ export const evalCommand = defineCommand({
     const input = await resolveModelInput(model, ctx, { ...(tokenizerOpt ? { tokenizer: tokenizerOpt } : {}), kvCache: false });
     try {
       const run = await runEvaluation(ctx, input.onnxPath, input.tokenizer, req, '', await kvLayoutOfFile(input.onnxPath));
-      const reportInput = { perplexity: run.perplexity, ...(run.tasks ? { tasks: run.tasks } : {}), config: { model, ep: run.ep, seqLen: req.seqLen, limit: req.limit ?? null } };
+      const reportInput = { perplexity: run.perplexity, ...(run.tasks ? { tasks: run.tasks } : {}), config: { model, ep: run.ep, seqLen: req.seqLen, limit: req.limit ?? null, taskLimit: req.taskLimit ?? req.limit ?? null } };
       return { result: buildReport(reportInput), text: formatReport(reportInput) };
     } finally {
       input.dispose();

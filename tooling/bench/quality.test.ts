@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { METHODS, mergeResults, remainingUnits, shareOf, sortRows, workUnits, type QualityResults, type Row, type WorkUnit } from './quality.js';
+
+const pick = (...ids: string[]) => METHODS.filter((m) => ids.includes(m.id));
+const id = (u: WorkUnit) => `${u.method === 'dense' ? 'dense' : u.method.id}@${u.seed}:${u.ratios.join('/')}`;
+const row = (method: string, ratio: number, seed: number, extra: Partial<Row> = {}): Row => ({ method, label: method, ratio, seed, results: {}, seconds: { prune: 0, eval: 0 }, ...extra });
+const results = (rows: Row[], dense = false): QualityResults => ({ model: 'm', machine: 'x', date: 'd', command: 'c', config: {}, rows, ...(dense ? { dense: { results: {} } } : {}) });
+
+describe('quality benchmark work units', () => {
+  it('dense first, every method at every ratio for the first seed, extra seeds at one ratio, seed-free criteria once', () => {
+    const units = workUnits(pick('magnitude', 'flap'), true, [0, 1], [0.2, 0.5], 0.2);
+    expect(units.map(id)).toEqual(['dense@0:0', 'magnitude@0:0.2/0.5', 'flap@0:0.2/0.5', 'flap@1:0.2']);
+  });
+
+  it('workers share the units without overlap or loss, balanced by rows', () => {
+    const units = workUnits(pick('random', 'wanda-sp', 'flap', 'llm-bip-global-kind'), true, [0, 1], [0.2, 0.5], 0.2);
+    const shares = [0, 1, 2].map((k) => shareOf(units, k, 3));
+    expect(shares.flat().map(id).sort()).toEqual(units.map(id).sort());
+    const rows = shares.map((s) => s.reduce((a, u) => a + u.ratios.length, 0));
+    expect(Math.max(...rows) - Math.min(...rows)).toBeLessThanOrEqual(1);
+  });
+
+  it('resuming drops the rows already measured; failed rows and a missing dense row run again', () => {
+    const units = workUnits(pick('flap'), true, [0], [0.2, 0.5], 0.2);
+    const prev = results([row('flap', 0.2, 0), row('flap', 0.5, 0, { error: 'boom' })]);
+    expect(remainingUnits(units, prev).map(id)).toEqual(['dense@0:0', 'flap@0:0.5']);
+    expect(remainingUnits(units, results([row('flap', 0.2, 0), row('flap', 0.5, 0)], true))).toEqual([]);
+  });
+
+  it('merging keeps one row per (method, ratio, seed), the later part winning, in table order', () => {
+    const a = results([row('flap', 0.2, 0, { error: 'x' }), row('llm-bip-global-kind', 0.2, 0)], true);
+    const b = results([row('flap', 0.2, 0), row('random', 0.2, 1), row('random', 0.5, 0)]);
+    const m = mergeResults([a, b])!;
+    expect(m.rows.map((r) => `${r.method}@${r.ratio}/${r.seed}${r.error ? '!' : ''}`)).toEqual(['flap@0.2/0', 'llm-bip-global-kind@0.2/0', 'random@0.5/0', 'random@0.2/1']);
+    expect(m.dense).toBeDefined();
+    expect(sortRows(m.rows)).toEqual(m.rows);
+  });
+
+  it('joins the columns of two runs only where the plans are the same', () => {
+    const ppl = results([row('flap', 0.2, 0, { planSha256: 'aa', results: { wikitext2: { perplexity: 90 } } }), row('flap', 0.5, 0, { planSha256: 'bb', results: { wikitext2: { perplexity: 200 } } })]);
+    const tasks = results([row('flap', 0.2, 0, { planSha256: 'aa', results: { boolq: { acc: 0.6 } } }), row('flap', 0.5, 0, { planSha256: 'cc', results: { boolq: { acc: 0.5 } } })]);
+    const m = mergeResults([ppl, tasks])!;
+    expect(m.rows[0]!.results).toEqual({ wikitext2: { perplexity: 90 }, boolq: { acc: 0.6 } });
+    expect(m.rows[1]!.results).toEqual({ boolq: { acc: 0.5 } }); // another plan: the later run's row alone
+  });
+});
