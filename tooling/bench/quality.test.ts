@@ -36,6 +36,13 @@ describe('quality benchmark work units', () => {
     expect(sortRows(m.rows)).toEqual(m.rows);
   });
 
+  it('the newest run wins whatever order the files come in', () => {
+    const old = { ...results([row('random', 0.2, 1, { planSha256: 'aa', results: { wikitext2: { perplexity: 1 } } })]), startedAt: '2026-11-28T10:00:00Z' };
+    const fresh = { ...results([row('random', 0.2, 1, { planSha256: 'bb', results: { wikitext2: { perplexity: 2 } } })]), startedAt: '2026-11-28T12:00:00Z' };
+    expect(mergeResults([fresh, old])!.rows[0]!.planSha256).toBe('bb');
+    expect(mergeResults([old, fresh])!.rows[0]!.planSha256).toBe('bb');
+  });
+
   it('joins the columns of two runs only where the plans are the same', () => {
     const ppl = results([row('flap', 0.2, 0, { planSha256: 'aa', results: { wikitext2: { perplexity: 90 } } }), row('flap', 0.5, 0, { planSha256: 'bb', results: { wikitext2: { perplexity: 200 } } })]);
     const tasks = results([row('flap', 0.2, 0, { planSha256: 'aa', results: { boolq: { acc: 0.6 } } }), row('flap', 0.5, 0, { planSha256: 'cc', results: { boolq: { acc: 0.5 } } })]);

@@ -79,7 +79,7 @@ export interface Row {
   seed: number;
   removedFraction?: number;
   params?: { before: number; after: number };
-  /** sha256 of the plan file: rows from different runs merge their columns only when their plans are the same */
+  /** sha256 of the plan's per-layer decisions (JSON of `layers`): rows of different runs join their columns only when these agree */
   planSha256?: string;
   results: Record<string, Record<string, number>>;
   seconds: { score?: number; prune: number; eval: number };
@@ -90,6 +90,8 @@ export interface QualityResults {
   model: string;
   machine: string;
   date: string;
+  /** ISO time the run started: merging lets a later run's row replace an earlier one */
+  startedAt?: string;
   command: string;
   config: Record<string, unknown>;
   dense?: { results: Record<string, Record<string, number>>; params?: number };
@@ -163,10 +165,13 @@ export function sortRows(rows: Row[]): Row[] {
 /**
  * Merge partial results (worker files, or runs that measured different columns): one row per
  * (method, ratio, seed). Columns of two runs are joined when both rows come from the same plan
- * (same sha256); a row of a different plan replaces the earlier one, and a failed row never hides a good one.
+ * (same planSha256); a row of a different plan from a later run replaces the earlier one, and a failed
+ * row never hides a good one.
  */
-export function mergeResults(parts: readonly QualityResults[]): QualityResults | undefined {
-  if (!parts.length) return undefined;
+export function mergeResults(unordered: readonly QualityResults[]): QualityResults | undefined {
+  if (!unordered.length) return undefined;
+  // oldest run first (runs without a start time count as oldest), so the newest row of a key wins
+  const parts = [...unordered].sort((a, b) => (a.startedAt ?? '').localeCompare(b.startedAt ?? ''));
   const rows = new Map<string, Row>();
   for (const p of parts) {
     for (const r of p.rows) {
@@ -234,6 +239,7 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
     model: values.model,
     machine: values.machine,
     date: new Date().toISOString().slice(0, 10),
+    startedAt: new Date().toISOString(),
     command: `pnpm bench:quality ${argv.filter((a) => !a.startsWith('--worker=')).join(' ')}`,
     config: {
       ratios,
@@ -276,6 +282,8 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
     '--ep', values.ep, ...common,
   ];
   const scoreEp = values['score-ep'] ?? values.ep;
+  // --eval none: score and plan only (e.g. to check that two machines make the same plans)
+  const plansOnly = ppl === 'none' && tasks === 'none';
   const work = values.work ?? mkdtempSync(join(tmpdir(), 'llm-bip-bench-'));
   try {
     const dense = join(work, 'dense.onnx');
@@ -284,6 +292,7 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
     const tok = ['--tokenizer', values.model];
     for (const unit of units) {
       if (unit.method === 'dense') {
+        if (plansOnly) continue;
         log('evaluate dense');
         const r = await cli(['eval', dense, ...tok, ...evalArgs]);
         results.dense = { results: r.results };
@@ -312,7 +321,12 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
           const plan = join(work, `plan-${m.id}-${ratio}-${seed}.json`);
           const planOut = await cli(['plan', scores, '--ratio', String(ratio), '--allocation', m.allocation, '-o', plan]);
           row.removedFraction = planOut.removedFraction ?? planOut.removed ?? undefined;
-          row.planSha256 = createHash('sha256').update(readFileSync(plan)).digest('hex');
+          row.planSha256 = planHash(plan);
+          if (plansOnly) {
+            results.rows.push(row);
+            saveAtomic(values.out, results);
+            continue;
+          }
           const outDir = join(work, `pruned-${m.id}-${ratio}-${seed}`);
           log(`prune ${m.id} ratio ${ratio} seed ${seed}`);
           let t0 = Date.now();
@@ -337,6 +351,12 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
   } finally {
     if (!values.work) rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** What a plan decides, without its metadata (paths, dates): equal hashes mean the same pruned model. */
+export function planHash(planFile: string): string {
+  const plan = JSON.parse(readFileSync(planFile, 'utf8')) as { layers: unknown };
+  return createHash('sha256').update(JSON.stringify(plan.layers)).digest('hex');
 }
 
 function summary(results: Record<string, Record<string, number>>): string {

@@ -2,22 +2,28 @@
 # Runs ON the GPU host, inside a device call: moves what this call carried into /tmp/llmbip, which
 # the host keeps between back-to-back calls while it stays warm. Big files arrive in pieces
 # (64 MiB travel per call); `stage.sh assemble` joins them.
-#   .device/c*/ (pieces, tars)  -> /tmp/llmbip/parts/
-#   .device/kit/*           -> /tmp/llmbip/kit/ (unpacked once)
+#   .device/c*/ (pieces, tars)      -> /tmp/llmbip/parts/
+#   .device/kit-*/* (the kit's halves) -> /tmp/llmbip/kit/ (unpacked once)
+# `assemble` unpacks what is complete and leaves a model whose pieces are not all there yet.
 set -euo pipefail
 dest=/tmp/llmbip
 mkdir -p "$dest/parts" "$dest/kit"
 for d in .device/c*/; do [ -d "$d" ] && cp -r "$d". "$dest/parts/"; done
-if [ -d .device/kit ]; then cp -r .device/kit/. "$dest/kit/"; fi
+for d in .device/kit-*/; do [ -d "$d" ] && cp -r "$d". "$dest/kit/"; done
 if [ "${1:-}" = assemble ]; then
   cd "$dest/parts"
   for first in *.part.aa; do
     [ -e "$first" ] || continue
     name=${first%.part.aa}
     cat "$name".part.* >"$dest/$name"
-    echo "assembled $name: $(stat -c %s "$dest/$name") bytes"
+    if tar -C "$dest" -xf "$dest/$name" 2>/dev/null; then
+      echo "assembled $name: $(stat -c %s "$dest/$name") bytes"
+    else
+      echo "$name: not all pieces here yet"
+    fi
+    rm -f "$dest/$name"
   done
-  for t in "$dest"/*.tar "$dest/parts"/*.tar; do
+  for t in "$dest/parts"/*.tar; do
     [ -e "$t" ] && tar -C "$dest" -xf "$t"
   done
   for d in "$dest/kit/data.tar.xz" "$dest/parts/data.tar.xz"; do if [ -f "$d" ] && [ ! -d "$dest/data" ]; then tar -C "$dest" -xJf "$d"; fi; done

@@ -67,7 +67,9 @@ export async function scoreModel(
   });
   bar.finish();
   ctx.signal.throwIfAborted();
-  const scores = await criterion.score(stats, modelWeights(input.loaded.model, input.loaded.dir), input.spec, criterionOptions);
+  // the random criterion draws from the same --seed as the calibration sample, so seeds give different draws
+  const options = criterionName === 'random' ? { seed: calibration.seed, ...criterionOptions } : criterionOptions;
+  const scores = await criterion.score(stats, modelWeights(input.loaded.model, input.loaded.dir), input.spec, options);
   return { stats, scores };
 }
 
