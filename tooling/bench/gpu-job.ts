@@ -4,14 +4,17 @@
  *   1. which EP `auto` picks on that host, and why the others failed;
  *   2. WikiText-2 perplexity of the dense model on the WebGPU EP vs the CPU EP (target: within 0.1 %);
  *   3. the speed benchmark (probe overhead, surgery, prefill/decode dense vs pruned) on CPU and WebGPU;
- *   4. the quality benchmark, until the deadline (with --quality-args "--workers N", in N processes).
+ *   4. the quality benchmark, until the deadline (with --quality-args "--workers N", in N processes);
+ *   5. (step kv) greedy decoding with the KV cache on the WebGPU EP equals decoding without it and the
+ *      CPU EP's tokens, for the dense model and an unevenly pruned one.
  * Each step writes its JSON into --out as soon as it finishes, so a cut-short call keeps the rest.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createSession } from '@llm-bip/runtime';
+import { loadTokenizer } from '@llm-bip/eval';
+import { createSession, greedyDecode } from '@llm-bip/runtime';
 import { cli, saveAtomic } from './cli-inproc.js';
 import { main as quality, WORKER_ENV } from './quality.js';
 import { main as speed } from './speed.js';
@@ -38,6 +41,7 @@ const { values } = parseArgs({
     'quality-ep': { type: 'string', default: 'webgpu' },
     'quality-args': { type: 'string', default: '' },
     'ppl-limit': { type: 'string' },
+    'kv-eps': { type: 'string', default: 'webgpu,cpu' },
   },
 });
 const started = Date.now();
@@ -100,5 +104,34 @@ await step('quality', () => {
     '--model', model, '--out', join(out, 'quality.json'), '--ep', values['quality-ep'], '--machine', machine,
     '--deadline-s', String(Math.max(0, left)), ...data, ...values['quality-args'].split(' ').filter(Boolean),
   ]).then(() => undefined);
+});
+await step('kv', async () => {
+  const dense = join(scratch, 'kv-dense.onnx');
+  await cli(['export', model, '-o', dense, '--kv-cache']);
+  const scores = join(scratch, 'kv-scores.json');
+  const plan = join(scratch, 'kv-plan.json');
+  await cli(['score', dense, '--tokenizer', model, '--samples', '32', '--ep', 'cpu', ...data, '-o', scores]);
+  await cli(['plan', scores, '--ratio', '0.5', '--allocation', 'global-kind', '-o', plan]);
+  await cli(['prune', dense, '--plan', plan, '--compensate', '--scores', scores, '--tokenizer', model, '-o', join(scratch, 'kv-pruned')]);
+  const headsKept = (JSON.parse(readFileSync(plan, 'utf8')) as { layers: { keepHeads: number[] }[] }).layers.map((l) => l.keepHeads.length);
+  log(`pruned model: heads kept per layer ${headsKept.join(', ')}`);
+  const tokenizer = loadTokenizer(model);
+  const prompts = ['The history of the city', 'In 1905 , the company', 'She was born in', 'The river flows through'].map((t) => tokenizer.encode(t).slice(0, 5));
+  const rows: Record<string, unknown>[] = [];
+  for (const [name, file] of [['dense', dense], ['llm-bip global-kind 50 % (uneven heads per layer)', join(scratch, 'kv-pruned', 'model.onnx')]] as const) {
+    const tokens: Record<string, number[][]> = {};
+    const eps = values['kv-eps'].split(',') as ('webgpu' | 'cpu')[];
+    for (const ep of eps) {
+      const s = await createSession(file, { ep });
+      tokens[`${ep} cache`] = (await greedyDecode(s, prompts, { maxNewTokens: 32 })).tokens;
+      tokens[`${ep} no cache`] = (await greedyDecode(s, prompts, { maxNewTokens: 32, useKvCache: false })).tokens;
+      await s.release();
+    }
+    const ref = JSON.stringify(tokens[`${eps[0]} cache`]);
+    const row = { model: name, prompts: prompts.length, newTokens: 32, equal: Object.fromEntries(Object.entries(tokens).map(([k, v]) => [k, JSON.stringify(v) === ref])), sample: tokenizer.decode([...prompts[0]!, ...tokens[`${eps[0]} cache`]![0]!]) };
+    log(JSON.stringify(row));
+    rows.push(row);
+  }
+  return { machine, headsKeptPerLayer: headsKept, rows };
 });
 log('done');

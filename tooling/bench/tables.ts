@@ -114,11 +114,28 @@ export function pplParityTable(p: Record<string, any>): string {
   return out.join('\n');
 }
 
-/** The run's quality results: quality.json, plus any partial files (workers, split runs) merged in. */
+/** The quality result files of a run folder: quality*.json (worker files and split runs included). */
+function qualityParts(dir: string): QualityResults[] {
+  if (!existsSync(dir)) return [];
+  const files = readdirSync(dir).filter((f) => /^quality.*\.json$/.test(f) && !f.endsWith('-partial.json') && !/\.w\d+\.json$/.test(f)).sort();
+  return files.map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as QualityResults);
+}
+
+/** The run's quality results, its files merged (see mergeResults). */
 export function readQuality(dir: string): QualityResults | undefined {
-  if (!existsSync(dir)) return undefined;
-  const files = readdirSync(dir).filter((f) => /^quality.*\.json$/.test(f) && !f.endsWith('-partial.json')).sort();
-  return mergeResults(files.map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as QualityResults));
+  return mergeResults(qualityParts(dir));
+}
+
+/** One sentence on how a quality run was made. */
+function runSentence(q: QualityResults): string {
+  const c = q.config;
+  const taskLimit = c.taskLimit ?? c.limit;
+  const evals = String(c.eval).split(',');
+  const what = [
+    evals.some((e) => !(e in primaryMetric) && e !== 'none') ? `perplexity ${c.limit ? `on the first ${String(c.limit)} windows of each set` : 'on the full sets'}` : '',
+    evals.some((e) => e in primaryMetric) ? `zero-shot ${taskLimit ? `on the first ${String(taskLimit)} items of each task` : 'on the full tasks'}` : '',
+  ].filter(Boolean);
+  return `${q.machine}, ${q.startedAt?.slice(0, 16).replace('T', ' ') ?? q.date}: \`${q.command}\`. Calibration ${String(c.samples)} x ${String(c.seqLen)} tokens of the C4 sample, seeds ${JSON.stringify(c.seeds)}; scoring EP ${String(c.scoreEp ?? c.ep)}, evaluation EP ${String(c.ep)}; ${what.join(', ') || 'plans only'}; ${q.rows.length} rows${q.dense ? ' + dense' : ''}.`;
 }
 
 /** Standard errors of the dense row's task accuracies: how far apart two rows must be to mean something. */
@@ -141,13 +158,14 @@ export function renderRun(dir: string): string {
   if (ppl) parts.push('### Perplexity, WebGPU EP vs CPU EP (dense, full sets, 128-token windows)', pplParityTable(ppl));
   const speed = readJson<SpeedResults>(join(dir, 'speed.json'));
   if (speed) parts.push(`### Speed (${speed.model}; ${speed.machine}; ${speed.date})`, `Command: \`${speed.command}\``, speedTables(speed));
-  const quality = readQuality(dir);
+  const runs = qualityParts(dir);
+  const quality = mergeResults(runs);
   if (quality) {
-    const c = quality.config;
-    const taskLimit = c.taskLimit ?? c.limit;
     parts.push(
-      `### Quality (${quality.model}; ${quality.machine}; ${quality.date})`,
-      `Command: \`${quality.command}\`. Calibration ${String(c.samples)} x ${String(c.seqLen)} tokens of the C4 sample, seeds ${JSON.stringify(c.seeds)}; scoring EP ${String(c.scoreEp ?? c.ep)}, evaluation EP ${String(c.ep)}; perplexity: ${c.limit ? `first ${String(c.limit)} windows of each set` : 'full sets'}${String(c.eval).split(',').some((e) => e in primaryMetric) ? `; zero-shot: ${taskLimit ? `first ${String(taskLimit)} items of each task` : 'full tasks'}` : ''}.`,
+      `### Quality (${basename(quality.model)})`,
+      runs.length === 1
+        ? `Made by: ${runSentence(quality)}`
+        : `Made by ${runs.length} runs, merged by (method, ratio, seed): where two runs pruned by the same plan (equal hash of the plan's decisions) their columns are joined, otherwise the newer run's row is shown.\n${runs.map((r) => `- ${runSentence(r)}`).join('\n')}`,
       qualityTable(quality),
     );
     const note = stderrNote(quality);
