@@ -3,6 +3,9 @@
 # onnxruntime-node's linux-x64 binaries (with the WebGPU EP), the Vulkan/EGL loader packages, the
 # bundled job script and the evaluation data. The GPU host has no Node.js and reaches no registry.
 # Then tooling/gpu/run-job.sh runs there (see BENCHMARKS.md for the device calls).
+#   bash tooling/gpu/prepare-kit.sh [MODEL_DIR]
+# With MODEL_DIR (e.g. ../shared/testbed/bip-llama-small) it also tars the model into two pieces,
+# .device/c2 and .device/c3, for the second and third call (stage.sh joins them).
 set -euo pipefail
 root=$(git rev-parse --show-toplevel)
 cd "$root"
@@ -55,3 +58,13 @@ ln "$kit/node.xz" "$kit/ort.tar.xz" .device/kit-a/
 ln "$kit/data.tar.xz" "$kit/job.mjs" .device/kit-b/
 cp -rl "$kit/gl" .device/kit-b/
 du -sh .device/kit-a .device/kit-b
+if [ -n "${1:-}" ]; then
+  rm -rf .device/c2 .device/c3 && mkdir -p .device/c2 .device/c3
+  parent=$(cd "$1/../.." && pwd)
+  rel=$(realpath --relative-to="$parent" "$1")
+  name=$(basename "$1")
+  tar -C "$parent" -cf "/tmp/$name.tar" "$rel"
+  split -n 2 "/tmp/$name.tar" "/tmp/$name.tar.part."
+  mv "/tmp/$name.tar.part.aa" .device/c2/ && mv "/tmp/$name.tar.part.ab" .device/c3/ && rm "/tmp/$name.tar"
+  du -sh .device/c2 .device/c3
+fi
