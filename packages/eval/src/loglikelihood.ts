@@ -1,6 +1,7 @@
 import { forwardLogits, makeTokenBatch, type KvLayout, type Session } from '@llm-bip/runtime';
 import { EvalError } from './errors.js';
 import { isArgmax, tokenLogProb } from './log-softmax.js';
+import { forwardTokenScores, hasScoringHead } from './token-scores.js';
 import type { LoglikelihoodRequest } from './tasks/types.js';
 import type { EvalTokenizer } from './tokenizer.js';
 
@@ -73,23 +74,44 @@ export async function scoreRequests(session: Session, tokenizer: EvalTokenizer, 
   const order = encoded.map((_, i) => i).sort((a, b) => encoded[b]!.input.length - encoded[a]!.input.length || a - b);
   const results = new Array<LoglikelihoodResult>(requests.length);
   const batchSize = opts.batchSize ?? 8;
+  // a session with the scoring head gives log-probs and argmaxes from the graph; others give logits
+  const inGraph = hasScoringHead(session);
   let done = 0;
   for (let start = 0; start < order.length; start += batchSize) {
     const idx = order.slice(start, start + batchSize);
     const rows = idx.map((i) => encoded[i]!.input);
-    const view = await forwardLogits(session, makeTokenBatch(rows, 0, opts.seqMultiple ?? 1), opts.kv);
-    idx.forEach((i, b) => {
-      const { input, continuation } = encoded[i]!;
-      const first = input.length - continuation.length;
-      let logprob = 0;
-      let greedy = true;
-      continuation.forEach((tok, j) => {
-        const row = b * view.seq + first + j;
-        logprob += tokenLogProb(view, row, tok);
-        if (greedy && !isArgmax(view, row, tok)) greedy = false;
+    const batch = makeTokenBatch(rows, 0, opts.seqMultiple ?? 1);
+    // the continuation occupies each row's last positions; position first + j predicts continuation[j]
+    const firstScored = (i: number) => encoded[i]!.input.length - encoded[i]!.continuation.length;
+    if (inGraph) {
+      const targets = new Int32Array(batch.batch * batch.seq); // id 0 where nothing is scored
+      idx.forEach((i, b) => encoded[i]!.continuation.forEach((tok, j) => (targets[b * batch.seq + firstScored(i) + j] = tok)));
+      const scores = await forwardTokenScores(session, batch, targets, opts.kv);
+      idx.forEach((i, b) => {
+        const { continuation } = encoded[i]!;
+        let logprob = 0;
+        let greedy = true;
+        continuation.forEach((tok, j) => {
+          const row = b * batch.seq + firstScored(i) + j;
+          logprob += scores.logprob[row]!;
+          if (scores.argmax[row] !== BigInt(tok)) greedy = false;
+        });
+        results[i] = { logprob, isGreedy: greedy, continuationTokens: continuation.length };
       });
-      results[i] = { logprob, isGreedy: greedy, continuationTokens: continuation.length };
-    });
+    } else {
+      const view = await forwardLogits(session, batch, opts.kv);
+      idx.forEach((i, b) => {
+        const { continuation } = encoded[i]!;
+        let logprob = 0;
+        let greedy = true;
+        continuation.forEach((tok, j) => {
+          const row = b * view.seq + firstScored(i) + j;
+          logprob += tokenLogProb(view, row, tok);
+          if (greedy && !isArgmax(view, row, tok)) greedy = false;
+        });
+        results[i] = { logprob, isGreedy: greedy, continuationTokens: continuation.length };
+      });
+    }
     done += idx.length;
     opts.onBatch?.(done, rows.reduce((a, r) => a + r.length, 0));
   }

@@ -7,6 +7,7 @@ export * from './plan.js';
 export * from './tensor/index.js';
 export * from './external-data/index.js';
 export * from './model-file.js';
+export * from './derived-model-file.js';
 export { collectTensors, replaceTensors, type TensorSlot } from './external-data/tensor-slots.js';
 export * from './hf/index.js';
 export * from './export/index.js';

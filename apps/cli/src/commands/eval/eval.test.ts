@@ -2,10 +2,10 @@
  * eval and bench on the tiny test-bed checkpoint (exported on the fly), with a small data folder
  * made from the first lines of WikiText-2 test so tokenizing stays fast.
  */
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { evaluatePerplexity, loadTextDataset, loadTokenizer } from '@llm-bip/eval';
-import { buildTinyLlama, exportLlamaToOnnx } from '@llm-bip/onnx-io';
+import { addTokenScoringHead, evaluatePerplexity, loadTextDataset, loadTokenizer } from '@llm-bip/eval';
+import { buildTinyLlama, exportLlamaToOnnx, loadModel, saveModel } from '@llm-bip/onnx-io';
 import { createSession } from '@llm-bip/runtime';
 import { fixtures, shared, tempDir } from '@llm-bip/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -43,7 +43,13 @@ describe('llm-bip eval', () => {
     const session = await createSession(onnx, { ep: 'cpu' });
     const direct = await evaluatePerplexity(session, loadTokenizer(join(t.dir, 'onnx')), await loadTextDataset('wikitext2', join(data, 'wikitext-2-raw-v1', 'wiki.test.raw')), { seqLen: 128, limit: 3 });
     await session.release();
-    expect(ppl).toBeCloseTo(direct.ppl, 6);
+    // the CLI scores in the graph (float32 log-softmax head), the plain session in JS (float64): same
+    // perplexity to 1e-6 relative (measured 3e-7)
+    expect(r.stderr).not.toContain('scoring head was not added');
+    expect(Math.abs(ppl - direct.ppl) / direct.ppl).toBeLessThan(1e-6);
+    expect(ppl).not.toBe(direct.ppl); // the head really ran: float32 differs from float64 in the last digits
+    // the derived head model was cleaned up
+    expect(readdirSync(join(t.dir, 'onnx')).filter((f) => f.startsWith('.llm-bip-eval-'))).toEqual([]);
     // a trained model: far better than uniform over its 8,192-token vocabulary
     expect(ppl).toBeGreaterThan(1);
     expect(ppl).toBeLessThan(8192);
@@ -108,6 +114,21 @@ describe('llm-bip eval', () => {
     const r = await cli(['eval', tiny.onnxPath, '--ppl', 'wikitext2', '--ep', 'cpu', '--data', data, '--tokenizer', fixtures.tinyHf], { env });
     expect(r.code).toBe(ExitCode.input);
     expect(r.stderr).toContain(`the tokenizer at ${fixtures.tinyHf} has token ids up to 8191, but ${tiny.onnxPath} has a vocabulary of 64: it is not this model's tokenizer`);
+  });
+
+  it('a model saved with the scoring head already in it: the head is not added twice, and it is still used', async () => {
+    const loaded = await loadModel(onnx);
+    addTokenScoringHead(loaded.model);
+    const dir = join(t.dir, 'with-head');
+    mkdirSync(dir);
+    const withHead = join(dir, 'model.onnx');
+    await saveModel(loaded.model, withHead, { sourceDir: loaded.dir });
+    const r = await cli(['eval', withHead, '--ppl', 'wikitext2', '--limit', '3', '--ep', 'cpu', '--data', data, '--tokenizer', fixtures.tinyHf, '--json'], { env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('the in-graph scoring head was not added (the model already has a tensor named llm_bip_targets');
+    const plain = await cli(['eval', onnx, '--ppl', 'wikitext2', '--limit', '3', '--ep', 'cpu', '--data', data, '--json'], { env });
+    // the fallback session runs the saved head (hasScoringHead), so the numbers are the head's, bit for bit
+    expect(JSON.parse(r.stdout).result.results.wikitext2.perplexity).toBe(JSON.parse(plain.stdout).result.results.wikitext2.perplexity);
   });
 
   it('tasks in --ppl are refused with the fix', async () => {

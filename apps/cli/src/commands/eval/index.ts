@@ -8,11 +8,15 @@ import { kvLayoutOfFile } from '../kv-layout.js';
 import { cacheDir, dataDir, resolveModelInput } from '../model-input.js';
 import { EXECUTION_PROVIDERS, epOption } from '../shared-options.js';
 import { checkTokenizerMatchesModel } from '../tokenizer-check.js';
-import { buildReport, createSessionFor, evaluatePerplexity, evaluateTasks, formatReport, loadTextDataset, loadTokenizer, locatePerplexitySet, type PerplexityResult, type TaskName, type TasksResult } from './deps.js';
+import { ARGMAX_OUTPUT, TOKEN_LOGPROB_OUTPUT, buildReport, createScoringSessionFor, evaluatePerplexity, evaluateTasks, formatReport, loadTextDataset, loadTokenizer, locatePerplexitySet, type PerplexityResult, type TaskName, type TasksResult } from './deps.js';
 
 /** The model's vocabulary: the last dimension of its logits output, when the graph states it. */
 function logitsVocab(session: Session): number | undefined {
-  const meta = session.outputMetadata.find((m) => m.name === logitsOutputName(session));
+  // the scoring head's outputs are not the model's: leave them out when looking for its logits
+  const headOutputs = new Set([TOKEN_LOGPROB_OUTPUT, ARGMAX_OUTPUT]);
+  const modelOutputs = session.outputNames.filter((n) => !headOutputs.has(n));
+  const logits = modelOutputs.includes('logits') ? 'logits' : modelOutputs.length === 1 ? modelOutputs[0]! : logitsOutputName(session);
+  const meta = session.outputMetadata.find((m) => m.name === logits);
   const last = meta && meta.isTensor ? meta.shape[meta.shape.length - 1] : undefined;
   return typeof last === 'number' ? last : undefined;
 }
@@ -41,7 +45,8 @@ export interface EvalRun {
 
 /** Perplexity + tasks of one ONNX model: the step prune-llm runs twice (dense, pruned). */
 export async function runEvaluation(ctx: CommandContext, onnxPath: string, tokenizerPath: string, req: EvalRequest, label = '', kv?: KvLayout): Promise<EvalRun> {
-  const session = await createSessionFor(onnxPath, req.ep, ctx);
+  // log-probs are reduced in the graph (the logits never leave ORT); bench keeps a plain session
+  const { session, cleanup } = await createScoringSessionFor(onnxPath, req.ep, ctx);
   const progress = evalProgress(ctx, label);
   try {
     checkTokenizerMatchesModel(tokenizerPath, logitsVocab(session), onnxPath);
@@ -83,7 +88,11 @@ export async function runEvaluation(ctx: CommandContext, onnxPath: string, token
     return { ep: session.ep, perplexity, ...(tasks ? { tasks } : {}) };
   } finally {
     progress.finish();
-    await session.release();
+    try {
+      await session.release();
+    } finally {
+      await cleanup();
+    }
   }
 }
 

@@ -1,0 +1,90 @@
+/**
+ * Sessions on the token scoring head (scoring-head.ts) and one forward pass through them. ORT then
+ * hands back two [batch, seq] tensors instead of the [batch, seq, vocab] logits, and the log-softmax
+ * runs in the graph rather than in JavaScript.
+ */
+import { loadModel, writeDerivedModelFile, type DerivedModelFile } from '@llm-bip/onnx-io';
+import { createSession, forwardFeeds, int64Tensor, type KvLayout, type Session, type SessionOptions, type TokenBatch } from '@llm-bip/runtime';
+import { EvalError } from './errors.js';
+import { addTokenScoringHead, ARGMAX_OUTPUT, TARGETS_INPUT, TOKEN_LOGPROB_OUTPUT } from './scoring-head.js';
+
+export interface ScoringSession {
+  /** A session on the model plus the head; `modelPath` is the original model's (config files beside it are found). */
+  session: Session;
+  /** Removes the derived model file; call after `session.release()`. */
+  cleanup(): Promise<void>;
+}
+
+/** Whether `session` runs a model with the scoring head (else callers reduce the logits themselves). */
+export function hasScoringHead(session: Session): boolean {
+  return session.outputNames.includes(TOKEN_LOGPROB_OUTPUT) && session.outputNames.includes(ARGMAX_OUTPUT) && session.inputNames.includes(TARGETS_INPUT);
+}
+
+/**
+ * A session on `modelPath` with the scoring head added. The derived .onnx is written where ORT still
+ * finds the model's external weights (beside it under a hidden `.llm-bip-eval-` name, or a temp folder);
+ * it is removed by `cleanup`, or here when the session cannot be created.
+ */
+export async function createScoringSession(modelPath: string, sessionOptions: SessionOptions = {}): Promise<ScoringSession> {
+  const { file, originalPath } = await writeHeadModel(modelPath);
+  let inner: Session;
+  try {
+    inner = await createSession(file.path, sessionOptions);
+  } catch (e) {
+    await file.cleanup();
+    throw e;
+  }
+  // Report the original path: the runtime looks for genai_config.json / config.json beside it (KV geometry),
+  // and the derived file may sit in a temp folder.
+  const session: Session = {
+    modelPath: originalPath,
+    ep: inner.ep,
+    epReport: inner.epReport,
+    inputNames: inner.inputNames,
+    outputNames: inner.outputNames,
+    inputMetadata: inner.inputMetadata,
+    outputMetadata: inner.outputMetadata,
+    loadMs: inner.loadMs,
+    run: (feeds, outputNames) => inner.run(feeds, outputNames),
+    release: () => inner.release(),
+  };
+  return { session, cleanup: () => file.cleanup() };
+}
+
+/**
+ * The derived model on disk. Its own function so that the decoded model (all weights, for a
+ * self-contained file) is garbage before ORT loads its copy.
+ */
+async function writeHeadModel(modelPath: string): Promise<{ file: DerivedModelFile; originalPath: string }> {
+  const loaded = await loadModel(modelPath);
+  addTokenScoringHead(loaded.model);
+  const file = await writeDerivedModelFile(loaded.model, loaded.dir, { prefix: '.llm-bip-eval-', label: 'scoring-head model' });
+  return { file, originalPath: loaded.path };
+}
+
+export interface TokenScores {
+  /** log p(target) per position, [batch * seq] row-major (padding positions hold garbage: do not read them). */
+  logprob: Float32Array;
+  /** First argmax of the logits per position, [batch * seq]. */
+  argmax: BigInt64Array;
+  batch: number;
+  seq: number;
+}
+
+/**
+ * One forward pass of a head session over `batch`; `targets` is [batch * seq] row-major in the batch's
+ * padded shape (any valid token id where nothing is scored).
+ */
+export async function forwardTokenScores(session: Session, batch: TokenBatch, targets: ArrayLike<number>, kv?: KvLayout): Promise<TokenScores> {
+  if (!hasScoringHead(session)) throw new EvalError(`session on ${session.modelPath} has no scoring head: create it with createScoringSession`);
+  if (targets.length !== batch.batch * batch.seq) throw new EvalError(`targets: ${targets.length} ids for a ${batch.batch} x ${batch.seq} batch`);
+  // the runtime's feed builder knows the model's own inputs only: hide the targets input from it
+  const modelInputs = Object.create(session, { inputNames: { value: session.inputNames.filter((n) => n !== TARGETS_INPUT) } }) as Session;
+  const feeds = forwardFeeds(modelInputs, batch, kv);
+  feeds[TARGETS_INPUT] = int64Tensor(targets, [batch.batch, batch.seq]);
+  const out = await session.run(feeds, [TOKEN_LOGPROB_OUTPUT, ARGMAX_OUTPUT]);
+  const logprob = out[TOKEN_LOGPROB_OUTPUT]!;
+  const argmax = out[ARGMAX_OUTPUT]!;
+  if (logprob.type !== 'float32' || argmax.type !== 'int64') throw new EvalError(`scoring head outputs: expected float32 / int64, got ${logprob.type} / ${argmax.type}`);
+  return { logprob: logprob.data as Float32Array, argmax: argmax.data as BigInt64Array, batch: batch.batch, seq: batch.seq };
+}
