@@ -73,7 +73,8 @@ describe('llm-bip prune-llm (tiny test-bed model)', () => {
     const session = await createSession(join(out, 'model.onnx'), { ep: 'cpu' });
     const again = await evaluatePerplexity(session, loadTokenizer(out), await loadTextDataset('wikitext2', join(data, 'wikitext-2-raw-v1', 'wiki.test.raw')), { seqLen: 128, limit: 3 });
     await session.release();
-    expect(pruned).toBeCloseTo(again.ppl, 6);
+    // the CLI scores through the in-graph float32 log-prob head, the re-measure in JS float64: 1e-6 relative
+    expect(Math.abs(pruned - again.ppl) / again.ppl).toBeLessThan(1e-6);
     expect(r.speed!.dense.prefillTokensPerSec).toBeGreaterThan(0);
     expect(r.speed!.pruned.decodeTokensPerSec).toBeGreaterThan(0);
     expect(r.plan).toMatchObject({ criterion: 'llm-bip', ratio: 0.3, allocation: 'global-kind', compensation: true });
