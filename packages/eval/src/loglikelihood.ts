@@ -83,35 +83,31 @@ export async function scoreRequests(session: Session, tokenizer: EvalTokenizer, 
     const batch = makeTokenBatch(rows, 0, opts.seqMultiple ?? 1);
     // the continuation occupies each row's last positions; position first + j predicts continuation[j]
     const firstScored = (i: number) => encoded[i]!.input.length - encoded[i]!.continuation.length;
+    // one batch's log p and is-argmax at (row, token): from the graph's head, or from the logits in JS
+    let logprobAt: (row: number, tok: number) => number;
+    let greedyAt: (row: number, tok: number) => boolean;
     if (inGraph) {
       const targets = new Int32Array(batch.batch * batch.seq); // id 0 where nothing is scored
       idx.forEach((i, b) => encoded[i]!.continuation.forEach((tok, j) => (targets[b * batch.seq + firstScored(i) + j] = tok)));
       const scores = await forwardTokenScores(session, batch, targets, opts.kv);
-      idx.forEach((i, b) => {
-        const { continuation } = encoded[i]!;
-        let logprob = 0;
-        let greedy = true;
-        continuation.forEach((tok, j) => {
-          const row = b * batch.seq + firstScored(i) + j;
-          logprob += scores.logprob[row]!;
-          if (scores.argmax[row] !== BigInt(tok)) greedy = false;
-        });
-        results[i] = { logprob, isGreedy: greedy, continuationTokens: continuation.length };
-      });
+      logprobAt = (row) => scores.logprob[row]!;
+      greedyAt = (row, tok) => scores.argmax[row] === BigInt(tok);
     } else {
       const view = await forwardLogits(session, batch, opts.kv);
-      idx.forEach((i, b) => {
-        const { continuation } = encoded[i]!;
-        let logprob = 0;
-        let greedy = true;
-        continuation.forEach((tok, j) => {
-          const row = b * view.seq + firstScored(i) + j;
-          logprob += tokenLogProb(view, row, tok);
-          if (greedy && !isArgmax(view, row, tok)) greedy = false;
-        });
-        results[i] = { logprob, isGreedy: greedy, continuationTokens: continuation.length };
-      });
+      logprobAt = (row, tok) => tokenLogProb(view, row, tok);
+      greedyAt = (row, tok) => isArgmax(view, row, tok);
     }
+    idx.forEach((i, b) => {
+      const { continuation } = encoded[i]!;
+      let logprob = 0;
+      let greedy = true;
+      continuation.forEach((tok, j) => {
+        const row = b * batch.seq + firstScored(i) + j;
+        logprob += logprobAt(row, tok);
+        if (greedy && !greedyAt(row, tok)) greedy = false;
+      });
+      results[i] = { logprob, isGreedy: greedy, continuationTokens: continuation.length };
+    });
     done += idx.length;
     opts.onBatch?.(done, rows.reduce((a, r) => a + r.length, 0));
   }
