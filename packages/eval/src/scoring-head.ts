@@ -157,8 +157,9 @@ export function addTokenScoringHead(model: ModelProto): { logits: string } {
   const logprob3d = node('Sub', [targetLogit3d, logSumExp3d], `${NODE_PREFIX}/token_logprob_3d`);
   if (squeezeAxesAsInput) node('Squeeze', [logprob3d, lastAxis], TOKEN_LOGPROB_OUTPUT);
   else node('Squeeze', [logprob3d], TOKEN_LOGPROB_OUTPUT, [intsAttribute('axes', [-1])]);
-  // select_last_index 0: the first maximum, as the JS path and the harness (torch.argmax) break ties
-  node('ArgMax', [scores], ARGMAX_OUTPUT, [intAttribute('axis', -1), intAttribute('keepdims', 0), intAttribute('select_last_index', 0)]);
+  // the first maximum, as the JS path and the harness (torch.argmax) break ties: ArgMax's default
+  // (select_last_index = 0; the attribute itself only exists from opset 12, so it is left out)
+  node('ArgMax', [scores], ARGMAX_OUTPUT, [intAttribute('axis', -1), intAttribute('keepdims', 0)]);
 
   // name the batch and sequence dims after the logits output's, so ORT's shape metadata lines up
   const logitsDims = logitsInfo.type?.tensorType?.shape?.dim ?? [];
