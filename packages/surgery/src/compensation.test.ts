@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { bytesToFloat32, loadHfWeightsFloat64, loadModel, readTensorBytes, type CompensationStats } from '@llm-bip/onnx-io';
 import { tempDir } from '@llm-bip/testing';
 import { compensationBias, pruneModel } from './index.js';
-import { GQA, forward, ids, maxAbsDiff, randomPlan, removed, rng, session, tinyCase, type TinyCase } from './surgery.testutil.js';
+import { GQA, ids, maxAbsDiff, randomPlan, removed, rng, tinyCase, type TinyCase, logitsOf } from './surgery.testutil.js';
 
 const tmp = tempDir('llm-bip-surgery-comp-');
 afterAll(() => tmp.cleanup());
@@ -77,14 +77,7 @@ describe.each([['float32', 1e-6], ['float16', 2e-3]] as const)('compensation, %s
     const r0 = await pruneModel({ model: c.loaded, spec: c.spec, plan, outPath: join(tmp.dir, dtype, 'zero-means'), compensation: zero });
     const plain = await pruneModel({ model: c.loaded, spec: c.spec, plan, outPath: join(tmp.dir, dtype, 'plain') });
     const tokens = ids(1, 6, GQA.vocabSize);
-    const run = async (p: string) => {
-      const s = await session(p);
-      try {
-        return (await forward(s, tokens)).logits;
-      } finally {
-        await s.release();
-      }
-    };
+    const run = (p: string) => logitsOf(p, tokens);
     const [withComp, zeroComp, none] = await Promise.all([run(r.modelPath), run(r0.modelPath), run(plain.modelPath)]);
     expect(maxAbsDiff(zeroComp, none)).toBe(0);
     expect(maxAbsDiff(withComp, none)).toBeGreaterThan(1e-3);

@@ -6,7 +6,7 @@ import { loadModel, recogniseModel } from '@llm-bip/onnx-io';
 import { fileURLToPath } from 'node:url';
 import { fixtures, hasShared, tempDir } from '@llm-bip/testing';
 import { pruneModel } from './index.js';
-import { forward, maxAbs, maxAbsDiff, randomPlan, session, writeZeroedDense, type TinyCase } from './surgery.testutil.js';
+import { forward, maxAbs, maxAbsDiff, randomPlan, session, writeZeroedDense, type TinyCase, logitsOf } from './surgery.testutil.js';
 
 const tmp = tempDir('llm-bip-surgery-fixtures-');
 afterAll(() => tmp.cleanup());
@@ -34,14 +34,7 @@ describe.runIf(hasShared('fixtures'))('fixtures', () => {
     const r = await pruneModel({ model: loaded, spec, plan, outPath: join(dir, 'pruned.onnx') });
     const zeroed = await writeZeroedDense(c, plan, dir);
     const tokens = [reference.input_ids.map((t) => t % spec.vocabSize)];
-    const run = async (p: string) => {
-      const s = await session(p);
-      try {
-        return (await forward(s, tokens, undefined, 0, spec.layers[0]!.headDim)).logits;
-      } finally {
-        await s.release();
-      }
-    };
+    const run = (p: string) => logitsOf(p, tokens, spec.layers[0]!.headDim);
     const a = await run(zeroed);
     const b = await run(r.modelPath);
     const dense = await run(path);
@@ -87,14 +80,7 @@ describe.runIf(hasShared('fixtures'))('genai fixture with compensation', () => {
     const zeroComp = await pruneModel({ model: loaded, spec, plan, outPath: join(dir, 'b.onnx'), compensation: stats(0) });
     const plain = await pruneModel({ model: loaded, spec, plan, outPath: join(dir, 'c.onnx') });
     const tokens = [reference.input_ids];
-    const run = async (p: string) => {
-      const s = await session(p);
-      try {
-        return (await forward(s, tokens, undefined, 0, spec.layers[0]!.headDim)).logits;
-      } finally {
-        await s.release();
-      }
-    };
+    const run = (p: string) => logitsOf(p, tokens, spec.layers[0]!.headDim);
     const [a, b, c] = [await run(withComp.modelPath), await run(zeroComp.modelPath), await run(plain.modelPath)];
     // ORT fuses the extra Add into SkipSimplifiedLayerNormalization (fp32 inside): one fp16 ulp at most
     expect(maxAbsDiff(b, c)).toBeLessThan(4e-3 * maxAbs(c));

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { countParameters, emptyPlan, loadModel, PlanMismatchError, tensorDims } from '@llm-bip/onnx-io';
 import { tempDir } from '@llm-bip/testing';
 import { pruneModel, SurgeryError } from './index.js';
-import { GQA, MHA, forward, ids, randomPlan, session, tinyCase, type TinyCase } from './surgery.testutil.js';
+import { GQA, MHA, ids, randomPlan, tinyCase, type TinyCase, logitsOf } from './surgery.testutil.js';
 
 const tmp = tempDir('llm-bip-surgery-out-');
 afterAll(() => tmp.cleanup());
@@ -61,14 +61,7 @@ describe('provenance', () => {
     expect(b.dataPath).toBeUndefined();
     expect(readdirSync(join(tmp.dir, 'inline')).sort()).toEqual(['config.json', 'm.onnx', 'm.onnx.pruning.json']);
     const tokens = ids(1, 5, GQA.vocabSize);
-    const run = async (p: string) => {
-      const s = await session(p);
-      try {
-        return Array.from((await forward(s, tokens)).logits);
-      } finally {
-        await s.release();
-      }
-    };
+    const run = async (p: string) => Array.from(await logitsOf(p, tokens));
     expect(await run(b.modelPath)).toEqual(await run(a.modelPath));
   });
 });

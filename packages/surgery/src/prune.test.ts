@@ -4,21 +4,12 @@ import { join } from 'node:path';
 import { emptyPlan, loadModel, PlanMismatchError, type PruningPlan } from '@llm-bip/onnx-io';
 import { tempDir } from '@llm-bip/testing';
 import { pruneModel } from './index.js';
-import { GQA, MHA, forward, ids, maxAbs, maxAbsDiff, randomPlan, session, tinyCase, writeZeroedDense, type TinyCase } from './surgery.testutil.js';
+import { GQA, MHA, ids, maxAbs, maxAbsDiff, randomPlan, tinyCase, writeZeroedDense, type TinyCase, logitsOf } from './surgery.testutil.js';
 
 const tmp = tempDir('llm-bip-surgery-');
 afterAll(() => tmp.cleanup());
 let n = 0;
 const fresh = () => join(tmp.dir, `case${n++}`);
-
-async function logitsOf(path: string, tokens: number[][]): Promise<Float32Array> {
-  const s = await session(path);
-  try {
-    return (await forward(s, tokens)).logits;
-  } finally {
-    await s.release();
-  }
-}
 
 describe('empty plan', () => {
   it('reproduces the dense logits bitwise (fp32)', async () => {

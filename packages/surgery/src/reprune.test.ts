@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { loadModel, recogniseModel } from '@llm-bip/onnx-io';
 import { tempDir } from '@llm-bip/testing';
 import { pruneModel } from './index.js';
-import { GQA, forward, ids, maxAbs, maxAbsDiff, randomPlan, session, tinyCase, writeZeroedDense } from './surgery.testutil.js';
+import { GQA, ids, maxAbs, maxAbsDiff, randomPlan, tinyCase, writeZeroedDense, logitsOf } from './surgery.testutil.js';
 
 const tmp = tempDir('llm-bip-surgery-reprune-');
 afterAll(() => tmp.cleanup());
@@ -25,14 +25,7 @@ describe('pruning a pruned model', () => {
     const r2 = await pruneModel({ model: loaded, spec, plan: second, outPath: join(tmp.dir, 'twice') });
     const zeroed = await writeZeroedDense({ loaded, spec, hfDir: '', dtype: 'float32', kvCache: true }, second, join(tmp.dir, 'twice'));
     const tokens = ids(2, 6, GQA.vocabSize);
-    const run = async (p: string) => {
-      const s = await session(p);
-      try {
-        return (await forward(s, tokens)).logits;
-      } finally {
-        await s.release();
-      }
-    };
+    const run = (p: string) => logitsOf(p, tokens);
     const a = await run(zeroed);
     const b = await run(r2.modelPath);
     expect(maxAbsDiff(a, b)).toBeLessThan(2e-5 * maxAbs(a));

@@ -155,6 +155,16 @@ export async function forward(s: Session, tokens: number[][], past?: Record<stri
   return { logits: data, dims: [...logits.dims], present };
 }
 
+/** The logits of one full forward of `tokens` through the model at `path` (its own session, released after). */
+export async function logitsOf(path: string, tokens: number[][], headDim?: number): Promise<Float32Array> {
+  const s = await session(path);
+  try {
+    return (await forward(s, tokens, undefined, 0, headDim)).logits;
+  } finally {
+    await s.release();
+  }
+}
+
 export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
   let m = 0;
