@@ -1,7 +1,6 @@
-import { forwardLogits, makeTokenBatch, type KvLayout, type Session } from '@llm-bip/runtime';
+import { makeTokenBatch, type KvLayout, type Session } from '@llm-bip/runtime';
 import { EvalError } from './errors.js';
-import { isArgmax, tokenLogProb } from './log-softmax.js';
-import { forwardTokenScores, hasScoringHead } from './token-scores.js';
+import { scoreBatch } from './token-scores.js';
 import type { LoglikelihoodRequest } from './tasks/types.js';
 import type { EvalTokenizer } from './tokenizer.js';
 
@@ -74,8 +73,6 @@ export async function scoreRequests(session: Session, tokenizer: EvalTokenizer, 
   const order = encoded.map((_, i) => i).sort((a, b) => encoded[b]!.input.length - encoded[a]!.input.length || a - b);
   const results = new Array<LoglikelihoodResult>(requests.length);
   const batchSize = opts.batchSize ?? 8;
-  // a session with the scoring head gives log-probs and argmaxes from the graph; others give logits
-  const inGraph = hasScoringHead(session);
   let done = 0;
   for (let start = 0; start < order.length; start += batchSize) {
     const idx = order.slice(start, start + batchSize);
@@ -83,28 +80,17 @@ export async function scoreRequests(session: Session, tokenizer: EvalTokenizer, 
     const batch = makeTokenBatch(rows, 0, opts.seqMultiple ?? 1);
     // the continuation occupies each row's last positions; position first + j predicts continuation[j]
     const firstScored = (i: number) => encoded[i]!.input.length - encoded[i]!.continuation.length;
-    // one batch's log p and is-argmax at (row, token): from the graph's head, or from the logits in JS
-    let logprobAt: (row: number, tok: number) => number;
-    let greedyAt: (row: number, tok: number) => boolean;
-    if (inGraph) {
-      const targets = new Int32Array(batch.batch * batch.seq); // id 0 where nothing is scored
-      idx.forEach((i, b) => encoded[i]!.continuation.forEach((tok, j) => (targets[b * batch.seq + firstScored(i) + j] = tok)));
-      const scores = await forwardTokenScores(session, batch, targets, opts.kv);
-      logprobAt = (row) => scores.logprob[row]!;
-      greedyAt = (row, tok) => scores.argmax[row] === BigInt(tok);
-    } else {
-      const view = await forwardLogits(session, batch, opts.kv);
-      logprobAt = (row, tok) => tokenLogProb(view, row, tok);
-      greedyAt = (row, tok) => isArgmax(view, row, tok);
-    }
+    const targets = new Int32Array(batch.batch * batch.seq); // id 0 where nothing is scored
+    idx.forEach((i, b) => encoded[i]!.continuation.forEach((tok, j) => (targets[b * batch.seq + firstScored(i) + j] = tok)));
+    const scorer = await scoreBatch(session, batch, targets, opts.kv);
     idx.forEach((i, b) => {
       const { continuation } = encoded[i]!;
       let logprob = 0;
       let greedy = true;
       continuation.forEach((tok, j) => {
         const row = b * batch.seq + firstScored(i) + j;
-        logprob += logprobAt(row, tok);
-        if (greedy && !greedyAt(row, tok)) greedy = false;
+        logprob += scorer.logprobAt(row, tok);
+        if (greedy && !scorer.greedyAt(row, tok)) greedy = false;
       });
       results[i] = { logprob, isGreedy: greedy, continuationTokens: continuation.length };
     });

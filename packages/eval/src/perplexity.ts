@@ -1,7 +1,6 @@
-import { chunk, forwardLogits, makeTokenBatch, type KvLayout, type Session } from '@llm-bip/runtime';
+import { chunk, makeTokenBatch, type KvLayout, type Session } from '@llm-bip/runtime';
 import { EvalError } from './errors.js';
-import { tokenLogProb } from './log-softmax.js';
-import { forwardTokenScores, hasScoringHead } from './token-scores.js';
+import { scoreBatch } from './token-scores.js';
 import { ProgressTracker, type ProgressCallback } from './progress.js';
 import { encodeCached } from './token-cache.js';
 import type { EvalTokenizer } from './tokenizer.js';
@@ -58,33 +57,23 @@ export function splitWindows(ids: readonly number[], seqLen: number, limit?: num
 /**
  * NLL sum of each window: every window predicts its tokens 2..L from the ones before it. A session with
  * the scoring head (createScoringSession) returns the log-probabilities from the graph; any other session
- * returns logits, reduced here in float64.
+ * returns logits, reduced in float64 JS (scoreBatch).
  */
 export async function windowNlls(session: Session, windows: readonly number[][], opts: Pick<PerplexityOptions, 'batchSize' | 'kv'> & { onBatch?: (done: number, tokens: number) => void } = {}): Promise<number[]> {
   const out: number[] = [];
-  const inGraph = hasScoringHead(session);
   for (const group of chunk(windows, opts.batchSize ?? 4)) {
     const batch = makeTokenBatch(group);
-    if (inGraph) {
-      // position t predicts token t+1; the last position of each window (and padding) predicts nothing: id 0
-      const targets = new Int32Array(batch.batch * batch.seq);
-      group.forEach((w, b) => {
-        for (let t = 0; t + 1 < w.length; t++) targets[b * batch.seq + t] = w[t + 1]!;
-      });
-      const scores = await forwardTokenScores(session, batch, targets, opts.kv);
-      group.forEach((w, b) => {
-        let nll = 0;
-        for (let t = 0; t + 1 < w.length; t++) nll -= scores.logprob[b * batch.seq + t]!;
-        out.push(nll);
-      });
-    } else {
-      const view = await forwardLogits(session, batch, opts.kv);
-      group.forEach((w, b) => {
-        let nll = 0;
-        for (let t = 0; t + 1 < w.length; t++) nll -= tokenLogProb(view, b * view.seq + t, w[t + 1]!);
-        out.push(nll);
-      });
-    }
+    // position t predicts token t+1; the last position of each window (and padding) predicts nothing: id 0
+    const targets = new Int32Array(batch.batch * batch.seq);
+    group.forEach((w, b) => {
+      for (let t = 0; t + 1 < w.length; t++) targets[b * batch.seq + t] = w[t + 1]!;
+    });
+    const scorer = await scoreBatch(session, batch, targets, opts.kv);
+    group.forEach((w, b) => {
+      let nll = 0;
+      for (let t = 0; t + 1 < w.length; t++) nll -= scorer.logprobAt(b * batch.seq + t, w[t + 1]!);
+      out.push(nll);
+    });
     opts.onBatch?.(out.length, group.reduce((a, w) => a + w.length, 0));
   }
   return out;

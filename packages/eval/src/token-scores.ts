@@ -4,8 +4,9 @@
  * runs in the graph rather than in JavaScript.
  */
 import { loadModel, writeDerivedModelFile, type DerivedModelFile } from '@llm-bip/onnx-io';
-import { createSession, forwardFeeds, int64Tensor, type KvLayout, type Session, type SessionOptions, type TokenBatch } from '@llm-bip/runtime';
+import { createSession, forwardFeeds, forwardLogits, int64Tensor, type KvLayout, type Session, type SessionOptions, type TokenBatch } from '@llm-bip/runtime';
 import { EvalError } from './errors.js';
+import { isArgmax, tokenLogProb } from './log-softmax.js';
 import { addTokenScoringHead, ARGMAX_OUTPUT, TARGETS_INPUT, TOKEN_LOGPROB_OUTPUT } from './scoring-head.js';
 
 export interface ScoringSession {
@@ -87,4 +88,26 @@ export async function forwardTokenScores(session: Session, batch: TokenBatch, ta
   const argmax = out[ARGMAX_OUTPUT]!;
   if (logprob.type !== 'float32' || argmax.type !== 'int64') throw new EvalError(`scoring head outputs: expected float32 / int64, got ${logprob.type} / ${argmax.type}`);
   return { logprob: logprob.data as Float32Array, argmax: argmax.data as BigInt64Array, batch: batch.batch, seq: batch.seq };
+}
+
+/** One forward pass, read at (row, token) pairs; row = b * batch.seq + t. */
+export interface BatchScorer {
+  /** log p(token | the row's prefix up to t) */
+  logprobAt(row: number, token: number): number;
+  /** whether `token` is the first argmax at that position (lm-eval's is_greedy) */
+  greedyAt(row: number, token: number): boolean;
+}
+
+/**
+ * One forward pass of `batch`, for perplexity and the tasks alike: through the scoring head when the
+ * session has one (`targets`, [batch * seq] row-major, names the token read at each position; any
+ * valid id elsewhere), else from the logits, reduced in float64 JS (`targets` unused).
+ */
+export async function scoreBatch(session: Session, batch: TokenBatch, targets: Int32Array, kv?: KvLayout): Promise<BatchScorer> {
+  if (hasScoringHead(session)) {
+    const scores = await forwardTokenScores(session, batch, targets, kv);
+    return { logprobAt: (row) => scores.logprob[row]!, greedyAt: (row, token) => scores.argmax[row] === BigInt(token) };
+  }
+  const view = await forwardLogits(session, batch, kv);
+  return { logprobAt: (row, token) => tokenLogProb(view, row, token), greedyAt: (row, token) => isArgmax(view, row, token) };
 }
