@@ -12,16 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import {
-  DATA_LOCATION_EXTERNAL,
-  DataType,
-  encodeModel,
-  externalDataEntries,
-  loadModel,
-  readTensorBytes,
-  saveModel,
-  type TensorProto,
-} from '../../packages/onnx-io/src/index.js'; // tooling is not a workspace package: import the source
+import { DATA_LOCATION_EXTERNAL, DataType, encodeModel, externalDataEntries, loadModel, readTensorBytes, saveModel, type TensorProto } from '../../packages/onnx-io/src/index.js'; // tooling is not a workspace package: import the source
 
 const TENSOR_BYTES = 64 * 1024 * 1024; // 64 MiB each: [8192, 4096] fp16, a 7B-class projection
 

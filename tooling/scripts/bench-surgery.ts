@@ -18,27 +18,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import {
-  DATA_LOCATION_EXTERNAL,
-  DataType,
-  ExternalDataWriter,
-  PLAN_FORMAT,
-  buildLlamaGraph,
-  encodeModel,
-  exportLlamaToOnnx,
-  externalDataEntries,
-  externalDataRef,
-  isExternal,
-  loadModel,
-  mulberry32,
-  normaliseHfConfig,
-  planModelShape,
-  range,
-  recogniseModel,
-  toHfConfigJson,
-  type ModelSpec,
-  type PruningPlan,
-} from '../../packages/onnx-io/src/index.js'; // tooling is not a workspace package: import the source
+import { DATA_LOCATION_EXTERNAL, DataType, ExternalDataWriter, encodeModel, externalDataEntries, externalDataRef, isExternal, loadModel } from '../../packages/onnx-io/src/index.js';
+import { PLAN_FORMAT, buildLlamaGraph, exportLlamaToOnnx, normaliseHfConfig, planModelShape, range, recogniseModel, toHfConfigJson, type ModelSpec, type PruningPlan } from '../../packages/model/src/index.js';
+import { mulberry32 } from '../../packages/scoring/src/index.js'; // tooling is not a workspace package: import the source
 import { pruneModel } from '../../packages/surgery/src/index.js';
 
 const { values } = parseArgs({

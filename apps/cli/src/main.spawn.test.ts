@@ -1,6 +1,6 @@
 /**
  * The CLI as a real process: exit codes, stderr, and Ctrl-C (SIGINT) during a long step. Spawns
- * `node --conditions=source --import tsx` on bin.ts (and on test-utils/fake-bin.ts, which is bin.ts
+ * `node --conditions=source --import tsx` on bin.ts (and on fake-bin.testutil.ts, which is bin.ts
  * plus the test commands).
  */
 import { spawn } from 'node:child_process';
@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { repoRoot, tempDir } from '@llm-bip/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isTempName } from './output.js';
-import { sampleReport } from './test-utils/sample-report.js';
+import { sampleReport } from './sample-report.testutil.js';
 
 const BIN = 'apps/cli/src/bin.ts';
-const FAKE_BIN = 'apps/cli/src/test-utils/fake-bin.ts';
+const FAKE_BIN = 'apps/cli/src/fake-bin.testutil.ts';
 
 interface Run {
   code: number | null;

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { builtinCommands } from './commands/index.js';
 import { ExitCode } from './errors.js';
 import { isTempName } from './output.js';
-import { cli } from './test-utils/capture.js';
+import { cli } from './capture.testutil.js';
 
 const dirs: Array<() => void> = [];
 function tmp(): string {

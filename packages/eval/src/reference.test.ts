@@ -1,8 +1,8 @@
 // Checks against the project's float64 TypeScript reference forward (@llm-bip/onnx-io) on a seeded tiny
 // random LLaMA exported in fp32 with a KV cache by the project's own exporter.
-import { buildTinyLlama, loadHfWeightsFloat64, referenceForward, type LlamaConfig } from '@llm-bip/onnx-io';
+import { loadHfWeightsFloat64, type LlamaConfig } from '@llm-bip/model';
+import { buildTinyLlama, referenceForward, fixtures, tempDir } from '@llm-bip/testing';
 import { createSession, greedyDecode, type Session } from '@llm-bip/runtime';
-import { fixtures, tempDir } from '@llm-bip/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodePair, scoreRequests } from './loglikelihood.js';
 import { splitWindows, windowNlls } from './perplexity.js';

@@ -1,8 +1,8 @@
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { buildTinyLlama, loadModel, type ModelProto, type TinyLlamaShape } from '@llm-bip/onnx-io';
+import { loadModel, type ModelProto } from '@llm-bip/onnx-io';
+import { buildTinyLlama, type TinyLlamaShape, fixtures, tempDir } from '@llm-bip/testing';
 import { createSession, forwardFeeds, forwardLogits, int64Tensor, logitsView, makeTokenBatch, type LogitsView, type Session } from '@llm-bip/runtime';
-import { fixtures, tempDir } from '@llm-bip/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EvalError } from './errors.js';
 import { addTokenScoringHead, ARGMAX_OUTPUT, sumBlockSize, TARGETS_INPUT, TOKEN_LOGPROB_OUTPUT } from './scoring-head.js';

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { exportLlamaToOnnx } from '@llm-bip/onnx-io';
+import { exportLlamaToOnnx } from '@llm-bip/model';
 import { createSession, type Session } from '@llm-bip/runtime';
 import { fixtures, tempDir } from '@llm-bip/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,9 +1,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { tempDir } from '@llm-bip/testing';
+import { tempDir, buildTinyLlama } from '@llm-bip/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DerivedModelFileError, writeDerivedModelFile } from './derived-model-file.js';
-import { buildTinyLlama } from './export/tiny.js';
 import { loadModel } from './model-file.js';
 import { decodeModel } from './proto/codec.js';
 

@@ -1,6 +1,6 @@
 export * from './types.js';
 export * from './errors.js';
-export { seededRng, type Rng } from './rng.js';
+export { mulberry32, seededRng, type Rng } from './rng.js';
 export { modelWeights, canonicalLinear, perInputSum, perOutputSum, type LinearWeight, type WeightSource } from './weights.js';
 export { spectralNorm, spectralNorms, type PowerIterationOptions } from './spectral.js';
 export { sampleCalibration, type CalibrationOptions, type CalibrationSet } from './calibration.js';

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '@llm-bip/testing';
-import { validatePlan } from '@llm-bip/onnx-io';
-import { tinyCase, type TinyCase } from './test-utils/tiny-models.js';
+import { validatePlan } from '@llm-bip/model';
+import { tinyCase, type TinyCase } from './tiny-models.testutil.js';
 import { sampleCalibration, type CalibrationSet } from './calibration.js';
 import { planFromScores, rescore, scoreModel } from './pipeline.js';
 import { loadScores, saveScores } from './scores-file.js';

@@ -4,7 +4,8 @@
  * statistics, so `rescore` can apply another option of the same criterion (an ablation) without
  * running the model again.
  */
-import { loadModel, planModelShape, recogniseModel, type CompensationStats, type ModelSpec, type PruningPlan } from '@llm-bip/onnx-io';
+import { loadModel } from '@llm-bip/onnx-io';
+import { planModelShape, recogniseModel, type CompensationStats, type ModelSpec, type PruningPlan } from '@llm-bip/model';
 import type { EpChoice } from '@llm-bip/runtime';
 import { makePlan } from './allocation/plan.js';
 import { ALLOCATIONS, type AllocationMode, type PlanOptions } from './allocation/allocate.js';

@@ -4,7 +4,7 @@
  * the scores, the model's plan shape and fingerprint, and the calibration record.
  */
 import { readFile } from 'node:fs/promises';
-import type { PruningPlan } from '@llm-bip/onnx-io';
+import type { PruningPlan } from '@llm-bip/model';
 import { StatisticsMismatchError } from './errors.js';
 import { writeJsonAtomic } from './statistics.js';
 import type { GroupScores, PlanModelShape, Statistics } from './types.js';

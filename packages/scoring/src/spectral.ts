@@ -8,7 +8,7 @@
  * needs hundreds (slow when the top two singular values are close). Matrices are a few thousand wide,
  * so keeping up to `maxIterations` basis vectors is cheap.
  */
-import type { ModelSpec } from '@llm-bip/onnx-io';
+import type { ModelSpec } from '@llm-bip/model';
 import { seededRng } from './rng.js';
 import type { SpectralNorms } from './types.js';
 import type { LinearWeight, WeightSource } from './weights.js';

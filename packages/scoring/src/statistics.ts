@@ -4,7 +4,7 @@
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import type { CompensationStats, ModelSpec } from '@llm-bip/onnx-io';
+import type { CompensationStats, ModelSpec } from '@llm-bip/model';
 import { StatisticsMismatchError } from './errors.js';
 import { combinesByMax, STATISTICS_FORMAT, tapKey, type Statistics, type Tap } from './types.js';
 

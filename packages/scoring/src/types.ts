@@ -2,7 +2,7 @@
  * The scoring contracts: what a criterion asks the probe to measure (taps), what comes back
  * (Statistics), and what a criterion makes of it (GroupScores).
  */
-import type { ModelSpec, PruningPlan } from '@llm-bip/onnx-io';
+import type { ModelSpec, PruningPlan } from '@llm-bip/model';
 import type { WeightSource } from './weights.js';
 
 /** Tensors of a LayerSpec a tap may read (the field names of LayerSpec). */

@@ -3,7 +3,8 @@
  * whatever the exporter stored (MatMul [in, out], Gemm transB [out, in], fused qkv column ranges,
  * fp16/bf16). Read one tensor at a time; nothing is cached, so a 7B model never sits in memory.
  */
-import { readTensorAsFloat32, tensorDims, type LinearRef, type ModelProto, type TensorProto } from '@llm-bip/onnx-io';
+import { readTensorAsFloat32, tensorDims, type ModelProto, type TensorProto } from '@llm-bip/onnx-io';
+import type { LinearRef } from '@llm-bip/model';
 import { ScoringError } from './errors.js';
 
 /** W as used in y = x W: row i = input feature i, column o = output feature o; data row-major [inFeatures][outFeatures]. */

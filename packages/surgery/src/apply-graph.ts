@@ -2,22 +2,7 @@
  * One function per graph edit kind (see edits.ts). They edit an EditableGraph in place; weights are
  * sliced later, while streaming.
  */
-import {
-  DataType,
-  encodeFloats,
-  inlineTensorBytes,
-  readTensorBytes,
-  bytesToFloat32,
-  tensorDims,
-  toNumber,
-  GraphIndex,
-  setConstantElement,
-  setNodeAttribute,
-  type NodeProto,
-  type TensorProto,
-  type TensorRef,
-  type ValueInfoProto,
-} from '@llm-bip/onnx-io';
+import { DataType, encodeFloats, inlineTensorBytes, readTensorBytes, bytesToFloat32, tensorDims, toNumber, GraphIndex, setConstantElement, setNodeAttribute, type NodeProto, type TensorProto, type TensorRef, type ValueInfoProto } from '@llm-bip/onnx-io';
 import { SurgeryError } from './errors.js';
 import type { EditableGraph } from './graph-ops.js';
 import type { GraphEdit } from './edits.js';

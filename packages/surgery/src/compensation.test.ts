@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { bytesToFloat32, loadHfWeightsFloat64, loadModel, readTensorBytes, type CompensationStats } from '@llm-bip/onnx-io';
+import { bytesToFloat32, loadModel, readTensorBytes } from '@llm-bip/onnx-io';
+import { loadHfWeightsFloat64, type CompensationStats } from '@llm-bip/model';
 import { tempDir } from '@llm-bip/testing';
 import { compensationBias, pruneModel } from './index.js';
 import { GQA, ids, maxAbsDiff, randomPlan, removed, rng, tinyCase, type TinyCase, logitsOf } from './surgery.testutil.js';

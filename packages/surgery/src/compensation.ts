@@ -2,7 +2,8 @@
  * Bias compensation (FLAP): a pruned input j of o_proj / down_proj contributed W[:, j] · x_j; replacing
  * x_j by its calibration mean keeps the expected output, b = W[:, pruned] · mean(x[pruned]).
  */
-import { bytesToFloat32, readTensorBytes, tensorDims, type CompensationStats, type LinearRef, type TensorProto } from '@llm-bip/onnx-io';
+import { bytesToFloat32, readTensorBytes, tensorDims, type TensorProto } from '@llm-bip/onnx-io';
+import type { CompensationStats, LinearRef } from '@llm-bip/model';
 import { SurgeryError } from './errors.js';
 import type { Block } from './edits.js';
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { range, tensorDims, type ModelSpec } from '@llm-bip/onnx-io';
+import { tensorDims } from '@llm-bip/onnx-io';
+import { range, type ModelSpec } from '@llm-bip/model';
 import { tempDir } from '@llm-bip/testing';
 import { planEdits } from './edits.js';
 import { GQA, randomPlan, tinyCase, type TinyCase } from './surgery.testutil.js';

@@ -3,7 +3,8 @@
  * function that applies it (apply-graph.ts for graph edits, stream.ts for weight slices), so a new
  * graph style needs a new recogniser, not new surgery.
  */
-import { range, type KvCacheRef, type LayerPlan, type LayerSpec, type LinearRef, type ModelSpec, type PruningPlan, type ShapeUse, type AttributeUse, type TensorRef } from '@llm-bip/onnx-io';
+import type { TensorRef } from '@llm-bip/onnx-io';
+import { range, type KvCacheRef, type LayerPlan, type LayerSpec, type LinearRef, type ModelSpec, type PruningPlan, type ShapeUse, type AttributeUse } from '@llm-bip/model';
 import { blockIndices } from './slice.js';
 import { SurgeryError } from './errors.js';
 

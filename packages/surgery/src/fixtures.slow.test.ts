@@ -2,7 +2,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadModel, recogniseModel } from '@llm-bip/onnx-io';
+import { loadModel } from '@llm-bip/onnx-io';
+import { recogniseModel } from '@llm-bip/model';
 import { fileURLToPath } from 'node:url';
 import { fixtures, hasShared, tempDir } from '@llm-bip/testing';
 import { pruneModel } from './index.js';
@@ -14,7 +15,7 @@ afterAll(() => tmp.cleanup());
 const reference = hasShared('fixtures') ? (JSON.parse(readFileSync(fixtures.reference, 'utf8')) as { input_ids: number[] }) : { input_ids: [] };
 
 // small GQA torch exports (with and without KV cache) kept by the recognisers
-const torchVariant = (f: string) => fileURLToPath(new URL(`../../onnx-io/src/recognise/fixtures/${f}`, import.meta.url));
+const torchVariant = (f: string) => fileURLToPath(new URL(`../../model/src/recognise/fixtures/${f}`, import.meta.url));
 
 describe.runIf(hasShared('fixtures'))('fixtures', () => {
   it.each([

@@ -3,4 +3,4 @@ export { planEdits, type GraphEdit, type WeightSlice, type SurgeryEdits } from '
 export { compensationBias } from './compensation.js';
 export { sliceAxis } from './slice.js';
 export { SurgeryError } from './errors.js';
-export { RECORD_FORMAT, modelFingerprint, parameterSummary, type PruningRecord, type LayerChange, type ParameterSummary } from './provenance.js';
+export { RECORD_FORMAT, parameterSummary, type PruningRecord, type LayerChange, type ParameterSummary } from './provenance.js';

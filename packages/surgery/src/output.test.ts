@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { countParameters, emptyPlan, loadModel, PlanMismatchError, tensorDims } from '@llm-bip/onnx-io';
+import { loadModel, tensorDims } from '@llm-bip/onnx-io';
+import { countParameters, emptyPlan, PlanMismatchError } from '@llm-bip/model';
 import { tempDir } from '@llm-bip/testing';
 import { pruneModel, SurgeryError } from './index.js';
 import { GQA, MHA, ids, randomPlan, tinyCase, type TinyCase, logitsOf } from './surgery.testutil.js';

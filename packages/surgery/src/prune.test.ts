@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { emptyPlan, loadModel, PlanMismatchError, type PruningPlan } from '@llm-bip/onnx-io';
+import { loadModel } from '@llm-bip/onnx-io';
+import { emptyPlan, PlanMismatchError, type PruningPlan } from '@llm-bip/model';
 import { tempDir } from '@llm-bip/testing';
 import { pruneModel } from './index.js';
 import { GQA, MHA, ids, maxAbs, maxAbsDiff, randomPlan, tinyCase, writeZeroedDense, type TinyCase, logitsOf } from './surgery.testutil.js';

@@ -5,19 +5,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import {
-  cloneModel,
-  loadModel,
-  removeUnused,
-  tensorDims,
-  toposort,
-  validatePlan,
-  type CompensationStats,
-  type LoadedModel,
-  type ModelProto,
-  type ModelSpec,
-  type PruningPlan,
-} from '@llm-bip/onnx-io';
+import { cloneModel, loadModel, removeUnused, tensorDims, toposort, type LoadedModel, type ModelProto } from '@llm-bip/onnx-io';
+import { modelFingerprint, validatePlan, type CompensationStats, type ModelSpec, type PruningPlan } from '@llm-bip/model';
 import { applyGraphEdit, type ApplyContext } from './apply-graph.js';
 import { compensationFor, meanFor } from './compensation.js';
 import { planEdits, type GraphEdit, type SurgeryEdits, type WeightSlice } from './edits.js';
@@ -25,7 +14,6 @@ import { SurgeryError } from './errors.js';
 import { EditableGraph } from './graph-ops.js';
 import {
   RECORD_FORMAT,
-  modelFingerprint,
   parameterSummary,
   provenanceMetadata,
   prunedHfConfig,

@@ -3,8 +3,7 @@ import { afterAll, expect, it } from 'vitest';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildTinyLlama } from '@llm-bip/onnx-io';
-import { tempDir } from '@llm-bip/testing';
+import { buildTinyLlama, tempDir } from '@llm-bip/testing';
 
 const tmp = tempDir('llm-bip-surgery-readme-');
 afterAll(() => tmp.cleanup());

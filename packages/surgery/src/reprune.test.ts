@@ -5,7 +5,8 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { loadModel, recogniseModel } from '@llm-bip/onnx-io';
+import { loadModel } from '@llm-bip/onnx-io';
+import { recogniseModel } from '@llm-bip/model';
 import { tempDir } from '@llm-bip/testing';
 import { pruneModel } from './index.js';
 import { GQA, ids, maxAbs, maxAbsDiff, randomPlan, tinyCase, writeZeroedDense, logitsOf } from './surgery.testutil.js';

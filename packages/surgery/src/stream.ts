@@ -7,29 +7,7 @@
  */
 import { rename, unlink } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import {
-  DATA_LOCATION_EXTERNAL,
-  DataType,
-  ExternalDataWriter,
-  PROTOBUF_LIMIT,
-  collectTensors,
-  elementSize,
-  encodeModel,
-  externalDataEntries,
-  inlineTensorBytes,
-  isExternal,
-  openExternalRange,
-  readRange,
-  replaceTensors,
-  tempPathFor,
-  tensorReadingFrom,
-  tensorWithoutData,
-  writeNewFileSynced,
-  tensorByteLength,
-  tensorDims,
-  type ModelProto,
-  type TensorProto,
-} from '@llm-bip/onnx-io';
+import { DATA_LOCATION_EXTERNAL, DataType, ExternalDataWriter, PROTOBUF_LIMIT, collectTensors, elementSize, encodeModel, externalDataEntries, inlineTensorBytes, isExternal, openExternalRange, readRange, replaceTensors, tempPathFor, tensorReadingFrom, tensorWithoutData, writeNewFileSynced, tensorByteLength, tensorDims, type ModelProto, type TensorProto } from '@llm-bip/onnx-io';
 import { SurgeryError } from './errors.js';
 import { sliceAxis } from './slice.js';
 import type { WeightSlice } from './edits.js';

@@ -1,27 +1,8 @@
 /** Test helpers: tiny models, seeded plans, ORT runs, and the "zeroed dense" reference model. */
 import { join } from 'node:path';
-import {
-  DataType,
-  buildTinyLlama,
-  bytesToFloat32,
-  encodeFloats,
-  float16ToFloat32,
-  loadModel,
-  planModelShape,
-  range,
-  recogniseModel,
-  readTensorBytes,
-  replaceTensors,
-  saveModel,
-  tensorDims,
-  PLAN_FORMAT,
-  mulberry32,
-  type LoadedModel,
-  type ModelSpec,
-  type PruningPlan,
-  type TensorProto,
-  type TinyLlamaShape,
-} from '@llm-bip/onnx-io';
+import { DataType, bytesToFloat32, encodeFloats, float16ToFloat32, loadModel, readTensorBytes, replaceTensors, saveModel, tensorDims, type LoadedModel, type TensorProto } from '@llm-bip/onnx-io';
+import { planModelShape, range, recogniseModel, PLAN_FORMAT, type ModelSpec, type PruningPlan } from '@llm-bip/model';
+import { buildTinyLlama, type TinyLlamaShape, mulberry32 } from '@llm-bip/testing';
 import { ort, type OrtTensor } from '@llm-bip/runtime';
 
 export interface TinyCase {

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { evaluateTasks, loadTokenizer, taskNames } from '@llm-bip/eval';
-import { exportLlamaToOnnx } from '@llm-bip/onnx-io';
+import { exportLlamaToOnnx } from '@llm-bip/model';
 import { createSession } from '@llm-bip/runtime';
 import { shared } from '@llm-bip/testing';
 

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { evaluateTasks, loadTokenizer, taskNames } from '@llm-bip/eval';
-import { exportLlamaToOnnx } from '@llm-bip/onnx-io';
+import { exportLlamaToOnnx } from '@llm-bip/model';
 import { createSession } from '@llm-bip/runtime';
 import { fixtures, shared, tempDir } from '@llm-bip/testing';
 

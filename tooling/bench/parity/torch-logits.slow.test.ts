@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { exportLlamaToOnnx } from '@llm-bip/onnx-io';
+import { exportLlamaToOnnx } from '@llm-bip/model';
 import { createSession, forwardLogits, makeTokenBatch } from '@llm-bip/runtime';
 import { fixtures, tempDir } from '@llm-bip/testing';
 

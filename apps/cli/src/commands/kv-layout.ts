@@ -2,7 +2,7 @@
  * KV-cache geometry for the runtime when a graph leaves it symbolic (genai builder: "kv_cache_dim")
  * and no genai_config.json / config.json sits beside the model (a pruned model in its own folder).
  */
-import type { ModelSpec, PruningPlan } from '@llm-bip/onnx-io';
+import type { ModelSpec, PruningPlan } from '@llm-bip/model';
 import type { KvLayout } from '@llm-bip/runtime';
 import { loadWithSpec } from './load-spec.js';
 

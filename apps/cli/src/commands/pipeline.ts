@@ -4,7 +4,8 @@
  */
 import { join } from 'node:path';
 import { loadTokenizer } from '@llm-bip/eval';
-import { planModelShape, type LoadedModel, type ModelSpec, type PruningPlan } from '@llm-bip/onnx-io';
+import type { LoadedModel } from '@llm-bip/onnx-io';
+import { modelFingerprint, planModelShape, type ModelSpec, type PruningPlan } from '@llm-bip/model';
 import {
   collectStatistics,
   compensationStats,
@@ -17,7 +18,7 @@ import {
   type GroupScores,
   type Statistics,
 } from '@llm-bip/scoring';
-import { modelFingerprint, pruneModel, type PruneResult } from '@llm-bip/surgery';
+import { pruneModel, type PruneResult } from '@llm-bip/surgery';
 import type { CommandContext } from '../command.js';
 import { checkTokenizerMatchesModel } from './tokenizer-check.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sampleReport } from '../test-utils/sample-report.js';
+import { sampleReport } from '../sample-report.testutil.js';
 import { renderReport } from './render.js';
 import { summariseScores, quantile } from './summary.js';
 import { validateReportData } from './validate.js';

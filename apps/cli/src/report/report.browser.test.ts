@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../test-utils/browser.js';
-import { sampleReport } from '../test-utils/sample-report.js';
+import { launchChromium } from '../browser.testutil.js';
+import { sampleReport } from '../sample-report.testutil.js';
 import { renderReport } from './render.js';
 
 const LAYERS = 8;

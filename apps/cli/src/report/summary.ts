@@ -2,7 +2,7 @@
  * Build ReportData pieces from what the packages produce (a PruningPlan, parameter counts, raw
  * scores). prune-llm calls these; they are pure so the report's inputs can be tested directly.
  */
-import type { ParameterCounts, PruningPlan } from '@llm-bip/onnx-io';
+import type { ParameterCounts, PruningPlan } from '@llm-bip/model';
 import type { ParamSummary, PlanSummary, ScoreSummary } from './types.js';
 
 /** Linear-interpolated quantile of sorted values (the "type 7" rule of R and NumPy). */

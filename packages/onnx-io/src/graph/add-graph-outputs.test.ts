@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DataType } from '../proto/types.js';
 import { addGraphOutputs } from './add-graph-outputs.js';
-import { f32, graph, node } from './test-utils.js';
+import { f32, graph, node } from './graph.testutil.js';
 
 const fiveNodes = () =>
   graph({

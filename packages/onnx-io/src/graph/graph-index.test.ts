@@ -5,7 +5,7 @@ import { decodeModel } from '../proto/codec.js';
 import { DataType } from '../proto/types.js';
 import { inlineTensorIntegers, readTensorAsFloat32 } from '../tensor/tensor-data.js';
 import { GraphIndex, IMPLICIT_INPUT } from './graph-index.js';
-import { asFloat, constantInts, f32, graph, node } from './test-utils.js';
+import { asFloat, constantInts, f32, graph, node } from './graph.testutil.js';
 
 // x -> MatMul(W) -> Reshape(shape) -> Transpose -> Add(B) -> y ; shape comes from a Constant node
 const fiveNodes = () =>

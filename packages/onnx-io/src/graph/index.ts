@@ -10,6 +10,7 @@ export {
 } from './graph-index.js';
 export { addGraphOutputs, type NewGraphOutput } from './add-graph-outputs.js';
 export { materialiseTensor } from './materialise-tensor.js';
+export type { TensorRef } from './tensor-ref.js';
 export { replaceInitializer } from './replace-initializer.js';
 export { setConstantElement, type ConstantElementUse, type SetConstantElementResult } from './set-constant-element.js';
 export { setNodeAttribute, type AttributeKind } from './set-node-attribute.js';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DataType } from '../proto/types.js';
 import { GraphIndex } from './graph-index.js';
 import { materialiseTensor } from './materialise-tensor.js';
-import { f32, graph, node } from './test-utils.js';
+import { f32, graph, node } from './graph.testutil.js';
 
 // SkipSimplifiedLayerNormalization-like node whose residual-sum output (slot 3) is left off
 const fiveNodes = () =>

@@ -1,4 +1,4 @@
-import type { TensorRef } from '../spec.js';
+import type { TensorRef } from './tensor-ref.js';
 import type { GraphProto } from '../proto/types.js';
 import { GraphError } from './errors.js';
 import { GraphIndex } from './graph-index.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DataType } from '../proto/types.js';
 import { removeUnused } from './remove-unused.js';
-import { f32, graph, node, nodeNames, valueInfo } from './test-utils.js';
+import { f32, graph, node, nodeNames, valueInfo } from './graph.testutil.js';
 
 const fiveNodes = () => {
   const g = graph({

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DataType } from '../proto/types.js';
 import { readTensorAsFloat32 } from '../tensor/tensor-data.js';
 import { replaceInitializer } from './replace-initializer.js';
-import { f32, graph, node, valueInfo } from './test-utils.js';
+import { f32, graph, node, valueInfo } from './graph.testutil.js';
 
 const fiveNodes = () => {
   const g = graph({

@@ -4,7 +4,7 @@ import { DataType, type GraphProto } from '../proto/types.js';
 import { inlineTensorIntegers } from '../tensor/tensor-data.js';
 import { GraphIndex } from './graph-index.js';
 import { setConstantElement } from './set-constant-element.js';
-import { constantInts, f32, graph, i64, model, node } from './test-utils.js';
+import { constantInts, f32, graph, i64, model, node } from './graph.testutil.js';
 
 // attention-like reshape: [batch, seq, heads, headDim] from an initializer and from a Constant node
 const fiveNodes = () =>

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { toNumber } from '../proto/types.js';
 import { setNodeAttribute } from './set-node-attribute.js';
 import { GraphIndex } from './graph-index.js';
-import { f32, graph, node } from './test-utils.js';
+import { f32, graph, node } from './graph.testutil.js';
 
 const fiveNodes = () =>
   graph({

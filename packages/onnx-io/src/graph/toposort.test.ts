@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { toposort } from './toposort.js';
-import { f32, graph, node, nodeNames } from './test-utils.js';
+import { f32, graph, node, nodeNames } from './graph.testutil.js';
 
 const fiveNodes = () =>
   graph({

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { fixtures } from '@llm-bip/testing';
-import { validatePlan, type ModelSpec } from '@llm-bip/onnx-io';
+import { validatePlan, type ModelSpec } from '@llm-bip/model';
 import { allocate, roundHalfEven, headGroupParams, channelParams } from './allocate.js';
 import { makePlan, removedFraction } from './plan.js';
 import type { GroupScores, PlanModelShape } from '../types.js';

@@ -26,7 +26,7 @@
  * a model with an emptied block cannot be recognised and pruned again; the next-lowest group elsewhere
  * goes instead; minKeep 0 allows emptying).
  */
-import { PLAN_FORMAT, type PruningPlan } from '@llm-bip/onnx-io';
+import { PLAN_FORMAT, type PruningPlan } from '@llm-bip/model';
 import { AllocationError } from '../errors.js';
 import type { GroupScores, PlanModelShape } from '../types.js';
 

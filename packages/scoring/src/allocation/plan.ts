@@ -1,5 +1,5 @@
 /** GroupScores + allocation -> PruningPlan (plan.ts format), validated against the model shape. */
-import { PLAN_FORMAT, range, type PruningPlan } from '@llm-bip/onnx-io';
+import { PLAN_FORMAT, range, type PruningPlan } from '@llm-bip/model';
 import type { GroupScores, PlanModelShape } from '../types.js';
 import { allocate, channelParams, headGroupParams, type PlanOptions, type Removal } from './allocate.js';
 

@@ -1,5 +1,5 @@
 /** Small helpers shared by the criteria. */
-import type { LayerSpec, ModelSpec } from '@llm-bip/onnx-io';
+import type { LayerSpec, ModelSpec } from '@llm-bip/model';
 import type { GroupScores } from '../types.js';
 
 export function headGranularity(spec: ModelSpec): GroupScores['headGranularity'] {

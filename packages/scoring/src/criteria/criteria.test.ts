@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempDir } from '@llm-bip/testing';
-import { hfNames, loadModel, referenceForward, type LayerActivations } from '@llm-bip/onnx-io';
-import { captureAll, tinyCase, tokenRows, type TinyCase } from '../test-utils/tiny-models.js';
-import { perToken, worstRelative } from '../test-utils/direct-stats.js';
+import { tempDir, referenceForward, type LayerActivations } from '@llm-bip/testing';
+import { loadModel } from '@llm-bip/onnx-io';
+import { hfNames } from '@llm-bip/model';
+import { captureAll, tinyCase, tokenRows, type TinyCase } from '../tiny-models.testutil.js';
+import { perToken, worstRelative } from '../direct-stats.testutil.js';
 import { collectStatistics } from '../probe/collect.js';
 import { spectralNorms } from '../spectral.js';
 import { modelWeights, type WeightSource } from '../weights.js';

@@ -11,7 +11,7 @@
  *             scored, so allocation keeps every head and takes the whole ratio from FFN channels)
  *   spectralNorms: precomputed SpectralNorms (otherwise computed here by power iteration)
  */
-import type { ModelSpec } from '@llm-bip/onnx-io';
+import type { ModelSpec } from '@llm-bip/model';
 import { spectralNorms as computeSpectralNorms } from '../spectral.js';
 import { blockOutputNorm, tapValues } from '../statistics.js';
 import type { Criterion, GroupScores, SpectralNorms, Statistics, Tap } from '../types.js';

@@ -1,8 +1,8 @@
 /** The README's "adding a criterion" example, registered from outside the package's registry file. */
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '@llm-bip/testing';
-import { validatePlan } from '@llm-bip/onnx-io';
-import { tinyCase, tokenRows } from '../test-utils/tiny-models.js';
+import { validatePlan } from '@llm-bip/model';
+import { tinyCase, tokenRows } from '../tiny-models.testutil.js';
 import { tapValues } from '../statistics.js';
 import type { Criterion } from '../types.js';
 import { getCriterion, registerCriterion } from './registry.js';

@@ -8,19 +8,8 @@
  * Same quantity as the direct product, at headDim/hidden of its cost (one batched MatMul against
  * [heads, headDim, headDim]), which keeps the probe near the cost of a plain forward.
  */
-import {
-  addGraphOutputs,
-  cloneModel,
-  GraphIndex,
-  DataType,
-  materialiseTensor,
-  removeUnused,
-  toNumber,
-  type GraphProto,
-  type LayerSpec,
-  type ModelProto,
-  type ModelSpec,
-} from '@llm-bip/onnx-io';
+import { addGraphOutputs, cloneModel, GraphIndex, DataType, materialiseTensor, removeUnused, toNumber, type GraphProto, type ModelProto } from '@llm-bip/onnx-io';
+import type { LayerSpec, ModelSpec } from '@llm-bip/model';
 import { ScoringError } from '../errors.js';
 import { tapKey, type Tap, type TapTensor } from '../types.js';
 import type { WeightSource } from '../weights.js';

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '@llm-bip/testing';
 import { collectStatistics } from './collect.js';
-import { captureAll, tinyCase, tokenRows, type TinyCase } from '../test-utils/tiny-models.js';
-import { directStats, worstRelative } from '../test-utils/direct-stats.js';
+import { captureAll, tinyCase, tokenRows, type TinyCase } from '../tiny-models.testutil.js';
+import { directStats, worstRelative } from '../direct-stats.testutil.js';
 import { listCriteria } from '../criteria/registry.js';
 import { baseTaps, uniqueTaps } from '../statistics.js';
 import { tapKey, type Statistics, type Tap, type TapTensor } from '../types.js';

@@ -2,7 +2,8 @@
  * Statistics collection: build the probe, run the calibration rows through it in batches on the
  * chosen execution provider, accumulate the per-row tap outputs in float64 on the host.
  */
-import { loadModel, type ModelSpec } from '@llm-bip/onnx-io';
+import { loadModel } from '@llm-bip/onnx-io';
+import type { ModelSpec } from '@llm-bip/model';
 import { chunk, createSession, makeTokenBatch, toFloat32, type EpChoice, type Session } from '@llm-bip/runtime';
 import { ScoringError } from '../errors.js';
 import { baseTaps, StatisticsAccumulator, uniqueTaps } from '../statistics.js';

@@ -3,7 +3,7 @@
  * activations to the host), so the runtime's forwardFeeds, which pairs past inputs with present
  * outputs, does not apply; the past inputs get zero-length tensors sized from the ModelSpec.
  */
-import type { ModelSpec } from '@llm-bip/onnx-io';
+import type { ModelSpec } from '@llm-bip/model';
 import { ort, type Feeds, type OrtTensor, type Session, type TokenBatch } from '@llm-bip/runtime';
 import { ScoringError } from '../errors.js';
 

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '@llm-bip/testing';
-import { tinyCase, tokenRows } from '../test-utils/tiny-models.js';
+import { tinyCase, tokenRows } from '../tiny-models.testutil.js';
 import { probeOverhead } from './overhead.js';
 
 const tmp = tempDir('scoring-overhead-');

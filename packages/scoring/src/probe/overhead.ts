@@ -6,7 +6,8 @@
  * and lm_head are pruned away, since nothing needs the logits), and the probe that also keeps the
  * model's own outputs (the like-for-like cost of the taps on top of a full forward).
  */
-import { loadModel, recogniseModel, type ModelSpec } from '@llm-bip/onnx-io';
+import { loadModel } from '@llm-bip/onnx-io';
+import { recogniseModel, type ModelSpec } from '@llm-bip/model';
 import { chunk, createSession, forwardFeeds, makeTokenBatch, type EpChoice, type Session } from '@llm-bip/runtime';
 import { llmBip } from '../criteria/llm-bip.js';
 import { baseTaps, uniqueTaps } from '../statistics.js';

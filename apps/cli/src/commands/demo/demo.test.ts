@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { tempDir } from '@llm-bip/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../errors.js';
-import { cli } from '../../test-utils/capture.js';
+import { cli } from '../../capture.testutil.js';
 import { demoInputs } from './index.js';
 
 const t = tempDir('llm-bip-cli-demo-');

@@ -5,12 +5,13 @@
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { addTokenScoringHead, evaluatePerplexity, loadTextDataset, loadTokenizer } from '@llm-bip/eval';
-import { buildTinyLlama, exportLlamaToOnnx, loadModel, saveModel } from '@llm-bip/onnx-io';
+import { loadModel, saveModel } from '@llm-bip/onnx-io';
+import { exportLlamaToOnnx } from '@llm-bip/model';
+import { buildTinyLlama, fixtures, shared, tempDir } from '@llm-bip/testing';
 import { createSession } from '@llm-bip/runtime';
-import { fixtures, shared, tempDir } from '@llm-bip/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../errors.js';
-import { cli } from '../../test-utils/capture.js';
+import { cli } from '../../capture.testutil.js';
 
 const t = tempDir('llm-bip-cli-eval-');
 const data = join(t.dir, 'data');

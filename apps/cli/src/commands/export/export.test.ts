@@ -1,10 +1,10 @@
 import { readdirSync, truncateSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadModel, writeTinyHfCheckpoint } from '@llm-bip/onnx-io';
-import { tempDir } from '@llm-bip/testing';
+import { loadModel } from '@llm-bip/onnx-io';
+import { writeTinyHfCheckpoint, tempDir } from '@llm-bip/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../errors.js';
-import { cli } from '../../test-utils/capture.js';
+import { cli } from '../../capture.testutil.js';
 
 const t = tempDir('llm-bip-cli-export-');
 const hf = join(t.dir, 'hf');

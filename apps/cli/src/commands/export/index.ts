@@ -1,5 +1,5 @@
 import { basename, dirname } from 'node:path';
-import { exportLlamaToOnnx } from '@llm-bip/onnx-io';
+import { exportLlamaToOnnx } from '@llm-bip/model';
 import { booleanOption, noExtraPositionals, parseChoice, requireExisting, requirePositional, stringOption } from '../../args.js';
 import { defineCommand } from '../../command.js';
 import { UsageError } from '../../errors.js';

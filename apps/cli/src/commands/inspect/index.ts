@@ -1,4 +1,4 @@
-import { describeSpec, formatSpecSummary } from '@llm-bip/onnx-io';
+import { describeSpec, formatSpecSummary } from '@llm-bip/model';
 import { booleanOption, noExtraPositionals, requirePositional } from '../../args.js';
 import { defineCommand } from '../../command.js';
 import { loadWithSpec } from '../load-spec.js';

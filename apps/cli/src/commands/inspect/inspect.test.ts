@@ -4,7 +4,7 @@ import { encodeModel } from '@llm-bip/onnx-io';
 import { fixtures, tempDir } from '@llm-bip/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../errors.js';
-import { cli } from '../../test-utils/capture.js';
+import { cli } from '../../capture.testutil.js';
 
 const t = tempDir('llm-bip-cli-inspect-');
 afterAll(() => t.cleanup());

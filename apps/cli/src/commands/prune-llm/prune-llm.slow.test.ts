@@ -8,14 +8,15 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { evaluatePerplexity, loadTextDataset, loadTokenizer } from '@llm-bip/eval';
-import { countParameters, loadModel, recogniseModel, validatePlan, type PruningPlan } from '@llm-bip/onnx-io';
+import { loadModel } from '@llm-bip/onnx-io';
+import { countParameters, recogniseModel, validatePlan, type PruningPlan } from '@llm-bip/model';
 import { createSession } from '@llm-bip/runtime';
 import { fixtures, repoRoot, shared, tempDir } from '@llm-bip/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateReportData } from '../../report/validate.js';
 import type { ReportData } from '../../report/types.js';
-import { launchChromium } from '../../test-utils/browser.js';
-import { cli } from '../../test-utils/capture.js';
+import { launchChromium } from '../../browser.testutil.js';
+import { cli } from '../../capture.testutil.js';
 
 const t = tempDir('llm-bip-cli-e2e-');
 const data = join(t.dir, 'data');

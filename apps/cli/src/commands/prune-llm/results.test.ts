@@ -1,4 +1,4 @@
-import { PLAN_FORMAT, type PruningPlan } from '@llm-bip/onnx-io';
+import { PLAN_FORMAT, type PruningPlan } from '@llm-bip/model';
 import type { GroupScores } from '@llm-bip/scoring';
 import { describe, expect, it } from 'vitest';
 import { modelName, scoresSection } from './results.js';

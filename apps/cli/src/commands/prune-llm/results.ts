@@ -1,6 +1,6 @@
 /** ReportData (results.json) from what the pipeline steps returned: pure, so it is tested directly. */
 import { basename, dirname } from 'node:path';
-import { countParameters, type ModelSpec, type PruningPlan } from '@llm-bip/onnx-io';
+import { countParameters, type ModelSpec, type PruningPlan } from '@llm-bip/model';
 import type { GroupScores } from '@llm-bip/scoring';
 import type { PruningRecord } from '@llm-bip/surgery';
 import type { SpeedResult } from '@llm-bip/eval';

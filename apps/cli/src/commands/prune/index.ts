@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { PruningPlan } from '@llm-bip/onnx-io';
+import type { PruningPlan } from '@llm-bip/model';
 import { loadScores } from '@llm-bip/scoring';
 import { booleanOption, noExtraPositionals, requireExisting, requirePositional, stringOption } from '../../args.js';
 import { defineCommand } from '../../command.js';

@@ -4,8 +4,8 @@ import { tempDir } from '@llm-bip/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../errors.js';
 import { renderReport } from '../../report/render.js';
-import { cli } from '../../test-utils/capture.js';
-import { sampleReport } from '../../test-utils/sample-report.js';
+import { cli } from '../../capture.testutil.js';
+import { sampleReport } from '../../sample-report.testutil.js';
 
 const t = tempDir('llm-bip-cli-report-');
 afterAll(() => t.cleanup());

@@ -1,6 +1,6 @@
 import { basename, dirname } from 'node:path';
 import { saveScores } from '@llm-bip/scoring';
-import { planModelShape } from '@llm-bip/onnx-io';
+import { planModelShape } from '@llm-bip/model';
 import { noExtraPositionals, parseChoice, requirePositional, stringOption } from '../../args.js';
 import { defineCommand } from '../../command.js';
 import { UsageError } from '../../errors.js';

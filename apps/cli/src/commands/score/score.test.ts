@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fixtures, shared, tempDir } from '@llm-bip/testing';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cli } from '../../test-utils/capture.js';
+import { cli } from '../../capture.testutil.js';
 
 const t = tempDir('llm-bip-cli-score-');
 const env = { ...process.env, LLM_BIP_CACHE: join(t.dir, 'cache') };

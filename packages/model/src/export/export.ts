@@ -1,0 +1,122 @@
+/**
+ * HF LlamaForCausalLM folder -> ONNX file. Weights are read one tensor at a time from safetensors,
+ * converted (dtype, [out, in] -> [in, out]) and written: streamed to `<model>.data` with external
+ * data, so a model is never held in memory whole; inline for small models.
+ */
+import { rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { encodeModel, DataType, type ModelProto, encodeFloats, DATA_LOCATION_EXTERNAL, externalDataEntries, ExternalDataWriter, tempPathFor } from '@llm-bip/onnx-io';
+import { readHfConfig, type LlamaConfig } from '../hf/config.js';
+import { SafetensorsCheckpoint } from '../hf/safetensors.js';
+import { checkCheckpointMatchesConfig } from '../hf/weights.js';
+import { buildLlamaGraph, type ExportDtype, type WeightSlot } from './llama-graph.js';
+
+export class ExportError extends Error {
+  override name = 'ExportError';
+}
+
+export interface ExportOptions {
+  dtype: ExportDtype;
+  kvCache: boolean;
+  /** stream weights into `<out>.data`; default: only when the weights exceed 1 GiB (protobuf caps a file at 2 GiB) */
+  externalData?: boolean;
+  onProgress?: (p: { done: number; total: number; tensor: string }) => void;
+}
+
+export interface ExportResult {
+  config: LlamaConfig;
+  onnxPath: string;
+  /** the external data file, when one was written */
+  dataPath?: string;
+  bytesWritten: number;
+}
+
+/** HF weights by name, in HF layout ([out, in] for Linear). */
+export type WeightLookup = Map<string, ArrayLike<number>> | ((hfName: string) => ArrayLike<number>);
+
+const INLINE_LIMIT = 1024 ** 3;
+
+/** Transpose a row-major [rows, cols] matrix, blocked for cache locality. */
+function transpose(src: ArrayLike<number>, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  const B = 64;
+  for (let r0 = 0; r0 < rows; r0 += B) {
+    const r1 = Math.min(rows, r0 + B);
+    for (let c0 = 0; c0 < cols; c0 += B) {
+      const c1 = Math.min(cols, c0 + B);
+      for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) out[c * rows + r] = src[r * cols + c]!;
+    }
+  }
+  return out;
+}
+
+/** The bytes of a weight slot in ONNX layout and type, from HF-layout values. */
+function slotBytes(slot: WeightSlot, values: ArrayLike<number>): Uint8Array {
+  const n = slot.hfShape.reduce((a, b) => a * b, 1);
+  if (values.length !== n) throw new ExportError(`weight "${slot.hfName}" has ${values.length} values, expected ${n} for shape [${slot.hfShape}]`);
+  const laid = slot.transpose ? transpose(values, slot.hfShape[0]!, slot.hfShape[1]!) : values instanceof Float32Array ? values : Float32Array.from(values);
+  return encodeFloats(laid, slot.tensor.dataType ?? DataType.FLOAT);
+}
+
+/** Build the whole model in memory with inline weights (tiny models, tests). */
+export function buildLlamaOnnx(config: LlamaConfig, weights: WeightLookup, opts: { dtype: ExportDtype; kvCache: boolean }): ModelProto {
+  const get = typeof weights === 'function' ? weights : (n: string) => {
+    const w = weights.get(n);
+    if (!w) throw new ExportError(`weight "${n}" is missing`);
+    return w;
+  };
+  const { model, weights: slots } = buildLlamaGraph(config, opts);
+  for (const s of slots) s.tensor.rawData = slotBytes(s, get(s.hfName));
+  return model;
+}
+
+/** Export a HF LLaMA folder (config.json + safetensors, single or sharded) to ONNX at `outPath`. */
+export async function exportLlamaToOnnx(hfDir: string, outPath: string, opts: ExportOptions): Promise<ExportResult> {
+  const config = readHfConfig(hfDir);
+  const target = resolve(outPath);
+  const dir = dirname(target);
+  if (!(await stat(dir).catch(() => undefined))?.isDirectory()) throw new ExportError(`cannot write ${target}: folder ${dir} does not exist`);
+  const ckpt = await SafetensorsCheckpoint.open(hfDir);
+  let writer: ExternalDataWriter | undefined;
+  let modelTemp: string | undefined;
+  try {
+    checkCheckpointMatchesConfig(ckpt, config, hfDir);
+    const { model, weights: slots } = buildLlamaGraph(config, opts);
+    const width = opts.dtype === 'float16' ? 2 : 4;
+    const weightBytes = slots.reduce((a, s) => a + s.hfShape.reduce((x, y) => x * y, 1) * width, 0);
+    const external = opts.externalData ?? weightBytes > INLINE_LIMIT;
+    if (!external && weightBytes > 2 ** 31 - 1 - 64 * 1024 * 1024) {
+      throw new ExportError(`${hfDir}: ${weightBytes} bytes of weights do not fit in one protobuf file; export with externalData: true`);
+    }
+    const location = `${basename(target)}.data`;
+    if (external) writer = await ExternalDataWriter.create(join(dir, location));
+
+    let done = 0;
+    for (const s of slots) {
+      const bytes = slotBytes(s, await ckpt.readFloat32(s.hfName, s.hfShape));
+      if (writer && bytes.length > 1024) {
+        const placed = await writer.append(bytes);
+        s.tensor.dataLocation = DATA_LOCATION_EXTERNAL;
+        s.tensor.externalData = externalDataEntries({ location, ...placed });
+      } else {
+        s.tensor.rawData = bytes;
+      }
+      opts.onProgress?.({ done: ++done, total: slots.length, tensor: s.hfName });
+    }
+
+    const encoded = encodeModel(model);
+    modelTemp = tempPathFor(target);
+    await writeFile(modelTemp, encoded);
+    const dataBytes = writer?.size ?? 0;
+    if (writer) await writer.commit();
+    await rename(modelTemp, target);
+    modelTemp = undefined;
+    return { config, onnxPath: target, ...(writer ? { dataPath: join(dir, location) } : {}), bytesWritten: encoded.length + dataBytes };
+  } catch (e) {
+    await writer?.abort();
+    if (modelTemp) await unlink(modelTemp).catch(() => {});
+    throw e;
+  } finally {
+    await ckpt.close();
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * safetensors reading: the header (8-byte little-endian length + JSON), then single tensors read by
+ * offset, so a checkpoint is never loaded whole. Sharded checkpoints are found through
+ * model.safetensors.index.json (its weight_map names the shard of each tensor).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { bfloat16ToFloat32, float16ToFloat32 } from '@llm-bip/onnx-io';
+import { HfCheckpointError } from './config.js';
+
+export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+
+export const SAFETENSORS_DTYPE_BYTES: Record<SafetensorsDtype, number> = {
+  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
+};
+
+export class SafetensorsError extends Error {
+  override name = 'SafetensorsError';
+}
+
+export interface SafetensorsEntry {
+  name: string;
+  dtype: SafetensorsDtype;
+  shape: number[];
+  /** the file holding it */
+  file: string;
+  /** absolute byte offset of its data in `file` */
+  offset: number;
+  byteLength: number;
+}
+
+const READ_CHUNK = 256 * 1024 * 1024;
+
+/** Header limit: real headers are a few MB; anything larger is a corrupt length field. */
+const MAX_HEADER = 512 * 1024 * 1024;
+
+/** Parse one .safetensors file's header and check every entry lies inside the file. */
+export async function readSafetensorsHeader(file: string): Promise<{ entries: SafetensorsEntry[]; metadata: Record<string, string> }> {
+  let size: number;
+  try {
+    size = (await stat(file)).size;
+  } catch {
+    throw new SafetensorsError(`${file} not found`);
+  }
+  if (size < 8) throw new SafetensorsError(`${file} is ${size} bytes: too short for a safetensors header (truncated download?)`);
+  const fh = await open(file, 'r');
+  try {
+    const lenBuf = Buffer.alloc(8);
+    await fh.read(lenBuf, 0, 8, 0);
+    const headerLen = Number(lenBuf.readBigUInt64LE(0));
+    if (headerLen > MAX_HEADER || 8 + headerLen > size) {
+      throw new SafetensorsError(`${file}: header claims ${headerLen} bytes but the file has ${size}: the file is truncated or not safetensors`);
+    }
+    const hbuf = Buffer.alloc(headerLen);
+    await fh.read(hbuf, 0, headerLen, 8);
+    let header: Record<string, unknown>;
+    try {
+      header = JSON.parse(hbuf.toString('utf8')) as Record<string, unknown>;
+    } catch (e) {
+      throw new SafetensorsError(`${file}: header is not valid JSON (${(e as Error).message}); the file is corrupt`);
+    }
+    const dataStart = 8 + headerLen;
+    const entries: SafetensorsEntry[] = [];
+    let metadata: Record<string, string> = {};
+    for (const [name, v] of Object.entries(header)) {
+      if (name === '__metadata__') {
+        metadata = (v ?? {}) as Record<string, string>;
+        continue;
+      }
+      const e = v as { dtype?: string; shape?: number[]; data_offsets?: [number, number] };
+      const dtype = e.dtype as SafetensorsDtype;
+      const width = SAFETENSORS_DTYPE_BYTES[dtype];
+      if (width === undefined) throw new SafetensorsError(`${file}: tensor "${name}" has unsupported dtype ${JSON.stringify(e.dtype)}`);
+      const shape = e.shape ?? [];
+      const [begin, end] = e.data_offsets ?? [NaN, NaN];
+      const expected = shape.reduce((a, b) => a * b, 1) * width;
+      if (!(Number.isInteger(begin) && Number.isInteger(end) && end - begin === expected)) {
+        throw new SafetensorsError(
+          `${file}: tensor "${name}" (${dtype} [${shape}]) has data_offsets [${begin}, ${end}] spanning ${end - begin} bytes, expected ${expected}: dtype/shape do not match the data`,
+        );
+      }
+      if (dataStart + end > size) {
+        throw new SafetensorsError(
+          `${file}: tensor "${name}" ends at byte ${dataStart + end} but the file has ${size} bytes: the file is truncated (re-download it)`,
+        );
+      }
+      entries.push({ name, dtype, shape, file, offset: dataStart + begin, byteLength: expected });
+    }
+    return { entries, metadata };
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * A HF checkpoint's tensors (one file or shards). Keeps one read handle per shard; call close().
+ */
+export class SafetensorsCheckpoint {
+  private readonly handles = new Map<string, FileHandle>();
+
+  private constructor(readonly entries: Map<string, SafetensorsEntry>) {}
+
+  /** Open `<dir>/model.safetensors`, or the shards listed by `<dir>/model.safetensors.index.json`. */
+  static async open(dir: string): Promise<SafetensorsCheckpoint> {
+    const single = join(dir, 'model.safetensors');
+    const index = join(dir, 'model.safetensors.index.json');
+    let files: string[];
+    if (existsSync(single)) {
+      files = [single];
+    } else if (existsSync(index)) {
+      let weightMap: Record<string, string>;
+      try {
+        weightMap = (JSON.parse(readFileSync(index, 'utf8')) as { weight_map?: Record<string, string> }).weight_map ?? {};
+      } catch (e) {
+        throw new SafetensorsError(`${index} is not valid JSON (${(e as Error).message})`);
+      }
+      const shards = [...new Set(Object.values(weightMap))];
+      if (shards.length === 0) throw new SafetensorsError(`${index} has an empty weight_map`);
+      for (const s of shards) {
+        if (basename(s) !== s) throw new SafetensorsError(`${index}: shard name ${JSON.stringify(s)} must be a plain file name in the model folder`);
+        if (!existsSync(join(dir, s))) throw new SafetensorsError(`${index} lists shard ${s}, which is missing from ${dir}`);
+      }
+      files = shards.map((s) => join(dir, s));
+    } else {
+      throw new HfCheckpointError(`${dir} has neither model.safetensors nor model.safetensors.index.json (PyTorch .bin checkpoints are not supported: convert them to safetensors)`);
+    }
+    const entries = new Map<string, SafetensorsEntry>();
+    for (const f of files) {
+      for (const e of (await readSafetensorsHeader(f)).entries) {
+        if (entries.has(e.name)) throw new SafetensorsError(`tensor "${e.name}" appears in two shards (${entries.get(e.name)!.file} and ${f})`);
+        entries.set(e.name, e);
+      }
+    }
+    return new SafetensorsCheckpoint(entries);
+  }
+
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
+  entry(name: string): SafetensorsEntry {
+    const e = this.entries.get(name);
+    if (!e) throw new SafetensorsError(`tensor "${name}" is not in the checkpoint (it has ${this.entries.size} tensors)`);
+    return e;
+  }
+
+  /** Raw little-endian bytes of one tensor, read by offset. */
+  async readBytes(name: string): Promise<Uint8Array> {
+    const e = this.entry(name);
+    let fh = this.handles.get(e.file);
+    if (!fh) {
+      fh = await open(e.file, 'r');
+      this.handles.set(e.file, fh);
+    }
+    const out = new Uint8Array(e.byteLength);
+    let done = 0;
+    while (done < e.byteLength) {
+      // one read call is capped below 2 GiB by Node; embeddings of large-vocab models exceed that in fp32
+      const { bytesRead } = await fh.read(out, done, Math.min(READ_CHUNK, e.byteLength - done), e.offset + done);
+      if (bytesRead === 0) throw new SafetensorsError(`${e.file}: unexpected end of file reading "${name}" (truncated?)`);
+      done += bytesRead;
+    }
+    return out;
+  }
+
+  /** One floating tensor (F32, F16 or BF16) as float32, checked against an expected shape when given. */
+  async readFloat32(name: string, expectShape?: number[]): Promise<Float32Array> {
+    const e = this.entry(name);
+    if (expectShape && (expectShape.length !== e.shape.length || expectShape.some((d, i) => d !== e.shape[i]))) {
+      throw new SafetensorsError(`tensor "${name}" has shape [${e.shape}], expected [${expectShape}] from config.json`);
+    }
+    const bytes = await this.readBytes(name);
+    const buf = bytes.buffer as ArrayBuffer;
+    switch (e.dtype) {
+      case 'F32':
+        return new Float32Array(buf);
+      case 'F16':
+        return float16ToFloat32(new Uint16Array(buf));
+      case 'BF16':
+        return bfloat16ToFloat32(new Uint16Array(buf));
+      case 'F64':
+        return Float32Array.from(new Float64Array(buf));
+      default:
+        throw new SafetensorsError(`tensor "${name}" is ${e.dtype}, expected a floating type (F32, F16, BF16)`);
+    }
+  }
+
+  async close(): Promise<void> {
+    const hs = [...this.handles.values()];
+    this.handles.clear();
+    await Promise.all(hs.map((h) => h.close()));
+  }
+}

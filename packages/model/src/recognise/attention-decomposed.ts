@@ -1,0 +1,138 @@
+/**
+ * Attention written in standard ops (torch exporters, llm-bip export): q/k/v projections of the normed
+ * input, scores MatMul -> Softmax -> context MatMul, a merge of the heads, o_proj.
+ */
+import type { GraphIndex, NodeProto } from '@llm-bip/onnx-io';
+import { PatternNotFound } from './errors.js';
+import type { MatchedAttention } from './attention-types.js';
+import { findDecomposedKvCache } from './kv-cache.js';
+import { matchLinear, type MatchedLinear } from './linear.js';
+import { shapeElements } from './shape-elements.js';
+import { collectShapeUses, type PathTag } from './shape-uses.js';
+import { ancestors, descendants, isOp, nodeLabel, source } from './walk.js';
+
+export const ATTENTION_PATTERN = 'attention (q/k/v MatMul -> scores MatMul -> Softmax -> context MatMul -> o_proj MatMul)';
+
+const byPosition = (ix: GraphIndex) => (a: NodeProto, b: NodeProto) => ix.indexOf(a) - ix.indexOf(b);
+
+export function matchDecomposedAttention(ix: GraphIndex, xn: string, projs: MatchedLinear[], layer: number): MatchedAttention {
+  const where = `in layer ${layer}'s attention`;
+  const fail = (what: string, at: NodeProto | undefined): never => {
+    throw new PatternNotFound(`${ATTENTION_PATTERN}: ${what}`, nodeLabel(at) ?? xn, where);
+  };
+  if (projs.length !== 3) fail(`3 projections of the normed input (found ${projs.length})`, ix.producer(xn)?.node);
+  const projNodes = projs.map((p) => ix.node(p.ref.node)!);
+  // the block ends at the next projection (o_proj): searching past it would find the next layer's Softmax
+  const isProjection = (n: NodeProto) => matchLinear(ix, n) !== undefined;
+  const reach = projs.map((p) => descendants(ix, [p.output], isProjection));
+
+  // Softmax reached from two projections (q and k)
+  const softmaxes = [...reach[0]!, ...reach[1]!, ...reach[2]!].filter((n) => isOp(n, 'Softmax'));
+  const softmax = softmaxes.filter((n) => reach.filter((r) => r.has(n)).length >= 2).sort(byPosition(ix))[0];
+  if (!softmax) return fail('Softmax fed by the projections', projNodes[0]);
+
+  // scores MatMul: the last two-input MatMul before the Softmax
+  const stop = new Set([xn]);
+  const beforeSoftmax = ancestors(ix, [softmax.input![0]!], stop);
+  const scores = [...beforeSoftmax].filter((n) => isOp(n, 'MatMul') && !matchLinear(ix, n)).sort(byPosition(ix)).pop();
+  if (!scores) return fail('scores MatMul before the Softmax', softmax);
+  const qSide = ancestors(ix, [scores.input![0]!], stop);
+  const kSide = ancestors(ix, [scores.input![1]!], stop);
+  const qi = projNodes.findIndex((n) => qSide.has(n) && !kSide.has(n));
+  const ki = projNodes.findIndex((n) => kSide.has(n) && !qSide.has(n));
+  if (qi < 0 || ki < 0) return fail('q and k projections feeding the scores MatMul', scores);
+  const vi = [0, 1, 2].find((i) => i !== qi && i !== ki)!;
+
+  // context MatMul: probabilities (from the Softmax) times v
+  const afterSoftmax = descendants(ix, [softmax.output![0]!], isProjection);
+  const ctx = [...afterSoftmax]
+    .filter((n) => isOp(n, 'MatMul') && ancestors(ix, [n.input![1]!], stop).has(projNodes[vi]!) && !matchLinear(ix, n))
+    .sort(byPosition(ix))[0];
+  if (!ctx) return fail('context MatMul of the Softmax output and v', softmax);
+
+  // o_proj: the first projection after the context MatMul
+  const afterCtx = [...descendants(ix, [ctx.output![0]!], () => false, 400)].sort(byPosition(ix));
+  const oNode = afterCtx.find((n) => matchLinear(ix, n) !== undefined);
+  if (!oNode) return fail('o_proj MatMul after the context MatMul', ctx);
+  const o = matchLinear(ix, oNode)!;
+  const [q, k, v] = [projs[qi]!, projs[ki]!, projs[vi]!];
+  if (k.outFeatures !== v.outFeatures) return fail(`k and v of equal width (k ${k.outFeatures}, v ${v.outFeatures})`, projNodes[vi]);
+
+  // core: nodes downstream of the projections and upstream of o_proj's input
+  const upstream = ancestors(ix, [o.input], stop);
+  const core = new Set([...reach[0]!, ...reach[1]!, ...reach[2]!].filter((n) => upstream.has(n)));
+
+  const tags = tagPaths(ix, core, q.output, [k.output, v.output], ctx.output![0]!);
+  const tagsOf = (t: string) => tags.get(t) ?? new Set<PathTag>();
+
+  const headDim = headDimOf(ix, core, tagsOf, q.outFeatures);
+  if (!headDim) return fail('head_dim: a constant head_dim or head count in the q head-split Reshape', projNodes[qi]);
+  const numHeads = q.outFeatures / headDim;
+  const numKvHeads = k.outFeatures / headDim;
+  if (!Number.isInteger(numHeads) || !Number.isInteger(numKvHeads) || numHeads % numKvHeads !== 0) {
+    return fail(`head counts: q width ${q.outFeatures} and kv width ${k.outFeatures} are not multiples of head_dim ${headDim} in a GQA ratio`, projNodes[qi]);
+  }
+
+  const shapeUses = collectShapeUses({ ix, core, tagsOf, numHeads, numKvHeads, headDim, layer });
+  const kSet = descendants(ix, [k.output], isProjection);
+  const kvCache = findDecomposedKvCache(ix, core, (n) => kSet.has(n), numKvHeads, layer);
+  return {
+    q: q.ref,
+    k: k.ref,
+    v: v.ref,
+    o: o.ref,
+    numHeads,
+    numKvHeads,
+    headDim,
+    context: o.input,
+    output: o.output,
+    attention: { kind: 'decomposed' },
+    shapeUses,
+    attributeUses: [],
+    ...(kvCache ? { kvCache } : {}),
+    core,
+    weightTypes: [q, k, v, o].map((p) => p.weightTensor.dataType ?? 0),
+  };
+}
+
+/** Tag each core tensor with the paths it derives from: q, kv (k, v and the caches), ctx (after the context MatMul). */
+function tagPaths(ix: GraphIndex, core: Set<NodeProto>, qOut: string, kvOuts: string[], ctxOut: string): Map<string, Set<PathTag>> {
+  const tags = new Map<string, Set<PathTag>>();
+  const put = (t: string, tag: PathTag) => {
+    const s = tags.get(t) ?? new Set<PathTag>();
+    s.add(tag);
+    tags.set(t, s);
+  };
+  put(qOut, 'q');
+  for (const t of kvOuts) put(t, 'kv');
+  put(ctxOut, 'ctx');
+  const order = [...core].sort(byPosition(ix));
+  for (let pass = 0; pass < 2; pass++) {
+    for (const n of order) {
+      for (const i of n.input ?? []) {
+        if (!i) continue;
+        for (const tag of tags.get(i) ?? []) for (const out of n.output ?? []) if (out) put(out, tag);
+      }
+    }
+  }
+  return tags;
+}
+
+/** head_dim from the q head-split Reshape: its last constant element, or width / its head-count element. */
+function headDimOf(ix: GraphIndex, core: Set<NodeProto>, tagsOf: (t: string) => Set<PathTag>, qWidth: number): number | undefined {
+  const reshapes = [...core].filter((n) => isOp(n, 'Reshape')).sort(byPosition(ix));
+  for (const pathTag of ['q', 'kv'] as const) {
+    for (const r of reshapes) {
+      const t = tagsOf(r.input![0]!);
+      if (!t.has(pathTag) || t.has('ctx') || (pathTag === 'kv' && t.has('q'))) continue;
+      if (isOp(ix.producer(source(ix, r.input![0]!))?.node, 'Expand')) continue;
+      const els = shapeElements(ix, r, 1);
+      if (!els || els.length !== 4) continue;
+      const d = els[3]!;
+      if (d.kind === 'const' && d.value > 0) return d.value;
+      const h = els[2]!;
+      if (pathTag === 'q' && h.kind === 'const' && h.value > 0 && qWidth % h.value === 0) return qWidth / h.value;
+    }
+  }
+  return undefined;
+}

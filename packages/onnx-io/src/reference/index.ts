@@ -1,1 +1,0 @@
-export { referenceForward, type LayerActivations, type ReferenceOptions } from './forward.js';

@@ -1,0 +1,123 @@
+/**
+ * Test support: the taps computed directly in float64 from referenceForward activations, by the
+ * definitions in types.ts (independent of the probe graph).
+ */
+import { hfNames, type ModelSpec } from '@llm-bip/model';
+import type { LayerActivations } from '@llm-bip/testing';
+import { tapKey, type Tap } from './types.js';
+
+export const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+
+/** Per-token quantities of layer l: n[h][t], a[t], b[t] (see types.ts). */
+export function perToken(spec: ModelSpec, weights: Map<string, Float64Array>, l: number, a: LayerActivations) {
+  const layer = spec.layers[l]!;
+  const { numHeads: H, headDim: D, intermediateSize: I } = layer;
+  const hid = spec.hiddenSize;
+  const N = a.x.length / hid;
+  const wo = weights.get(hfNames.o(l))!; // HF [hidden, H*D]
+  const n = Array.from({ length: H }, () => new Float64Array(N));
+  for (let t = 0; t < N; t++) {
+    for (let h = 0; h < H; h++) {
+      let ss = 0;
+      for (let o = 0; o < hid; o++) {
+        let v = 0;
+        for (let d = 0; d < D; d++) v += wo[o * H * D + h * D + d]! * a.z[t * H * D + h * D + d]!;
+        ss += v * v;
+      }
+      n[h]![t] = Math.sqrt(ss);
+    }
+  }
+  const slope = new Float64Array(N);
+  const value = new Float64Array(N);
+  for (let t = 0; t < N; t++) {
+    let ms = 0;
+    for (let i = 0; i < hid; i++) ms += a.m[t * hid + i]! ** 2;
+    const r = 1 / Math.sqrt(ms / hid + spec.layers[l]!.ffnNorm.epsilon);
+    let ma = 0;
+    let mb = 0;
+    for (let k = 0; k < I; k++) {
+      const g = a.g[t * I + k]!;
+      const sg = sigmoid(g);
+      ma = Math.max(ma, Math.abs(sg * (1 + g * (1 - sg)) * a.u[t * I + k]!));
+      mb = Math.max(mb, Math.abs(g * sg));
+    }
+    slope[t] = ma * r;
+    value[t] = mb * r;
+  }
+  return { n, slope, value, N };
+}
+
+export function directStats(spec: ModelSpec, weights: Map<string, Float64Array>, acts: LayerActivations[], taps: Tap[]): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  const tensorOf = (a: LayerActivations, t: Tap['tensor']) =>
+    ({ attnContext: a.z, ffnAct: a.s, residualMid: a.m, gateOut: a.g, upOut: a.u, output: a.y })[t];
+  const cache = new Map<number, ReturnType<typeof perToken>>();
+  for (const tap of taps) {
+    const a = acts[tap.layer]!;
+    const x = tensorOf(a, tap.tensor);
+    const N = a.x.length / spec.hiddenSize;
+    const C = x.length / N;
+    const channel = (init: number, f: (acc: number, v: number) => number) => {
+      const r = new Array<number>(C).fill(init);
+      for (let t = 0; t < N; t++) for (let c = 0; c < C; c++) r[c] = f(r[c]!, x[t * C + c]!);
+      return r;
+    };
+    const pt = () => {
+      let p = cache.get(tap.layer);
+      if (!p) cache.set(tap.layer, (p = perToken(spec, weights, tap.layer, a)));
+      return p;
+    };
+    const weighted = (w: Float64Array) => pt().n.map((nh) => nh.reduce((s, v, t) => s + v * w[t]!, 0));
+    let v: number[];
+    switch (tap.reduction) {
+      case 'sum':
+        v = channel(0, (s, e) => s + e);
+        break;
+      case 'sumSquares':
+        v = channel(0, (s, e) => s + e * e);
+        break;
+      case 'sumAbs':
+        v = channel(0, (s, e) => s + Math.abs(e));
+        break;
+      case 'max':
+        v = channel(-Infinity, (s, e) => Math.max(s, e));
+        break;
+      case 'tokenNorm': {
+        let s = 0;
+        for (let t = 0; t < N; t++) {
+          let ss = 0;
+          for (let c = 0; c < C; c++) ss += x[t * C + c]! ** 2;
+          s += Math.sqrt(ss);
+        }
+        v = [s];
+        break;
+      }
+      case 'headNorm':
+        v = pt().n.map((nh) => nh.reduce((s, e) => s + e, 0));
+        break;
+      case 'headNormSlope':
+        v = weighted(pt().slope);
+        break;
+      case 'headNormValue':
+        v = weighted(pt().value);
+        break;
+      case 'lipschitzSlope':
+        v = [pt().slope.reduce((s, e) => s + e, 0)];
+        break;
+      case 'lipschitzValue':
+        v = [pt().value.reduce((s, e) => s + e, 0)];
+        break;
+    }
+    out[tapKey(tap)] = v;
+  }
+  return out;
+}
+
+/** |a - b| <= rel * (|b| + floor * max|b|), element by element; returns the worst ratio to the allowance. */
+export function worstRelative(a: ArrayLike<number>, b: ArrayLike<number>, floor = 1e-3): number {
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]!));
+  let worst = 0;
+  for (let i = 0; i < b.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / (Math.abs(b[i]!) + floor * scale || 1));
+  return worst;
+}
