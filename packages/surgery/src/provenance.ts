@@ -4,7 +4,7 @@
  * `<out>.pruning.json`, and a pruned HF config.json when the input had one.
  */
 import type { ModelProto, StringStringEntry } from '@llm-bip/onnx-io';
-import type { ModelSpec, PruningPlan } from '@llm-bip/model';
+import { groupParameters, type ModelSpec, type PruningPlan } from '@llm-bip/model';
 
 export const RECORD_FORMAT = 'llm-bip.pruning/v1';
 
@@ -69,16 +69,15 @@ export interface PruningRecord {
 
 export function parameterSummary(spec: ModelSpec, kept?: LayerChange[], compensated?: Set<string>): ParameterSummary {
   const h = spec.hiddenSize;
-  const perLayer = spec.layers.map((l) => {
+  const perLayer = spec.layers.map((l, i) => {
     const c = kept?.[l.index];
-    const heads = c ? c.heads[1] : l.numHeads;
-    const kv = c ? c.kvHeads[1] : l.numKvHeads;
-    const ch = c ? c.channels[1] : l.intermediateSize;
     const bias = (compensated?.has(`${l.index}:attention`) ? h : 0) + (compensated?.has(`${l.index}:ffn`) ? h : 0);
+    // what the kept KV groups and channels own (groups.ts)
+    const owned = groupParameters(spec, i, c?.kvHeads[1], c?.channels[1]);
     return {
       layer: l.index,
-      attention: h * heads * l.headDim * 2 + h * kv * l.headDim * 2,
-      mlp: 3 * h * ch,
+      attention: owned.attention,
+      mlp: owned.mlp,
       norms: (c?.attentionRemoved ? 0 : h) + (c?.ffnRemoved ? 0 : h),
       bias,
     };
