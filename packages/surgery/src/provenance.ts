@@ -126,10 +126,12 @@ export function provenanceMetadata(existing: StringStringEntry[] | null | undefi
 }
 
 /**
- * A pruned HF config.json. Per-layer sizes go in `llm_bip_layers`; the top-level fields stay truthful
- * when every layer kept the same sizes, and otherwise hold the largest layer's sizes (an upper bound,
- * so loaders that allocate from them do not fall short), with `head_dim` always explicit because
- * hidden_size / num_attention_heads no longer gives it.
+ * A pruned HF config.json. Per-layer sizes go in `llm_bip_layers` (one entry per layer, in order:
+ * num_attention_heads, num_key_value_heads, head_dim, intermediate_size; the runtime sizes each layer's
+ * KV cache from it); the top-level fields stay truthful when every layer kept the same sizes, and
+ * otherwise hold the largest layer's sizes (an upper bound, so HF loaders that allocate from them do
+ * not fall short), with `head_dim` always explicit because hidden_size / num_attention_heads no longer
+ * gives it.
  */
 export function prunedHfConfig(config: Record<string, unknown>, spec: ModelSpec, r: PruningRecord): Record<string, unknown> {
   const live = r.layers;
@@ -146,6 +148,7 @@ export function prunedHfConfig(config: Record<string, unknown>, spec: ModelSpec,
     llm_bip_layers: live.map((l) => ({
       num_attention_heads: l.heads[1],
       num_key_value_heads: l.kvHeads[1],
+      head_dim: spec.layers[l.layer]!.headDim,
       intermediate_size: l.channels[1],
     })),
     llm_bip_pruning: { parameters_before: r.parameters.before.total, parameters_after: r.parameters.after.total, source_fingerprint: r.input.fingerprint, criterion: r.plan.criterion, ratio: r.plan.ratio },
