@@ -168,3 +168,78 @@ export function planGroupSource(shape: PruningPlan['model']): GroupSource {
 function span(start: number, length: number): number[] {
   return Array.from({ length }, (_, i) => start + i);
 }
+
+/** One initializer a plan slices in one layer: along `axis`, `removed` of the `of` indices the layer's groups own go. */
+export interface TensorCut {
+  tensor: string;
+  axis: number;
+  removed: number;
+  of: number;
+}
+
+export interface LayerCut {
+  layer: number;
+  /** query heads removed, and their KV groups (equal under MHA) */
+  removedHeads: number[];
+  removedKvHeads: number[];
+  removedChannels: number[];
+  /** no head / no channel left: surgery drops the block's weights and passes the residual stream through */
+  attentionRemoved: boolean;
+  ffnRemoved: boolean;
+  tensors: TensorCut[];
+  /** parameters the removed groups own, and all the layer's groups own */
+  parameters: { attention: number; mlp: number; removed: number; of: number };
+}
+
+export interface PlanCuts {
+  layers: LayerCut[];
+  /** attention + MLP parameters removed, of all, and the fraction */
+  parameters: { removed: number; of: number; fraction: number };
+}
+
+/**
+ * Exactly what a plan cuts, from the groups it removes: per layer the heads / KV groups and channels,
+ * each initializer sliced (axis, how many indices go) and the parameters removed. Plain JSON.
+ * `source` names the tensors: the recognised ModelSpec for a model's real initializers, or
+ * `planGroupSource(plan.model)` (the default) for the names `exportLlamaToOnnx` writes.
+ */
+export function planCuts(plan: PruningPlan, source: GroupSource = planGroupSource(plan.model)): PlanCuts {
+  let removedAll = 0;
+  let all = 0;
+  const layers = plan.layers.map((lp): LayerCut => {
+    const l = source.layers[lp.layer];
+    if (!l) throw new RangeError(`plan names layer ${lp.layer}, the model has layers 0..${source.layers.length - 1}`);
+    const groups = layerGroups(source, lp.layer);
+    const keepKv = new Set(lp.keepKvHeads);
+    const keepCh = new Set(lp.keepChannels);
+    const gone = [...groups.heads.filter((g) => !keepKv.has(g.index)), ...groups.channels.filter((g) => !keepCh.has(g.index))];
+    const tensors = new Map<string, TensorCut>();
+    for (const g of [...groups.heads, ...groups.channels]) {
+      for (const s of g.slices) {
+        const key = `${s.tensor}|${s.axis}`;
+        const t = tensors.get(key) ?? { tensor: s.tensor, axis: s.axis, removed: 0, of: 0 };
+        t.of += s.indices.length;
+        tensors.set(key, t);
+      }
+    }
+    for (const g of gone) for (const s of g.slices) tensors.get(`${s.tensor}|${s.axis}`)!.removed += s.indices.length;
+    const sum = (gs: Group[]) => gs.reduce((a, g) => a + g.parameters, 0);
+    const attention = sum(gone.filter((g) => g.kind !== 'channel'));
+    const mlp = sum(gone.filter((g) => g.kind === 'channel'));
+    const of = sum(groups.heads) + sum(groups.channels);
+    removedAll += attention + mlp;
+    all += of;
+    const keepHeads = new Set(lp.keepHeads);
+    return {
+      layer: lp.layer,
+      removedHeads: span(0, l.numHeads).filter((h) => !keepHeads.has(h)),
+      removedKvHeads: span(0, l.numKvHeads).filter((g) => !keepKv.has(g)),
+      removedChannels: span(0, l.intermediateSize).filter((c) => !keepCh.has(c)),
+      attentionRemoved: lp.keepKvHeads.length === 0,
+      ffnRemoved: lp.keepChannels.length === 0,
+      tensors: [...tensors.values()].filter((t) => t.removed > 0),
+      parameters: { attention, mlp, removed: attention + mlp, of },
+    };
+  });
+  return { layers, parameters: { removed: removedAll, of: all, fraction: all ? removedAll / all : 0 } };
+}
