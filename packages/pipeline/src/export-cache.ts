@@ -2,8 +2,8 @@
  * HF checkpoint folders exported to ONNX once, cached by content: the key hashes config.json, the
  * safetensors files' names, sizes, headers and a sample of their bytes (like modelFingerprint: never
  * gigabytes), and the export options. An entry is a folder written under a temp name and renamed into
- * place, with `entry.json` written last inside it; a folder without it (a crash mid-write) or one that
- * does not load is removed and rebuilt.
+ * place, with `entry.json` (the key and every file's size) written last inside it; a folder without
+ * it, or whose files' sizes differ from it (a crash mid-write, a truncated file), is removed and rebuilt.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
@@ -65,30 +65,21 @@ export interface CachedExport {
   reused: boolean;
 }
 
-/**
- * The ONNX export of `hfDir` in `cacheDir/exports/<key>/`, made now if no complete entry is there.
- * `isValid` may check that a found entry loads (a failure rebuilds it).
- */
-export async function exportCached(
-  hfDir: string,
-  cacheDir: string,
-  opts: CachedExportOptions,
-  hooks?: PipelineHooks,
-  isValid?: (onnxPath: string) => Promise<boolean>,
-): Promise<CachedExport> {
+/** The ONNX export of `hfDir` in `cacheDir/exports/<key>/`, made now if no complete entry is there. */
+export async function exportCached(hfDir: string, cacheDir: string, opts: CachedExportOptions, hooks?: PipelineHooks): Promise<CachedExport> {
   const h = hooksOf(hooks);
   const key = await checkpointKey(hfDir, opts);
   const root = join(cacheDir, 'exports');
   const entry = join(root, key);
   const onnxPath = join(entry, 'model.onnx');
   if (await complete(entry, key)) {
-    if (!isValid || (await isValid(onnxPath).catch(() => false))) {
-      h.log(`export: reusing the cached ONNX export of ${hfDir} (${entry})`);
-      return { onnxPath, key, reused: true };
-    }
-    h.warn(`the cached export ${entry} does not load: exporting ${hfDir} again`);
+    h.log(`export: reusing the cached ONNX export of ${hfDir} (${entry})`);
+    return { onnxPath, key, reused: true };
   }
-  if (existsSync(entry)) await rm(entry, { recursive: true, force: true });
+  if (existsSync(entry)) {
+    h.log(`export: the cached entry ${entry} is incomplete; exporting again`);
+    await rm(entry, { recursive: true, force: true });
+  }
   await mkdir(root, { recursive: true });
   const staging = join(root, `.tmp-${key.slice(0, 16)}-${process.pid}-${Date.now()}`);
   await mkdir(staging);
@@ -102,7 +93,9 @@ export async function exportCached(
       },
     });
     bar.finish();
-    await writeFile(join(staging, ENTRY_FILE), `${JSON.stringify({ format: CACHE_FORMAT, key, source: resolve(hfDir), options: opts, createdAt: new Date().toISOString() }, null, 2)}\n`);
+    const files = Object.fromEntries(await Promise.all(readdirSync(staging).sort().map(async (n) => [n, (await stat(join(staging, n))).size] as const)));
+    const meta = { format: CACHE_FORMAT, key, source: resolve(hfDir), options: opts, files, createdAt: new Date().toISOString() };
+    await writeFile(join(staging, ENTRY_FILE), `${JSON.stringify(meta, null, 2)}\n`);
     try {
       await rename(staging, entry);
     } catch (e) {
@@ -119,8 +112,10 @@ export async function exportCached(
 
 async function complete(entry: string, key: string): Promise<boolean> {
   try {
-    const meta = JSON.parse(await readFile(join(entry, ENTRY_FILE), 'utf8')) as { format?: string; key?: string };
-    return meta.format === CACHE_FORMAT && meta.key === key && existsSync(join(entry, 'model.onnx'));
+    const meta = JSON.parse(await readFile(join(entry, ENTRY_FILE), 'utf8')) as { format?: string; key?: string; files?: Record<string, number> };
+    if (meta.format !== CACHE_FORMAT || meta.key !== key || !meta.files?.['model.onnx']) return false;
+    for (const [name, size] of Object.entries(meta.files)) if ((await stat(join(entry, name))).size !== size) return false;
+    return true;
   } catch {
     return false;
   }

@@ -1,4 +1,5 @@
-import { loadScores, makePlan, type AllocationMode } from '@llm-bip/scoring';
+import { loadScores, type AllocationMode } from '@llm-bip/scoring';
+import { DEFAULTS, planFromScoresFile } from '@llm-bip/pipeline';
 import { noExtraPositionals, parseChoice, parseRatio, requireExisting, requirePositional, stringOption } from '../../args.js';
 import { defineCommand } from '../../command.js';
 import { UsageError } from '../../errors.js';
@@ -28,15 +29,9 @@ export const planCommand = defineCommand({
     if (!output) throw new UsageError('missing -o PLAN.json: say where to write the plan');
     requireExisting(scoresPath, 'scores file', 'file');
     const file = await loadScores(scoresPath);
-    const allocation: AllocationMode = allocationRaw
-      ? parseChoice(allocationRaw, '--allocation', ALLOCATIONS, 'global-kind')
-      : ((file.scores.defaultAllocation as AllocationMode | undefined) ?? 'global-kind');
-    const plan = makePlan(file.scores, file.model, {
-      ratio,
-      allocation,
-      ...(file.calibration ? { calibration: file.calibration, seed: file.calibration.seed } : {}),
-      notes: { tool: 'llm-bip', scores: scoresPath },
-    });
+    const requested: AllocationMode | undefined = allocationRaw ? parseChoice(allocationRaw, '--allocation', ALLOCATIONS, DEFAULTS.allocation) : undefined;
+    const plan = planFromScoresFile(file, { ratio, ...(requested ? { allocation: requested } : {}), notes: { scores: scoresPath } });
+    const allocation = plan.allocation;
     await writeFileAtomic(output, `${JSON.stringify(plan, null, 2)}\n`, { cleanup: ctx.cleanup, signal: ctx.signal });
     const kept = plan.layers.map((l) => `${l.keepHeads.length}/${file.model.numHeads[l.layer]}h ${l.keepChannels.length}/${file.model.intermediateSize[l.layer]}c`);
     const achieved = Number(plan.notes?.achievedRatio ?? Number.NaN);
