@@ -33,7 +33,12 @@ export function criterionFlags(commandOptions: Record<string, OptionSpec>): Reco
   for (const c of listCriteria()) {
     for (const o of c.options ?? []) {
       const flag = criterionOptionFlag(o.name);
-      if (o.type === 'object' || flag in commandOptions || flag in out) continue;
+      if (o.type === 'object' || flag in out) continue;
+      if (flag in commandOptions) {
+        // random's seed: the command's --seed is the value (defaultFrom); any other clash would be a dead flag
+        if (o.defaultFrom) continue;
+        throw new UsageError(`criterion "${c.name}" declares option ${o.name}, but --${flag} is already an option of this command: rename the option`);
+      }
       out[flag] = {
         type: o.type === 'boolean' ? 'boolean' : 'string',
         ...(o.type === 'boolean' ? {} : { value: o.valueName ?? 'VALUE' }),
