@@ -13,6 +13,7 @@ export default defineConfig({
       '@llm-bip/scoring': src('./packages/scoring/src/index.ts'),
       '@llm-bip/surgery': src('./packages/surgery/src/index.ts'),
       '@llm-bip/eval': src('./packages/eval/src/index.ts'),
+      '@llm-bip/pipeline': src('./packages/pipeline/src/index.ts'),
       '@llm-bip/testing': src('./tooling/testing/src/index.ts'),
     },
   },

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadTokenizer } from '@llm-bip/eval';
 import { createSession, greedyDecode } from '@llm-bip/runtime';
-import { cli, saveAtomic } from './cli-inproc.js';
+import { evaluate, exportDense, planTo, pruneWith, saveAtomic, scoreTo } from './steps.js';
 import { main as quality, WORKER_ENV } from './quality.js';
 import { main as speed } from './speed.js';
 
@@ -48,6 +48,7 @@ const started = Date.now();
 const model = values.model!;
 const out = values.out!;
 const data = ['--data', values.data!];
+const dataOpt = { data: values.data! };
 const steps = new Set(values.steps.split(','));
 const scratch = mkdtempSync(join(tmpdir(), 'llm-bip-gpu-job-'));
 const machine = 'GPU machine: NVIDIA H200, 16 cores (onnxruntime-node 1.30, Node 22)';
@@ -68,7 +69,7 @@ async function step(name: string, fn: () => Promise<unknown>): Promise<void> {
 await step('ep', async () => {
   const lines: string[] = [];
   const dense = join(scratch, 'ep-probe.onnx');
-  await cli(['export', model, '-o', dense]);
+  await exportDense(model, dense);
   const s = await createSession(dense, { ep: 'auto', onLog: (l) => lines.push(l) });
   const r = { ep: s.ep, report: s.epReport, lines };
   await s.release();
@@ -78,12 +79,12 @@ await step('ep', async () => {
 
 await step('ppl', async () => {
   const dense = join(scratch, 'ppl-dense.onnx');
-  await cli(['export', model, '-o', dense]);
+  await exportDense(model, dense);
   const r: Record<string, unknown> = { machine, model };
   for (const ep of ['webgpu', 'cpu']) {
     const t0 = Date.now();
     try {
-      const ev = await cli(['eval', dense, '--tokenizer', model, '--ppl', 'wikitext2,ptb', '--tasks', 'none', '--ep', ep, ...data, ...(values['ppl-limit'] ? ['--limit', values['ppl-limit']] : [])]);
+      const ev = { results: await evaluate(dense, model, { ppl: ['wikitext2', 'ptb'], tasks: [], ep: ep as 'cpu', ...dataOpt, ...(values['ppl-limit'] ? { limit: Number(values['ppl-limit']) } : {}) }) };
       r[ep] = { results: ev.results, seconds: (Date.now() - t0) / 1000 };
       log(`${ep}: ${JSON.stringify(ev.results)} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     } catch (e) {
@@ -107,12 +108,11 @@ await step('quality', () => {
 });
 await step('kv', async () => {
   const dense = join(scratch, 'kv-dense.onnx');
-  await cli(['export', model, '-o', dense, '--kv-cache']);
+  await exportDense(model, dense, { kvCache: true });
   const scores = join(scratch, 'kv-scores.json');
   const plan = join(scratch, 'kv-plan.json');
-  await cli(['score', dense, '--tokenizer', model, '--samples', '32', '--ep', 'cpu', ...data, '-o', scores]);
-  await cli(['plan', scores, '--ratio', '0.5', '--allocation', 'global-kind', '-o', plan]);
-  await cli(['prune', dense, '--plan', plan, '--compensate', '--scores', scores, '--tokenizer', model, '-o', join(scratch, 'kv-pruned')]);
+  const scored = await scoreTo(dense, model, { criterion: 'llm-bip', seed: 0, samples: 32, ep: 'cpu', ...dataOpt }, scores);
+  await pruneWith(dense, await planTo(scores, 0.5, 'global-kind', plan), join(scratch, 'kv-pruned'), scored);
   const headsKept = (JSON.parse(readFileSync(plan, 'utf8')) as { layers: { keepHeads: number[] }[] }).layers.map((l) => l.keepHeads.length);
   log(`pruned model: heads kept per layer ${headsKept.join(', ')}`);
   const tokenizer = loadTokenizer(model);

@@ -20,7 +20,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { cli, saveAtomic } from './cli-inproc.js';
+import type { TaskName } from '@llm-bip/eval';
+import { loadScores } from '@llm-bip/scoring';
+import { evaluate, exportDense, planTo, pruneWith, saveAtomic, scoreTo, type EvalArgs } from './steps.js';
 
 export interface MethodSpec {
   id: string;
@@ -30,8 +32,8 @@ export interface MethodSpec {
   seedFree?: boolean;
   allocation: string;
   compensate: boolean;
-  /** extra `score` flags (criterion options, e.g. the ablations) */
-  scoreArgs?: string[];
+  /** criterion options (e.g. the ablations' headTerm) */
+  options?: Record<string, unknown>;
 }
 
 /** The rows of the quality table, in display order. */
@@ -52,7 +54,7 @@ export const METHODS: MethodSpec[] = [
     criterion: 'llm-bip',
     allocation: 'global-kind',
     compensate: false,
-    scoreArgs: ['--head-term', 'none'],
+    options: { headTerm: 'none' },
   },
   {
     id: 'llm-bip-no-lipschitz',
@@ -60,7 +62,7 @@ export const METHODS: MethodSpec[] = [
     criterion: 'llm-bip',
     allocation: 'global-kind',
     compensate: false,
-    scoreArgs: ['--head-term', 'direct'],
+    options: { headTerm: 'direct' },
   },
   {
     id: 'llm-bip-no-lipschitz-global',
@@ -68,7 +70,7 @@ export const METHODS: MethodSpec[] = [
     criterion: 'llm-bip',
     allocation: 'global',
     compensate: false,
-    scoreArgs: ['--head-term', 'direct'],
+    options: { headTerm: 'direct' },
   },
 ];
 
@@ -272,15 +274,17 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
     log(`${units.length} units: ${units.map((u) => `${u.method === 'dense' ? 'dense' : u.method.id}@${u.seed}`).join(', ')}`);
   }
 
-  const common = [...(values.data ? ['--data', values.data] : [])];
   const { ppl, tasks } = splitEval(values.eval);
-  const evalArgs = [
-    '--ppl', ppl, '--tasks', tasks,
-    ...(values.limit ? ['--limit', values.limit] : []),
-    ...(values['task-limit'] ? ['--task-limit', values['task-limit']] : []),
-    ...(values['batch-size'] ? ['--batch-size', values['batch-size']] : []),
-    '--ep', values.ep, ...common,
-  ];
+  const list = (v: string) => (v === 'none' ? [] : v.split(',').filter(Boolean));
+  const evalArgs: EvalArgs = {
+    ppl: list(ppl),
+    tasks: list(tasks) as TaskName[],
+    ...(values.limit ? { limit: Number(values.limit) } : {}),
+    ...(values['task-limit'] ? { taskLimit: Number(values['task-limit']) } : {}),
+    ...(values['batch-size'] ? { batchSize: Number(values['batch-size']) } : {}),
+    ep: values.ep as EvalArgs['ep'],
+    ...(values.data ? { data: values.data } : {}),
+  };
   const scoreEp = values['score-ep'] ?? values.ep;
   // --eval none: score and plan only (e.g. to check that two machines make the same plans)
   const plansOnly = ppl === 'none' && tasks === 'none';
@@ -288,14 +292,13 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
   try {
     const dense = join(work, 'dense.onnx');
     log(`export ${values.model}`);
-    await cli(['export', values.model, '-o', dense, '--external-data']);
-    const tok = ['--tokenizer', values.model];
+    await exportDense(values.model, dense, { externalData: true });
+    const tok = values.model;
     for (const unit of units) {
       if (unit.method === 'dense') {
         if (plansOnly) continue;
         log('evaluate dense');
-        const r = await cli(['eval', dense, ...tok, ...evalArgs]);
-        results.dense = { results: r.results };
+        results.dense = { results: await evaluate(dense, tok, evalArgs) };
         saveAtomic(values.out, results);
         continue;
       }
@@ -312,15 +315,15 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
         try {
           if (!scores) {
             scores = join(work, `scores-${m.id}-${seed}.json`);
-            log(`score ${m.criterion} ${(m.scoreArgs ?? []).join(' ')} seed ${seed}`);
+            log(`score ${m.criterion} ${m.options ? JSON.stringify(m.options) : ''} seed ${seed}`);
             const t0 = Date.now();
-            await cli(['score', dense, ...tok, '--criterion', m.criterion, ...(m.scoreArgs ?? []), '--seed', String(seed), '--samples', values.samples, '--seq-len', values['seq-len'], '--ep', scoreEp, ...common, '-o', scores]);
+            await scoreTo(dense, tok, { criterion: m.criterion, ...(m.options ? { options: m.options } : {}), seed, samples: Number(values.samples), seqLen: Number(values['seq-len']), ep: scoreEp as EvalArgs['ep'], ...(values.data ? { data: values.data } : {}) }, scores);
             scoreSeconds = (Date.now() - t0) / 1000;
             row.seconds.score = scoreSeconds;
           }
           const plan = join(work, `plan-${m.id}-${ratio}-${seed}.json`);
-          const planOut = await cli(['plan', scores, '--ratio', String(ratio), '--allocation', m.allocation, '-o', plan]);
-          row.removedFraction = planOut.removedFraction ?? planOut.removed ?? undefined;
+          const planOut = await planTo(scores, ratio, m.allocation, plan);
+          row.removedFraction = Number(planOut.notes?.achievedRatio);
           row.planSha256 = planHash(plan);
           if (plansOnly) {
             results.rows.push(row);
@@ -330,11 +333,10 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
           const outDir = join(work, `pruned-${m.id}-${ratio}-${seed}`);
           log(`prune ${m.id} ratio ${ratio} seed ${seed}`);
           let t0 = Date.now();
-          const pr = await cli(['prune', dense, '--plan', plan, ...(m.compensate ? ['--compensate', '--scores', scores] : []), ...tok, '-o', outDir]);
+          row.params = await pruneWith(dense, planOut, outDir, m.compensate ? await loadScores(scores) : undefined);
           row.seconds.prune = (Date.now() - t0) / 1000;
-          if (pr.parameters) row.params = { before: pr.parameters.before?.total ?? pr.parameters.before, after: pr.parameters.after?.total ?? pr.parameters.after };
           t0 = Date.now();
-          const ev = await cli(['eval', join(outDir, 'model.onnx'), ...tok, ...evalArgs]);
+          const ev = { results: await evaluate(join(outDir, 'model.onnx'), tok, evalArgs) };
           row.seconds.eval = (Date.now() - t0) / 1000;
           row.results = ev.results;
           results.rows.push(row);

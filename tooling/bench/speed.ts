@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { probeOverhead } from '@llm-bip/scoring';
-import { cli, saveAtomic } from './cli-inproc.js';
+import { bench, exportDense, planTo, pruneWith, saveAtomic, scoreTo } from './steps.js';
 
 export interface SpeedRow {
   model: string;
@@ -64,8 +64,7 @@ export async function main(argv = process.argv.slice(2)): Promise<SpeedResults> 
   if (!values.model || !values.out) throw new Error('usage: bench:speed --model HF_DIR --out results.json [options]');
   const eps = values.eps.split(',');
   const ratios = values.ratios.split(',').map(Number);
-  const common = values.data ? ['--data', values.data] : [];
-  const tok = ['--tokenizer', values.model];
+  const data = values.data ? { data: values.data } : {};
   const work = mkdtempSync(join(tmpdir(), 'llm-bip-speed-'));
   const res: SpeedResults = {
     model: values.model,
@@ -80,21 +79,19 @@ export async function main(argv = process.argv.slice(2)): Promise<SpeedResults> 
   try {
     const dense = join(work, 'dense.onnx');
     log('export (KV cache)');
-    await cli(['export', values.model, '-o', dense, '--kv-cache', '--external-data']);
+    await exportDense(values.model, dense, { kvCache: true, externalData: true });
     const models: Array<{ name: string; ratio: number; path: string; params?: number }> = [{ name: 'dense', ratio: 0, path: dense }];
     if (ratios.length) {
       const scores = join(work, 'scores.json');
       log('score llm-bip');
-      await cli(['score', dense, ...tok, '--criterion', 'llm-bip', '--samples', values.samples, '--ep', 'cpu', ...common, '-o', scores]);
+      const scored = await scoreTo(dense, values.model, { criterion: 'llm-bip', seed: 0, samples: Number(values.samples), ep: 'cpu', ...data }, scores);
       for (const ratio of ratios) {
         const plan = join(work, `plan-${ratio}.json`);
-        await cli(['plan', scores, '--ratio', String(ratio), '--allocation', 'global-kind', '-o', plan]);
+        const planned = await planTo(scores, ratio, 'global-kind', plan);
         const out = join(work, `pruned-${ratio}`);
         const t0 = Date.now();
-        const pr = await cli(['prune', dense, '--plan', plan, '--compensate', '--scores', scores, ...tok, '-o', out]);
+        const { before, after } = await pruneWith(dense, planned, out, scored);
         const seconds = (Date.now() - t0) / 1000;
-        const before = pr.parameters?.before?.total ?? pr.parameters?.before;
-        const after = pr.parameters?.after?.total ?? pr.parameters?.after;
         res.surgery.push({ ratio, seconds, paramsBefore: before, paramsAfter: after });
         models[0]!.params ??= before;
         models.push({ name: `llm-bip global-kind ${Math.round(ratio * 100)}%`, ratio, path: join(out, 'model.onnx'), params: after });
@@ -118,7 +115,7 @@ export async function main(argv = process.argv.slice(2)): Promise<SpeedResults> 
         for (const batch of values.batches.split(',').map(Number)) {
           const row: SpeedRow = { model: m.name, ratio: m.ratio, ep, batch, ...(m.params !== undefined ? { params: m.params } : {}) };
           try {
-            const b = await cli(['bench', m.path, '--ep', ep, '--prompt', values.prompt, '--decode', values.decode, '--batch', String(batch), '--repeats', values.repeats]);
+            const b = await bench(m.path, { ep: ep as 'cpu', prompt: Number(values.prompt), decode: Number(values.decode), batch, repeats: Number(values.repeats) });
             row.prefillTokensPerSec = b.prefill?.[0]?.tokensPerSec;
             row.prefillMedianMs = b.prefill?.[0]?.medianMs;
             row.decodeTokensPerSec = b.decode?.tokensPerSec;

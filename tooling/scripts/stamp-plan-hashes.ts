@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { saveAtomic } from '../bench/cli-inproc.js';
+import { saveAtomic } from '../bench/steps.js';
 import type { QualityResults } from '../bench/quality.js';
 
 const [plansFile, qualityFile] = process.argv.slice(2);

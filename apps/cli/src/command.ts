@@ -64,6 +64,11 @@ export interface Command {
   examples: Example[];
   /** hidden from the command list (test helpers) */
   hidden?: boolean;
+  /**
+   * Runs on the raw arguments before they are parsed, e.g. to load --plugin modules whose criterion
+   * options then appear in `options` (read after this) and in --help.
+   */
+  prepare?(args: string[], cwd: string): Promise<void>;
   run(ctx: CommandContext): Promise<CommandOutput>;
 }
 

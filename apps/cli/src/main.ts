@@ -112,6 +112,7 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
       );
     }
 
+    await command.prepare?.(rest, options.cwd ?? process.cwd());
     const parsed = parse(rest, { ...globalOptions, ...command.options }, `llm-bip ${command.name}`);
     const { json: j, quiet: q, help: h, version: _v, ...values } = parsed.values;
     json = json || j === true;

@@ -28,7 +28,16 @@ export { buildProbe, headGram, PROBE_OUTPUT_PREFIX, type ProbeModel, type ProbeO
 export { writeProbeFile, type ProbeFile } from './probe/probe-file.js';
 export { collectStatistics, type CollectOptions } from './probe/collect.js';
 export { probeOverhead, type ProbeOverhead } from './probe/overhead.js';
-export { getCriterion, listCriteria, registerCriterion } from './criteria/registry.js';
+export {
+  getCriterion,
+  listCriteria,
+  registerCriterion,
+  loadCriterionPlugin,
+  resolveCriterionOptions,
+  parseCriterionOption,
+  criterionOptionFlag,
+  criteriaDeclaring,
+} from './criteria/registry.js';
 export { llmBip } from './criteria/llm-bip.js';
 export { wandaSp } from './criteria/wanda-sp.js';
 export { flap, standardise } from './criteria/flap.js';
@@ -47,6 +56,5 @@ export {
 } from './allocation/allocate.js';
 export { makePlan, removedFraction } from './allocation/plan.js';
 export { saveScores, loadScores, SCORES_FORMAT, type ScoresFile } from './scores-file.js';
-export { scoreModel, rescore, planFromScores, compensationFromScores, type ScoreModelOptions } from './pipeline.js';
 export { probeFeeds } from './probe/feeds.js';
 export { batchSizeFor } from './probe/collect.js';

@@ -100,13 +100,35 @@ export interface ScoreProgress {
 }
 
 /**
+ * One option a criterion takes, declared in the criterion's own file. The CLI makes a flag of it
+ * (the kebab-case of `name`: headTerm -> --head-term) with `help`, `choices` and the default in its
+ * --help; `resolveCriterionOptions` checks given values against it and fills in defaults.
+ */
+export interface CriterionOption {
+  /** the key in `options` (camelCase) */
+  name: string;
+  /** 'object': a library-only value (e.g. precomputed spectral norms); the CLI makes no flag of it */
+  type: 'string' | 'integer' | 'number' | 'boolean' | 'object';
+  /** allowed values of a string option */
+  choices?: readonly string[];
+  default?: string | number | boolean;
+  /** take the default from the run instead: 'seed' = the calibration seed (the CLI's --seed) */
+  defaultFrom?: 'seed';
+  help: string;
+  /** placeholder in the CLI's help, e.g. "T" (default: "VALUE") */
+  valueName?: string;
+}
+
+/**
  * A criterion: which taps it reads, and how statistics + weights become scores. `score` is async
  * because weights are read from disk one tensor at a time. Options are criterion-specific and
- * documented in the criterion's file.
+ * declared in `options` (what the CLI and `resolveCriterionOptions` know of them).
  */
 export interface Criterion {
   name: string;
   description: string;
+  /** the options it reads (none when absent); `score` and `taps` get them resolved, defaults filled in */
+  options?: readonly CriterionOption[];
   /** the probe taps this criterion reads (in addition to the always-collected compensation/output taps) */
   taps(spec: ModelSpec, options?: Record<string, unknown>): Tap[];
   score(stats: Statistics, weights: WeightSource, spec: ModelSpec, options?: Record<string, unknown>, progress?: ScoreProgress): Promise<GroupScores>;

@@ -8,7 +8,8 @@
  */
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cli } from '../cli-inproc.js';
+import { evaluate, exportDense, planTo, pruneWith, scoreTo } from '../steps.js';
+import { loadScores } from '@llm-bip/scoring';
 import { fixtures, shared, tempDir } from '@llm-bip/testing';
 
 const tmp = tempDir('llm-bip-design-table-');
@@ -16,18 +17,17 @@ afterAll(() => tmp.cleanup());
 
 describe('bip-llama-small, llm-bip global-kind at 20 %, vs the prototype table in DESIGN.md', () => {
   it('WikiText-2 perplexity within 3 % of 88.6 (with compensation) and 93.1 (without)', { timeout: 1_800_000 }, async () => {
-    const data = ['--data', shared('data')];
+    const data = shared('data');
     const dense = join(tmp.dir, 'dense.onnx');
-    await cli(['export', fixtures.smallHf, '-o', dense, '--external-data']);
+    await exportDense(fixtures.smallHf, dense, { externalData: true });
     const scores = join(tmp.dir, 'scores.json');
-    await cli(['score', dense, '--tokenizer', fixtures.smallHf, '--criterion', 'llm-bip', '--samples', '128', '--seq-len', '128', '--seed', '0', '--ep', 'cpu', ...data, '-o', scores]);
-    const plan = join(tmp.dir, 'plan.json');
-    await cli(['plan', scores, '--ratio', '0.2', '--allocation', 'global-kind', '-o', plan]);
+    await scoreTo(dense, fixtures.smallHf, { criterion: 'llm-bip', samples: 128, seqLen: 128, seed: 0, ep: 'cpu', data }, scores);
+    const plan = await planTo(scores, 0.2, 'global-kind', join(tmp.dir, 'plan.json'));
     for (const [compensate, expected] of [[true, 88.6], [false, 93.1]] as const) {
       const out = join(tmp.dir, compensate ? 'comp' : 'plain');
-      await cli(['prune', dense, '--plan', plan, ...(compensate ? ['--compensate', '--scores', scores] : []), '--tokenizer', fixtures.smallHf, '-o', out]);
-      const ev = await cli(['eval', join(out, 'model.onnx'), '--ppl', 'wikitext2', '--tasks', 'none', '--ep', 'cpu', ...data]);
-      const ppl = ev.results.wikitext2.perplexity as number;
+      await pruneWith(dense, plan, out, compensate ? await loadScores(scores) : undefined);
+      const ev = { results: await evaluate(join(out, 'model.onnx'), fixtures.smallHf, { ppl: ['wikitext2'], tasks: [], ep: 'cpu', data }) };
+      const ppl = ev.results.wikitext2!.perplexity as number;
       console.log(`[design-table] llm-bip global-kind 20 %${compensate ? ' + compensation' : ''}: WikiText-2 ${ppl.toFixed(2)} (prototype ${expected})`);
       expect(Math.abs(ppl - expected) / expected).toBeLessThanOrEqual(0.03);
     }

@@ -1,12 +1,13 @@
 /**
  * MODEL arguments: an ONNX file (tokenizer.json expected beside it, or --tokenizer) or a Hugging
- * Face checkpoint folder, exported to a temp ONNX on the fly. Also where the shared data lives.
+ * Face checkpoint folder, exported on the fly into the user cache (keyed by the checkpoint's
+ * content, so the next command on the same folder reuses it). Also where the shared data lives.
  */
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { exportLlamaToOnnx } from '@llm-bip/model';
+import { exportCached } from '@llm-bip/pipeline';
 import type { CommandContext } from '../command.js';
 import { CliError, ExitCode } from '../errors.js';
 
@@ -17,7 +18,7 @@ export interface ModelInput {
   tokenizer: string;
   /** the HF folder it was exported from, when MODEL was one */
   exportedFrom?: string;
-  /** remove the temp export (no-op for an ONNX file) */
+  /** release what resolving made (nothing today: exports stay in the cache) */
   dispose(): void;
 }
 
@@ -28,28 +29,8 @@ export function isHfCheckpoint(path: string): boolean {
 export async function resolveModelInput(model: string, ctx: CommandContext, opts: { tokenizer?: string; kvCache?: boolean } = {}): Promise<ModelInput> {
   if (!existsSync(model)) throw new CliError(`model ${model} does not exist: give an ONNX file or an HF checkpoint folder`, ExitCode.input);
   if (isHfCheckpoint(model)) {
-    const dir = mkdtempSync(join(tmpdir(), 'llm-bip-export-'));
-    ctx.cleanup.add(dir);
-    const onnxPath = join(dir, 'model.onnx');
-    const bar = ctx.progress({ label: 'export', unit: 'tensor' });
-    await exportLlamaToOnnx(model, onnxPath, {
-      dtype: 'float32',
-      kvCache: opts.kvCache ?? true,
-      onProgress: (p) => {
-        ctx.signal.throwIfAborted();
-        bar.update(p.done, p.total);
-      },
-    });
-    bar.finish();
-    return {
-      onnxPath,
-      tokenizer: opts.tokenizer ?? model,
-      exportedFrom: model,
-      dispose: () => {
-        rmSync(dir, { recursive: true, force: true });
-        ctx.cleanup.release(dir);
-      },
-    };
+    const { onnxPath } = await exportCached(model, cacheDir(ctx.env), { dtype: 'float32', kvCache: opts.kvCache ?? true }, ctx);
+    return { onnxPath, tokenizer: opts.tokenizer ?? model, exportedFrom: model, dispose: () => {} };
   }
   if (statSync(model).isDirectory()) {
     const inside = join(model, 'model.onnx');
@@ -70,7 +51,7 @@ export function dataDir(option: string | undefined): string {
   return resolve(dirname(fileURLToPath(import.meta.url)), '../../../../../shared/data');
 }
 
-/** Where tokenized datasets are cached between runs. */
+/** Where tokenized datasets and HF exports are cached between runs. */
 export function cacheDir(env: NodeJS.ProcessEnv): string {
   if (env.LLM_BIP_CACHE) return env.LLM_BIP_CACHE;
   const base = env.XDG_CACHE_HOME ?? (env.HOME ? join(env.HOME, '.cache') : tmpdir());

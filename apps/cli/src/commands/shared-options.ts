@@ -1,25 +1,26 @@
 /** Options several commands share, defined once so their help reads the same everywhere. */
+import { DEFAULTS } from '@llm-bip/pipeline';
+import { ALLOCATIONS } from '@llm-bip/scoring';
 import type { OptionSpec } from '../command.js';
 
-export const CRITERIA = ['llm-bip', 'wanda-sp', 'flap', 'magnitude', 'random'] as const;
-export const ALLOCATIONS = ['uniform', 'global-kind', 'global', 'al-am'] as const;
+export { ALLOCATIONS };
 export const EXECUTION_PROVIDERS = ['auto', 'cuda', 'webgpu', 'cpu'] as const;
 
 export const epOption: Record<string, OptionSpec> = {
-  ep: { type: 'string', value: 'EP', description: `execution provider: ${EXECUTION_PROVIDERS.join(' | ')}`, defaultText: 'auto' },
+  ep: { type: 'string', value: 'EP', description: `execution provider: ${EXECUTION_PROVIDERS.join(' | ')}`, defaultText: DEFAULTS.ep },
 };
 
 export const calibrationOptions: Record<string, OptionSpec> = {
-  calib: { type: 'string', value: 'FILE', description: 'calibration text: .jsonl (one document per line, "text" field) or a plain text file', defaultText: 'the C4 sample in the data folder' },
-  samples: { type: 'string', value: 'N', description: 'calibration samples', defaultText: '128' },
-  'seq-len': { type: 'string', value: 'L', description: 'tokens per calibration sample', defaultText: '128' },
-  seed: { type: 'string', value: 'S', description: 'sampling seed', defaultText: '0' },
+  calib: { type: 'string', value: 'FILE', description: 'calibration text: .jsonl (one document per line, "text" field) or a plain text file', defaultText: DEFAULTS.calibration.fileText },
+  samples: { type: 'string', value: 'N', description: 'calibration samples', defaultText: String(DEFAULTS.calibration.samples) },
+  'seq-len': { type: 'string', value: 'L', description: 'tokens per calibration sample', defaultText: String(DEFAULTS.calibration.seqLen) },
+  seed: { type: 'string', value: 'S', description: 'sampling seed', defaultText: String(DEFAULTS.calibration.seed) },
 };
 
+/** --ratio and --allocation (--criterion comes from the registry: criterion-options.ts). */
 export const pruneOptions: Record<string, OptionSpec> = {
   ratio: { type: 'string', value: 'R', description: 'fraction of attention+MLP parameters to remove, in (0, 1)' },
-  criterion: { type: 'string', value: 'NAME', description: `importance criterion: ${CRITERIA.join(' | ')}`, defaultText: 'llm-bip' },
-  allocation: { type: 'string', value: 'MODE', description: `how the ratio is spread over layers: ${ALLOCATIONS.join(' | ')}`, defaultText: "the criterion's own (flap: al-am), else global-kind" },
+  allocation: { type: 'string', value: 'MODE', description: `how the ratio is spread over layers: ${ALLOCATIONS.join(' | ')}`, defaultText: `the criterion's own (flap: al-am), else ${DEFAULTS.allocation}` },
 };
 
 export const outputOption = (what: string, short = true): Record<string, OptionSpec> => ({

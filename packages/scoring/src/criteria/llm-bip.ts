@@ -24,6 +24,17 @@ const HEAD_TERMS = ['lipschitz', 'direct', 'none'] as const;
 export const llmBip: Criterion = {
   name: 'llm-bip',
   description: 'LLM-BIP: exact FFN-channel block-output change; head bound mean_t (1+L_t)||W_o^(h) z_h|| (Lipschitz through the FFN)',
+  options: [
+    {
+      name: 'headTerm',
+      type: 'string',
+      choices: HEAD_TERMS,
+      default: 'lipschitz',
+      valueName: 'T',
+      help: 'llm-bip ablations: lipschitz (the bound, mean_t (1+L_t)||W_o z||) | direct (without the Lipschitz factor) | none (FFN term only: heads are kept)',
+    },
+    { name: 'spectralNorms', type: 'object', help: 'precomputed SpectralNorms (skips the power iteration)' },
+  ],
 
   taps(spec, options) {
     const headTerm = optionOf(options, 'headTerm', HEAD_TERMS, 'lipschitz');

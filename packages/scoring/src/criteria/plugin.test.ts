@@ -6,7 +6,12 @@ import { tinyCase, tokenRows } from '../tiny-models.testutil.js';
 import { tapValues } from '../statistics.js';
 import type { Criterion } from '../types.js';
 import { getCriterion, registerCriterion } from './registry.js';
-import { compensationFromScores, planFromScores, scoreModel } from '../pipeline.js';
+import { loadModel } from '@llm-bip/onnx-io';
+import { planModelShape } from '@llm-bip/model';
+import { collectStatistics } from '../probe/collect.js';
+import { makePlan } from '../allocation/plan.js';
+import { blockOutputNorm, compensationStats } from '../statistics.js';
+import { modelWeights } from '../weights.js';
 
 const activationNorm: Criterion = {
   name: 'activation-norm',
@@ -36,10 +41,15 @@ describe('a criterion plug-in', () => {
     expect(getCriterion('activation-norm')).toBe(activationNorm);
     const c = await tinyCase(tmp.dir, 'm', { seed: 8, hiddenSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 4, intermediateSize: 40, vocabSize: 64 });
     const rows = tokenRows(3, 8, 64, 1);
-    const file = await scoreModel({ modelPath: c.onnxPath, criterion: 'activation-norm', calibration: { rows, samples: 3, seqLen: 8, seed: 0, source: 'test' }, ep: 'cpu' });
-    expect(file.scores.layers[0]!.blockOutputNorm).toBeGreaterThan(0); // filled in from the statistics
-    for (const allocation of ['uniform', 'global-kind', 'global', 'al-am'] as const) validatePlan(planFromScores(file, { ratio: 0.25, allocation }), c.spec);
-    const comp = compensationFromScores(file);
+    const loaded = await loadModel(c.onnxPath);
+    const criterion = getCriterion('activation-norm');
+    const stats = await collectStatistics({ model: loaded, spec: c.spec, taps: criterion.taps(c.spec), rows, ep: 'cpu' });
+    const raw = await criterion.score(stats, modelWeights(loaded.model, loaded.dir), c.spec);
+    // the block output norms the cross-layer allocations need come with every collection (base taps)
+    const scores = { ...raw, layers: raw.layers.map((l) => ({ ...l, blockOutputNorm: blockOutputNorm(stats, l.layer) })) };
+    expect(scores.layers[0]!.blockOutputNorm).toBeGreaterThan(0);
+    for (const allocation of ['uniform', 'global-kind', 'global', 'al-am'] as const) validatePlan(makePlan(scores, planModelShape(c.spec, ''), { ratio: 0.25, allocation }), c.spec);
+    const comp = compensationStats(stats, c.spec);
     expect(comp.layers.map((l) => [l.oProjInputMean.length, l.downProjInputMean.length])).toEqual([
       [32, 40],
       [32, 40],

@@ -1,5 +1,5 @@
 /**
- * Random: uniform scores from a seeded RNG (option `seed`, default 0); the floor every criterion must beat.
+ * Random: uniform scores from a seeded RNG (option `seed`: the run's calibration seed through the pipeline, else 0); the floor every criterion must beat.
  * Needs no calibration and no weights (block output norms are taken from statistics when given).
  */
 import { seededRng } from '../rng.js';
@@ -10,6 +10,7 @@ import { headGranularity } from './common.js';
 export const random: Criterion = {
   name: 'random',
   description: 'uniform random scores (seeded); the baseline floor',
+  options: [{ name: 'seed', type: 'integer', defaultFrom: 'seed', valueName: 'S', help: 'seed of the random draw (default: the calibration seed)' }],
   taps: () => [],
   async score(stats, _weights, spec, options) {
     const seed = (options?.seed as number | undefined) ?? 0;

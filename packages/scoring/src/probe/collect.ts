@@ -2,7 +2,7 @@
  * Statistics collection: build the probe, run the calibration rows through it in batches on the
  * chosen execution provider, accumulate the per-row tap outputs in float64 on the host.
  */
-import { loadModel } from '@llm-bip/onnx-io';
+import { loadModel, type LoadedModel } from '@llm-bip/onnx-io';
 import type { ModelSpec } from '@llm-bip/model';
 import { chunk, createSession, makeTokenBatch, toFloat32, type EpChoice, type Session } from '@llm-bip/runtime';
 import { ScoringError } from '../errors.js';
@@ -14,7 +14,9 @@ import { probeFeeds } from './feeds.js';
 import { writeProbeFile } from './probe-file.js';
 
 export interface CollectOptions {
-  modelPath: string;
+  /** the model as loaded by the caller (no second decode), or the path of its .onnx file */
+  model?: LoadedModel;
+  modelPath?: string;
   spec: ModelSpec;
   /** the criterion's taps; the base taps (compensation means, block output norms) are always added */
   taps: Tap[];
@@ -35,7 +37,8 @@ export async function collectStatistics(opts: CollectOptions): Promise<Statistic
   if (rows.some((r) => r.length !== seqLen)) throw new ScoringError('calibration rows differ in length: every row must have seqLen tokens (no padding)');
   const taps = uniqueTaps([...baseTaps(spec), ...opts.taps]);
 
-  const loaded = await loadModel(opts.modelPath);
+  if (!opts.model && !opts.modelPath) throw new ScoringError('collectStatistics: give model (a LoadedModel) or modelPath');
+  const loaded = opts.model ?? (await loadModel(opts.modelPath!));
   const probe = await buildProbe(loaded.model, spec, taps, modelWeights(loaded.model, loaded.dir));
   const file = await writeProbeFile(probe.model, loaded.dir);
   try {

@@ -1,11 +1,11 @@
-import { benchmarkSpeed, formatReport, type SpeedResult } from '@llm-bip/eval';
+import { formatReport, type SpeedResult } from '@llm-bip/eval';
+import { benchModel, DEFAULTS } from '@llm-bip/pipeline';
 import type { KvLayout } from '@llm-bip/runtime';
 import { kvLayoutOfFile } from '../kv-layout.js';
 import { noExtraPositionals, parseChoice, parseIntOption, requirePositional, stringOption } from '../../args.js';
 import { defineCommand, type CommandContext } from '../../command.js';
-import { createSessionFor } from '../eval/deps.js';
-import { evalProgress } from '../eval-progress.js';
 import { resolveModelInput } from '../model-input.js';
+import { hooksFor } from '../pipeline.js';
 import { EXECUTION_PROVIDERS, epOption } from '../shared-options.js';
 
 export interface BenchRequest {
@@ -16,40 +16,27 @@ export interface BenchRequest {
   ep: (typeof EXECUTION_PROVIDERS)[number];
 }
 
-/** Prefill (batch x prompt) and decode throughput of one ONNX model. */
+/** Prefill (batch x prompt) and decode throughput of one ONNX model (the pipeline's benchModel). */
 export async function runBench(ctx: CommandContext, onnxPath: string, req: BenchRequest, label = '', kv?: KvLayout): Promise<SpeedResult> {
-  const session = await createSessionFor(onnxPath, req.ep, ctx);
-  const progress = evalProgress(ctx, label);
-  try {
-    return await benchmarkSpeed(session, {
-      batch: [req.batch],
-      seq: [req.prompt],
-      iterations: req.repeats,
-      decode: req.decode > 0 ? { batch: req.batch, promptLen: req.prompt, newTokens: req.decode } : null,
-      onProgress: progress.onProgress,
-      ...(kv ? { kv } : {}),
-    });
-  } finally {
-    progress.finish();
-    await session.release();
-  }
+  return benchModel({ path: onnxPath, ...(kv ? { kv } : {}) }, req, hooksFor(ctx), { label });
 }
 
 export function parseBenchRequest(ctx: CommandContext): BenchRequest {
+  const d = DEFAULTS.bench;
   return {
-    prompt: parseIntOption(stringOption(ctx.values, 'prompt'), '--prompt', 128),
-    decode: parseIntOption(stringOption(ctx.values, 'decode'), '--decode', 32, 0),
-    batch: parseIntOption(stringOption(ctx.values, 'batch'), '--batch', 1),
-    repeats: parseIntOption(stringOption(ctx.values, 'repeats'), '--repeats', 5),
-    ep: parseChoice(stringOption(ctx.values, 'ep'), '--ep', EXECUTION_PROVIDERS, 'auto'),
+    prompt: parseIntOption(stringOption(ctx.values, 'prompt'), '--prompt', d.prompt),
+    decode: parseIntOption(stringOption(ctx.values, 'decode'), '--decode', d.decode, 0),
+    batch: parseIntOption(stringOption(ctx.values, 'batch'), '--batch', d.batch),
+    repeats: parseIntOption(stringOption(ctx.values, 'repeats'), '--repeats', d.repeats),
+    ep: parseChoice(stringOption(ctx.values, 'ep'), '--ep', EXECUTION_PROVIDERS, DEFAULTS.ep),
   };
 }
 
 export const benchOptions = {
-  prompt: { type: 'string', value: 'N', description: 'prompt tokens for the prefill measurement', defaultText: '128' },
-  decode: { type: 'string', value: 'N', description: 'tokens to decode after the prompt, 0 to skip (uses the KV cache when the model has one)', defaultText: '32' },
-  batch: { type: 'string', value: 'B', description: 'batch size', defaultText: '1' },
-  repeats: { type: 'string', value: 'N', description: 'timed repetitions after one warm-up; the median is reported', defaultText: '5' },
+  prompt: { type: 'string', value: 'N', description: 'prompt tokens for the prefill measurement', defaultText: String(DEFAULTS.bench.prompt) },
+  decode: { type: 'string', value: 'N', description: 'tokens to decode after the prompt, 0 to skip (uses the KV cache when the model has one)', defaultText: String(DEFAULTS.bench.decode) },
+  batch: { type: 'string', value: 'B', description: 'batch size', defaultText: String(DEFAULTS.bench.batch) },
+  repeats: { type: 'string', value: 'N', description: 'timed repetitions after one warm-up; the median is reported', defaultText: String(DEFAULTS.bench.repeats) },
 } as const;
 
 export const benchCommand = defineCommand({

@@ -1,99 +1,31 @@
-import { join } from 'node:path';
-import { logitsOutputName, type KvLayout, type Session } from '@llm-bip/runtime';
+import { evaluateModel, DEFAULTS, type EvalRequest as PipelineEvalRequest, type EvalRun } from '@llm-bip/pipeline';
+import type { KvLayout } from '@llm-bip/runtime';
 import { listOption, noExtraPositionals, parseChoice, parseIntOption, requirePositional, stringOption } from '../../args.js';
 import { defineCommand, type CommandContext } from '../../command.js';
 import { CliError, ExitCode } from '../../errors.js';
-import { evalProgress } from '../eval-progress.js';
 import { kvLayoutOfFile } from '../kv-layout.js';
 import { cacheDir, dataDir, resolveModelInput } from '../model-input.js';
+import { hooksFor } from '../pipeline.js';
 import { EXECUTION_PROVIDERS, epOption } from '../shared-options.js';
 import { checkTokenizerMatchesModel } from '../tokenizer-check.js';
-import { ARGMAX_OUTPUT, TOKEN_LOGPROB_OUTPUT, buildReport, createScoringSessionFor, evaluatePerplexity, evaluateTasks, formatReport, loadTextDataset, loadTokenizer, locatePerplexitySet, type PerplexityResult, type TaskName, type TasksResult } from './deps.js';
+import { buildReport, formatReport, loadTokenizer, type TaskName } from './deps.js';
 
-/** The model's vocabulary: the last dimension of its logits output, when the graph states it. */
-function logitsVocab(session: Session): number | undefined {
-  // the scoring head's outputs are not the model's: leave them out when looking for its logits
-  const headOutputs = new Set([TOKEN_LOGPROB_OUTPUT, ARGMAX_OUTPUT]);
-  const modelOutputs = session.outputNames.filter((n) => !headOutputs.has(n));
-  const logits = modelOutputs.includes('logits') ? 'logits' : modelOutputs.length === 1 ? modelOutputs[0]! : logitsOutputName(session);
-  const meta = session.outputMetadata.find((m) => m.name === logits);
-  const last = meta && meta.isTensor ? meta.shape[meta.shape.length - 1] : undefined;
-  return typeof last === 'number' ? last : undefined;
-}
+export type { EvalRun };
 
 export const PPL_DATASETS = ['wikitext2', 'ptb', 'ptb-test'] as const;
 export const TASKS = ['boolq', 'piqa', 'hellaswag', 'winogrande', 'arc_easy', 'arc_challenge', 'openbookqa'] as const;
 
-export interface EvalRequest {
-  ppl: string[];
-  tasks: TaskName[];
+export interface EvalRequest extends PipelineEvalRequest {
   seqLen: number;
-  limit?: number;
-  /** First N examples of each task (default: limit). */
-  taskLimit?: number;
-  /** Sequences per forward pass (default: the eval package's, 4 windows / 8 task requests). */
-  batchSize?: number;
-  dataDir: string;
   ep: (typeof EXECUTION_PROVIDERS)[number];
 }
 
-export interface EvalRun {
-  ep: string;
-  perplexity: PerplexityResult[];
-  tasks?: TasksResult;
-}
-
-/** Perplexity + tasks of one ONNX model: the step prune-llm runs twice (dense, pruned). */
+/** Perplexity + tasks of one ONNX model (the pipeline's evaluateModel), its tokenizer checked against the model's logits. */
 export async function runEvaluation(ctx: CommandContext, onnxPath: string, tokenizerPath: string, req: EvalRequest, label = '', kv?: KvLayout): Promise<EvalRun> {
-  // log-probs are reduced in the graph (the logits never leave ORT); bench keeps a plain session
-  const { session, cleanup } = await createScoringSessionFor(onnxPath, req.ep, ctx);
-  const progress = evalProgress(ctx, label);
-  try {
-    checkTokenizerMatchesModel(tokenizerPath, logitsVocab(session), onnxPath);
-    const tokenizer = loadTokenizer(tokenizerPath);
-    const perplexity: PerplexityResult[] = [];
-    for (const name of req.ppl) {
-      const path = locatePerplexitySet(name, req.dataDir);
-      // the first run tokenizes the whole set (seconds to a minute); later runs read the cache
-      ctx.log(`${label}${name}: ${path}`);
-      const dataset = await loadTextDataset(name, path);
-      perplexity.push(
-        await evaluatePerplexity(session, tokenizer, dataset, {
-          seqLen: req.seqLen,
-          cacheDir: cacheDir(ctx.env),
-          onProgress: progress.onProgress,
-          ...(req.limit !== undefined ? { limit: req.limit } : {}),
-          ...(req.batchSize !== undefined ? { batchSize: req.batchSize } : {}),
-          ...(kv ? { kv } : {}),
-        }),
-      );
-    }
-    let tasks: TasksResult | undefined;
-    if (req.tasks.length) {
-      tasks = await evaluateTasks(session, tokenizer, {
-        tasksDir: join(req.dataDir, 'tasks'),
-        tasks: req.tasks,
-        onProgress: progress.onProgress,
-        ...((req.taskLimit ?? req.limit) !== undefined ? { limit: req.taskLimit ?? req.limit } : {}),
-        ...(req.batchSize !== undefined ? { batchSize: req.batchSize } : {}),
-        // WebGPU compiles kernels per input shape: round request lengths up so few shapes occur
-        ...(session.ep === 'webgpu' ? { seqMultiple: 16 } : {}),
-        ...(kv ? { kv } : {}),
-      });
-      if (tasks.missing.length) {
-        const m = tasks.missing.map((x) => `${x.task} (${x.files.join(', ')})`).join('; ');
-        throw new CliError(`task files missing: ${m}. Pass --data DIR with the datasets (see ../shared/data/README.md), or leave those tasks out`, ExitCode.input);
-      }
-    }
-    return { ep: session.ep, perplexity, ...(tasks ? { tasks } : {}) };
-  } finally {
-    progress.finish();
-    try {
-      await session.release();
-    } finally {
-      await cleanup();
-    }
-  }
+  return evaluateModel({ path: onnxPath, ...(kv ? { kv } : {}) }, loadTokenizer(tokenizerPath), { ...req, cacheDir: cacheDir(ctx.env) }, hooksFor(ctx), {
+    label,
+    checkVocab: (vocab) => checkTokenizerMatchesModel(tokenizerPath, vocab, onnxPath),
+  });
 }
 
 export function parseEvalList(raw: string[] | undefined, fallback: string[], option: string): { ppl: string[]; tasks: TaskName[] } {
@@ -115,9 +47,9 @@ export const evalCommand = defineCommand({
   usage: 'MODEL [options]',
   description: 'MODEL is an ONNX file (tokenizer.json beside it, or --tokenizer) or an HF checkpoint folder.',
   options: {
-    ppl: { type: 'string', value: 'LIST', description: `perplexity sets, comma-separated: ${PPL_DATASETS.join(', ')} or "none"`, defaultText: 'wikitext2,ptb' },
+    ppl: { type: 'string', value: 'LIST', description: `perplexity sets, comma-separated: ${PPL_DATASETS.join(', ')} or "none"`, defaultText: DEFAULTS.eval.ppl.join(',') },
     tasks: { type: 'string', value: 'LIST', description: `zero-shot tasks, comma-separated: ${TASKS.join(', ')} or "none"`, defaultText: 'none' },
-    'seq-len': { type: 'string', value: 'L', description: 'perplexity window length in tokens', defaultText: '128' },
+    'seq-len': { type: 'string', value: 'L', description: 'perplexity window length in tokens', defaultText: String(DEFAULTS.eval.seqLen) },
     limit: { type: 'string', value: 'N', description: 'evaluate only the first N windows / task examples (quick checks)' },
     'task-limit': { type: 'string', value: 'N', description: 'evaluate only the first N examples of each task (perplexity sets stay whole unless --limit)', defaultText: '--limit' },
     'batch-size': { type: 'string', value: 'N', description: 'sequences per forward pass', defaultText: '4 windows, 8 task requests' },
@@ -132,7 +64,7 @@ export const evalCommand = defineCommand({
   async run(ctx) {
     const model = requirePositional(ctx, 0, 'MODEL', 'eval', 'give an ONNX file or an HF checkpoint folder');
     noExtraPositionals(ctx, 1, 'eval');
-    const ppl = parseEvalList(listOption(ctx.values, 'ppl'), ['wikitext2', 'ptb'], '--ppl');
+    const ppl = parseEvalList(listOption(ctx.values, 'ppl'), DEFAULTS.eval.ppl, '--ppl');
     const tasks = parseEvalList(listOption(ctx.values, 'tasks'), [], '--tasks');
     if (ppl.tasks.length) throw new CliError(`--ppl takes perplexity sets (${PPL_DATASETS.join(', ')}); put tasks in --tasks`, ExitCode.usage);
     if (tasks.ppl.length) throw new CliError(`--tasks takes zero-shot tasks (${TASKS.join(', ')}); put perplexity sets in --ppl`, ExitCode.usage);
@@ -142,7 +74,7 @@ export const evalCommand = defineCommand({
     const req: EvalRequest = {
       ppl: ppl.ppl,
       tasks: tasks.tasks,
-      seqLen: parseIntOption(stringOption(ctx.values, 'seq-len'), '--seq-len', 128, 2),
+      seqLen: parseIntOption(stringOption(ctx.values, 'seq-len'), '--seq-len', DEFAULTS.eval.seqLen, 2),
       ...(limitRaw !== undefined ? { limit: parseIntOption(limitRaw, '--limit', 1) } : {}),
       ...(taskLimitRaw !== undefined ? { taskLimit: parseIntOption(taskLimitRaw, '--task-limit', 1) } : {}),
       ...(batchRaw !== undefined ? { batchSize: parseIntOption(batchRaw, '--batch-size', 1) } : {}),

@@ -8,7 +8,7 @@ export const inspectCommand = defineCommand({
   name: 'inspect',
   summary: 'recognise a model and print its block map (layers, heads, KV heads, FFN width, parameters)',
   usage: 'MODEL [options]',
-  description: 'MODEL is an ONNX file (weights inline or in .onnx.data) or a Hugging Face checkpoint folder (exported to a temp file first).',
+  description: 'MODEL is an ONNX file (weights inline or in .onnx.data) or a Hugging Face checkpoint folder (exported once, cached by content).',
   options: {
     spec: { type: 'boolean', description: 'print the whole ModelSpec (graph names per layer) instead of the summary' },
   },

@@ -1,5 +1,6 @@
 import { planCuts, validatePlan, type PlanCuts, type PruningPlan } from '@llm-bip/model';
-import { loadScores, makePlan, type AllocationMode } from '@llm-bip/scoring';
+import { loadScores, type AllocationMode } from '@llm-bip/scoring';
+import { DEFAULTS, planFromScoresFile } from '@llm-bip/pipeline';
 import { booleanOption, noExtraPositionals, parseChoice, parseRatio, requireExisting, requirePositional, stringOption } from '../../args.js';
 import { defineCommand } from '../../command.js';
 import { UsageError } from '../../errors.js';
@@ -38,15 +39,9 @@ export const planCommand = defineCommand({
     requireExisting(scoresPath, 'scores file', 'file');
     if (modelPath) requireExisting(modelPath, 'model', 'file');
     const file = await loadScores(scoresPath);
-    const allocation: AllocationMode = allocationRaw
-      ? parseChoice(allocationRaw, '--allocation', ALLOCATIONS, 'global-kind')
-      : ((file.scores.defaultAllocation as AllocationMode | undefined) ?? 'global-kind');
-    const plan = makePlan(file.scores, file.model, {
-      ratio,
-      allocation,
-      ...(file.calibration ? { calibration: file.calibration, seed: file.calibration.seed } : {}),
-      notes: { tool: 'llm-bip', scores: scoresPath },
-    });
+    const requested: AllocationMode | undefined = allocationRaw ? parseChoice(allocationRaw, '--allocation', ALLOCATIONS, DEFAULTS.allocation) : undefined;
+    const plan = planFromScoresFile(file, { ratio, ...(requested ? { allocation: requested } : {}), notes: { scores: scoresPath } });
+    const allocation = plan.allocation;
     let explanation: PlanCuts | undefined;
     if (explain) {
       // the model's own names when given (checked against the plan first), else our exporter's

@@ -8,7 +8,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { buildTinyLlama, tempDir } from '@llm-bip/testing';
 import { loadModel, tensorDims } from '@llm-bip/onnx-io';
 import { recogniseModel, type PlanCuts, type PruningPlan } from '@llm-bip/model';
-import { saveScores, scoreModel } from '@llm-bip/scoring';
+import { saveScores } from '@llm-bip/scoring';
+import { loadModelInput, scoreModel, scoresFile } from '@llm-bip/pipeline';
 import { pruneModel } from '@llm-bip/surgery';
 import { cli } from '../../capture.testutil.js';
 import { ExitCode } from '../../errors.js';
@@ -20,7 +21,8 @@ describe('plan --explain', () => {
   it('prints per layer the groups, tensor slices and parameters that go, as surgery then cuts them', async () => {
     const t = await buildTinyLlama({ seed: 5, hiddenSize: 32, numLayers: 3, numHeads: 4, numKvHeads: 2, intermediateSize: 40, vocabSize: 64 }, { dir: join(tmp.dir, 'm'), dtype: 'float32', kvCache: false });
     const scores = join(tmp.dir, 'scores.json');
-    await saveScores(await scoreModel({ modelPath: t.onnxPath, criterion: 'magnitude' }), scores);
+    const input = await loadModelInput(t.onnxPath);
+    await saveScores(scoresFile(input.spec, '', await scoreModel(input, { criterion: 'magnitude' })), scores);
     const planPath = join(tmp.dir, 'plan.json');
 
     const r = await cli(['plan', scores, '--ratio', '0.4', '--allocation', 'uniform', '--explain', '--model', t.onnxPath, '-o', planPath, '--json']);

@@ -1,19 +1,20 @@
 import { booleanOption, listOption, noExtraPositionals, parseChoice, parseIntOption, parseRatio, requirePositional, stringOption } from '../../args.js';
-import { defineCommand, type CommandContext, type CommandOutput, type OptionValues } from '../../command.js';
+import { defineCommand, type CommandContext, type CommandOutput, type OptionSpec, type OptionValues } from '../../command.js';
 import { CliError, ExitCode, UsageError } from '../../errors.js';
 import { cliVersion } from '../../version.js';
 import { OutputSet } from '../../output.js';
 import { renderReport } from '../../report/render.js';
 import type { ReportData } from '../../report/types.js';
-import { parseBenchRequest, runBench, benchOptions, type BenchRequest } from '../bench/index.js';
-import { parseCalibration, parseCriterion } from '../calibration-args.js';
-import { PPL_DATASETS, TASKS, parseEvalList, runEvaluation, type EvalRequest } from '../eval/index.js';
-import { loadWithSpec } from '../load-spec.js';
-import { dataDir, resolveModelInput } from '../model-input.js';
-import { calibrate, calibrationRecord, defaultCalibrationFile, fingerprintOf, planFromScores, pruneTo, scoreModel, type CalibrationRequest } from '../pipeline.js';
+import { parseBenchRequest, benchOptions, type BenchRequest } from '../bench/index.js';
+import { parseCalibration, type CalibrationArgs } from '../calibration-args.js';
+import { criterionFlags, criterionOption, loadPlugins, parseCriterion, parseCriterionOptions, pluginOption } from '../criterion-options.js';
+import { PPL_DATASETS, TASKS, parseEvalList, type EvalRequest } from '../eval/index.js';
+import { cacheDir, dataDir, resolveModelInput } from '../model-input.js';
+import { hooksFor, loadInput, tokenizerFor } from '../pipeline.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { locatePerplexitySet, missingTaskFiles } from '@llm-bip/eval';
+import { calibrationFile, DEFAULTS, pruneLlm } from '@llm-bip/pipeline';
 import { ALLOCATIONS, EXECUTION_PROVIDERS, calibrationOptions, dataOption, epOption, outputOption, pruneOptions, tokenizerOption } from '../shared-options.js';
 import { copyTokenizerFiles } from '../tokenizer-files.js';
 import { kvLayoutOf } from '../kv-layout.js';
@@ -24,9 +25,11 @@ export interface PipelineRequest {
   output: string;
   ratio: number;
   criterion: string;
+  /** the criterion's declared options (from its flags) */
+  criterionOptions?: Record<string, unknown>;
   allocation?: (typeof ALLOCATIONS)[number];
   compensate: boolean;
-  calibration: CalibrationRequest;
+  calibration: CalibrationArgs;
   eval: EvalRequest;
   bench?: BenchRequest;
   tokenizer?: string;
@@ -40,53 +43,48 @@ export function preflight(req: PipelineRequest): void {
   if (missing.length) {
     throw new CliError(`task files missing: ${missing.map((m) => `${m.t} (${m.files.join(', ')})`).join('; ')}. Pass --data DIR with the datasets, or leave those tasks out of --eval`, ExitCode.input);
   }
-  const calib = req.calibration.calib ?? defaultCalibrationFile(req.eval.dataDir);
+  const calib = calibrationFile({ ...req.calibration, dataDir: req.eval.dataDir });
   if (!existsSync(calib)) throw new CliError(`calibration file ${calib} does not exist: pass one with --calib FILE (.jsonl with a "text" field, or plain text)`, ExitCode.input);
 }
 
-/** score -> plan -> prune -> evaluate dense and pruned -> bench -> plan.json, results.json, report.html. */
+/** prune-llm as the pipeline package runs it, plus the CLI's files: plan.json, the tokenizer, results.json, report.html. */
 export async function runPipeline(ctx: CommandContext, req: PipelineRequest): Promise<{ data: ReportData; files: string[]; outDir: string }> {
   const startedAt = Date.now();
   // a missing dataset fails in the first second, not after calibration
   preflight(req);
   const input = await resolveModelInput(req.model, ctx, { ...(req.tokenizer ? { tokenizer: req.tokenizer } : {}), kvCache: true });
   try {
-    const { loaded, spec } = await loadWithSpec(input.onnxPath);
+    const m = await loadInput(input.onnxPath);
+    const { spec } = m;
     ctx.log(`model: ${spec.flavour}; ${spec.numLayers} layers, hidden ${spec.hiddenSize}`);
     // open the output before the long steps: an unwritable folder fails in the first seconds
     const out = await OutputSet.open(req.output, ctx.cleanup);
-    const calibration = await calibrate(ctx, input.tokenizer, { ...req.calibration, dataDir: req.eval.dataDir }, { spec, path: req.model });
-    const { stats, scores } = await scoreModel(ctx, { loaded, spec, onnxPath: input.onnxPath }, req.criterion, calibration, req.ep);
-    const plan = planFromScores(scores, spec, await fingerprintOf(loaded), {
-      ratio: req.ratio,
-      ...(req.allocation ? { allocation: req.allocation } : {}),
-      calibration: calibrationRecord(calibration),
-      seed: calibration.seed,
-    });
-    await out.write('plan.json', `${JSON.stringify(plan, null, 2)}\n`, ctx.signal);
-    const pruned = await pruneTo(ctx, { loaded, spec }, plan, out.path('model.onnx'), req.compensate ? stats : undefined);
+    const tokenizer = tokenizerFor(input.tokenizer, spec.vocabSize, req.model);
+    const run = await pruneLlm(
+      { ...m, tokenizer, fingerprint: await m.fingerprint(), kvLayout: (plan) => kvLayoutOf(spec, plan) },
+      {
+        ratio: req.ratio,
+        criterion: req.criterion,
+        ...(req.criterionOptions ? { criterionOptions: req.criterionOptions } : {}),
+        ...(req.allocation ? { allocation: req.allocation } : {}),
+        compensate: req.compensate,
+        calibration: { ...req.calibration, dataDir: req.eval.dataDir },
+        outPath: out.path('model.onnx'),
+        eval: { ...req.eval, cacheDir: cacheDir(ctx.env) },
+        ...(req.bench ? { bench: req.bench } : {}),
+        ep: req.ep,
+      },
+      { ...hooksFor(ctx), onPlan: async (plan) => void (await out.write('plan.json', `${JSON.stringify(plan, null, 2)}\n`, ctx.signal)) },
+    );
     await copyTokenizerFiles(input.tokenizer, out);
-
-    let evaluation: Parameters<typeof buildResults>[0]['eval'];
-    if (req.eval.ppl.length || req.eval.tasks.length) {
-      const dense = await runEvaluation(ctx, input.onnxPath, input.tokenizer, req.eval, 'dense ', kvLayoutOf(spec));
-      const prunedRun = await runEvaluation(ctx, pruned.modelPath, input.tokenizer, req.eval, 'pruned ', kvLayoutOf(spec, plan));
-      evaluation = { seqLen: req.eval.seqLen, ...(req.eval.limit !== undefined ? { limit: req.eval.limit } : {}), dense, pruned: prunedRun };
-    }
-    let speed: Parameters<typeof buildResults>[0]['speed'];
-    if (req.bench) {
-      const dense = await runBench(ctx, input.onnxPath, req.bench, 'dense ', kvLayoutOf(spec));
-      const p = await runBench(ctx, pruned.modelPath, req.bench, 'pruned ', kvLayoutOf(spec, plan));
-      speed = { dense, pruned: p, prompt: req.bench.prompt, decode: req.bench.decode, batch: req.bench.batch };
-    }
     const data = buildResults({
       modelPath: req.model,
       spec,
-      plan,
-      scores,
-      record: pruned.record,
-      ...(evaluation ? { eval: evaluation } : {}),
-      ...(speed ? { speed } : {}),
+      plan: run.plan,
+      scores: run.scores,
+      record: run.pruned.record,
+      ...(run.eval ? { eval: run.eval } : {}),
+      ...(run.speed ? { speed: run.speed } : {}),
       version: cliVersion(),
       startedAt,
     });
@@ -145,16 +143,16 @@ export function compensationWanted(values: OptionValues): boolean {
     if (booleanOption(values, 'compensate')) throw new UsageError('--compensate and --no-compensate contradict each other: give one');
     return false;
   }
-  return true;
+  return DEFAULTS.compensate;
 }
 
-export const pruneLlmOptions = {
-  ...pruneOptions,
+/** prune-llm's own options; --criterion and the criterion flags come from the registry (pruneLlmOptions()). */
+const fixedOptions: Record<string, OptionSpec> = {
   ...calibrationOptions,
   compensate: { type: 'boolean', description: 'bias compensation after o_proj/down_proj (on by default: best in every measured column, BENCHMARKS.md)' },
   'no-compensate': { type: 'boolean', description: 'prune without bias compensation' },
-  eval: { type: 'string', value: 'LIST', description: `perplexity sets (${PPL_DATASETS.join(', ')}) and tasks (${TASKS.join(', ')}), or "none"`, defaultText: 'wikitext2,ptb' },
-  'seq-len-eval': { type: 'string', value: 'L', description: 'perplexity window length', defaultText: '128' },
+  eval: { type: 'string', value: 'LIST', description: `perplexity sets (${PPL_DATASETS.join(', ')}) and tasks (${TASKS.join(', ')}), or "none"`, defaultText: DEFAULTS.eval.ppl.join(',') },
+  'seq-len-eval': { type: 'string', value: 'L', description: 'perplexity window length', defaultText: String(DEFAULTS.eval.seqLen) },
   limit: { type: 'string', value: 'N', description: 'evaluate only the first N windows / task examples (quick runs)' },
   'no-bench': { type: 'boolean', description: 'skip the speed benchmark' },
   ...benchOptions,
@@ -162,15 +160,21 @@ export const pruneLlmOptions = {
   ...dataOption,
   ...epOption,
   ...outputOption('folder for model.onnx(+data), plan.json, results.json, report.html'),
-} as const;
+  ...pluginOption,
+};
+
+export function pruneLlmOptions(): Record<string, OptionSpec> {
+  return { ratio: pruneOptions.ratio!, ...criterionOption(), allocation: pruneOptions.allocation!, ...criterionFlags(fixedOptions), ...fixedOptions };
+}
 
 export function parsePipelineRequest(ctx: CommandContext, model: string, output: string, defaults: { ratio?: number; limit?: number } = {}): PipelineRequest {
   const ratioRaw = stringOption(ctx.values, 'ratio');
   const ratio = ratioRaw === undefined && defaults.ratio !== undefined ? defaults.ratio : parseRatio(ratioRaw);
   const criterion = parseCriterion(ctx);
+  const criterionOptions = parseCriterionOptions(ctx, criterion, fixedOptions);
   const allocationRaw = stringOption(ctx.values, 'allocation');
   const ep = parseChoice(stringOption(ctx.values, 'ep'), '--ep', EXECUTION_PROVIDERS, 'auto');
-  const list = parseEvalList(listOption(ctx.values, 'eval'), ['wikitext2', 'ptb'], '--eval');
+  const list = parseEvalList(listOption(ctx.values, 'eval'), DEFAULTS.eval.ppl, '--eval');
   const limitRaw = stringOption(ctx.values, 'limit');
   const limit = limitRaw !== undefined ? parseIntOption(limitRaw, '--limit', 1) : defaults.limit;
   const tokenizer = stringOption(ctx.values, 'tokenizer');
@@ -179,13 +183,14 @@ export function parsePipelineRequest(ctx: CommandContext, model: string, output:
     output,
     ratio,
     criterion,
-    ...(allocationRaw ? { allocation: parseChoice(allocationRaw, '--allocation', ALLOCATIONS, 'global-kind') } : {}),
+    ...(criterionOptions ? { criterionOptions } : {}),
+    ...(allocationRaw ? { allocation: parseChoice(allocationRaw, '--allocation', ALLOCATIONS, DEFAULTS.allocation) } : {}),
     compensate: compensationWanted(ctx.values),
     calibration: parseCalibration(ctx),
     eval: {
       ppl: list.ppl,
       tasks: list.tasks,
-      seqLen: parseIntOption(stringOption(ctx.values, 'seq-len-eval'), '--seq-len-eval', 128, 2),
+      seqLen: parseIntOption(stringOption(ctx.values, 'seq-len-eval'), '--seq-len-eval', DEFAULTS.eval.seqLen, 2),
       ...(limit !== undefined ? { limit } : {}),
       dataDir: dataDir(stringOption(ctx.values, 'data')),
       ep,
@@ -201,7 +206,10 @@ export const pruneLlmCommand = defineCommand({
   summary: 'one command: score -> plan -> prune -> evaluate dense and pruned -> model, plan, results.json, report.html',
   usage: 'MODEL --ratio R -o OUT_DIR [options]',
   description: 'MODEL is an ONNX file (tokenizer.json beside it, or --tokenizer) or a Hugging Face checkpoint folder (exported on the fly). Nothing appears in OUT_DIR unless the whole run succeeds.',
-  options: pruneLlmOptions,
+  get options() {
+    return pruneLlmOptions();
+  },
+  prepare: loadPlugins,
   examples: [
     { command: 'llm-bip prune-llm model.onnx --ratio 0.2 -o out/', explain: 'LLM-BIP, global-kind allocation, evaluated on WikiText-2 and PTB, speed measured' },
     {

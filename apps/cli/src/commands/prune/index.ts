@@ -5,9 +5,9 @@ import { booleanOption, noExtraPositionals, requireExisting, requirePositional, 
 import { defineCommand } from '../../command.js';
 import { CliError, ExitCode, UsageError } from '../../errors.js';
 import { OutputSet } from '../../output.js';
-import { loadWithSpec } from '../load-spec.js';
 import { resolveModelInput } from '../model-input.js';
-import { pruneTo } from '../pipeline.js';
+import { pruneTo } from '@llm-bip/pipeline';
+import { hooksFor, loadInput } from '../pipeline.js';
 import { outputOption, tokenizerOption } from '../shared-options.js';
 import { copyTokenizerFiles } from '../tokenizer-files.js';
 
@@ -51,9 +51,9 @@ export const pruneCommand = defineCommand({
     const tokenizer = stringOption(ctx.values, 'tokenizer');
     const input = await resolveModelInput(model, ctx, { ...(tokenizer ? { tokenizer } : {}), kvCache: true });
     try {
-      const { loaded, spec } = await loadWithSpec(input.onnxPath);
+      const m = await loadInput(input.onnxPath);
       const out = await OutputSet.open(output, ctx.cleanup);
-      const result = await pruneTo(ctx, { loaded, spec }, plan, out.path('model.onnx'), compensate ? stats : undefined);
+      const result = await pruneTo(m, { plan, outPath: out.path('model.onnx'), ...(compensate && stats ? { compensation: stats } : {}) }, hooksFor(ctx));
       if ((result.record.plan as { madeForThisModel?: boolean }).madeForThisModel === false) {
         ctx.warn(`the plan was made for another file with the same shapes (fingerprints differ): its choices come from other weights. Re-score this model if that is not intended`);
       }

@@ -1,0 +1,41 @@
+/**
+ * Every default of the pipeline, in one place. The CLI's help text and the benchmarks read these;
+ * no other file repeats a number or a name from here.
+ */
+import { join } from 'node:path';
+import type { AllocationMode, GroupScores } from '@llm-bip/scoring';
+import { ALLOCATIONS, AllocationError } from '@llm-bip/scoring';
+
+export const DEFAULTS = {
+  criterion: 'llm-bip',
+  /** allocation when neither the caller nor the criterion (`GroupScores.defaultAllocation`) names one */
+  allocation: 'global-kind' as AllocationMode,
+  /** prune-llm adds bias compensation unless told not to (BENCHMARKS.md: it improved every measured row) */
+  compensate: true,
+  ep: 'auto' as const,
+  calibration: {
+    samples: 128,
+    seqLen: 128,
+    seed: 0,
+    /** the C4 sample inside the data folder */
+    file: (dataDir: string): string => join(dataDir, 'c4', 'c4_sample.jsonl'),
+    fileText: 'the C4 sample in the data folder',
+  },
+  eval: {
+    ppl: ['wikitext2', 'ptb'] as string[],
+    seqLen: 128,
+  },
+  bench: {
+    prompt: 128,
+    decode: 32,
+    batch: 1,
+    repeats: 5,
+  },
+} as const;
+
+/** The allocation a plan uses: the one asked for, else the criterion's own (flap: al-am), else DEFAULTS.allocation. */
+export function allocationFor(scores: Pick<GroupScores, 'defaultAllocation'>, requested?: AllocationMode): AllocationMode {
+  const allocation = requested ?? (scores.defaultAllocation as AllocationMode | undefined) ?? DEFAULTS.allocation;
+  if (!ALLOCATIONS.includes(allocation)) throw new AllocationError(`unknown allocation "${allocation}": choose one of ${ALLOCATIONS.join(', ')}`);
+  return allocation;
+}

@@ -1,0 +1,180 @@
+/**
+ * Evaluate (perplexity + zero-shot tasks) and bench (prefill / decode speed) of one ONNX model: the
+ * steps prune-llm runs twice (dense, pruned) and the eval / bench commands once.
+ */
+import { join } from 'node:path';
+import {
+  ARGMAX_OUTPUT,
+  benchmarkSpeed,
+  createScoringSession,
+  evaluatePerplexity,
+  evaluateTasks,
+  loadTextDataset,
+  locatePerplexitySet,
+  DatasetError,
+  TOKEN_LOGPROB_OUTPUT,
+  type EvalTokenizer,
+  type PerplexityResult,
+  type ScoringSession,
+  type SpeedResult,
+  type TaskName,
+  type TasksResult,
+} from '@llm-bip/eval';
+import { createSession, logitsOutputName, type EpChoice, type KvLayout, type Session } from '@llm-bip/runtime';
+import { DEFAULTS } from './defaults.js';
+import { hooksOf, type PipelineHooks } from './hooks.js';
+
+export interface EvalRequest {
+  /** perplexity sets: wikitext2, ptb, ptb-test */
+  ppl: string[];
+  tasks: TaskName[];
+  /** perplexity window (DEFAULTS.eval.seqLen) */
+  seqLen?: number;
+  limit?: number;
+  /** first N examples of each task (default: limit) */
+  taskLimit?: number;
+  /** sequences per forward pass (default: the eval package's, 4 windows / 8 task requests) */
+  batchSize?: number;
+  dataDir: string;
+  ep?: EpChoice;
+  /** where tokenized datasets are cached between runs */
+  cacheDir?: string;
+}
+
+export interface EvalRun {
+  ep: string;
+  perplexity: PerplexityResult[];
+  tasks?: TasksResult;
+}
+
+/** A model file to evaluate and the KV-cache layout its spec gives (from `kvLayoutOf`). */
+export interface ModelFile {
+  path: string;
+  kv?: KvLayout;
+}
+
+/** The vocabulary of a session's logits output, when the graph states it. */
+export function logitsVocab(session: Session): number | undefined {
+  // the scoring head's outputs are not the model's: leave them out when looking for its logits
+  const headOutputs = new Set([TOKEN_LOGPROB_OUTPUT, ARGMAX_OUTPUT]);
+  const modelOutputs = session.outputNames.filter((n) => !headOutputs.has(n));
+  const logits = modelOutputs.includes('logits') ? 'logits' : modelOutputs.length === 1 ? modelOutputs[0]! : logitsOutputName(session);
+  const meta = session.outputMetadata.find((m) => m.name === logits);
+  const last = meta && meta.isTensor ? meta.shape[meta.shape.length - 1] : undefined;
+  return typeof last === 'number' ? last : undefined;
+}
+
+/**
+ * A session for evaluation: the model plus the in-graph token scoring head (log-probs and argmaxes come
+ * back instead of the whole logits tensor). A model the head cannot be added to (no recognisable logits
+ * output, a folder where the derived file cannot be placed, ops its opset or EP rejects) gets a plain
+ * session, scored in JS with the same results (to 1e-6), and a warning says so. Release the session, then `cleanup`.
+ */
+export async function evaluationSession(path: string, ep: EpChoice, hooks?: PipelineHooks): Promise<ScoringSession> {
+  const h = hooksOf(hooks);
+  try {
+    return await createScoringSession(path, { ep, onLog: h.log });
+  } catch (e) {
+    // A model that is itself broken fails in the plain session too: then that error is the one to show, with no warning.
+    const session = await createSession(path, { ep, onLog: h.log });
+    const reason = String((e as Error).message ?? e).split('\n')[0];
+    // a warning, not a log line: it shows under --json too, and the run may be much slower
+    h.warn(`the in-graph scoring head was not added (${reason}); evaluating the model as it is (log-softmax in JS unless the file already has the head)`);
+    return { session, cleanup: async () => undefined };
+  }
+}
+
+export interface EvaluateOptions {
+  /** prefix of log lines and progress labels ("dense ", "pruned ") */
+  label?: string;
+  /** called with the session's logits vocabulary before anything runs (the CLI checks the tokenizer against it) */
+  checkVocab?: (vocab: number | undefined) => void;
+}
+
+/** Perplexity + tasks of one ONNX model. */
+export async function evaluateModel(model: ModelFile, tokenizer: EvalTokenizer, req: EvalRequest, hooks?: PipelineHooks, opts: EvaluateOptions = {}): Promise<EvalRun> {
+  const h = hooksOf(hooks);
+  const label = opts.label ?? '';
+  const { session, cleanup } = await evaluationSession(model.path, req.ep ?? DEFAULTS.ep, hooks);
+  const progress = h.evalProgress(label);
+  try {
+    opts.checkVocab?.(logitsVocab(session));
+    const perplexity: PerplexityResult[] = [];
+    for (const name of req.ppl) {
+      const path = locatePerplexitySet(name, req.dataDir);
+      // the first run tokenizes the whole set (seconds to a minute); later runs read the cache
+      h.log(`${label}${name}: ${path}`);
+      const dataset = await loadTextDataset(name, path);
+      perplexity.push(
+        await evaluatePerplexity(session, tokenizer, dataset, {
+          seqLen: req.seqLen ?? DEFAULTS.eval.seqLen,
+          ...(req.cacheDir ? { cacheDir: req.cacheDir } : {}),
+          onProgress: progress.onProgress,
+          ...(req.limit !== undefined ? { limit: req.limit } : {}),
+          ...(req.batchSize !== undefined ? { batchSize: req.batchSize } : {}),
+          ...(model.kv ? { kv: model.kv } : {}),
+        }),
+      );
+    }
+    let tasks: TasksResult | undefined;
+    if (req.tasks.length) {
+      const limit = req.taskLimit ?? req.limit;
+      tasks = await evaluateTasks(session, tokenizer, {
+        tasksDir: join(req.dataDir, 'tasks'),
+        tasks: req.tasks,
+        onProgress: progress.onProgress,
+        ...(limit !== undefined ? { limit } : {}),
+        ...(req.batchSize !== undefined ? { batchSize: req.batchSize } : {}),
+        // WebGPU compiles kernels per input shape: round request lengths up so few shapes occur
+        ...(session.ep === 'webgpu' ? { seqMultiple: 16 } : {}),
+        ...(model.kv ? { kv: model.kv } : {}),
+      });
+      if (tasks.missing.length) {
+        const m = tasks.missing.map((x) => `${x.task} (${x.files.join(', ')})`).join('; ');
+        throw new DatasetError(`task files missing: ${m}. Pass --data DIR with the datasets (see ../shared/data/README.md), or leave those tasks out`);
+      }
+    }
+    return { ep: session.ep, perplexity, ...(tasks ? { tasks } : {}) };
+  } finally {
+    progress.finish();
+    try {
+      await session.release();
+    } finally {
+      await cleanup();
+    }
+  }
+}
+
+export interface BenchRequest {
+  prompt?: number;
+  /** tokens decoded after the prompt, 0 to skip */
+  decode?: number;
+  batch?: number;
+  repeats?: number;
+  ep?: EpChoice;
+}
+
+/** Prefill (batch x prompt) and decode throughput of one ONNX model (defaults: DEFAULTS.bench). */
+export async function benchModel(model: ModelFile, req: BenchRequest = {}, hooks?: PipelineHooks, opts: { label?: string } = {}): Promise<SpeedResult> {
+  const h = hooksOf(hooks);
+  const b = { ...DEFAULTS.bench, ...definedOf(req) };
+  const session = await createSession(model.path, { ep: req.ep ?? DEFAULTS.ep, onLog: h.log });
+  const progress = h.evalProgress(opts.label ?? '');
+  try {
+    return await benchmarkSpeed(session, {
+      batch: [b.batch],
+      seq: [b.prompt],
+      iterations: b.repeats,
+      decode: b.decode > 0 ? { batch: b.batch, promptLen: b.prompt, newTokens: b.decode } : null,
+      onProgress: progress.onProgress,
+      ...(model.kv ? { kv: model.kv } : {}),
+    });
+  } finally {
+    progress.finish();
+    await session.release();
+  }
+}
+
+function definedOf<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

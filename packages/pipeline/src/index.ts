@@ -1,0 +1,20 @@
+export { DEFAULTS, allocationFor } from './defaults.js';
+export { hooksOf, type PipelineHooks, type ProgressTask } from './hooks.js';
+export { calibrate, calibrationFile, calibrationRecord, type CalibrationRequest } from './calibrate.js';
+export { scoreModel, rescore, scoresFile, type ModelInput, type ScoreRequest, type Scored } from './score.js';
+export { planFromScores, planFromScoresFile, compensationFrom, type PlanRequest } from './plan.js';
+export { pruneTo, type PruneRequest } from './prune.js';
+export {
+  evaluateModel,
+  evaluationSession,
+  benchModel,
+  logitsVocab,
+  type EvalRequest,
+  type EvalRun,
+  type EvaluateOptions,
+  type BenchRequest,
+  type ModelFile,
+} from './evaluate.js';
+export { pruneLlm, type PruneLlmInput, type PruneLlmRequest, type PruneLlmResult, type PruneLlmHooks } from './prune-llm.js';
+export { loadModelInput } from './load.js';
+export { exportCached, checkpointKey, type CachedExport, type CachedExportOptions } from './export-cache.js';

@@ -1,0 +1,110 @@
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTinyLlama, tempDir } from '@llm-bip/testing';
+import { validatePlan } from '@llm-bip/model';
+import { getCriterion, loadScores, registerCriterion, sampleCalibration, saveScores, tapValues, type CalibrationSet, type Criterion } from '@llm-bip/scoring';
+import { DEFAULTS, loadModelInput, planFromScores, planFromScoresFile, pruneLlm, rescore, scoreModel, scoresFile, type ModelInput } from './index.js';
+
+const tmp = tempDir('pipeline-');
+afterAll(tmp.cleanup);
+
+/** A criterion with no defaultAllocation and no options (as a user's plug-in may be). */
+const activationNorm: Criterion = {
+  name: 'pipeline-test-activation-norm',
+  description: 'mean |s_k| per channel; heads not scored',
+  taps: (spec) => spec.layers.map((l) => ({ layer: l.index, tensor: 'ffnAct', reduction: 'sumAbs' })),
+  async score(stats, _weights, spec) {
+    const mean = (l: number, t: 'ffnAct', r: 'sumAbs') => tapValues(stats, { layer: l, tensor: t, reduction: r }, 'x').map((v) => v / stats.tokens);
+    return { criterion: this.name, headGranularity: 'head', layers: spec.layers.map((l) => ({ layer: l.index, channels: mean(l.index, 'ffnAct', 'sumAbs'), heads: null })) };
+  },
+};
+
+const encode = (t: string) => Array.from(t, (ch) => ch.charCodeAt(0) % 64);
+
+describe('score -> scores.json -> plans at several ratios', () => {
+  let m: ModelInput;
+  let calib: CalibrationSet;
+  beforeAll(async () => {
+    const t = await buildTinyLlama({ seed: 31, hiddenSize: 32, numLayers: 3, numHeads: 4, numKvHeads: 2, intermediateSize: 40, vocabSize: 64 }, { dir: join(tmp.dir, 'gqa'), dtype: 'float32', kvCache: false });
+    m = await loadModelInput(t.onnxPath);
+    const texts = Array.from({ length: 10 }, (_, i) => `document ${i}: ` + 'lorem ipsum dolor sit amet '.repeat(3 + i));
+    calib = await sampleCalibration({ texts, encode, samples: 6, seqLen: 16, seed: 4 });
+  });
+
+  it('saves statistics and scores; plans at other ratios need no recalibration', async () => {
+    const file = scoresFile(m.spec, 'sha256:test', await scoreModel(m, { criterion: 'llm-bip', calibration: calib, ep: 'cpu', batchSize: 4 }), calib);
+    const path = join(tmp.dir, 'scores.json');
+    await saveScores(file, path);
+    const loaded = await loadScores(path);
+    expect(loaded).toEqual(file);
+    expect(loaded.statistics.tokens).toBe(96);
+    for (const ratio of [0.2, 0.5]) {
+      const plan = planFromScoresFile(loaded, { ratio });
+      validatePlan(plan, m.spec);
+      expect(plan).toMatchObject({ criterion: 'llm-bip', allocation: 'global-kind', ratio, seed: 4, headGranularity: 'kv-group' });
+      expect(plan.model.fingerprint).toBe('sha256:test');
+      expect(plan.calibration).toEqual({ source: '10 texts', samples: 6, seqLen: 16, seed: 4 });
+    }
+    // the ablation from the same statistics
+    const direct = await rescore(loaded, m, 'llm-bip', { headTerm: 'direct' });
+    expect(direct.scores.options).toMatchObject({ headTerm: 'direct' });
+    expect(direct.scores.layers[0]!.heads![0]!).toBeLessThan(file.scores.layers[0]!.heads![0]!);
+  });
+
+  it('allocation: the criterion\'s own (flap: al-am), else global-kind; magnitude needs no calibration; llm-bip does', async () => {
+    const flap = await scoreModel(m, { criterion: 'flap', calibration: calib, ep: 'cpu' });
+    const shape = scoresFile(m.spec, '', flap).model;
+    expect(planFromScores(flap.scores, shape, { ratio: 0.3 }).allocation).toBe('al-am');
+    validatePlan(planFromScores(flap.scores, shape, { ratio: 0.3 }), m.spec);
+    const mag = await scoreModel(m, { criterion: 'magnitude' });
+    validatePlan(planFromScores(mag.scores, shape, { ratio: 0.3 }), m.spec);
+    await expect(scoreModel(m, { criterion: 'llm-bip' })).rejects.toThrow(/--calib FILE/);
+    registerCriterion(activationNorm);
+    const plug = await scoreModel(m, { criterion: activationNorm.name, calibration: calib, ep: 'cpu' });
+    expect(plug.scores.defaultAllocation).toBeUndefined();
+    expect(plug.scores.layers[0]!.blockOutputNorm).toBeGreaterThan(0); // filled in from the statistics
+    expect(planFromScores(plug.scores, shape, { ratio: 0.3 }).allocation).toBe(DEFAULTS.allocation);
+    expect(DEFAULTS.allocation).toBe('global-kind');
+  });
+
+  it('criterion options: declared ones only, defaults filled in, random draws from the calibration seed', async () => {
+    await expect(scoreModel(m, { criterion: 'flap', options: { headTerm: 'direct' }, calibration: calib, ep: 'cpu' })).rejects.toThrow(/"flap" has no option headTerm: it belongs to "llm-bip"/);
+    await expect(scoreModel(m, { criterion: 'llm-bip', options: { headTerm: 'sideways' }, calibration: calib, ep: 'cpu' })).rejects.toThrow(/lipschitz, direct, none/);
+    const viaRun = await scoreModel(m, { criterion: 'random', calibration: calib, ep: 'cpu' });
+    expect(viaRun.scores.options).toEqual({ seed: 4 });
+    const direct = await getCriterion('random').score(viaRun.statistics, undefined as never, m.spec, { seed: 4 });
+    expect(viaRun.scores.layers.map((l) => l.channels)).toEqual(direct.layers.map((l) => l.channels));
+    const other = await scoreModel(m, { criterion: 'random', options: { seed: 5 }, calibration: calib, ep: 'cpu' });
+    expect(other.scores.layers[0]!.channels).not.toEqual(viaRun.scores.layers[0]!.channels);
+  });
+});
+
+describe('pruneLlm: the whole run as a function', () => {
+  it('scores, plans and prunes (compensation on by default); the plan is the one planFromScores makes of its scores', async () => {
+    const t = await buildTinyLlama({ seed: 5, hiddenSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 4, intermediateSize: 40, vocabSize: 64 }, { dir: join(tmp.dir, 'e2e'), dtype: 'float32', kvCache: false });
+    const m = await loadModelInput(t.onnxPath);
+    const calibFile = join(tmp.dir, 'calib.txt');
+    writeFileSync(calibFile, 'the quick brown fox jumps over the lazy dog; '.repeat(40));
+    let planSeen: unknown;
+    const out = join(tmp.dir, 'e2e-out.onnx');
+    const r = await pruneLlm(
+      { ...m, tokenizer: { encode } as never, fingerprint: 'sha256:e2e' },
+      { ratio: 0.25, calibration: { calib: calibFile, samples: 4, seqLen: 16 }, outPath: out, ep: 'cpu' },
+      { onPlan: (p) => void (planSeen = p) },
+    );
+    expect(planSeen).toBe(r.plan);
+    validatePlan(r.plan, m.spec);
+    expect(r.plan).toMatchObject({ criterion: 'llm-bip', allocation: 'global-kind', seed: 0, calibration: { samples: 4, seqLen: 16, seed: 0 } });
+    const again = planFromScores(r.scores, r.plan.model, { ratio: 0.25, calibration: r.plan.calibration! });
+    expect(again.layers).toEqual(r.plan.layers);
+    expect(r.pruned.record.compensation).toBeTruthy();
+    expect(existsSync(out)).toBe(true);
+    expect(r.eval).toBeUndefined();
+    const noComp = await pruneLlm({ ...m, tokenizer: { encode } as never, fingerprint: 'sha256:e2e' }, { ratio: 0.25, compensate: false, calibration: { calib: calibFile, samples: 4, seqLen: 16 }, outPath: join(tmp.dir, 'nocomp.onnx'), ep: 'cpu' });
+    expect(noComp.pruned.record.compensation).toBeFalsy();
+    expect(noComp.plan.layers).toEqual(r.plan.layers);
+    expect(readFileSync(out).equals(readFileSync(join(tmp.dir, 'nocomp.onnx')))).toBe(false);
+    rmSync(out);
+  });
+});

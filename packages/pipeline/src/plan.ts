@@ -1,0 +1,38 @@
+/** Plan: scores + ratio -> PruningPlan, with the allocation default decided in one place (allocationFor). */
+import type { PruningPlan } from '@llm-bip/model';
+import { compensationStats, makePlan, type AllocationMode, type GroupScores, type PlanModelShape, type ScoresFile, type Statistics } from '@llm-bip/scoring';
+import type { CompensationStats } from '@llm-bip/model';
+import { allocationFor } from './defaults.js';
+
+export interface PlanRequest {
+  /** fraction of attention+MLP parameters to remove, in (0, 1) */
+  ratio: number;
+  /** default: the criterion's own (flap: al-am), else DEFAULTS.allocation */
+  allocation?: AllocationMode;
+  calibration?: PruningPlan['calibration'];
+  /** recorded in the plan; default the calibration's seed */
+  seed?: number;
+  /** extra notes (the tool, the scores file) */
+  notes?: Record<string, unknown>;
+}
+
+export function planFromScores(scores: GroupScores, model: PlanModelShape, req: PlanRequest): PruningPlan {
+  const seed = req.seed ?? req.calibration?.seed;
+  return makePlan(scores, model, {
+    ratio: req.ratio,
+    allocation: allocationFor(scores, req.allocation),
+    ...(req.calibration ? { calibration: req.calibration } : {}),
+    ...(seed !== undefined ? { seed } : {}),
+    notes: { tool: 'llm-bip', ...req.notes },
+  });
+}
+
+/** A plan from a saved scores file: its model shape, fingerprint and calibration record. */
+export function planFromScoresFile(file: ScoresFile, req: Omit<PlanRequest, 'calibration'>): PruningPlan {
+  return planFromScores(file.scores, file.model, { ...req, ...(file.calibration ? { calibration: file.calibration } : {}) });
+}
+
+/** FLAP's bias-compensation statistics (for surgery) from the statistics of a scoring run. */
+export function compensationFrom(statistics: Statistics, model: Parameters<typeof compensationStats>[1]): CompensationStats {
+  return compensationStats(statistics, model);
+}

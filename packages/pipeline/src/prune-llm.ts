@@ -1,0 +1,102 @@
+/**
+ * The whole run as one function: calibrate -> score -> plan -> prune -> evaluate dense and pruned ->
+ * bench dense and pruned. The model is loaded, recognised and fingerprinted once, the tokenizer parsed
+ * once, by the caller; every step below reuses them.
+ */
+import type { EvalTokenizer, SpeedResult } from '@llm-bip/eval';
+import { modelFingerprint, planModelShape, type PruningPlan } from '@llm-bip/model';
+import type { EpChoice, KvLayout } from '@llm-bip/runtime';
+import type { AllocationMode, CalibrationSet, GroupScores, Statistics } from '@llm-bip/scoring';
+import type { PruneResult } from '@llm-bip/surgery';
+import { calibrate, calibrationRecord, type CalibrationRequest } from './calibrate.js';
+import { DEFAULTS } from './defaults.js';
+import { benchModel, evaluateModel, type BenchRequest, type EvalRequest, type EvalRun } from './evaluate.js';
+import { hooksOf, type PipelineHooks } from './hooks.js';
+import { planFromScores } from './plan.js';
+import { pruneTo } from './prune.js';
+import { scoreModel, type ModelInput } from './score.js';
+
+export interface PruneLlmInput extends ModelInput {
+  tokenizer: EvalTokenizer;
+  /** the model's fingerprint when the caller has it (computed here otherwise) */
+  fingerprint?: string;
+  /** the KV-cache layout of the dense model (no plan) and of the pruned one; none when absent */
+  kvLayout?: (plan?: PruningPlan) => KvLayout | undefined;
+}
+
+export interface PruneLlmRequest {
+  ratio: number;
+  /** DEFAULTS.criterion */
+  criterion?: string;
+  criterionOptions?: Record<string, unknown>;
+  /** default: the criterion's own, else DEFAULTS.allocation */
+  allocation?: AllocationMode;
+  /** bias compensation (DEFAULTS.compensate) */
+  compensate?: boolean;
+  calibration: CalibrationRequest;
+  /** the pruned .onnx file to write */
+  outPath: string;
+  /** evaluate dense and pruned; skipped when absent or when it names no set and no task */
+  eval?: EvalRequest;
+  /** measure dense and pruned speed; skipped when absent */
+  bench?: BenchRequest;
+  /** execution provider of the probe (DEFAULTS.ep) */
+  ep?: EpChoice;
+}
+
+export interface PruneLlmResult {
+  calibration: CalibrationSet;
+  statistics: Statistics;
+  scores: GroupScores;
+  plan: PruningPlan;
+  pruned: PruneResult;
+  eval?: { seqLen: number; limit?: number; dense: EvalRun; pruned: EvalRun };
+  speed?: { dense: SpeedResult; pruned: SpeedResult; prompt: number; decode: number; batch: number };
+}
+
+export interface PruneLlmHooks extends PipelineHooks {
+  /** the plan, before surgery starts (the CLI writes plan.json then) */
+  onPlan?(plan: PruningPlan): Promise<void> | void;
+}
+
+export async function pruneLlm(input: PruneLlmInput, req: PruneLlmRequest, hooks: PruneLlmHooks = {}): Promise<PruneLlmResult> {
+  const h = hooksOf(hooks);
+  const calibration = await calibrate(input.tokenizer, req.calibration);
+  const { statistics, scores } = await scoreModel(
+    input,
+    { criterion: req.criterion ?? DEFAULTS.criterion, ...(req.criterionOptions ? { options: req.criterionOptions } : {}), calibration, ep: req.ep ?? DEFAULTS.ep },
+    hooks,
+  );
+  const fingerprint = input.fingerprint ?? (await modelFingerprint(input.loaded.path, input.loaded.model, input.loaded.dir));
+  const plan = planFromScores(scores, planModelShape(input.spec, fingerprint), {
+    ratio: req.ratio,
+    ...(req.allocation ? { allocation: req.allocation } : {}),
+    calibration: calibrationRecord(calibration),
+    seed: calibration.seed,
+  });
+  await hooks.onPlan?.(plan);
+  h.check();
+  const pruned = await pruneTo(input, { plan, outPath: req.outPath, ...((req.compensate ?? DEFAULTS.compensate) ? { compensation: statistics } : {}) }, hooks);
+
+  const dense = { path: input.loaded.path, ...kvOf(input, undefined) };
+  const small = { path: pruned.modelPath, ...kvOf(input, plan) };
+  let evaluation: PruneLlmResult['eval'];
+  if (req.eval && (req.eval.ppl.length || req.eval.tasks.length)) {
+    const d = await evaluateModel(dense, input.tokenizer, req.eval, hooks, { label: 'dense ' });
+    const p = await evaluateModel(small, input.tokenizer, req.eval, hooks, { label: 'pruned ' });
+    evaluation = { seqLen: req.eval.seqLen ?? DEFAULTS.eval.seqLen, ...(req.eval.limit !== undefined ? { limit: req.eval.limit } : {}), dense: d, pruned: p };
+  }
+  let speed: PruneLlmResult['speed'];
+  if (req.bench) {
+    const d = await benchModel(dense, req.bench, hooks, { label: 'dense ' });
+    const p = await benchModel(small, req.bench, hooks, { label: 'pruned ' });
+    const b = { ...DEFAULTS.bench, ...req.bench };
+    speed = { dense: d, pruned: p, prompt: b.prompt, decode: b.decode, batch: b.batch };
+  }
+  return { calibration, statistics, scores, plan, pruned, ...(evaluation ? { eval: evaluation } : {}), ...(speed ? { speed } : {}) };
+}
+
+function kvOf(input: PruneLlmInput, plan: PruningPlan | undefined): { kv?: KvLayout } {
+  const kv = input.kvLayout?.(plan);
+  return kv ? { kv } : {};
+}

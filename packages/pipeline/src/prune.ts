@@ -1,0 +1,32 @@
+/** Prune: surgery of a loaded model by a plan, with optional bias compensation, into `outPath`. */
+import type { PruningPlan } from '@llm-bip/model';
+import { compensationStats, type Statistics } from '@llm-bip/scoring';
+import { pruneModel, type PruneResult } from '@llm-bip/surgery';
+import { hooksOf, type PipelineHooks } from './hooks.js';
+import type { ModelInput } from './score.js';
+
+export interface PruneRequest {
+  plan: PruningPlan;
+  /** the .onnx file to write (its weights go to `<outPath>.data`) */
+  outPath: string;
+  /** calibration statistics: with them, bias compensation after o_proj / down_proj */
+  compensation?: Statistics;
+}
+
+export async function pruneTo(model: ModelInput, req: PruneRequest, hooks?: PipelineHooks): Promise<PruneResult> {
+  const h = hooksOf(hooks);
+  const bar = h.progress({ label: 'surgery', unit: 'tensor' });
+  const result = await pruneModel({
+    model: model.loaded,
+    spec: model.spec,
+    plan: req.plan,
+    outPath: req.outPath,
+    ...(req.compensation ? { compensation: compensationStats(req.compensation, model.spec) } : {}),
+    onProgress: (p) => {
+      h.check();
+      if (p.phase === 'tensors') bar.update(p.done, p.total);
+    },
+  });
+  bar.finish();
+  return result;
+}

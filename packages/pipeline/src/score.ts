@@ -1,0 +1,122 @@
+/**
+ * Score: the probe runs the calibration rows, the criterion turns the statistics (and the weights) into
+ * scores. Takes the model already loaded and recognised; reads no file it is handed.
+ */
+import type { LoadedModel } from '@llm-bip/onnx-io';
+import { planModelShape, type ModelSpec } from '@llm-bip/model';
+import type { EpChoice } from '@llm-bip/runtime';
+import {
+  blockOutputNorm,
+  collectStatistics,
+  getCriterion,
+  modelWeights,
+  resolveCriterionOptions,
+  ScoringError,
+  SCORES_FORMAT,
+  STATISTICS_FORMAT,
+  type CalibrationSet,
+  type GroupScores,
+  type ScoresFile,
+  type Statistics,
+} from '@llm-bip/scoring';
+import { calibrationRecord } from './calibrate.js';
+import { DEFAULTS } from './defaults.js';
+import { hooksOf, type PipelineHooks } from './hooks.js';
+
+/** A model loaded once and recognised once: what every step takes. */
+export interface ModelInput {
+  loaded: LoadedModel;
+  spec: ModelSpec;
+}
+
+export interface ScoreRequest {
+  /** a registered criterion (DEFAULTS.criterion) */
+  criterion?: string;
+  /** the criterion's declared options; undeclared ones are an error, missing ones take their defaults */
+  options?: Record<string, unknown>;
+  /** required when the criterion reads activations (all built-ins but magnitude and random) */
+  calibration?: CalibrationSet;
+  ep?: EpChoice;
+  /** rows per forward pass (collectStatistics' default when absent) */
+  batchSize?: number;
+  threads?: number;
+}
+
+export interface Scored {
+  statistics: Statistics;
+  scores: GroupScores;
+}
+
+export async function scoreModel(model: ModelInput, req: ScoreRequest = {}, hooks?: PipelineHooks): Promise<Scored> {
+  const h = hooksOf(hooks);
+  const criterion = getCriterion(req.criterion ?? DEFAULTS.criterion);
+  const options = resolveCriterionOptions(criterion, req.options, { seed: req.calibration?.seed ?? DEFAULTS.calibration.seed });
+  const taps = criterion.taps(model.spec, options);
+  let statistics: Statistics;
+  if (req.calibration) {
+    const c = req.calibration;
+    const bar = h.progress({ label: 'calibration', total: c.samples * c.seqLen, unit: 'tok' });
+    statistics = await collectStatistics({
+      model: model.loaded,
+      spec: model.spec,
+      taps,
+      rows: c.rows,
+      ep: req.ep ?? DEFAULTS.ep,
+      ...(req.batchSize ? { batchSize: req.batchSize } : {}),
+      ...(req.threads ? { threads: req.threads } : {}),
+      onLog: h.log,
+      onProgress: (rows) => {
+        h.check();
+        bar.update(rows * c.seqLen);
+      },
+    });
+    bar.finish();
+    h.check();
+  } else if (taps.length > 0) {
+    throw new ScoringError(`criterion "${criterion.name}" reads activations: give calibration text (--calib FILE)`);
+  } else {
+    statistics = { format: STATISTICS_FORMAT, tokens: 0, rows: 0, seqLen: 0, taps: {} };
+  }
+  // the criterion's own host-side step (llm-bip: spectral norms) gets a bar at its first report
+  let stepBar: ReturnType<typeof h.progress> | undefined;
+  const scored = await criterion.score(statistics, modelWeights(model.loaded.model, model.loaded.dir), model.spec, options, {
+    onProgress: (e) => {
+      h.check();
+      (stepBar ??= h.progress({ label: e.step, total: e.total, unit: e.unit })).update(e.done);
+    },
+  });
+  stepBar?.finish();
+  const scores = withBlockNorms(scored, statistics);
+  return { statistics, scores };
+}
+
+/** Score again from saved statistics (another option of a criterion whose taps they hold): no model run. */
+export async function rescore(file: ScoresFile, model: ModelInput, criterionName: string, options?: Record<string, unknown>): Promise<ScoresFile> {
+  const criterion = getCriterion(criterionName);
+  const resolved = resolveCriterionOptions(criterion, options, { seed: file.calibration?.seed ?? DEFAULTS.calibration.seed });
+  const scores = withBlockNorms(await criterion.score(file.statistics, modelWeights(model.loaded.model, model.loaded.dir), model.spec, resolved), file.statistics);
+  return { ...file, scores };
+}
+
+/** The scores file content (`saveScores` writes it): model shape + fingerprint, calibration, statistics, scores. */
+export function scoresFile(spec: ModelSpec, fingerprint: string, scored: Scored, calibration?: CalibrationSet): ScoresFile {
+  return {
+    format: SCORES_FORMAT,
+    model: planModelShape(spec, fingerprint),
+    ...(calibration ? { calibration: calibrationRecord(calibration) } : {}),
+    statistics: scored.statistics,
+    scores: scored.scores,
+  };
+}
+
+/** Fill in mean_t ||y_t|| from the statistics for criteria that do not set it (random, wanda-sp, plug-ins), so every allocation works. */
+function withBlockNorms(scores: GroupScores, stats: Statistics): GroupScores {
+  return {
+    ...scores,
+    layers: scores.layers.map((l) => {
+      if (l.blockOutputNorm !== undefined) return l;
+      const norm = stats.tokens > 0 ? blockOutputNorm(stats, l.layer) : undefined;
+      return norm === undefined ? l : { ...l, blockOutputNorm: norm };
+    }),
+  };
+}

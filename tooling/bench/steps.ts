@@ -1,0 +1,103 @@
+/**
+ * The pipeline steps the benchmarks run, as calls into @llm-bip/pipeline (no argv, no JSON round trip).
+ * Each returns what the benchmark tables record; files are written where the tables expect them.
+ */
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { buildReport, loadTokenizer, type EvalReport, type SpeedResult, type TaskName } from '@llm-bip/eval';
+import { exportLlamaToOnnx, modelFingerprint, type PruningPlan } from '@llm-bip/model';
+import { benchModel, calibrate, DEFAULTS, evaluateModel, loadModelInput, planFromScoresFile, pruneTo, scoreModel, scoresFile } from '@llm-bip/pipeline';
+import type { EpChoice, KvLayout } from '@llm-bip/runtime';
+import { loadScores, saveScores, type ScoresFile } from '@llm-bip/scoring';
+import { kvLayoutOf } from '../../apps/cli/src/commands/kv-layout.js';
+import { cacheDir, dataDir } from '../../apps/cli/src/commands/model-input.js';
+
+export function saveAtomic(path: string, data: unknown): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(`${path}.tmp`, JSON.stringify(data, null, 2));
+  renameSync(`${path}.tmp`, path);
+}
+
+/** HF folder -> ONNX (float32), as `llm-bip export` does. */
+export async function exportDense(hfDir: string, out: string, opts: { kvCache?: boolean; externalData?: boolean } = {}): Promise<void> {
+  mkdirSync(dirname(out), { recursive: true });
+  await exportLlamaToOnnx(hfDir, out, { dtype: 'float32', kvCache: opts.kvCache ?? false, ...(opts.externalData !== undefined ? { externalData: opts.externalData } : {}) });
+}
+
+/** The KV layout of a model file (none when it has no cache or is not recognised). */
+async function kvOf(path: string): Promise<KvLayout | undefined> {
+  try {
+    return kvLayoutOf((await loadModelInput(path)).spec);
+  } catch {
+    return undefined;
+  }
+}
+
+export interface EvalArgs {
+  ppl: string[];
+  tasks: TaskName[];
+  limit?: number;
+  taskLimit?: number;
+  batchSize?: number;
+  ep: EpChoice;
+  data?: string;
+}
+
+/** Perplexity + tasks of a model file: the `results` of lm-eval-like JSON (what `llm-bip eval --json` prints). */
+export async function evaluate(path: string, tokenizerDir: string, a: EvalArgs): Promise<EvalReport['results']> {
+  const run = await evaluateModel({ path, ...optional('kv', await kvOf(path)) }, loadTokenizer(tokenizerDir), {
+    ppl: a.ppl,
+    tasks: a.tasks,
+    dataDir: dataDir(a.data),
+    cacheDir: cacheDir(process.env),
+    ep: a.ep,
+    ...optional('limit', a.limit),
+    ...optional('taskLimit', a.taskLimit),
+    ...optional('batchSize', a.batchSize),
+  });
+  return buildReport({ perplexity: run.perplexity, ...(run.tasks ? { tasks: run.tasks } : {}), config: { model: path, ep: run.ep, seqLen: DEFAULTS.eval.seqLen, limit: a.limit ?? null, taskLimit: a.taskLimit ?? a.limit ?? null } }).results;
+}
+
+export interface ScoreArgs {
+  criterion: string;
+  options?: Record<string, unknown>;
+  seed: number;
+  samples: number;
+  seqLen?: number;
+  ep: EpChoice;
+  data?: string;
+}
+
+/** Calibrate with the checkpoint's tokenizer, score, and save the scores file (as `llm-bip score`). */
+export async function scoreTo(densePath: string, tokenizerDir: string, a: ScoreArgs, out: string): Promise<ScoresFile> {
+  const m = await loadModelInput(densePath);
+  const calibration = await calibrate(loadTokenizer(tokenizerDir), { dataDir: dataDir(a.data), samples: a.samples, seqLen: a.seqLen ?? DEFAULTS.calibration.seqLen, seed: a.seed });
+  const scored = await scoreModel(m, { criterion: a.criterion, ...optional('options', a.options), calibration, ep: a.ep });
+  const file = scoresFile(m.spec, await modelFingerprint(m.loaded.path, m.loaded.model, m.loaded.dir), scored, calibration);
+  await saveScores(file, out);
+  return file;
+}
+
+/** A plan from a scores file (as `llm-bip plan`), saved to `out`. */
+export async function planTo(scoresPath: string, ratio: number, allocation: string, out: string): Promise<PruningPlan> {
+  const plan = planFromScoresFile(await loadScores(scoresPath), { ratio, allocation: allocation as never, notes: { scores: scoresPath } });
+  saveAtomic(out, plan);
+  return plan;
+}
+
+/** Surgery by a plan (as `llm-bip prune`), with compensation from the scores file when asked; parameter counts before and after. */
+export async function pruneWith(densePath: string, plan: PruningPlan, outDir: string, compensation?: ScoresFile): Promise<{ before: number; after: number }> {
+  const m = await loadModelInput(densePath);
+  mkdirSync(outDir, { recursive: true });
+  const r = await pruneTo(m, { plan, outPath: `${outDir}/model.onnx`, ...(compensation ? { compensation: compensation.statistics } : {}) });
+  return { before: r.record.parameters.before.total, after: r.record.parameters.after.total };
+}
+
+/** Prefill / decode speed of a model file (as `llm-bip bench`). */
+export async function bench(path: string, a: { ep: EpChoice; prompt: number; decode: number; batch: number; repeats: number }): Promise<SpeedResult> {
+  return benchModel({ path, ...optional('kv', await kvOf(path)) }, a);
+}
+
+function optional<K extends string, V>(key: K, v: V | undefined): { [k in K]?: V } {
+  return (v === undefined ? {} : { [key]: v }) as { [k in K]?: V };
+}
