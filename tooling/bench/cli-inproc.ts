@@ -1,6 +1,5 @@
 /** Run llm-bip CLI commands in-process (benchmarks drive the real commands, not a copy of their logic). */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { writeFileAtomicSync } from '@llm-bip/onnx-io';
 import { runCli } from '../../apps/cli/src/main.js';
 
 /** Run one CLI command in-process and return its --json result. */
@@ -17,9 +16,8 @@ export async function cli(args: string[]): Promise<any> {
   return doc.result ?? doc;
 }
 
+/** Save benchmark results as indented JSON, atomically (a killed run leaves the previous file). */
 export function saveAtomic(path: string, data: unknown): void {
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(`${path}.tmp`, JSON.stringify(data, null, 2));
-  renameSync(`${path}.tmp`, path);
+  writeFileAtomicSync(path, JSON.stringify(data, null, 2), { mkdir: true });
 }
 

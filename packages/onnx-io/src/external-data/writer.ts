@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { renameDurably, tempPathFor } from '../atomic-file.js';
 import { readRange } from './read.js';
 
 /** Page size: ORT memory-maps external data, and page-aligned tensors can be mapped in place. */
@@ -71,14 +70,14 @@ export class ExternalDataWriter {
     return { offset, length };
   }
 
-  /** Flush, close and rename the temp file onto the target. */
+  /** Flush, close and rename the temp file onto the target (the folder is synced too). */
   async commit(): Promise<void> {
     if (this.done) throw new Error('ExternalDataWriter: already committed or aborted');
     this.done = true;
     try {
       await this.handle.datasync();
       await this.handle.close();
-      await rename(this.tempPath, this.target);
+      await renameDurably(this.tempPath, this.target);
     } catch (e) {
       await this.handle.close().catch(() => {});
       await unlink(this.tempPath).catch(() => {});
@@ -93,9 +92,4 @@ export class ExternalDataWriter {
     await this.handle.close().catch(() => {});
     await unlink(this.tempPath).catch(() => {});
   }
-}
-
-/** A temp name beside `target` (same folder, so rename is atomic). */
-export function tempPathFor(target: string): string {
-  return join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
 }
