@@ -13,7 +13,7 @@ vi.mock('node:fs/promises', async (importOriginal) => {
     open: async (path: string, flags?: string) => {
       const fh = await real.open(path, flags);
       if (!String(path).includes('FULL')) return fh;
-      return { writeFile: async () => Promise.reject(full()), sync: () => fh.sync(), close: () => fh.close() };
+      return { write: async () => Promise.reject(full()), writeFile: async () => Promise.reject(full()), sync: () => fh.sync(), datasync: () => fh.datasync(), close: () => fh.close() };
     },
   };
 });

@@ -90,14 +90,34 @@ export function writeFileAtomicSync(path: string, data: Uint8Array | string, opt
 
 /** Write a file that must not exist yet, and sync it before returning (the caller renames it into place). */
 export async function writeNewFileSynced(path: string, bytes: Uint8Array): Promise<void> {
-  const handle = await open(path, 'wx');
   try {
-    let done = 0;
-    while (done < bytes.length) done += (await handle.write(bytes, done, bytes.length - done, done)).bytesWritten;
-    await handle.datasync();
-  } finally {
-    await handle.close();
+    const handle = await open(path, 'wx');
+    try {
+      let done = 0;
+      while (done < bytes.length) done += (await handle.write(bytes, done, bytes.length - done, done)).bytesWritten;
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+  } catch (e) {
+    throw withPath(e, path);
   }
+}
+
+/**
+ * Give an fs error from a write (ENOSPC, EIO: Node sets no path on those) the path of the file being
+ * written, so the message can name it. Returns `e`.
+ */
+export function withPath(e: unknown, path: string): unknown {
+  if (e instanceof Error && (e as NodeJS.ErrnoException).code && (e as NodeJS.ErrnoException).path === undefined) (e as NodeJS.ErrnoException).path = path;
+  return e;
+}
+
+/** The path to show a user for a temp or staged path: the file it is about to become. */
+export function intendedPathOf(path: string): string {
+  const full = resolve(path);
+  const m = /^\.llm-bip-tmp-\d+-[0-9a-f]{8}-(.+)\.tmp$/.exec(basename(full));
+  return committedPathOf(m ? join(dirname(full), m[1]!) : full);
 }
 
 /** Rename a finished, synced file (or folder) into place, then sync the folder so the new name is durable. */
