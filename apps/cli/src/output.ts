@@ -196,24 +196,30 @@ export class OutputSet {
   private constructor(
     readonly dir: string,
     readonly stagingDir: string,
-    private readonly lockPath: string,
+    private readonly lockPath: string | undefined,
     /** folders this run created for `dir`, topmost first: removed again on discard if empty */
     private readonly createdDirs: string[],
     private readonly cleanup: CleanupRegistry,
   ) {}
 
-  static async open(dir: string, cleanup: CleanupRegistry): Promise<OutputSet> {
+  /**
+   * `lock: false` for a single-file output (score's JSON): its one rename cannot mix with another run's
+   * files, and parallel runs writing different files into one folder stay possible.
+   */
+  static async open(dir: string, cleanup: CleanupRegistry, opts: { lock?: boolean } = {}): Promise<OutputSet> {
     const prepared = await prepareOutputDir(dir);
     const createdDirs = prepared.createdDirs ?? [];
     for (const d of createdDirs) cleanup.addEmptyDir(d);
-    let lockPath: string;
-    try {
-      lockPath = acquireLock(prepared.dir);
-    } catch (e) {
-      removeEmptyDirs(createdDirs, cleanup);
-      throw e;
+    let lockPath: string | undefined;
+    if (opts.lock ?? true) {
+      try {
+        lockPath = acquireLock(prepared.dir);
+      } catch (e) {
+        removeEmptyDirs(createdDirs, cleanup);
+        throw e;
+      }
+      cleanup.add(lockPath);
     }
-    cleanup.add(lockPath);
     reclaimStale(prepared.dir);
     const staging = stagingDirIn(prepared.dir);
     // register before creating, so a Ctrl-C between the two still removes it
@@ -302,6 +308,7 @@ export class OutputSet {
   }
 
   private releaseLock(): void {
+    if (!this.lockPath) return;
     try {
       unlinkSync(this.lockPath);
     } catch {

@@ -3,6 +3,7 @@ import { noExtraPositionals, parseChoice, parseRatio, requireExisting, requirePo
 import { defineCommand } from '../../command.js';
 import { UsageError } from '../../errors.js';
 import { writeFileAtomic } from '../../output.js';
+import { assertOutputsDoNotReplaceInputs } from '../../output-identity.js';
 import { ALLOCATIONS, outputOption, pruneOptions } from '../shared-options.js';
 
 export const planCommand = defineCommand({
@@ -27,6 +28,7 @@ export const planCommand = defineCommand({
     const output = stringOption(ctx.values, 'output');
     if (!output) throw new UsageError('missing -o PLAN.json: say where to write the plan');
     requireExisting(scoresPath, 'scores file', 'file');
+    assertOutputsDoNotReplaceInputs({ inputs: [scoresPath], outputFile: output });
     const file = await loadScores(scoresPath);
     const allocation: AllocationMode = allocationRaw
       ? parseChoice(allocationRaw, '--allocation', ALLOCATIONS, 'global-kind')

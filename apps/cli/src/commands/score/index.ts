@@ -5,6 +5,7 @@ import { noExtraPositionals, parseChoice, requirePositional, stringOption } from
 import { defineCommand } from '../../command.js';
 import { UsageError } from '../../errors.js';
 import { OutputSet } from '../../output.js';
+import { assertOutputsDoNotReplaceInputs } from '../../output-identity.js';
 import { parseCalibration, parseCriterion } from '../calibration-args.js';
 import { loadWithSpec } from '../load-spec.js';
 import { dataDir, resolveModelInput } from '../model-input.js';
@@ -48,12 +49,13 @@ export const scoreCommand = defineCommand({
     const output = stringOption(ctx.values, 'output');
     if (!output) throw new UsageError('missing -o SCORES.json: say where to write the scores');
     const tokenizer = stringOption(ctx.values, 'tokenizer');
+    assertOutputsDoNotReplaceInputs({ inputs: [model, tokenizer], outputFile: output });
     const input = await resolveModelInput(model, ctx, { ...(tokenizer ? { tokenizer } : {}), kvCache: true });
     try {
       const { loaded, spec } = await loadWithSpec(input.onnxPath);
+      const out = await OutputSet.open(dirname(output), ctx.cleanup, { lock: false }); // before the compute: an unwritable -o fails at once
       const calibration = await calibrate(ctx, input.tokenizer, { ...calibReq, dataDir: dataDir(stringOption(ctx.values, 'data')) }, { spec, path: model });
       const { stats, scores } = await scoreModel(ctx, { loaded, spec, onnxPath: input.onnxPath }, criterion, calibration, ep, criterionOptions);
-      const out = await OutputSet.open(dirname(output), ctx.cleanup);
       await saveScores({ model: planModelShape(spec, await fingerprintOf(loaded)), calibration: calibrationRecord(calibration), statistics: stats, scores }, out.path(basename(output)));
       await out.commit();
       return {
