@@ -9,7 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeModel, encodeModel, loadModel } from '@llm-bip/onnx-io';
 import { emptyPlan, exportLlamaToOnnx, recogniseModel, type PruningPlan } from '@llm-bip/model';
@@ -77,11 +77,12 @@ interface Run {
   stderr: string;
 }
 
-function prune(plan: string, out: string, delayMs = 0) {
+/** `gate`: a file; while it exists the run's writes wait (the test holds the run mid-surgery). */
+function prune(plan: string, out: string, delayMs = 0, gate?: string) {
   const child = spawn(
     process.execPath,
     ['--conditions=source', '--import', 'tsx', '--import', './apps/cli/src/slow-writes.testutil.ts', 'apps/cli/src/bin.ts', 'prune', model, '--plan', plan, '-o', out, '-q'],
-    { cwd: repoRoot, env: { ...process.env, LLM_BIP_TEST_WRITE_DELAY_MS: String(delayMs) }, stdio: ['ignore', 'ignore', 'pipe'] },
+    { cwd: repoRoot, env: { ...process.env, LLM_BIP_TEST_WRITE_DELAY_MS: String(delayMs), ...(gate ? { LLM_BIP_TEST_WRITE_GATE: gate } : {}) }, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
@@ -89,8 +90,8 @@ function prune(plan: string, out: string, delayMs = 0) {
   return { child, done };
 }
 
-/** The moments a signal is sent at: the lock taken; the data file being written; over 4 MB of it written. */
-type Moment = 'locked' | 'writing' | 'half';
+/** The moments a signal is sent at: the lock taken; the data file opened; being written; over 4 MB of it written. */
+type Moment = 'locked' | 'opened' | 'writing' | 'half';
 function reached(out: string, moment: Moment): boolean {
   const names = readdirSync(out);
   if (moment === 'locked') return names.includes(LOCK_NAME);
@@ -103,7 +104,7 @@ function reached(out: string, moment: Moment): boolean {
     }
     for (const f of files) {
       const size = statSync(join(out, s, f), { throwIfNoEntry: false })?.size ?? 0;
-      if (f.includes('model.onnx.data') && (moment === 'writing' ? size > 0 : size > 4 * 1024 * 1024)) return true;
+      if (f.includes('model.onnx.data') && (moment === 'opened' || (moment === 'writing' ? size > 0 : size > 4 * 1024 * 1024))) return true;
     }
   }
   return false;
@@ -183,8 +184,10 @@ describe('interrupted and killed runs', () => {
 describe('two runs', () => {
   counted('a run interrupted in a folder it created removes only its own files (#17 class 2)', async () => {
     const created = join(t.dir, 'x', 'new');
-    const run = prune(plans.a, join(created, 'out'), 15);
-    await waitFor(() => existsSync(join(created, 'out')) && reached(join(created, 'out'), 'writing'), 'writing', run.done);
+    const gate = join(t.dir, 'gate-class2');
+    writeFileSync(gate, '');
+    const run = prune(plans.a, join(created, 'out'), 0, gate);
+    await waitFor(() => existsSync(join(created, 'out')) && reached(join(created, 'out'), 'opened'), 'opened', run.done);
     // meanwhile: another run finishes beside it, a second one is refused its folder, the user drops a file in it
     const beside = await cli(['prune', model, '--plan', plans.b, '-o', join(created, 'other'), '-q']);
     expect(beside.code, beside.stderr).toBe(0);
@@ -202,9 +205,12 @@ describe('two runs', () => {
 
   counted('a second run into a folder being written fails at once (exit 4, naming the first); the first finishes whole', async () => {
     const out = fresh();
-    const first = prune(plans.a, out, 15);
-    await waitFor(() => reached(out, 'writing'), 'writing', first.done);
-    const second = await cli(['prune', model, '--plan', plans.b, '-o', out, '-q']); // in-process: no start-up delay
+    const gate = join(t.dir, 'gate-second');
+    writeFileSync(gate, '');
+    const first = prune(plans.a, out, 0, gate);
+    await waitFor(() => reached(out, 'locked'), 'locked', first.done);
+    const second = await cli(['prune', model, '--plan', plans.b, '-o', out, '-q']);
+    rmSync(gate);
     expect(second.code).toBe(ExitCode.output);
     expect(second.stderr).toContain(`another llm-bip run (pid ${first.child.pid}`);
     expect((await first.done).code).toBe(0);

@@ -266,8 +266,10 @@ export class OutputSet {
       }
     }
     const moved: Array<{ dest: string; from: string; backup?: string }> = [];
+    let current = '';
     try {
       for (const name of names) {
+        current = name;
         const dest = join(this.dir, name);
         const from = join(this.stagingDir, name);
         let backup: string | undefined;
@@ -288,7 +290,7 @@ export class OutputSet {
           // best effort: the error below names the file that failed
         }
       }
-      throw fsError(err, join(this.dir, names[moved.length - 1] ?? ''));
+      throw fsError(err, join(this.dir, current));
     }
     await syncDir(this.dir);
     rmSync(this.stagingDir, { recursive: true, force: true });
