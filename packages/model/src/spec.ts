@@ -12,6 +12,7 @@
  * - A TensorRef (onnx-io) names a tensor in the graph, or the node and output slot of an unnamed one.
  */
 import type { TensorRef } from '@llm-bip/onnx-io';
+import { groupParameters } from './groups.js';
 
 export interface LinearRef {
   /** the MatMul / Gemm node that applies this projection */
@@ -141,7 +142,7 @@ export interface ModelSpec {
   layers: LayerSpec[];
 }
 
-/** Parameter counts derived from a spec (attention + MLP per layer, embeddings, total). */
+/** Parameter counts derived from a spec (attention + MLP per layer: the groups' slices, biases included; embeddings, total). */
 export interface ParameterCounts {
   perLayer: Array<{ attention: number; mlp: number; norms: number }>;
   attention: number;
@@ -152,11 +153,8 @@ export interface ParameterCounts {
 
 export function countParameters(spec: ModelSpec): ParameterCounts {
   const h = spec.hiddenSize;
-  const perLayer = spec.layers.map((l) => ({
-    attention: h * l.numHeads * l.headDim * 2 + h * l.numKvHeads * l.headDim * 2,
-    mlp: 3 * h * l.intermediateSize,
-    norms: 2 * h,
-  }));
+  // attention / MLP: what the layer's prunable groups own (groups.ts)
+  const perLayer = spec.layers.map((_, i) => ({ ...groupParameters(spec, i), norms: 2 * h }));
   const attention = perLayer.reduce((a, l) => a + l.attention, 0);
   const mlp = perLayer.reduce((a, l) => a + l.mlp, 0);
   const norms = perLayer.reduce((a, l) => a + l.norms, 0) + h;

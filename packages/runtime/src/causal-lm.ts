@@ -6,17 +6,24 @@ import { ort, type OrtTensor, type OrtValueMetadata } from './ort.js';
 import type { Feeds, Session } from './session.js';
 import { int64Tensor, type TokenBatch } from './tensors.js';
 
-/** KV-cache geometry for models whose past inputs leave heads or head_dim symbolic. */
+/**
+ * KV-cache geometry for models whose past inputs leave heads or head_dim symbolic. A pruned model's
+ * layers can differ: `layers[i]` is layer i's (the N of past_key_values.N.*) and wins over the single
+ * numbers, which hold for every layer without an entry.
+ */
 export interface KvLayout {
   numKvHeads?: number;
   headDim?: number;
+  layers?: Array<{ numKvHeads: number; headDim: number }>;
 }
 
 const layoutCache = new Map<string, KvLayout>();
 
 /**
  * KV geometry from the config files that exporters put beside the model: genai_config.json
- * (onnxruntime-genai builder) or an HF config.json (optimum). Empty when neither is there.
+ * (onnxruntime-genai builder) or an HF config.json (optimum). Empty when neither is there. A pruned
+ * config.json (llm-bip surgery) lists every layer's sizes under `llm_bip_layers`; they become
+ * `layers`, since its top-level num_key_value_heads is only the largest layer's.
  */
 export function kvLayoutBesideModel(modelPath: string): KvLayout {
   const cached = layoutCache.get(modelPath);
@@ -30,12 +37,14 @@ export function kvLayoutBesideModel(modelPath: string): KvLayout {
       const d = (JSON.parse(readFileSync(genai, 'utf8')) as { model?: { decoder?: Record<string, number> } }).model?.decoder ?? {};
       layout = { numKvHeads: d.num_key_value_heads, headDim: d.head_size };
     } else if (existsSync(hf)) {
-      const c = JSON.parse(readFileSync(hf, 'utf8')) as Record<string, number | undefined>;
+      const c = JSON.parse(readFileSync(hf, 'utf8')) as Record<string, number | undefined> & { llm_bip_layers?: Array<Record<string, number | undefined>> };
       const heads = c.num_attention_heads;
-      layout = {
-        numKvHeads: c.num_key_value_heads ?? heads,
-        headDim: c.head_dim ?? (c.hidden_size !== undefined && heads ? c.hidden_size / heads : undefined),
-      };
+      const headDim = c.head_dim ?? (c.hidden_size !== undefined && heads ? c.hidden_size / heads : undefined);
+      layout = { numKvHeads: c.num_key_value_heads ?? heads, headDim };
+      const perLayer = c.llm_bip_layers;
+      if (Array.isArray(perLayer) && headDim !== undefined && perLayer.every((l) => typeof l.num_key_value_heads === 'number')) {
+        layout.layers = perLayer.map((l) => ({ numKvHeads: l.num_key_value_heads!, headDim: l.head_dim ?? headDim }));
+      }
     }
   } catch {
     layout = {};
@@ -76,7 +85,7 @@ export function kvSlots(session: Session): KvSlot[] {
   return slots;
 }
 
-/** A zero-length past for one KV input: [batch, kv_heads, 0, head_dim]. */
+/** A zero-length past for one KV input: [batch, kv_heads, 0, head_dim]; symbolic sizes come from `layout` (its entry for the slot's layer first). */
 export function emptyPast(slot: KvSlot, batch: number, layout: KvLayout = {}): OrtTensor {
   if (!slot.meta.isTensor) throw new RuntimeError(`${slot.input} is not a tensor input`);
   const shape = slot.meta.shape;
@@ -89,7 +98,8 @@ export function emptyPast(slot: KvSlot, batch: number, layout: KvLayout = {}): O
     }
     return fallback;
   };
-  const dims = [batch, fixed(1, layout.numKvHeads, 'kv heads'), 0, fixed(3, layout.headDim, 'head dim')];
+  const own = layout.layers?.[slot.layer];
+  const dims = [batch, fixed(1, own?.numKvHeads ?? layout.numKvHeads, 'kv heads'), 0, fixed(3, own?.headDim ?? layout.headDim, 'head dim')];
   const type = slot.meta.type;
   if (type === 'float16') return new ort.Tensor('float16', new Uint16Array(0), dims);
   if (type === 'float32') return new ort.Tensor('float32', new Float32Array(0), dims);

@@ -2,7 +2,15 @@ export * from './types.js';
 export * from './errors.js';
 export { mulberry32, seededRng, type Rng } from './rng.js';
 export { modelWeights, canonicalLinear, perInputSum, perOutputSum, type LinearWeight, type WeightSource } from './weights.js';
-export { spectralNorm, spectralNorms, type PowerIterationOptions } from './spectral.js';
+export {
+  spectralNorm,
+  spectralNormEstimate,
+  spectralNorms,
+  DEFAULT_SPECTRAL_TOLERANCE,
+  type PowerIterationOptions,
+  type SpectralEstimate,
+  type SpectralNormsOptions,
+} from './spectral.js';
 export { sampleCalibration, type CalibrationOptions, type CalibrationSet } from './calibration.js';
 export {
   baseTaps,

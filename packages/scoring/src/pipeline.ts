@@ -15,7 +15,7 @@ import { AllocationError, ScoringError } from './errors.js';
 import { collectStatistics } from './probe/collect.js';
 import { SCORES_FORMAT, type ScoresFile } from './scores-file.js';
 import { blockOutputNorm, compensationStats } from './statistics.js';
-import { STATISTICS_FORMAT, type GroupScores, type Statistics } from './types.js';
+import { STATISTICS_FORMAT, type GroupScores, type ScoreProgress, type Statistics } from './types.js';
 import { modelWeights } from './weights.js';
 
 export interface ScoreModelOptions {
@@ -33,6 +33,8 @@ export interface ScoreModelOptions {
   fingerprint?: string;
   onProgress?: (rowsDone: number, rowsTotal: number) => void;
   onLog?: (line: string) => void;
+  /** progress of the criterion's host-side step after calibration (llm-bip: spectral norms) */
+  onScoreProgress?: ScoreProgress['onProgress'];
 }
 
 export async function scoreModel(opts: ScoreModelOptions): Promise<ScoresFile> {
@@ -58,7 +60,7 @@ export async function scoreModel(opts: ScoreModelOptions): Promise<ScoresFile> {
   } else {
     statistics = { format: STATISTICS_FORMAT, tokens: 0, rows: 0, seqLen: 0, taps: {} };
   }
-  const scores = withBlockNorms(await criterion.score(statistics, modelWeights(loaded.model, loaded.dir), spec, opts.criterionOptions), statistics);
+  const scores = withBlockNorms(await criterion.score(statistics, modelWeights(loaded.model, loaded.dir), spec, opts.criterionOptions, { ...(opts.onScoreProgress ? { onProgress: opts.onScoreProgress } : {}) }), statistics);
   return {
     format: SCORES_FORMAT,
     model: planModelShape(spec, opts.fingerprint ?? ''),

@@ -1,45 +1,81 @@
 /**
- * Largest singular value of a weight matrix, in float64 on the host. LLM-BIP needs ||W_gate||_2,
- * ||W_up||_2, ||W_down||_2 once per model (the FFN's Lipschitz constant).
+ * Largest singular value of a weight matrix. LLM-BIP needs ||W_gate||_2, ||W_up||_2, ||W_down||_2 once
+ * per model (the FFN's Lipschitz constant), as a ranking factor, not a certificate.
  *
  * Lanczos iteration on the Gram matrix (W^T W or W W^T, whichever is smaller), with full
  * reorthogonalisation: the power iteration's matrix-vector products, but the largest eigenvalue is
  * taken from the whole Krylov space, which converges in tens of products where plain power iteration
  * needs hundreds (slow when the top two singular values are close). Matrices are a few thousand wide,
- * so keeping up to `maxIterations` basis vectors is cheap.
+ * so keeping up to `maxIterations` basis vectors is cheap. The recurrence runs in float64 on the host;
+ * the products run as float32 MatMuls in ONNX Runtime (`products: 'ort'`, default) or in float64 in
+ * JavaScript (`'host'`, one core, ~10x slower at 7B shape). README "Spectral norms" says why the
+ * default tolerance is 1e-6.
  */
 import type { ModelSpec } from '@llm-bip/model';
+import { hostGram, OrtGram, type GramProduct, type GramProducts } from './gram-products.js';
 import { seededRng } from './rng.js';
 import type { SpectralNorms } from './types.js';
 import type { LinearWeight, WeightSource } from './weights.js';
 
 export interface PowerIterationOptions {
-  /** stop when the estimate changes by less than this, relatively, twice in a row (default 1e-9) */
+  /** stop when the estimate changes by less than this, relatively, twice in a row (default 1e-6) */
   tolerance?: number;
   /** most matrix-vector products (default 200; the Krylov basis holds this many vectors) */
   maxIterations?: number;
   seed?: number;
+  /** where the Gram products run (default 'ort': float32 MatMuls on the ORT CPU EP; 'host': float64 JS) */
+  products?: GramProducts;
+  /** ORT intra-op threads for the products (default: all cores) */
+  threads?: number;
 }
 
-export function spectralNorm(w: LinearWeight, opts: PowerIterationOptions = {}): number {
-  const tol = opts.tolerance ?? 1e-9;
-  const { inFeatures: n, outFeatures: m, data } = w;
-  // Gram matrix side: G = W^T W (size m) or W W^T (size n), the smaller one
-  const size = Math.min(n, m);
+export interface SpectralNormsOptions extends PowerIterationOptions {
+  /** called after each matrix: matrices done, matrices in all (3 per layer), which one ("layer 3 down") */
+  onProgress?: (done: number, total: number, matrix: string) => void;
+}
+
+/** The estimate and the number of Gram products it took. */
+export interface SpectralEstimate {
+  norm: number;
+  products: number;
+}
+
+export const DEFAULT_SPECTRAL_TOLERANCE = 1e-6;
+
+/** ||W||_2 by Lanczos (see the file comment). */
+export async function spectralNorm(w: LinearWeight, opts: PowerIterationOptions = {}): Promise<number> {
+  return (await spectralNormEstimate(w, opts)).norm;
+}
+
+export async function spectralNormEstimate(w: LinearWeight, opts: PowerIterationOptions = {}): Promise<SpectralEstimate> {
+  if ((opts.products ?? 'ort') === 'host') return lanczosTop(hostGram(w), opts);
+  const ortGram = new OrtGram(opts.threads);
+  try {
+    return await lanczosTop(ortGram.product(w), opts);
+  } finally {
+    await ortGram.release();
+  }
+}
+
+/** Largest eigenvalue of the Gram matrix behind `gram`, as its square root (the top singular value). */
+async function lanczosTop(gram: GramProduct, opts: PowerIterationOptions): Promise<SpectralEstimate> {
+  const tol = opts.tolerance ?? DEFAULT_SPECTRAL_TOLERANCE;
+  const size = gram.size;
   const maxIt = Math.min(opts.maxIterations ?? 200, size);
-  const gram = gramProduct(data, n, m, m <= n);
   const rng = seededRng(opts.seed ?? 0);
   const q0 = new Float64Array(size);
   for (let i = 0; i < size; i++) q0[i] = rng.next() - 0.5;
-  if (normalise(q0) === 0) return 0;
+  if (normalise(q0) === 0) return { norm: 0, products: 0 };
   const basis: Float64Array[] = [q0];
   const alpha: number[] = [];
   const beta: number[] = [];
   let estimate = 0;
   let settled = 0;
+  let products = 0;
   for (let j = 0; j < maxIt; j++) {
     const q = basis[j]!;
-    const v = gram(q);
+    const v = await gram.apply(q);
+    products++;
     alpha.push(dot(q, v));
     // full reorthogonalisation (twice is enough, Kahan's rule) against the whole basis
     for (let pass = 0; pass < 2; pass++) {
@@ -58,41 +94,7 @@ export function spectralNorm(w: LinearWeight, opts: PowerIterationOptions = {}):
     beta.push(b);
     basis.push(v);
   }
-  return Math.sqrt(Math.max(estimate, 0));
-}
-
-/** x -> G x for G = W^T W (rightGram, x of size m) or W W^T (x of size n), W stored [n][m] row-major. */
-function gramProduct(data: Float32Array, n: number, m: number, rightGram: boolean): (x: Float64Array) => Float64Array {
-  return (x) => {
-    if (rightGram) {
-      // W^T (W x): x in R^m
-      const out = new Float64Array(m);
-      for (let i = 0; i < n; i++) {
-        const base = i * m;
-        let s = 0;
-        for (let o = 0; o < m; o++) s += data[base + o]! * x[o]!;
-        if (s === 0) continue;
-        for (let o = 0; o < m; o++) out[o]! += data[base + o]! * s;
-      }
-      return out;
-    }
-    // W (W^T x): x in R^n
-    const t = new Float64Array(m);
-    for (let i = 0; i < n; i++) {
-      const xi = x[i]!;
-      if (xi === 0) continue;
-      const base = i * m;
-      for (let o = 0; o < m; o++) t[o]! += data[base + o]! * xi;
-    }
-    const out = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      const base = i * m;
-      let s = 0;
-      for (let o = 0; o < m; o++) s += data[base + o]! * t[o]!;
-      out[i] = s;
-    }
-    return out;
-  };
+  return { norm: Math.sqrt(Math.max(estimate, 0)), products };
 }
 
 /** Largest eigenvalue of the symmetric tridiagonal matrix (diagonal a, off-diagonal b) by Sturm bisection. */
@@ -136,20 +138,35 @@ function normalise(v: Float64Array): number {
   return n;
 }
 
-/** Spectral norms of every layer's W_down, W_gate, W_up and the post-attention norm's max |gamma|. */
-export async function spectralNorms(spec: ModelSpec, weights: WeightSource, opts: PowerIterationOptions = {}): Promise<SpectralNorms> {
+/**
+ * Spectral norms of every layer's W_down, W_gate, W_up and the post-attention norm's max |gamma|.
+ * One weight matrix is in memory at a time; `onProgress` hears of every matrix.
+ */
+export async function spectralNorms(spec: ModelSpec, weights: WeightSource, opts: SpectralNormsOptions = {}): Promise<SpectralNorms> {
   const layers: SpectralNorms['layers'] = [];
-  for (const l of spec.layers) {
-    const gamma = await weights.vector(l.ffnNorm.weight);
-    let gmax = 0;
-    for (const g of gamma) gmax = Math.max(gmax, Math.abs(g));
-    layers.push({
-      layer: l.index,
-      down: spectralNorm(await weights.linear(l.down), opts),
-      gate: spectralNorm(await weights.linear(l.gate), opts),
-      up: spectralNorm(await weights.linear(l.up), opts),
-      gmax,
-    });
+  const ortGram = (opts.products ?? 'ort') === 'ort' ? new OrtGram(opts.threads) : undefined;
+  const total = spec.layers.length * 3;
+  let done = 0;
+  const norm = async (layer: number, name: 'down' | 'gate' | 'up', w: LinearWeight): Promise<number> => {
+    const { norm } = await lanczosTop(ortGram ? ortGram.product(w) : hostGram(w), opts);
+    opts.onProgress?.(++done, total, `layer ${layer} ${name}`);
+    return norm;
+  };
+  try {
+    for (const l of spec.layers) {
+      const gamma = await weights.vector(l.ffnNorm.weight);
+      let gmax = 0;
+      for (const g of gamma) gmax = Math.max(gmax, Math.abs(g));
+      layers.push({
+        layer: l.index,
+        down: await norm(l.index, 'down', await weights.linear(l.down)),
+        gate: await norm(l.index, 'gate', await weights.linear(l.gate)),
+        up: await norm(l.index, 'up', await weights.linear(l.up)),
+        gmax,
+      });
+    }
+  } finally {
+    await ortGram?.release();
   }
   return { layers };
 }

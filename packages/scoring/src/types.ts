@@ -93,6 +93,12 @@ export interface SpectralNorms {
   layers: Array<{ layer: number; down: number; gate: number; up: number; gmax: number }>;
 }
 
+/** Progress of a criterion's own long host-side step (llm-bip: the spectral norms), e.g. for a CLI progress bar. */
+export interface ScoreProgress {
+  /** `done` of `total` `unit`s of `step` are done; `detail` names the last one ("layer 3 down") */
+  onProgress?: (e: { step: string; done: number; total: number; unit: string; detail?: string }) => void;
+}
+
 /**
  * A criterion: which taps it reads, and how statistics + weights become scores. `score` is async
  * because weights are read from disk one tensor at a time. Options are criterion-specific and
@@ -103,7 +109,7 @@ export interface Criterion {
   description: string;
   /** the probe taps this criterion reads (in addition to the always-collected compensation/output taps) */
   taps(spec: ModelSpec, options?: Record<string, unknown>): Tap[];
-  score(stats: Statistics, weights: WeightSource, spec: ModelSpec, options?: Record<string, unknown>): Promise<GroupScores>;
+  score(stats: Statistics, weights: WeightSource, spec: ModelSpec, options?: Record<string, unknown>, progress?: ScoreProgress): Promise<GroupScores>;
 }
 
 export type PlanModelShape = PruningPlan['model'];

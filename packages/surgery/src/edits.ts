@@ -4,8 +4,7 @@
  * graph style needs a new recogniser, not new surgery.
  */
 import type { TensorRef } from '@llm-bip/onnx-io';
-import { range, type KvCacheRef, type LayerPlan, type LayerSpec, type LinearRef, type ModelSpec, type PruningPlan, type ShapeUse, type AttributeUse } from '@llm-bip/model';
-import { blockIndices } from './slice.js';
+import { groupOf, range, type GroupKind, type KvCacheRef, type LayerPlan, type LayerSpec, type LinearRef, type ModelSpec, type PruningPlan, type ShapeUse, type AttributeUse } from '@llm-bip/model';
 import { SurgeryError } from './errors.js';
 
 export type Block = 'attention' | 'ffn';
@@ -56,18 +55,15 @@ export function planEdits(spec: ModelSpec, plan: PruningPlan, dimsOf: DimsOf): S
     }
     removals.set(tensor, r);
   };
-  // output features of a projection (respecting a fused weight's column range), and its bias
-  const removeOutputs = (ref: LinearRef, indices: number[]) => {
-    const shifted = indices.map((i) => i + (ref.columns?.start ?? 0));
-    remove(ref.weight, ref.outAxis, shifted);
-    if (ref.bias) remove(ref.bias, 0, shifted);
+  // the weights a removed group owns (groups.ts); q, k and v of a fused weight share one tensor
+  const removeGroups = (layer: number, kind: GroupKind, indices: number[]) => {
+    for (const i of indices) for (const s of groupOf(spec, layer, kind, i).slices) remove(s.tensor, s.axis, s.indices);
   };
-  const removeInputs = (ref: LinearRef, indices: number[]) => remove(ref.weight, 1 - ref.outAxis, indices);
 
   for (const lp of plan.layers) {
     const l = spec.layers[lp.layer]!;
-    attentionEdits(l, lp, spec.inputs.inputIds, graph, removeOutputs, removeInputs, removedInputs);
-    ffnEdits(l, lp, graph, removeOutputs, removeInputs, removedInputs);
+    attentionEdits(spec, l, lp, graph, removeGroups, removedInputs);
+    ffnEdits(spec, l, lp, graph, removeGroups, removedInputs);
   }
 
   const slices: WeightSlice[] = [];
@@ -78,31 +74,30 @@ export function planEdits(spec: ModelSpec, plan: PruningPlan, dimsOf: DimsOf): S
   return { slices, graph, removedInputs };
 }
 
-type Remover = (ref: LinearRef, indices: number[]) => void;
+type Remover = (layer: number, kind: GroupKind, indices: number[]) => void;
+
+/** Input rows of o_proj / down_proj that the removed groups own (what compensation replaces by their mean). */
+function removedInputRows(spec: ModelSpec, layer: number, kind: GroupKind, removed: number[]): number[] {
+  const role = kind === 'heads' ? 'o' : 'down';
+  return removed.flatMap((i) => groupOf(spec, layer, kind, i).slices.find((s) => s.role === role)!.indices);
+}
 
 function complement(n: number, keep: number[]): number[] {
   const k = new Set(keep);
   return range(n).filter((i) => !k.has(i));
 }
 
-function attentionEdits(l: LayerSpec, lp: LayerPlan, inputIds: string, graph: GraphEdit[], removeOutputs: Remover, removeInputs: Remover, removedInputs: SurgeryEdits['removedInputs']): void {
+function attentionEdits(spec: ModelSpec, l: LayerSpec, lp: LayerPlan, graph: GraphEdit[], removeGroups: Remover, removedInputs: SurgeryEdits['removedInputs']): void {
   const heads = lp.keepHeads.length;
   const kv = lp.keepKvHeads.length;
   if (heads === l.numHeads && kv === l.numKvHeads) return;
-  const hd = l.headDim;
-  const prunedHeads = complement(l.numHeads, lp.keepHeads);
-  const oRows = blockIndices(prunedHeads, hd);
-  removedInputs.push({ layer: l.index, block: 'attention', linear: l.o, removed: oRows });
+  removedInputs.push({ layer: l.index, block: 'attention', linear: l.o, removed: removedInputRows(spec, l.index, 'heads', complement(l.numKvHeads, lp.keepKvHeads)) });
   if (heads === 0) {
     graph.push({ kind: 'bypass', layer: l.index, block: 'attention', residual: l.residualMid, base: l.input, branch: l.attnOutput });
-    if (l.kvCache) graph.push({ kind: 'empty-kv-cache', layer: l.index, cache: l.kvCache, headDim: l.headDim, inputIds });
+    if (l.kvCache) graph.push({ kind: 'empty-kv-cache', layer: l.index, cache: l.kvCache, headDim: l.headDim, inputIds: spec.inputs.inputIds });
     return;
   }
-  removeOutputs(l.q, oRows);
-  const prunedKv = blockIndices(complement(l.numKvHeads, lp.keepKvHeads), hd);
-  removeOutputs(l.k, prunedKv);
-  removeOutputs(l.v, prunedKv);
-  removeInputs(l.o, oRows);
+  removeGroups(l.index, 'heads', complement(l.numKvHeads, lp.keepKvHeads));
   const values = roleValues(l, heads, kv, lp.keepChannels.length);
   const original = roleValues(l, l.numHeads, l.numKvHeads, l.intermediateSize);
   for (const use of l.shapeUses) {
@@ -115,18 +110,16 @@ function attentionEdits(l: LayerSpec, lp: LayerPlan, inputIds: string, graph: Gr
   if (l.kvCache && kv !== l.numKvHeads) graph.push({ kind: 'kv-heads', layer: l.index, cache: l.kvCache, value: kv });
 }
 
-function ffnEdits(l: LayerSpec, lp: LayerPlan, graph: GraphEdit[], removeOutputs: Remover, removeInputs: Remover, removedInputs: SurgeryEdits['removedInputs']): void {
+function ffnEdits(spec: ModelSpec, l: LayerSpec, lp: LayerPlan, graph: GraphEdit[], removeGroups: Remover, removedInputs: SurgeryEdits['removedInputs']): void {
   const keep = lp.keepChannels.length;
   if (keep === l.intermediateSize) return;
   const pruned = complement(l.intermediateSize, lp.keepChannels);
-  removedInputs.push({ layer: l.index, block: 'ffn', linear: l.down, removed: pruned });
+  removedInputs.push({ layer: l.index, block: 'ffn', linear: l.down, removed: removedInputRows(spec, l.index, 'channels', pruned) });
   if (keep === 0) {
     graph.push({ kind: 'bypass', layer: l.index, block: 'ffn', residual: l.output, base: l.residualMid, branch: l.ffnOutput });
     return;
   }
-  removeOutputs(l.gate, pruned);
-  removeOutputs(l.up, pruned);
-  removeInputs(l.down, pruned);
+  removeGroups(l.index, 'channels', pruned);
   for (const use of l.shapeUses) {
     if (use.role === 'ffnWidth') graph.push({ kind: 'shape-element', layer: l.index, use, from: l.intermediateSize, value: keep });
   }

@@ -4,7 +4,7 @@
  * `<out>.pruning.json`, and a pruned HF config.json when the input had one.
  */
 import type { ModelProto, StringStringEntry } from '@llm-bip/onnx-io';
-import type { ModelSpec, PruningPlan } from '@llm-bip/model';
+import { groupParameters, type ModelSpec, type PruningPlan } from '@llm-bip/model';
 
 export const RECORD_FORMAT = 'llm-bip.pruning/v1';
 
@@ -69,16 +69,15 @@ export interface PruningRecord {
 
 export function parameterSummary(spec: ModelSpec, kept?: LayerChange[], compensated?: Set<string>): ParameterSummary {
   const h = spec.hiddenSize;
-  const perLayer = spec.layers.map((l) => {
+  const perLayer = spec.layers.map((l, i) => {
     const c = kept?.[l.index];
-    const heads = c ? c.heads[1] : l.numHeads;
-    const kv = c ? c.kvHeads[1] : l.numKvHeads;
-    const ch = c ? c.channels[1] : l.intermediateSize;
     const bias = (compensated?.has(`${l.index}:attention`) ? h : 0) + (compensated?.has(`${l.index}:ffn`) ? h : 0);
+    // what the kept KV groups and channels own (groups.ts)
+    const owned = groupParameters(spec, i, c?.kvHeads[1], c?.channels[1]);
     return {
       layer: l.index,
-      attention: h * heads * l.headDim * 2 + h * kv * l.headDim * 2,
-      mlp: 3 * h * ch,
+      attention: owned.attention,
+      mlp: owned.mlp,
       norms: (c?.attentionRemoved ? 0 : h) + (c?.ffnRemoved ? 0 : h),
       bias,
     };
@@ -127,10 +126,12 @@ export function provenanceMetadata(existing: StringStringEntry[] | null | undefi
 }
 
 /**
- * A pruned HF config.json. Per-layer sizes go in `llm_bip_layers`; the top-level fields stay truthful
- * when every layer kept the same sizes, and otherwise hold the largest layer's sizes (an upper bound,
- * so loaders that allocate from them do not fall short), with `head_dim` always explicit because
- * hidden_size / num_attention_heads no longer gives it.
+ * A pruned HF config.json. Per-layer sizes go in `llm_bip_layers` (one entry per layer, in order:
+ * num_attention_heads, num_key_value_heads, head_dim, intermediate_size; the runtime sizes each layer's
+ * KV cache from it); the top-level fields stay truthful when every layer kept the same sizes, and
+ * otherwise hold the largest layer's sizes (an upper bound, so HF loaders that allocate from them do
+ * not fall short), with `head_dim` always explicit because hidden_size / num_attention_heads no longer
+ * gives it.
  */
 export function prunedHfConfig(config: Record<string, unknown>, spec: ModelSpec, r: PruningRecord): Record<string, unknown> {
   const live = r.layers;
@@ -147,6 +148,7 @@ export function prunedHfConfig(config: Record<string, unknown>, spec: ModelSpec,
     llm_bip_layers: live.map((l) => ({
       num_attention_heads: l.heads[1],
       num_key_value_heads: l.kvHeads[1],
+      head_dim: spec.layers[l.layer]!.headDim,
       intermediate_size: l.channels[1],
     })),
     llm_bip_pruning: { parameters_before: r.parameters.before.total, parameters_after: r.parameters.after.total, source_fingerprint: r.input.fingerprint, criterion: r.plan.criterion, ratio: r.plan.ratio },

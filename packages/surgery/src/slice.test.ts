@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { blockIndices, runsOf, sliceAxis } from './slice.js';
+import { runsOf, sliceAxis } from './slice.js';
 
 const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
@@ -39,9 +39,8 @@ describe('sliceAxis', () => {
 });
 
 describe('index helpers', () => {
-  it('runsOf groups contiguous indices; blockIndices expands blocks', () => {
+  it('runsOf groups contiguous indices', () => {
     expect(runsOf([0, 1, 2, 5, 7, 8])).toEqual([[0, 3], [5, 6], [7, 9]]);
-    expect(blockIndices([0, 2], 3, 10)).toEqual([10, 11, 12, 16, 17, 18]);
   });
 });
 

@@ -60,13 +60,6 @@ export function sliceAxis(
   return { bytes: out, dims: newDims };
 }
 
-/** Element indices of whole blocks: blocks [b0, b1, ...] of `size` elements each, shifted by `offset`. */
-export function blockIndices(blocks: readonly number[], size: number, offset = 0): number[] {
-  const out: number[] = [];
-  for (const b of blocks) for (let i = 0; i < size; i++) out.push(offset + b * size + i);
-  return out;
-}
-
 /**
  * out[r, j] = in[r, keep[j]] for every row. Elements move as unsigned integers (a whole word per
  * element, two for 8-byte types), so NaN payloads survive; one typed-array loop is ~10x faster than a

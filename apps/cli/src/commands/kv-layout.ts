@@ -10,11 +10,15 @@ function uniform(values: number[]): number | undefined {
   return values.length && values.every((v) => v === values[0]) ? values[0] : undefined;
 }
 
-/** head_dim, and the KV head count when every layer has the same one (the runtime takes one number). */
+/**
+ * Every layer's KV head count and head_dim (after `plan` when given), and the single numbers when all
+ * layers agree.
+ */
 export function kvLayoutOf(spec: ModelSpec, plan?: PruningPlan): KvLayout {
-  const headDim = uniform(spec.layers.map((l) => l.headDim));
-  const kvHeads = uniform(plan ? plan.layers.map((l) => l.keepKvHeads.length) : spec.layers.map((l) => l.numKvHeads));
-  return { ...(headDim !== undefined ? { headDim } : {}), ...(kvHeads !== undefined ? { numKvHeads: kvHeads } : {}) };
+  const layers = spec.layers.map((l) => ({ numKvHeads: plan ? plan.layers[l.index]!.keepKvHeads.length : l.numKvHeads, headDim: l.headDim }));
+  const headDim = uniform(layers.map((l) => l.headDim));
+  const kvHeads = uniform(layers.map((l) => l.numKvHeads));
+  return { ...(headDim !== undefined ? { headDim } : {}), ...(kvHeads !== undefined ? { numKvHeads: kvHeads } : {}), layers };
 }
 
 /** The layout of a model file, or undefined when it is not recognised (the runtime then needs none or says why). */

@@ -70,7 +70,15 @@ export async function scoreModel(
   ctx.signal.throwIfAborted();
   // the random criterion draws from the same --seed as the calibration sample, so seeds give different draws
   const options = criterionName === 'random' ? { seed: calibration.seed, ...criterionOptions } : criterionOptions;
-  const scores = await criterion.score(stats, modelWeights(input.loaded.model, input.loaded.dir), input.spec, options);
+  // the criterion's own host-side step (llm-bip: spectral norms) gets a bar at its first report
+  let stepBar: ReturnType<CommandContext['progress']> | undefined;
+  const scores = await criterion.score(stats, modelWeights(input.loaded.model, input.loaded.dir), input.spec, options, {
+    onProgress: (e) => {
+      ctx.signal.throwIfAborted();
+      (stepBar ??= ctx.progress({ label: e.step, total: e.total, unit: e.unit })).update(e.done);
+    },
+  });
+  stepBar?.finish();
   return { stats, scores };
 }
 

@@ -8,7 +8,8 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GraphIndex, cloneModel, setConstantElement, setNodeAttribute, encodeModel, type ModelProto, type NodeProto, type TensorProto, elementSize, inlineTensorBytes, readTensorBytes, tensorDims, isExternal } from '@llm-bip/onnx-io';
-import type { LayerSpec, ModelSpec, ShapeUse } from '../spec.js';
+import type { ModelSpec, ShapeUse } from '../spec.js';
+import { groupOf } from '../groups.js';
 
 /** onnxruntime-node, resolved from the runtime package (onnx-io does not depend on it). */
 export interface OrtTensor {
@@ -37,20 +38,23 @@ export async function inlineExternalData(model: ModelProto, dir: string): Promis
   return m;
 }
 
-/** Copy of a 2-D tensor without the indices `drop` along `axis`. */
-function sliceOut(t: TensorProto, axis: 0 | 1, drop: Set<number>): TensorProto {
-  const [r, c] = tensorDims(t) as [number, number];
+/** Copy of a 1-D or 2-D tensor without the indices `drop` along `axis`. */
+function sliceOut(t: TensorProto, axis: number, drop: Set<number>): TensorProto {
+  const dims = tensorDims(t);
+  // a 1-D tensor (a bias) is one row: its axis 0 is the column axis
+  const [r, c] = (dims.length === 1 ? [1, dims[0]] : dims) as [number, number];
+  const colAxis = dims.length === 1 || axis === 1;
   const es = elementSize(t.dataType ?? 0);
   const src = inlineTensorBytes(t);
-  const keepR = [...Array(r).keys()].filter((i) => axis !== 0 || !drop.has(i));
-  const keepC = [...Array(c).keys()].filter((j) => axis !== 1 || !drop.has(j));
+  const keepR = [...Array(r).keys()].filter((i) => colAxis || !drop.has(i));
+  const keepC = [...Array(c).keys()].filter((j) => !colAxis || !drop.has(j));
   const out = new Uint8Array(keepR.length * keepC.length * es);
   let o = 0;
   for (const i of keepR) for (const j of keepC) {
     out.set(src.subarray((i * c + j) * es, (i * c + j + 1) * es), o);
     o += es;
   }
-  return { ...t, dims: [keepR.length, keepC.length], rawData: out, floatData: [], int32Data: [] };
+  return { ...t, dims: dims.length === 1 ? [keepC.length] : [keepR.length, keepC.length], rawData: out, floatData: [], int32Data: [] };
 }
 
 /** Copy of a 2-D tensor with the indices `zero` along `axis` set to 0. */
@@ -69,22 +73,11 @@ function replaceInit(m: ModelProto, name: string, f: (t: TensorProto) => TensorP
   list[at] = f(list[at]!);
 }
 
-const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
-
-/** Query heads of KV group g, and the q/k/v/o indices they own. */
-export function groupIndices(l: LayerSpec, g: number) {
-  const rep = l.numHeads / l.numKvHeads;
-  const D = l.headDim;
-  const qCols = range(g * rep * D, (g + 1) * rep * D);
-  const kvCols = range(g * D, (g + 1) * D);
-  return { rep, qCols, kvCols };
-}
-
 /** The dense model with group g's o_proj input rows zeroed: what pruning the group must equal. */
-export function zeroGroup(model: ModelProto, l: LayerSpec, g: number): ModelProto {
+export function zeroGroup(model: ModelProto, spec: ModelSpec, layer: number, g: number): ModelProto {
   const m = cloneModel(model);
-  const { qCols } = groupIndices(l, g);
-  replaceInit(m, l.o.weight, (t) => zeroOut(t, (1 - l.o.outAxis) as 0 | 1, new Set(qCols)));
+  const o = groupOf(spec, layer, 'heads', g).slices.find((s) => s.role === 'o')!;
+  replaceInit(m, o.tensor, (t) => zeroOut(t, o.axis as 0 | 1, new Set(o.indices)));
   return m;
 }
 
@@ -96,22 +89,18 @@ export interface PruneOptions {
 export function pruneGroup(model: ModelProto, spec: ModelSpec, layer: number, g: number, opts: PruneOptions = {}): ModelProto {
   const m = cloneModel(model);
   const l = spec.layers[layer]!;
-  const { rep, qCols, kvCols } = groupIndices(l, g);
+  const rep = l.numHeads / l.numKvHeads;
   const H = l.numHeads - rep;
   const KV = l.numKvHeads - 1;
   const D = l.headDim;
 
-  // weights: q/k/v output features (fused qkv: one weight, offsets by columns), o input features
-  const drops = new Map<string, { axis: 0 | 1; idx: Set<number> }>();
-  const drop = (weight: string, axis: 0 | 1, idx: number[]) => {
-    const d = drops.get(weight) ?? { axis, idx: new Set<number>() };
-    for (const i of idx) d.idx.add(i);
-    drops.set(weight, d);
-  };
-  drop(l.q.weight, l.q.outAxis, qCols.map((c) => c + (l.q.columns?.start ?? 0)));
-  drop(l.k.weight, l.k.outAxis, kvCols.map((c) => c + (l.k.columns?.start ?? 0)));
-  drop(l.v.weight, l.v.outAxis, kvCols.map((c) => c + (l.v.columns?.start ?? 0)));
-  drop(l.o.weight, (1 - l.o.outAxis) as 0 | 1, qCols);
+  // weights: the group's slices (groups.ts); q, k, v of a fused qkv weight land in one tensor
+  const drops = new Map<string, { axis: number; idx: Set<number> }>();
+  for (const s of groupOf(spec, layer, 'heads', g).slices) {
+    const d = drops.get(s.tensor) ?? { axis: s.axis, idx: new Set<number>() };
+    for (const i of s.indices) d.idx.add(i);
+    drops.set(s.tensor, d);
+  }
   for (const [w, d] of drops) replaceInit(m, w, (t) => sliceOut(t, d.axis, d.idx));
 
   const value: Record<ShapeUse['role'], number> = { numHeads: H, numKvHeads: KV, qWidth: H * D, kvWidth: KV * D, ffnWidth: l.intermediateSize, kvGroupsRepeat: rep };

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { fixtures } from '@llm-bip/testing';
 import { validatePlan, type ModelSpec } from '@llm-bip/model';
-import { allocate, roundHalfEven, headGroupParams, channelParams } from './allocate.js';
+import { allocate, roundHalfEven, headGroupParams, channelParams, unitParams } from './allocate.js';
 import { makePlan, removedFraction } from './plan.js';
 import type { GroupScores, PlanModelShape } from '../types.js';
 import { seededRng } from '../rng.js';
@@ -124,6 +124,15 @@ describe('allocation counts', () => {
       const total = 4 * (6 * headGroupParams(mha, 0) + 50 * channelParams(mha));
       expect(Math.abs(removedFraction(r, mha) - 0.35) * total).toBeLessThanOrEqual(maxUnit * 1.0001);
     }
+  });
+
+  it('unit costs are groupsOf counts: hidden*headDim*(2*rep + 2) per head group, 3*hidden per channel, per layer', () => {
+    const m: PlanModelShape = { ...shape(2, 8, 2, 16, 40, 96), numHeads: [8, 6], numKvHeads: [2, 6] };
+    expect(unitParams(m)).toEqual([
+      { head: 96 * 16 * (2 * 4 + 2), channel: 3 * 96 },
+      { head: 96 * 16 * (2 * 1 + 2), channel: 3 * 96 },
+    ]);
+    expect([headGroupParams(m, 1), channelParams(m, 1)]).toEqual([96 * 16 * 4, 3 * 96]);
   });
 
   it('minKeep stops a layer from losing every head', () => {

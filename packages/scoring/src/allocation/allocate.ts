@@ -4,7 +4,7 @@
  * ratio = fraction of attention + MLP parameters removed (norms and embeddings do not count).
  * A head group (a query head under MHA; a KV head with its query heads under GQA) owns
  * hidden*headDim*(2*rep + 2) parameters (q and o for its rep query heads, k and v); a channel owns
- * 3*hidden (gate, up, down). Rounding is round-half-to-even (Python's round), so counts match the
+ * 3*hidden (gate, up, down): groupsOf's counts (@llm-bip/model groups.ts) for the plan's model shape. Rounding is round-half-to-even (Python's round), so counts match the
  * PyTorch prototype.
  *
  * Modes
@@ -26,7 +26,7 @@
  * a model with an emptied block cannot be recognised and pruned again; the next-lowest group elsewhere
  * goes instead; minKeep 0 allows emptying).
  */
-import { PLAN_FORMAT, type PruningPlan } from '@llm-bip/model';
+import { groupParameters, planGroupSource, type PruningPlan } from '@llm-bip/model';
 import { AllocationError } from '../errors.js';
 import type { GroupScores, PlanModelShape } from '../types.js';
 
@@ -66,13 +66,23 @@ export function roundHalfEven(x: number): number {
   return f % 2 === 0 ? f : f + 1;
 }
 
+/** Parameters one head group of `layer` owns (groupsOf in @llm-bip/model, from the plan's model shape). */
 export function headGroupParams(model: PlanModelShape, layer: number): number {
-  const rep = model.numHeads[layer]! / model.numKvHeads[layer]!;
-  return model.hiddenSize * model.headDim[layer]! * (2 * rep + 2);
+  return groupParameters(planGroupSource(model), layer, 1, 0).attention;
 }
 
-export function channelParams(model: PlanModelShape): number {
-  return 3 * model.hiddenSize;
+/** Parameters one FFN channel of `layer` owns. */
+export function channelParams(model: PlanModelShape, layer = 0): number {
+  return groupParameters(planGroupSource(model), layer, 0, 1).mlp;
+}
+
+/** headGroupParams and channelParams of every layer, computed once. */
+export function unitParams(model: PlanModelShape): Array<{ head: number; channel: number }> {
+  const source = planGroupSource(model);
+  return source.layers.map((_, l) => {
+    const p = groupParameters(source, l, 1, 1);
+    return { head: p.attention, channel: p.mlp };
+  });
 }
 
 /** Removed group indices per layer. */
@@ -99,19 +109,20 @@ export function allocate(scores: GroupScores, model: PlanModelShape, opts: Alloc
   let channelParamsTotal = 0;
   let headsScored = false;
   let channelsScored = false;
+  const params = unitParams(model);
   for (let l = 0; l < L; l++) {
     const ls = scores.layers[l]!;
-    headParams += headGroupParams(model, l) * model.numKvHeads[l]!;
-    channelParamsTotal += channelParams(model) * model.intermediateSize[l]!;
+    headParams += params[l]!.head * model.numKvHeads[l]!;
+    channelParamsTotal += params[l]!.channel * model.intermediateSize[l]!;
     if (ls.heads) {
       if (ls.heads.length !== model.numKvHeads[l]) throw new AllocationError(`layer ${l}: ${ls.heads.length} head scores for ${model.numKvHeads[l]} head groups`);
       headsScored = true;
-      ls.heads.forEach((score, index) => units.push({ layer: l, kind: 'head', index, score, params: headGroupParams(model, l) }));
+      ls.heads.forEach((score, index) => units.push({ layer: l, kind: 'head', index, score, params: params[l]!.head }));
     }
     if (ls.channels) {
       if (ls.channels.length !== model.intermediateSize[l]) throw new AllocationError(`layer ${l}: ${ls.channels.length} channel scores for ${model.intermediateSize[l]} channels`);
       channelsScored = true;
-      ls.channels.forEach((score, index) => units.push({ layer: l, kind: 'channel', index, score, params: channelParams(model) }));
+      ls.channels.forEach((score, index) => units.push({ layer: l, kind: 'channel', index, score, params: params[l]!.channel }));
     }
   }
   const total = headParams + channelParamsTotal;

@@ -1,7 +1,7 @@
 /** GroupScores + allocation -> PruningPlan (plan.ts format), validated against the model shape. */
 import { PLAN_FORMAT, range, type PruningPlan } from '@llm-bip/model';
 import type { GroupScores, PlanModelShape } from '../types.js';
-import { allocate, channelParams, headGroupParams, type PlanOptions, type Removal } from './allocate.js';
+import { allocate, unitParams, type PlanOptions, type Removal } from './allocate.js';
 
 export function makePlan(scores: GroupScores, model: PlanModelShape, opts: PlanOptions): PruningPlan {
   const removal = allocate(scores, model, opts);
@@ -41,9 +41,11 @@ export function makePlan(scores: GroupScores, model: PlanModelShape, opts: PlanO
 export function removedFraction(removal: Removal, model: PlanModelShape): number {
   let removed = 0;
   let total = 0;
+  const params = unitParams(model);
   for (let l = 0; l < model.numLayers; l++) {
-    removed += removal.heads[l]!.size * headGroupParams(model, l) + removal.channels[l]!.size * channelParams(model);
-    total += model.numKvHeads[l]! * headGroupParams(model, l) + model.intermediateSize[l]! * channelParams(model);
+    const p = params[l]!;
+    removed += removal.heads[l]!.size * p.head + removal.channels[l]!.size * p.channel;
+    total += model.numKvHeads[l]! * p.head + model.intermediateSize[l]! * p.channel;
   }
   return removed / total;
 }

@@ -9,12 +9,13 @@
  *   headTerm: 'lipschitz' (default, the bound above) | 'direct' (mean_t ||W_o^(h) z_{h,t}||, the change
  *             of m without the FFN's propagation) | 'none' (the "FFN term only" ablation: heads are not
  *             scored, so allocation keeps every head and takes the whole ratio from FFN channels)
- *   spectralNorms: precomputed SpectralNorms (otherwise computed here by power iteration)
+ *   spectralNorms: precomputed SpectralNorms (otherwise computed here by Lanczos, reporting each matrix
+ *                  through `progress.onProgress`, step 'spectral norms')
  */
 import type { ModelSpec } from '@llm-bip/model';
 import { spectralNorms as computeSpectralNorms } from '../spectral.js';
 import { blockOutputNorm, tapValues } from '../statistics.js';
-import type { Criterion, GroupScores, SpectralNorms, Statistics, Tap } from '../types.js';
+import type { Criterion, GroupScores, ScoreProgress, SpectralNorms, Statistics, Tap } from '../types.js';
 import { perInputSum, square, type WeightSource } from '../weights.js';
 import { headGranularity, optionOf, sumPerGroup } from './common.js';
 
@@ -41,10 +42,16 @@ export const llmBip: Criterion = {
     });
   },
 
-  async score(stats: Statistics, weights: WeightSource, spec: ModelSpec, options) {
+  async score(stats: Statistics, weights: WeightSource, spec: ModelSpec, options, progress?: ScoreProgress) {
     const headTerm = optionOf(options, 'headTerm', HEAD_TERMS, 'lipschitz');
+    const onProgress = progress?.onProgress;
     const norms =
-      headTerm === 'lipschitz' ? ((options?.spectralNorms as SpectralNorms | undefined) ?? (await computeSpectralNorms(spec, weights))) : undefined;
+      headTerm === 'lipschitz'
+        ? ((options?.spectralNorms as SpectralNorms | undefined) ??
+          (await computeSpectralNorms(spec, weights, {
+            ...(onProgress ? { onProgress: (done, total, detail) => onProgress({ step: 'spectral norms', done, total, unit: 'matrix', detail }) } : {}),
+          })))
+        : undefined;
     const n = stats.tokens;
     const layers: GroupScores['layers'] = [];
     for (const l of spec.layers) {

@@ -1,9 +1,10 @@
 /**
- * Magnitude: the L2 norm of every weight a group owns.
+ * Magnitude: the L2 norm of every weight a group owns, as `groupsOf` lists them (groups.ts in @llm-bip/model):
  *   head group: q columns of its query heads, k and v columns of its KV head, o_proj input rows of its query heads
- *   channel k: gate and up output column k, down_proj input row k
+ *   channel k: gate and up output column k, down_proj input row k (and the q/k/v, gate/up bias entries, if any)
  * Needs no calibration (block output norms are taken from statistics when given, for cross-layer allocations).
  */
+import { layerGroups, type Group, type GroupSlice } from '@llm-bip/model';
 import { blockOutputNorm } from '../statistics.js';
 import type { Criterion, GroupScores } from '../types.js';
 import { perInputSum, perOutputSum, square } from '../weights.js';
@@ -16,22 +17,34 @@ export const magnitude: Criterion = {
   async score(stats, weights, spec) {
     const layers: GroupScores['layers'] = [];
     for (const l of spec.layers) {
-      const d = l.headDim;
-      const rep = l.numHeads / l.numKvHeads;
-      const q = perOutputSum(await weights.linear(l.q), square);
-      const k = perOutputSum(await weights.linear(l.k), square);
-      const v = perOutputSum(await weights.linear(l.v), square);
-      const o = perInputSum(await weights.linear(l.o), square);
-      const span = (a: Float64Array, from: number, to: number) => a.slice(from, to).reduce((x, y) => x + y, 0);
-      const heads = Array.from({ length: l.numKvHeads }, (_, g) => {
-        const qFrom = g * rep * d;
-        const qTo = (g + 1) * rep * d;
-        return Math.sqrt(span(q, qFrom, qTo) + span(o, qFrom, qTo) + span(k, g * d, (g + 1) * d) + span(v, g * d, (g + 1) * d));
-      });
-      const gate = perOutputSum(await weights.linear(l.gate), square);
-      const up = perOutputSum(await weights.linear(l.up), square);
-      const down = perInputSum(await weights.linear(l.down), square);
-      const channels = Array.from(gate, (gk, c) => Math.sqrt(gk + up[c]! + down[c]!));
+      // per-index sums of squares of each sliced (tensor, axis), read once per layer: q, k and v of a fused weight share one read
+      const sums = new Map<string, Float64Array>();
+      const sumsOf = async (s: GroupSlice): Promise<Float64Array> => {
+        const key = `${s.tensor}|${s.axis}`;
+        let r = sums.get(key);
+        if (!r) {
+          // the tensor as stored ([d0][d1]); a bias holds one value per index
+          r = s.role.endsWith('.bias')
+            ? Float64Array.from(await weights.vector(s.tensor), square)
+            : (s.axis === 1 ? perOutputSum : perInputSum)(await weights.linear({ node: '', weight: s.tensor, outAxis: 1 }), square);
+          sums.set(key, r);
+        }
+        return r;
+      };
+      // L2 norm over exactly the group's slices (groups.ts)
+      const norm = async (g: Group): Promise<number> => {
+        let total = 0;
+        for (const s of g.slices) {
+          const r = await sumsOf(s);
+          total += s.indices.reduce((a, i) => a + r[i]!, 0);
+        }
+        return Math.sqrt(total);
+      };
+      const groups = layerGroups(spec, l.index);
+      const heads: number[] = [];
+      for (const g of groups.heads) heads.push(await norm(g));
+      const channels: number[] = [];
+      for (const g of groups.channels) channels.push(await norm(g));
       const bon = blockOutputNorm(stats, l.index);
       layers.push({ layer: l.index, heads, channels, ...(bon !== undefined ? { blockOutputNorm: bon } : {}) });
     }

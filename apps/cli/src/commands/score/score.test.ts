@@ -25,4 +25,12 @@ describe('llm-bip score', () => {
     expect(b.layers[0]!.channels).not.toEqual(a.layers[0]!.channels);
     expect(b.layers[0]!.heads).not.toEqual(a.layers[0]!.heads);
   });
+
+  it('llm-bip shows its spectral-norm step on stderr (one step per matrix: 3 per layer)', async () => {
+    const out = join(t.dir, 'bip.json');
+    const r = await cli(['score', fixtures.tinyHf, '--samples', '2', '--seq-len', '16', '--ep', 'cpu', '--data', shared('data'), '-o', out], { env });
+    expect(r.code, r.stderr).toBe(0);
+    const layers = JSON.parse(readFileSync(out, 'utf8')).scores.layers.length as number;
+    expect(r.stderr).toMatch(new RegExp(`spectral norms.*\\b${layers * 3}\\b`));
+  });
 });
