@@ -2,6 +2,8 @@
  * One error type for the CLI and one place that turns any thrown value into a message and an exit
  * code. Package errors are matched by `name` so the CLI needs no import of every error class.
  */
+import { resolve } from 'node:path';
+import { intendedPathOf } from '@llm-bip/onnx-io';
 
 export const ExitCode = {
   ok: 0,
@@ -114,7 +116,8 @@ export function toCliError(err: unknown): CliError {
     if (known !== undefined) return new CliError(err.message, known, { cause: err });
     const code = (err as NodeErrorLike).code;
     if (typeof code === 'string' && fsMessages[code]) {
-      const path = typeof (err as NodeErrorLike).path === 'string' ? String((err as NodeErrorLike).path) : 'a file';
+      // a temp or staged file is named as the file it was about to become
+      const path = typeof (err as NodeErrorLike).path === 'string' ? shownPath(String((err as NodeErrorLike).path)) : 'a file (the system did not say which)';
       const entry = fsMessages[code]!;
       return new CliError(entry.text(path), entry.exit, { cause: err });
     }
@@ -127,12 +130,18 @@ export function toCliError(err: unknown): CliError {
   return new CliError(`unexpected failure: ${String(err)}`, ExitCode.failure);
 }
 
+/** A temp or staged file named as the file it is about to become; any other path as given. */
+function shownPath(path: string): string {
+  const intended = intendedPathOf(path);
+  return intended === resolve(path) ? path : intended;
+}
+
 /** Map an fs error met while working on `path` to a CliError with a plain message; rethrow others. */
 export function fsError(err: unknown, path: string): CliError {
   const code = (err as NodeErrorLike | undefined)?.code;
   if (typeof code === 'string' && fsMessages[code]) {
     const entry = fsMessages[code]!;
-    return new CliError(entry.text(path), entry.exit, { cause: err });
+    return new CliError(entry.text(shownPath(path)), entry.exit, { cause: err });
   }
   return toCliError(err);
 }

@@ -13,13 +13,15 @@ vi.mock('node:fs/promises', async (importOriginal) => {
     open: async (path: string, flags?: string) => {
       const fh = await real.open(path, flags);
       if (!String(path).includes('FULL')) return fh;
-      return { writeFile: async () => Promise.reject(full()), sync: () => fh.sync(), close: () => fh.close() };
+      return { write: async () => Promise.reject(full()), writeFile: async () => Promise.reject(full()), sync: () => fh.sync(), datasync: () => fh.datasync(), close: () => fh.close() };
     },
   };
 });
 
 const { writeFileAtomic, OutputSet } = await import('./output.js');
 const { CleanupRegistry } = await import('./cleanup.js');
+const { toCliError } = await import('./errors.js');
+const { saveModel, makeTensor, DataType } = await import('@llm-bip/onnx-io');
 
 describe('disk full', () => {
   it('writeFileAtomic: "disk full" message, exit 4, temp file removed, old file untouched', async () => {
@@ -42,6 +44,22 @@ describe('disk full', () => {
       expect(err).toMatchObject({ exitCode: 4, message: expect.stringContaining(`disk full while writing ${join(t.dir, 'out', 'FULL.onnx')}`) });
       cleanup.removeAll();
       expect(readdirSync(t.dir)).toEqual([]);
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  it('a model write (data file in a staging folder) names the final data file, not the temp file', async () => {
+    const t = tempDir();
+    try {
+      const cleanup = new CleanupRegistry();
+      const out = await OutputSet.open(join(t.dir, 'out'), cleanup);
+      const w = makeTensor('w', DataType.FLOAT, [1024], new Float32Array(1024));
+      const model = { irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph: { name: 'g', node: [], initializer: [w], output: [] } };
+      const err = await saveModel(model, out.path('FULL.onnx')).catch((e: unknown) => e);
+      expect(toCliError(err).message).toBe(`disk full while writing ${join(t.dir, 'out', 'FULL.onnx.data')}: free some space or choose another output folder with -o`);
+      await out.discard();
+      expect(readdirSync(t.dir)).toEqual([]); // no temp file left; the folder open created is gone again
     } finally {
       t.cleanup();
     }

@@ -1,11 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, tempDir } from '@llm-bip/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CleanupRegistry } from './cleanup.js';
 import { CliError, ExitCode } from './errors.js';
-import { OutputSet, isTempName, prepareOutputDir, writeFileAtomic } from './output.js';
+import { LOCK_NAME, OutputSet, isTempName, prepareOutputDir, writeFileAtomic } from './output.js';
 
 const cleanups: Array<() => void> = [];
 afterEach(() => {
@@ -48,7 +49,7 @@ describe('prepareOutputDir', () => {
   it('creates nested folders and reports the topmost one created', async () => {
     const dir = tmp();
     const r = await prepareOutputDir(join(dir, 'a', 'b'));
-    expect(r).toEqual({ dir: join(dir, 'a', 'b'), created: true, createdRoot: join(dir, 'a') });
+    expect(r).toEqual({ dir: join(dir, 'a', 'b'), created: true, createdRoot: join(dir, 'a'), createdDirs: [join(dir, 'a'), join(dir, 'a', 'b')] });
     expect(readdirSync(join(dir, 'a', 'b'))).toEqual([]);
     expect(await prepareOutputDir(join(dir, 'a', 'b'))).toEqual({ dir: join(dir, 'a', 'b'), created: false });
   });
@@ -95,14 +96,80 @@ describe('OutputSet', () => {
     expect(cleanup.pending).toEqual([]);
   });
 
-  it('the cleanup registry removes a staged set (what Ctrl-C does), including the folder it created', async () => {
+  it('the cleanup registry removes a staged set (what Ctrl-C does), including the folders it created', async () => {
     const dir = tmp();
     const cleanup = new CleanupRegistry();
     const out = await OutputSet.open(join(dir, 'x', 'out'), cleanup);
     await out.write('model.onnx', 'partial');
-    expect(cleanup.pending.length).toBe(2);
+    expect(cleanup.pending.sort()).toEqual([join(dir, 'x'), join(dir, 'x', 'out'), join(dir, 'x', 'out', LOCK_NAME), out.stagingDir].sort());
     cleanup.removeAll();
     expect(existsSync(join(dir, 'x'))).toBe(false);
+  });
+
+  it('an interrupted run removes only its own files: never a folder another run has written into (#17 class 2)', async () => {
+    const dir = tmp();
+    const a = new CleanupRegistry();
+    const outA = await OutputSet.open(join(dir, 'x', 'new', 'out'), a); // run A creates x/new/out
+    await outA.write('model.onnx', 'A partial');
+    // run B finishes a model in x/new/other meanwhile (x/new/out is locked by A)
+    const b = new CleanupRegistry();
+    const outB = await OutputSet.open(join(dir, 'x', 'new', 'other'), b);
+    await outB.write('model.onnx', 'B');
+    await outB.commit();
+    a.removeAll(); // A is interrupted
+    expect(readFileSync(join(dir, 'x', 'new', 'other', 'model.onnx'), 'utf8')).toBe('B');
+    expect(readdirSync(join(dir, 'x', 'new'))).toEqual(['other']);
+  });
+
+  it('a second run into a locked folder fails at once naming the first, exit 4; after commit the folder is free', async () => {
+    const dir = tmp();
+    const first = await OutputSet.open(join(dir, 'out'), new CleanupRegistry());
+    await first.write('model.onnx', 'first');
+    const err = await OutputSet.open(join(dir, 'out'), new CleanupRegistry()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CliError);
+    expect((err as CliError).exitCode).toBe(ExitCode.output);
+    expect((err as CliError).message).toContain(`another llm-bip run (pid ${process.pid}`);
+    expect((err as CliError).message).toContain(`is writing into ${join(dir, 'out')}: wait for it to finish, or choose another folder with -o`);
+    await first.commit();
+    const second = await OutputSet.open(join(dir, 'out'), new CleanupRegistry());
+    await second.write('model.onnx', 'second');
+    await second.commit();
+    expect(readdirSync(join(dir, 'out'))).toEqual(['model.onnx']);
+    expect(readFileSync(join(dir, 'out', 'model.onnx'), 'utf8')).toBe('second');
+  });
+
+  it('reclaims the lock, staging folder and temp files of a dead run, and nothing else', async () => {
+    const dir = tmp();
+    const out = join(dir, 'out');
+    mkdirSync(out);
+    // a pid that is certainly dead: a child that has exited
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+    writeFileSync(join(out, LOCK_NAME), JSON.stringify({ pid: Number(dead), host: hostname(), startedAt: 'then', command: 'prune' }));
+    mkdirSync(join(out, `.llm-bip-tmp-${dead}-0123abcd`));
+    writeFileSync(join(out, `.llm-bip-tmp-${dead}-0123abcd`, 'model.onnx.data'), 'junk');
+    writeFileSync(join(out, `.llm-bip-tmp-${dead}-89abcdef-plan.json.tmp`), 'junk');
+    writeFileSync(join(out, 'keep.txt'), 'user file');
+    const set = await OutputSet.open(out, new CleanupRegistry());
+    expect(readdirSync(out).sort()).toEqual([LOCK_NAME, set.stagingDir.slice(out.length + 1), 'keep.txt'].sort());
+    await set.discard();
+    expect(readdirSync(out)).toEqual(['keep.txt']);
+  });
+
+  it('commit replaces nothing when a folder is in the way of one of its files', async () => {
+    const dir = tmp();
+    const out = join(dir, 'out');
+    mkdirSync(out);
+    writeFileSync(join(out, 'a.json'), 'old a');
+    mkdirSync(join(out, 'b.json'));
+    writeFileSync(join(out, 'b.json', 'x'), 'x');
+    const set = await OutputSet.open(out, new CleanupRegistry());
+    await set.write('a.json', 'new a');
+    await set.write('b.json', 'new b');
+    await expect(set.commit()).rejects.toMatchObject({ exitCode: ExitCode.output, message: expect.stringContaining(`cannot write ${join(out, 'b.json')}: a folder of that name is in the way`) });
+    expect(readFileSync(join(out, 'a.json'), 'utf8')).toBe('old a');
+    expect(readFileSync(join(out, 'b.json', 'x'), 'utf8')).toBe('x');
+    await set.discard();
+    expect(readdirSync(out).sort()).toEqual(['a.json', 'b.json']);
   });
 
   it('refuses names that would escape the folder', async () => {

@@ -1,31 +1,32 @@
 /**
- * Writing outputs without ever leaving a half-written file: every file is written to a temp name in
- * its final folder and renamed into place; a multi-file output (model + data + plan + results) is
- * staged in a hidden folder and moved in only when the whole command succeeded.
+ * Writing outputs without ever leaving a half-written file or touching anyone else's: single files go
+ * through onnx-io's writeFileAtomic; a multi-file output (model + data + plan + results) is staged in
+ * a hidden folder inside the target folder and moved in only when the whole command succeeded. A lock
+ * file in the target folder (pid + start time) keeps two runs from mixing their files there; what a
+ * killed run left behind (its lock, staging folder, temp files) is reclaimed by the next run.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { mkdir, open, rm, stat, unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join, resolve, sep } from 'node:path';
+import { isTempName as isOnnxIoTempName, stagingDirIn, stagingDirPid, syncDir, tempNamePid, writeFileAtomic as writeFileAtomicIo } from '@llm-bip/onnx-io';
 import type { CleanupRegistry } from './cleanup.js';
 import { CliError, ExitCode, fsError } from './errors.js';
 
-const TEMP_MARK = '.llm-bip-tmp-';
+/** The lock file a run holds in its output folder from `OutputSet.open` to `commit`/`discard`. */
+export const LOCK_NAME = '.llm-bip.lock';
 
-function tempName(): string {
-  return `${TEMP_MARK}${process.pid}-${randomBytes(4).toString('hex')}`;
-}
-
-/** True for names this module creates for in-progress files (tests look for leftovers with it). */
+/** True for names this CLI creates for in-progress files and folders (tests look for leftovers with it). */
 export function isTempName(name: string): boolean {
-  return name.includes(TEMP_MARK);
+  return isOnnxIoTempName(name) || name === LOCK_NAME;
 }
 
 /**
  * Make sure `dir` exists (creating it and its parents) and that we can write into it: writes and
- * removes a probe file. Returns whether the folder was created here, and the topmost folder created (so a failed run can
- * remove what it made).
+ * removes a probe file. Returns whether the folder was created here, the topmost folder created, and
+ * every folder created (topmost first), so a failed run can remove them again if they are still empty.
  */
-export async function prepareOutputDir(dir: string): Promise<{ dir: string; created: boolean; createdRoot?: string }> {
+export async function prepareOutputDir(dir: string): Promise<{ dir: string; created: boolean; createdRoot?: string; createdDirs?: string[] }> {
   const abs = resolve(dir);
   let createdRoot: string | undefined;
   try {
@@ -42,7 +43,7 @@ export async function prepareOutputDir(dir: string): Promise<{ dir: string; crea
       throw outputDirError(e, dir);
     }
   }
-  const probe = join(abs, `${tempName()}.probe`);
+  const probe = `${stagingDirIn(abs)}.probe`;
   try {
     const fh = await open(probe, 'wx');
     await fh.close();
@@ -51,7 +52,13 @@ export async function prepareOutputDir(dir: string): Promise<{ dir: string; crea
     await rm(probe, { force: true }).catch(() => undefined);
     throw outputDirError(e, dir);
   }
-  return createdRoot === undefined ? { dir: abs, created: false } : { dir: abs, created: true, createdRoot };
+  if (createdRoot === undefined) return { dir: abs, created: false };
+  const createdDirs = [createdRoot];
+  for (let d = createdRoot; d !== abs; ) {
+    d = join(d, abs.slice(d.length + 1).split(sep)[0]!);
+    createdDirs.push(d);
+  }
+  return { dir: abs, created: true, createdRoot, createdDirs };
 }
 
 function outputDirError(err: unknown, dir: string): CliError {
@@ -67,42 +74,121 @@ function outputDirError(err: unknown, dir: string): CliError {
 }
 
 /**
- * Write `data` to `path` atomically: temp file in the same folder, fsync, rename. On any failure
- * (including ENOSPC) the temp file is removed and a CliError names the problem.
+ * Write `data` to `path` atomically (onnx-io's writeFileAtomic: temp file, fsync, rename, fsync the
+ * folder). The temp file is registered for Ctrl-C cleanup; failures become a CliError naming `path`.
  */
 export async function writeFileAtomic(
   path: string,
   data: string | Uint8Array,
   options: { cleanup?: CleanupRegistry; signal?: AbortSignal } = {},
 ): Promise<void> {
-  options.signal?.throwIfAborted();
-  const abs = resolve(path);
-  const tmp = join(dirname(abs), `${tempName()}-${basename(abs)}`);
-  options.cleanup?.add(tmp);
   try {
-    const fh = await open(tmp, 'wx');
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    options.signal?.throwIfAborted();
-    await rename(tmp, abs);
-    options.cleanup?.release(tmp);
+    await writeFileAtomicIo(path, data, {
+      ...(options.signal ? { signal: options.signal } : {}),
+      onTemp: (tmp, done) => (done ? options.cleanup?.release(tmp) : options.cleanup?.add(tmp)),
+    });
   } catch (err) {
-    await rm(tmp, { force: true }).catch(() => undefined);
-    options.cleanup?.release(tmp);
     if (err instanceof Error && err.name === 'AbortError') throw err;
     throw fsError(err, path);
   }
 }
 
+/** What a lock file says about the run holding it. */
+interface LockInfo {
+  pid: number;
+  host: string;
+  startedAt: string;
+  command: string;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // alive, owned by someone else
+  }
+}
+
+function readLock(path: string): LockInfo | undefined {
+  try {
+    const info = JSON.parse(readFileSync(path, 'utf8')) as LockInfo;
+    return Number.isInteger(info.pid) ? info : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A lock is stale when its run is gone: a dead pid on this host, or an unreadable lock older than a minute. */
+function lockIsStale(path: string, info: LockInfo | undefined): boolean {
+  if (info) return info.host === hostname() && !processAlive(info.pid);
+  const st = statSync(path, { throwIfNoEntry: false });
+  return !st || Date.now() - st.mtimeMs > 60_000;
+}
+
+/**
+ * Take the output folder's lock (O_EXCL create); reclaim it when its holder is dead. Throws exit 4,
+ * naming the other run, when a live run holds it.
+ */
+function acquireLock(dir: string): string {
+  const path = join(dir, LOCK_NAME);
+  const mine: LockInfo = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), command: process.argv.slice(2).join(' ') };
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      const fd = openSync(path, 'wx', 0o644);
+      try {
+        writeSync(fd, JSON.stringify(mine));
+      } finally {
+        closeSync(fd);
+      }
+      return path;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw outputDirError(e, dir);
+    }
+    const info = readLock(path);
+    if (!lockIsStale(path, info)) {
+      const who = info ? `pid ${info.pid}${info.host !== hostname() ? ` on ${info.host}` : ''}, started ${info.startedAt}${info.command ? `: llm-bip ${info.command}` : ''}` : 'a run that is starting';
+      throw new CliError(
+        `another llm-bip run (${who}) is writing into ${dir}: wait for it to finish, or choose another folder with -o (if no such run exists, remove ${path})`,
+        ExitCode.output,
+      );
+    }
+    // reclaim: move the stale lock aside first, so two runs reclaiming at once cannot both win
+    const aside = `${path}.stale-${process.pid}`;
+    try {
+      renameSync(path, aside);
+    } catch {
+      continue; // someone else reclaimed it: try again
+    }
+    const moved = readLock(aside);
+    if (info && moved && (moved.pid !== info.pid || moved.startedAt !== info.startedAt)) {
+      // a live run took the lock between our read and the rename: give it back
+      try {
+        renameSync(aside, path);
+      } catch {
+        // it re-created the lock already: it holds the folder either way
+      }
+      continue;
+    }
+    rmSync(aside, { force: true });
+  }
+  throw new CliError(`cannot take the lock ${path}: other runs keep taking it; try again`, ExitCode.output);
+}
+
+/** Remove what dead runs left in `dir`: staging folders and temp files named with a pid that is gone. */
+function reclaimStale(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    const pid = stagingDirPid(name) ?? tempNamePid(name);
+    if (pid === undefined || pid === process.pid || processAlive(pid)) continue;
+    rmSync(join(dir, name), { recursive: true, force: true });
+  }
+}
+
 /**
  * A set of output files written together into `dir`. Files are produced in a hidden staging folder
- * inside `dir` (same file system, so the final renames are atomic); `commit()` moves them in,
- * `discard()` (or the cleanup registry on Ctrl-C) removes everything, including `dir` if this run
- * created it and it is empty.
+ * inside `dir` (same file system, so the final renames are atomic) while this run holds `dir`'s lock;
+ * `commit()` moves them in, `discard()` (or the cleanup registry on Ctrl-C) removes this run's staging
+ * folder, its lock, and the folders it created if they are still empty. Nothing else is ever removed.
  */
 export class OutputSet {
   private committed = false;
@@ -110,28 +196,45 @@ export class OutputSet {
   private constructor(
     readonly dir: string,
     readonly stagingDir: string,
-    /** topmost folder this run created for `dir`, removed again on discard */
-    private readonly createdRoot: string | undefined,
+    private readonly lockPath: string | undefined,
+    /** folders this run created for `dir`, topmost first: removed again on discard if empty */
+    private readonly createdDirs: string[],
     private readonly cleanup: CleanupRegistry,
   ) {}
 
-  static async open(dir: string, cleanup: CleanupRegistry): Promise<OutputSet> {
+  /**
+   * `lock: false` for a single-file output (score's JSON): its one rename cannot mix with another run's
+   * files, and parallel runs writing different files into one folder stay possible.
+   */
+  static async open(dir: string, cleanup: CleanupRegistry, opts: { lock?: boolean } = {}): Promise<OutputSet> {
     const prepared = await prepareOutputDir(dir);
-    const staging = join(prepared.dir, tempName());
+    const createdDirs = prepared.createdDirs ?? [];
+    for (const d of createdDirs) cleanup.addEmptyDir(d);
+    let lockPath: string | undefined;
+    if (opts.lock ?? true) {
+      try {
+        lockPath = acquireLock(prepared.dir);
+      } catch (e) {
+        removeEmptyDirs(createdDirs, cleanup);
+        throw e;
+      }
+      cleanup.add(lockPath);
+    }
+    reclaimStale(prepared.dir);
+    const staging = stagingDirIn(prepared.dir);
     // register before creating, so a Ctrl-C between the two still removes it
-    if (prepared.createdRoot) cleanup.add(prepared.createdRoot);
     cleanup.add(staging);
     try {
       await mkdir(staging);
     } catch (e) {
       throw outputDirError(e, dir);
     }
-    return new OutputSet(prepared.dir, staging, prepared.createdRoot, cleanup);
+    return new OutputSet(prepared.dir, staging, lockPath, createdDirs, cleanup);
   }
 
   /** Where a producer (surgery, exporter) should write output `name` before commit. */
   path(name: string): string {
-    if (name.includes('/') || name.includes('\\') || name === '..' || name === '.') {
+    if (name.includes('/') || name.includes('\\') || name === '..' || name === '.' || name === LOCK_NAME) {
       throw new CliError(`output name "${name}" must be a plain file name`, ExitCode.failure);
     }
     return join(this.stagingDir, name);
@@ -141,46 +244,90 @@ export class OutputSet {
     signal?.throwIfAborted();
     const p = this.path(name);
     try {
-      const fh = await open(p, 'w');
-      try {
-        await fh.writeFile(data);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      await writeFileAtomicIo(p, data);
     } catch (err) {
       throw fsError(err, join(this.dir, name));
     }
     return p;
   }
 
-  /** Move every staged file into `dir` (replacing same-named files); returns the final paths. */
+  /**
+   * Move every staged file into `dir` (replacing same-named files); returns the final paths. All or
+   * nothing: a replaced file is kept aside until every rename succeeded, and put back when one fails.
+   * Synchronous renames, so a signal handler cannot run in the middle.
+   */
   async commit(): Promise<string[]> {
-    const names = (await readdir(this.stagingDir)).sort();
-    const finals: string[] = [];
+    // data files before the model files that point at them
+    const names = readdirSync(this.stagingDir).sort((a, b) => Number(a.endsWith('.onnx')) - Number(b.endsWith('.onnx')) || (a < b ? -1 : a > b ? 1 : 0));
+    const backups = join(this.stagingDir, '.replaced'); // inside staging: never committed, removed with it
     for (const name of names) {
-      const dest = join(this.dir, name);
-      try {
-        await rename(join(this.stagingDir, name), dest);
-      } catch (err) {
-        throw fsError(err, dest);
+      if (statSync(join(this.dir, name), { throwIfNoEntry: false })?.isDirectory()) {
+        throw new CliError(`cannot write ${join(this.dir, name)}: a folder of that name is in the way; move it, or choose another folder with -o`, ExitCode.output);
       }
-      finals.push(dest);
     }
-    await rmdir(this.stagingDir);
+    const moved: Array<{ dest: string; from: string; backup?: string }> = [];
+    let current = '';
+    try {
+      for (const name of names) {
+        current = name;
+        const dest = join(this.dir, name);
+        const from = join(this.stagingDir, name);
+        let backup: string | undefined;
+        if (statSync(dest, { throwIfNoEntry: false })) {
+          mkdirSync(backups, { recursive: true });
+          backup = join(backups, name);
+          renameSync(dest, backup);
+        }
+        moved.push({ dest, from, ...(backup ? { backup } : {}) });
+        renameSync(from, dest);
+      }
+    } catch (err) {
+      for (const m of moved.reverse()) {
+        try {
+          if (statSync(m.dest, { throwIfNoEntry: false }) && !statSync(m.from, { throwIfNoEntry: false })) renameSync(m.dest, m.from);
+          if (m.backup) renameSync(m.backup, m.dest);
+        } catch {
+          // best effort: the error below names the file that failed
+        }
+      }
+      throw fsError(err, join(this.dir, current));
+    }
+    await syncDir(this.dir);
+    rmSync(this.stagingDir, { recursive: true, force: true });
     this.cleanup.release(this.stagingDir);
-    if (this.createdRoot) this.cleanup.release(this.createdRoot);
+    this.releaseLock();
+    for (const d of this.createdDirs) this.cleanup.release(d);
     this.committed = true;
-    return finals;
+    return [...names].sort().map((n) => join(this.dir, n));
   }
 
   async discard(): Promise<void> {
     if (this.committed) return;
     await rm(this.stagingDir, { recursive: true, force: true });
     this.cleanup.release(this.stagingDir);
-    if (this.createdRoot) {
-      await rm(this.createdRoot, { recursive: true, force: true });
-      this.cleanup.release(this.createdRoot);
+    this.releaseLock();
+    removeEmptyDirs(this.createdDirs, this.cleanup);
+  }
+
+  private releaseLock(): void {
+    if (!this.lockPath) return;
+    try {
+      unlinkSync(this.lockPath);
+    } catch {
+      // gone already
     }
+    this.cleanup.release(this.lockPath);
+  }
+}
+
+/** Remove folders this run created, deepest first, only where they are empty (others may have written there). */
+function removeEmptyDirs(dirs: string[], cleanup: CleanupRegistry): void {
+  for (const d of [...dirs].reverse()) {
+    try {
+      rmdirSync(d);
+    } catch {
+      // not empty (or gone): leave it
+    }
+    cleanup.release(d);
   }
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from './atomic-write.js';
+import { writeFileAtomicSync } from '@llm-bip/onnx-io';
 import type { EncodeOptions, EvalTokenizer } from './tokenizer.js';
 
 export interface CachedEncodeOptions extends EncodeOptions {
@@ -31,6 +31,6 @@ export function encodeCached(tokenizer: EvalTokenizer, text: string, options: Ca
     return { ids: Array.from(view), cached: true };
   }
   const ids = tokenizer.encode(text, enc);
-  writeFileAtomic(file, new Uint8Array(Int32Array.from(ids).buffer));
+  writeFileAtomicSync(file, new Uint8Array(Int32Array.from(ids).buffer), { mkdir: true });
   return { ids, cached: false };
 }

@@ -12,7 +12,7 @@ import { addTokenScoringHead, ARGMAX_OUTPUT, TARGETS_INPUT, TOKEN_LOGPROB_OUTPUT
 export interface ScoringSession {
   /** A session on the model plus the head; `modelPath` is the original model's (config files beside it are found). */
   session: Session;
-  /** Removes the derived model file; call after `session.release()`. */
+  /** Removes the derived model file (if one was written); call after `session.release()`. */
   cleanup(): Promise<void>;
 }
 
@@ -22,15 +22,15 @@ export function hasScoringHead(session: Session): boolean {
 }
 
 /**
- * A session on `modelPath` with the scoring head added. The derived .onnx is written where ORT still
- * finds the model's external weights (beside it under a hidden `.llm-bip-eval-` name, or a temp folder);
- * it is removed by `cleanup`, or here when the session cannot be created.
+ * A session on `modelPath` with the scoring head added. The derived model never goes into the model's
+ * folder: with external weights ORT loads it from memory and reads the weights from that folder; a
+ * self-contained one goes to a temp folder, removed by `cleanup`, or here when the session cannot be created.
  */
 export async function createScoringSession(modelPath: string, sessionOptions: SessionOptions = {}): Promise<ScoringSession> {
   const { file, originalPath } = await writeHeadModel(modelPath);
   let inner: Session;
   try {
-    inner = await createSession(file.path, sessionOptions);
+    inner = await createSession(file, sessionOptions);
   } catch (e) {
     await file.cleanup();
     throw e;

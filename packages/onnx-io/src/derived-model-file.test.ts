@@ -1,8 +1,10 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { tempDir, buildTinyLlama } from '@llm-bip/testing';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DerivedModelFileError, writeDerivedModelFile } from './derived-model-file.js';
+import { writeDerivedModelFile } from './derived-model-file.js';
 import { loadModel } from './model-file.js';
 import { decodeModel } from './proto/codec.js';
 
@@ -23,34 +25,39 @@ describe('writeDerivedModelFile', () => {
     expect(existsSync(dirname(file.path))).toBe(false);
   });
 
-  it('external data: beside the model under the hidden prefix, or a hard-linked temp folder; both cleaned up', async () => {
+  it('external data: no file at all; the bytes and the folder to read the weights from, for the runtime', async () => {
     const { onnxPath } = await buildTinyLlama(SHAPE, { dir: join(tmp.dir, 'external'), dtype: 'float32', kvCache: false, externalData: true });
     const loaded = await loadModel(onnxPath);
-    const hidden = () => readdirSync(loaded.dir).filter((f) => f.startsWith('.llm-bip-test-'));
-    const beside = await writeDerivedModelFile(loaded.model, loaded.dir, { prefix: '.llm-bip-test-' });
-    expect(beside.placement).toBe('beside');
-    expect(dirname(beside.path)).toBe(loaded.dir);
-    expect(hidden()).toEqual([basename(beside.path)]);
-    await beside.cleanup();
-    expect(hidden()).toEqual([]);
-
-    const linked = await writeDerivedModelFile(loaded.model, loaded.dir, { prefix: '.llm-bip-test-', placement: 'linked' });
-    expect(linked.placement).toBe('linked');
-    const data = readdirSync(loaded.dir).filter((f) => f.endsWith('.data'));
-    expect(data.length).toBeGreaterThan(0);
-    for (const f of data) expect(readFileSync(join(dirname(linked.path), f)).equals(readFileSync(join(loaded.dir, f)))).toBe(true);
-    await linked.cleanup();
-    expect(existsSync(dirname(linked.path))).toBe(false);
+    const listing = readdirSync(loaded.dir).sort();
+    const file = await writeDerivedModelFile(loaded.model, loaded.dir, { prefix: '.llm-bip-test-', fileName: 'probe.onnx' });
+    expect(file.placement).toBe('memory');
+    expect(file.externalDataDir).toBe(loaded.dir);
+    expect(existsSync(file.path)).toBe(false);
+    expect(dirname(file.path)).toBe(loaded.dir); // config files beside the model are found through it
+    expect(decodeModel(file.bytes!, 'derived').graph!.node!.length).toBe(loaded.model.graph!.node!.length);
+    expect(readdirSync(loaded.dir).sort()).toEqual(listing);
+    await file.cleanup();
   });
 
-  it('a folder that cannot be written to, with placement beside, is a DerivedModelFileError naming it and the label', async () => {
-    const { onnxPath } = await buildTinyLlama(SHAPE, { dir: join(tmp.dir, 'gone'), dtype: 'float32', kvCache: false, externalData: true });
+  it('temp folders of dead runs are removed when the next one is made; live ones are kept', async () => {
+    const { onnxPath } = await buildTinyLlama(SHAPE, { dir: join(tmp.dir, 'inline2'), dtype: 'float32', kvCache: false, externalData: false });
     const loaded = await loadModel(onnxPath);
-    const missing = join(tmp.dir, 'no-such-folder');
-    const attempt = writeDerivedModelFile(loaded.model, missing, { prefix: '.llm-bip-test-', placement: 'beside', label: 'test model' });
-    await expect(attempt).rejects.toThrow(DerivedModelFileError);
-    await expect(writeDerivedModelFile(loaded.model, missing, { prefix: '.llm-bip-test-', placement: 'beside', label: 'test model' })).rejects.toThrow(
-      new RegExp(`cannot place the test model: .*writing into ${missing} failed \\(ENOENT\\)`),
-    );
+    const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+    const stale = join(tmpdir(), `llm-bip-test-stale-${dead}-abc123`);
+    const prefix = `.llm-bip-test-stale-`;
+    mkdirSync(stale);
+    writeFileSync(join(stale, 'model.onnx'), 'left by a killed run');
+    const live = join(tmpdir(), `llm-bip-test-stale-${process.ppid}-def456`);
+    mkdirSync(live);
+    try {
+      const file = await writeDerivedModelFile(loaded.model, loaded.dir, { prefix });
+      expect(existsSync(stale)).toBe(false);
+      expect(existsSync(live)).toBe(true);
+      expect(basename(dirname(file.path)).startsWith(`llm-bip-test-stale-${process.pid}-`)).toBe(true);
+      await file.cleanup();
+    } finally {
+      rmSync(live, { recursive: true, force: true });
+      rmSync(stale, { recursive: true, force: true });
+    }
   });
 });

@@ -1,104 +1,104 @@
 /**
  * Where a derived model (the original graph plus extra nodes, e.g. a statistics probe or a scoring
- * head) lives while ONNX Runtime loads it. It is a new .onnx file that must still find the original
- * weights, and ORT only reads external data from inside the .onnx file's own folder (it resolves
- * symbolic links and refuses ones that point outside). So:
- * - a self-contained model's derived file goes to a temp folder;
- * - a model with external data gets its derived file beside it, under a hidden temp name;
- * - where that folder is not writable, a temp folder with hard links to the data files (no copy;
- *   needs the same filesystem).
+ * head) lives while ONNX Runtime loads it. Never in the input model's folder (a killed run would leave
+ * it there, and a read-only model folder could not be scored):
+ * - a model with external data stays in memory: ORT loads the bytes and reads the original weights
+ *   from the model's folder (session config `session.model_external_initializers_file_folder_path`;
+ *   the runtime's createSession takes `{ path, bytes, externalDataDir }`);
+ * - a self-contained model (weights inline, possibly large) goes to a private temp folder named with
+ *   the pid; folders of dead runs are removed the next time one is made.
  * `cleanup` removes whatever was made.
  */
-import { link, mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
+import { readdirSync, rmSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { encodeModel } from './proto/codec.js';
 import type { ModelProto } from './proto/types.js';
 import { collectTensors } from './external-data/tensor-slots.js';
-import { externalDataRef, isExternal, resolveExternalLocation } from './external-data/location.js';
+import { isExternal } from './external-data/location.js';
 
 export class DerivedModelFileError extends Error {
   override name = 'DerivedModelFileError';
 }
 
-export type DerivedModelPlacement = 'temp' | 'beside' | 'linked';
+export type DerivedModelPlacement = 'temp' | 'memory';
 
 export interface DerivedModelFile {
+  /**
+   * 'temp': the file at `path`. 'memory': no file; `path` names it inside the original folder (where
+   * the runtime looks for config files beside a model) for messages only.
+   */
   path: string;
-  /** 'temp' (self-contained model), 'beside' (in the model's folder), 'linked' (temp folder + hard links to the data files) */
   placement: DerivedModelPlacement;
+  /** the encoded model ('memory' placement): pass the whole object to the runtime's createSession */
+  bytes?: Uint8Array;
+  /** the folder its external data locations are relative to ('memory' placement) */
+  externalDataDir?: string;
   cleanup(): Promise<void>;
 }
 
 export interface DerivedModelFileOptions {
-  /**
-   * Hidden file-name prefix for the file placed beside the model, e.g. '.llm-bip-probe-'; temp folders
-   * are named after it without the leading dot. Tells leftovers of different tools apart.
-   */
+  /** Name prefix of temp folders, e.g. '.llm-bip-probe-' (a leading dot is dropped): tells tools' leftovers apart. */
   prefix: string;
-  /** Force one placement for models with external data (tests); default: beside, else linked. */
-  placement?: 'beside' | 'linked';
   /** What the file is, for error messages (default 'derived model'). */
   label?: string;
-  /** File name inside a temp folder (default 'model.onnx'). */
+  /** File name (default 'model.onnx'). */
   fileName?: string;
 }
 
 export async function writeDerivedModelFile(model: ModelProto, modelDir: string, opts: DerivedModelFileOptions): Promise<DerivedModelFile> {
   const bytes = encodeModel(model);
-  const label = opts.label ?? 'derived model';
   const fileName = opts.fileName ?? 'model.onnx';
-  const tempPrefix = join(tmpdir(), opts.prefix.replace(/^\.+/, ''));
-  const locations = new Set<string>();
-  for (const s of collectTensors(model)) if (isExternal(s.tensor)) locations.add(externalDataRef(s.tensor).location);
-
-  if (locations.size === 0) {
-    const dir = await mkdtemp(tempPrefix);
-    const path = join(dir, fileName);
-    try {
-      await writeFile(path, bytes);
-    } catch (e) {
-      await rm(dir, { recursive: true, force: true });
-      throw e;
-    }
-    return { path, placement: 'temp', cleanup: () => rm(dir, { recursive: true, force: true }) };
+  if (collectTensors(model).some((s) => isExternal(s.tensor))) {
+    return { path: join(modelDir, `(in memory) ${fileName}`), placement: 'memory', bytes, externalDataDir: modelDir, cleanup: async () => {} };
   }
-
-  let besideError: NodeJS.ErrnoException | undefined;
-  if (opts.placement !== 'linked') {
-    const path = join(modelDir, `${opts.prefix}${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}.onnx`);
-    try {
-      await writeFile(path, bytes);
-      return { path, placement: 'beside', cleanup: () => unlink(path).catch(() => undefined) };
-    } catch (e) {
-      besideError = e as NodeJS.ErrnoException;
-      await unlink(path).catch(() => undefined);
-      if (opts.placement === 'beside') throw placementError(label, modelDir, besideError);
-    }
-  }
-
-  const dir = await mkdtemp(tempPrefix);
-  const cleanup = () => rm(dir, { recursive: true, force: true });
+  const prefix = opts.prefix.replace(/^\.+/, '');
+  removeDeadRunFolders(prefix);
+  let dir: string;
   try {
-    for (const loc of locations) {
-      const target = join(dir, loc);
-      await mkdir(dirname(target), { recursive: true });
-      await link(resolveExternalLocation(modelDir, loc), target);
-    }
-    const path = join(dir, fileName);
-    await writeFile(path, bytes);
-    return { path, placement: 'linked', cleanup };
+    dir = await mkdtemp(join(tmpdir(), `${prefix}${process.pid}-`));
   } catch (e) {
-    await cleanup();
-    throw placementError(label, modelDir, besideError ?? (e as NodeJS.ErrnoException), e as NodeJS.ErrnoException);
+    throw placementError(opts.label ?? 'derived model', e as NodeJS.ErrnoException);
+  }
+  const path = join(dir, fileName);
+  try {
+    await writeFile(path, bytes);
+  } catch (e) {
+    await rm(dir, { recursive: true, force: true });
+    throw placementError(opts.label ?? 'derived model', e as NodeJS.ErrnoException);
+  }
+  return { path, placement: 'temp', cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Temp folders `<prefix><pid>-XXXXXX` whose process is gone (a killed run): removed. */
+function removeDeadRunFolders(prefix: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(/^(\d+)-/.exec(name.slice(prefix.length))?.[1]);
+    if (!pid || pid === process.pid || alive(pid)) continue;
+    rmSync(join(tmpdir(), name), { recursive: true, force: true });
   }
 }
 
-function placementError(label: string, modelDir: string, beside: NodeJS.ErrnoException, linked?: NodeJS.ErrnoException): DerivedModelFileError {
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function placementError(label: string, e: NodeJS.ErrnoException): DerivedModelFileError {
+  const size = e.code === 'ENOSPC' ? ': the temp folder is full' : '';
   return new DerivedModelFileError(
-    `cannot place the ${label}: its weights are external data, which ORT reads only from the model's own folder; ` +
-      `writing into ${modelDir} failed (${beside.code ?? beside.message})` +
-      (linked ? ` and hard-linking the data files into ${tmpdir()} failed (${linked.code ?? linked.message})` : '') +
-      '. Copy the model into a writable folder (or set TMPDIR to a folder on the same filesystem).',
+    `cannot write the ${label} into the temp folder ${tmpdir()} (${e.code ?? e.message})${size}. Set TMPDIR to a writable folder with space.`,
   );
 }

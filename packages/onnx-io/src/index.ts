@@ -4,6 +4,7 @@ export { findUnknownFields, type UnknownField } from './proto/unknown-fields.js'
 export { onnxRoot, ModelProtoType, TensorProtoType, GraphProtoType } from './proto/schema.js';
 export * from './tensor/index.js';
 export * from './external-data/index.js';
+export * from './atomic-file.js';
 export * from './model-file.js';
 export * from './derived-model-file.js';
 export { collectTensors, replaceTensors, type TensorSlot } from './external-data/tensor-slots.js';

@@ -139,6 +139,85 @@ describe('external data layout', () => {
   });
 });
 
+describe('saveModel transform (the hook the exporter and surgery write through)', () => {
+  const graphOf = (tensors: TensorProto[]): ModelProto => ({
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 17 }],
+    graph: {
+      name: 'g',
+      node: tensors.map((t, i) => ({ opType: 'Identity', input: [t.name!], output: [`y${i}`], name: `id${i}` })),
+      initializer: tensors,
+      output: tensors.map((_, i) => ({ name: `y${i}`, type: { tensorType: { elemType: DataType.FLOAT } } })),
+    },
+  });
+  const floats = (n: number, f: (i: number) => number) => Float32Array.from({ length: n }, (_, i) => f(i));
+  // independent reference: keep every other column of a [rows, cols] float matrix
+  const everyOtherColumn = (v: Float32Array, rows: number, cols: number) => floats(rows * Math.ceil(cols / 2), (k) => v[Math.floor(k / Math.ceil(cols / 2)) * cols + 2 * (k % Math.ceil(cols / 2))]!);
+
+  for (const external of [true, false]) {
+    it(`replaces bytes and dims tensor by tensor, reading external sources by offset (${external ? 'external' : 'inline'} output)`, async () => {
+      const a = makeTensor('a', DataType.FLOAT, [8, 64], floats(512, (i) => i));
+      const b = makeTensor('b', DataType.FLOAT, [4, 6], floats(24, (i) => -i));
+      const c = makeTensor('c', DataType.FLOAT, [300], floats(300, (i) => i / 4));
+      const src = freshDir();
+      await saveModel(graphOf([a, b, c]), join(src, 'src.onnx')); // a and c external, b inline
+      const loaded = await loadModel(join(src, 'src.onnx'));
+      const reused = new Uint8Array(4096); // one buffer for every result: kept-inline tensors must be copied
+      const seen: string[] = [];
+      const out = freshDir();
+      const progress: number[] = [];
+      const res = await saveModel(loaded.model, join(out, 'm.onnx'), {
+        sourceDir: loaded.dir,
+        externalData: external ? {} : false,
+        onProgress: (p) => progress.push(p.done),
+        transform: async (t, ctx) => {
+          seen.push(`${t.name}:${ctx.initializer}`);
+          if (t.name === 'c') return undefined;
+          const [rows, cols] = [t.dims![0] as number, t.dims![1] as number];
+          const v = new Float32Array((await ctx.read()).slice().buffer);
+          const kept = new Uint8Array(everyOtherColumn(v, rows, cols).buffer);
+          reused.set(kept);
+          return { bytes: reused.subarray(0, kept.length), dims: [rows, Math.ceil(cols / 2)], reused: true };
+        },
+      });
+      expect(seen).toEqual(['a:true', 'b:true', 'c:true']);
+      expect(progress).toEqual([1, 2, 3]);
+      expect(res.tensorsTransformed).toBe(2);
+      expect(res.tensorsExternal).toBe(external ? 1 : 0); // only c: a is 1024 bytes after slicing, not over the threshold
+      const m = await loadModel(join(out, 'm.onnx'));
+      const [ta, tb, tc] = m.model.graph!.initializer!;
+      expect([ta!.dims, tb!.dims, tc!.dims].map((d) => d!.map(Number))).toEqual([[8, 32], [4, 3], [300]]);
+      const values = async (t: TensorProto) => Array.from(new Float32Array((await readTensorBytes(t, m.dir)).slice().buffer));
+      expect(await values(ta!)).toEqual(Array.from(everyOtherColumn(floats(512, (i) => i), 8, 64)));
+      expect(await values(tb!)).toEqual(Array.from(everyOtherColumn(floats(24, (i) => -i), 4, 6)));
+      expect(await values(tc!)).toEqual(Array.from(floats(300, (i) => i / 4)));
+      expect(readdirSync(out).sort()).toEqual(external ? ['m.onnx', 'm.onnx.data'] : ['m.onnx']);
+    });
+  }
+
+  it('writes sidecars in the same step, told the data file; a failing transform leaves nothing', async () => {
+    const t = makeTensor('w', DataType.FLOAT, [512], floats(512, (i) => i));
+    const out = freshDir();
+    const res = await saveModel(graphOf([t]), join(out, 'm.onnx'), {
+      transform: () => undefined,
+      sidecars: (w) => [{ path: join(out, 'm.onnx.note.json'), data: JSON.stringify(w) }],
+    });
+    expect(JSON.parse(readFileSync(join(out, 'm.onnx.note.json'), 'utf8'))).toEqual({ modelPath: res.modelPath, dataPath: res.dataPath });
+    const failed = freshDir();
+    writeFileSync(join(failed, 'm.onnx'), 'old');
+    await expect(
+      saveModel(graphOf([t]), join(failed, 'm.onnx'), {
+        transform: () => {
+          throw new Error('slice failed (simulated)');
+        },
+        sidecars: () => [{ path: join(failed, 'side.json'), data: '{}' }],
+      }),
+    ).rejects.toThrow(/simulated/);
+    expect(readdirSync(failed)).toEqual(['m.onnx']);
+    expect(readFileSync(join(failed, 'm.onnx'), 'utf8')).toBe('old');
+  });
+});
+
 describe('errors', () => {
   it('names a missing file, a folder, an empty file and a non-ONNX file', async () => {
     const dir = freshDir();

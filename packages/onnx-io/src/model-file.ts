@@ -1,9 +1,10 @@
 /**
  * Model files on disk: load a .onnx (its external data stays on disk, read later by offset) and save
- * one, inline or with weights streamed tensor by tensor into an aligned external data file. Saves are
- * atomic: temp files in the target folder, renamed into place only when everything is written.
+ * one, inline or with weights streamed tensor by tensor into an aligned external data file, optionally
+ * transforming each tensor on the way (the exporter and surgery write through here). Saves are atomic
+ * and durable: fsynced temp files in the target folder, renamed into place only when everything is written.
  */
-import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { decodeModel, encodeModel } from './proto/codec.js';
 import type { ModelProto, TensorProto } from './proto/types.js';
@@ -16,8 +17,9 @@ import {
   resolveExternalLocation,
 } from './external-data/location.js';
 import { openExternalRange, readRange } from './external-data/read.js';
-import { DEFAULT_ALIGNMENT, ExternalDataWriter, tempPathFor } from './external-data/writer.js';
-import { tensorReadingFrom, tensorWithoutData, writeNewFileSynced } from './external-data/files.js';
+import { DEFAULT_ALIGNMENT, ExternalDataWriter } from './external-data/writer.js';
+import { tensorReadingFrom, tensorWithoutData } from './external-data/files.js';
+import { renameDurably, tempPathFor, writeNewFileSynced } from './atomic-file.js';
 import { collectTensors, replaceTensors } from './external-data/tensor-slots.js';
 import { inlineTensorBytes, tensorByteLength } from './tensor/tensor-data.js';
 import { DataType } from './proto/types.js';
@@ -98,21 +100,52 @@ export interface SaveModelOptions {
         /** byte alignment of each tensor's offset (default 4096, the page size ORT memory-maps) */
         alignment?: number;
       };
+  /**
+   * Called once per tensor, in order, before it is written: return new bytes (and dims) to write in its
+   * place, or undefined to write it as it is. Only one tensor's bytes are in flight at a time.
+   */
+  transform?: TensorTransform;
+  /** small files written beside the model in the same all-or-nothing step (made once the data file is known) */
+  sidecars?: (written: { modelPath: string; dataPath?: string }) => Array<{ path: string; data: string | Uint8Array }>;
+  onProgress?: (p: { done: number; total: number; tensor: string }) => void;
 }
+
+export interface TensorTransformContext {
+  /** a graph initializer (top level or subgraph), as opposed to an attribute value */
+  initializer: boolean;
+  /** the tensor's current bytes, read from external data or inline; `into` is used when given (exactly its size) */
+  read(into?: Uint8Array): Promise<Uint8Array>;
+}
+
+export interface TensorReplacement {
+  bytes: Uint8Array;
+  /** new dims (default: unchanged) */
+  dims?: number[];
+  /** `bytes` sit in a buffer the transform reuses: a tensor kept inline gets its own copy */
+  reused?: boolean;
+}
+
+export type TensorTransform = (tensor: TensorProto, ctx: TensorTransformContext) => TensorReplacement | undefined | Promise<TensorReplacement | undefined>;
 
 export interface SaveModelResult {
   /** model file + data file bytes */
   bytesWritten: number;
   tensorsExternal: number;
+  /** tensors a `transform` replaced */
+  tensorsTransformed: number;
   modelPath: string;
   /** absent when no tensor went external */
   dataPath?: string;
+  /** the model as written (tensors point at the new data file) */
+  model: ModelProto;
 }
 
 /**
- * Save a model. With external data, every initializer over the threshold is streamed into the data
- * file (copied range by range from its current external file, or written from its inline bytes);
- * the caller's model object is not modified. Nothing appears at `path` unless the whole save succeeds.
+ * Save a model: the one streamed model writer. With external data, every initializer over the threshold
+ * is streamed into the data file (copied range by range from its current external file, written from
+ * its inline bytes, or from what `transform` made of it); the caller's model object is not modified.
+ * Data file, model file and sidecars are fsynced temp files renamed into place (data first) only when
+ * all of them are written: nothing appears at `path` unless the whole save succeeds.
  */
 export async function saveModel(model: ModelProto, path: string, opts: SaveModelOptions = {}): Promise<SaveModelResult> {
   const target = resolve(path);
@@ -130,85 +163,119 @@ export async function saveModel(model: ModelProto, path: string, opts: SaveModel
   }
   const sourceDir = opts.sourceDir ?? dir;
   const ext = opts.externalData ?? {};
+  const transform = opts.transform;
 
-  if (ext === false) {
+  if (ext === false && !transform) {
     const inlineBytes = slots.reduce((sum, s) => sum + storedLength(s.tensor), 0);
     if (inlineBytes > PROTOBUF_LIMIT) {
       throw new ModelFileError(
         `cannot save ${target} inline: its tensors hold ${inlineBytes} bytes, over protobuf's 2 GiB limit. Save with external data (omit externalData: false).`,
       );
     }
-    const replacements = new Map<TensorProto, TensorProto>();
-    for (const { tensor } of externals) {
-      if (replacements.has(tensor)) continue;
-      const r = await openExternalRange(tensor, sourceDir, expectedLength(tensor));
-      try {
-        const bytes = new Uint8Array(r.length);
-        await readRange(r.handle, bytes, r.length, r.offset, `${r.path} (tensor "${tensor.name}")`);
-        replacements.set(tensor, inlined(tensor, bytes));
-      } finally {
-        await r.handle.close();
-      }
-    }
-    const bytes = encodeChecked(replaceTensors(model, replacements), target);
-    await writeFileAtomic(target, bytes);
-    return { bytesWritten: bytes.length, tensorsExternal: 0, modelPath: target };
+  }
+  const location = ext === false ? undefined : (ext.location ?? `${basename(target)}.data`);
+  const threshold = ext === false ? Infinity : (ext.sizeThreshold ?? 1024);
+  let dataPath: string | undefined;
+  if (location !== undefined) {
+    checkRelativeLocation(location, '(save target)');
+    dataPath = resolve(dir, location);
+    resolveExternalLocation(dir, location, '(save target)'); // a symlinked subfolder must not lead out of dir
+    await mkdir(dirname(dataPath), { recursive: true });
+    await refuseOverwritingSources(externals.map((s) => s.tensor), sourceDir, dataPath);
   }
 
-  const location = ext.location ?? `${basename(target)}.data`;
-  checkRelativeLocation(location, '(save target)');
-  const threshold = ext.sizeThreshold ?? 1024;
-  const dataPath = resolve(dir, location);
-  resolveExternalLocation(dir, location, '(save target)'); // a symlinked subfolder must not lead out of dir
-  await mkdir(dirname(dataPath), { recursive: true });
-  await refuseOverwritingSources(externals.map((s) => s.tensor), sourceDir, dataPath);
-
-  const writer = await ExternalDataWriter.create(dataPath, ext.alignment ?? DEFAULT_ALIGNMENT);
-  let modelTemp: string | undefined;
+  const writer = dataPath !== undefined && ext !== false ? await ExternalDataWriter.create(dataPath, ext.alignment ?? DEFAULT_ALIGNMENT) : undefined;
+  const temps: string[] = [];
   try {
     const replacements = new Map<TensorProto, TensorProto>();
     let tensorsExternal = 0;
+    let tensorsTransformed = 0;
+    let inlineBytes = 0;
+    const toExternal = (t: TensorProto, placed: { offset: number; length: number }, dims?: number[]) => {
+      replacements.set(t, externalised(t, location!, placed, dims));
+      tensorsExternal++;
+    };
+    const toInline = (t: TensorProto, bytes: Uint8Array, dims?: number[]) => {
+      replacements.set(t, inlined(t, bytes, dims));
+      inlineBytes += bytes.length;
+    };
+    let done = 0;
     for (const { tensor, initializer } of slots) {
       if (replacements.has(tensor)) continue; // one object referenced twice: write it once
-      if (isExternal(tensor)) {
+      const made = transform ? await transform(tensor, { initializer, read: (into) => readTensorBytes(tensor, sourceDir, into) }) : undefined;
+      if (made) {
+        tensorsTransformed++;
+        if (writer && tensor.dataType !== DataType.STRING && made.bytes.length > threshold) toExternal(tensor, await writer.append(made.bytes), made.dims);
+        else toInline(tensor, made.reused ? made.bytes.slice() : made.bytes, made.dims);
+      } else if (isExternal(tensor)) {
         const r = await openExternalRange(tensor, sourceDir, expectedLength(tensor));
         try {
-          if (r.length > threshold) {
-            const placed = await writer.copyFrom(r.handle, r.offset, r.length, `${r.path} (tensor "${tensor.name}")`);
-            replacements.set(tensor, externalised(tensor, location, placed));
-            tensorsExternal++;
+          if (writer && r.length > threshold) {
+            toExternal(tensor, await writer.copyFrom(r.handle, r.offset, r.length, `${r.path} (tensor "${tensor.name}")`));
           } else {
             const bytes = new Uint8Array(r.length);
             await readRange(r.handle, bytes, r.length, r.offset, `${r.path} (tensor "${tensor.name}")`);
-            replacements.set(tensor, inlined(tensor, bytes));
+            toInline(tensor, bytes);
           }
         } finally {
           await r.handle.close();
         }
-      } else if (initializer && tensor.dataType !== DataType.STRING && storedLength(tensor) > threshold) {
-        const placed = await writer.append(inlineTensorBytes(tensor));
-        replacements.set(tensor, externalised(tensor, location, placed));
-        tensorsExternal++;
+      } else if (writer && initializer && tensor.dataType !== DataType.STRING && storedLength(tensor) > threshold) {
+        toExternal(tensor, await writer.append(inlineTensorBytes(tensor)));
       }
+      opts.onProgress?.({ done: ++done, total: slots.length, tensor: tensor.name ?? '' });
     }
-    const bytes = encodeChecked(replaceTensors(model, replacements), target);
-    modelTemp = tempPathFor(target);
+    if (!writer && inlineBytes > PROTOBUF_LIMIT) {
+      throw new ModelFileError(`cannot save ${target} inline: its tensors hold over ${inlineBytes} bytes, over protobuf's 2 GiB limit. Save with external data.`);
+    }
+    const written = replaceTensors(model, replacements);
+    const bytes = encodeChecked(written, target);
+    const modelTemp = tempPathFor(target);
+    temps.push(modelTemp);
     await writeNewFileSynced(modelTemp, bytes);
-    const dataBytes = writer.size;
-    if (tensorsExternal > 0) await writer.commit();
-    else await writer.abort();
-    await rename(modelTemp, target);
-    modelTemp = undefined;
+    const committedData = writer && tensorsExternal > 0 ? dataPath : undefined;
+    const sidecars = (opts.sidecars?.({ modelPath: target, ...(committedData ? { dataPath: committedData } : {}) }) ?? []).map((f) => ({ ...f, temp: tempPathFor(resolve(f.path)) }));
+    for (const f of sidecars) {
+      temps.push(f.temp);
+      await writeNewFileSynced(f.temp, typeof f.data === 'string' ? Buffer.from(f.data, 'utf8') : f.data);
+    }
+    const dataBytes = writer?.size ?? 0;
+    if (committedData) await writer!.commit();
+    else await writer?.abort();
+    await renameDurably(modelTemp, target);
+    for (const f of sidecars) await renameDurably(f.temp, resolve(f.path));
     return {
-      bytesWritten: bytes.length + (tensorsExternal > 0 ? dataBytes : 0),
+      bytesWritten: bytes.length + (committedData ? dataBytes : 0),
       tensorsExternal,
+      tensorsTransformed,
       modelPath: target,
-      ...(tensorsExternal > 0 ? { dataPath } : {}),
+      ...(committedData ? { dataPath: committedData } : {}),
+      model: written,
     };
   } catch (e) {
-    await writer.abort();
-    if (modelTemp) await unlink(modelTemp).catch(() => {});
+    await writer?.abort();
+    for (const t of temps) await unlink(t).catch(() => {});
     throw e;
+  }
+}
+
+/** A tensor's bytes: read by offset from its external file, or its inline data. */
+async function readTensorBytes(t: TensorProto, sourceDir: string, into?: Uint8Array): Promise<Uint8Array> {
+  if (!isExternal(t)) {
+    const bytes = inlineTensorBytes(t);
+    if (!into) return bytes;
+    into.set(bytes);
+    return into;
+  }
+  const length = tensorByteLength(t);
+  const r = await openExternalRange(t, sourceDir, length);
+  try {
+    const buf = into ?? new Uint8Array(length);
+    if (buf.length !== length) throw new ModelFileError(`tensor "${t.name}": read buffer of ${buf.length} bytes for ${length} bytes of data`);
+    await readRange(r.handle, buf, length, r.offset, `${r.path} (tensor "${t.name}")`);
+    return buf;
+  } finally {
+    await r.handle.close();
   }
 }
 
@@ -227,12 +294,12 @@ function expectedLength(t: TensorProto): number | undefined {
   }
 }
 
-function externalised(t: TensorProto, location: string, placed: { offset: number; length: number }): TensorProto {
-  return { ...tensorWithoutData(t), dataLocation: DATA_LOCATION_EXTERNAL, externalData: externalDataEntries({ location, ...placed }) };
+function externalised(t: TensorProto, location: string, placed: { offset: number; length: number }, dims?: number[]): TensorProto {
+  return { ...tensorWithoutData(t), ...(dims ? { dims } : {}), dataLocation: DATA_LOCATION_EXTERNAL, externalData: externalDataEntries({ location, ...placed }) };
 }
 
-function inlined(t: TensorProto, bytes: Uint8Array): TensorProto {
-  return { ...tensorWithoutData(t), rawData: bytes };
+function inlined(t: TensorProto, bytes: Uint8Array, dims?: number[]): TensorProto {
+  return { ...tensorWithoutData(t), ...(dims ? { dims } : {}), rawData: bytes };
 }
 
 function encodeChecked(model: ModelProto, target: string): Uint8Array {
@@ -252,16 +319,5 @@ async function refuseOverwritingSources(tensors: TensorProto[], sourceDir: strin
     throw new ModelFileError(
       `cannot save to ${dataPath}: the model's tensors (e.g. "${t.name}") are read from that same file. Save to another path or pass externalData.location.`,
     );
-  }
-}
-
-async function writeFileAtomic(target: string, bytes: Uint8Array): Promise<void> {
-  const temp = tempPathFor(target);
-  try {
-    await writeNewFileSynced(temp, bytes);
-    await rename(temp, target);
-  } catch (e) {
-    await unlink(temp).catch(() => {});
-    throw e;
   }
 }

@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { cudaMissingReason, summariseOrtError, webgpuMissingReason } from './ep-probe.js';
 import { EpUnavailableError, FeedValidationError, SessionLoadError, SessionRunError } from './errors.js';
 import { ort, type OrtSession, type OrtTensor, type OrtValueMetadata } from './ort.js';
@@ -68,14 +69,28 @@ function precheck(ep: ExecutionProvider): string | undefined {
 }
 
 /**
+ * A model held in memory (a derived graph: onnx-io's DerivedModelFile fits), or a file when `bytes` is
+ * absent. `externalDataDir` (default: the folder of `path`) is where its external data is read from.
+ */
+export interface ModelSource {
+  path: string;
+  bytes?: Uint8Array;
+  externalDataDir?: string;
+}
+
+/**
  * Create a session. `ep: 'auto'` tries cuda, then webgpu, then cpu and reports one line via onLog;
  * an explicit EP that fails throws EpUnavailableError with the reason.
  */
-export async function createSession(modelPath: string, options: SessionOptions = {}): Promise<Session> {
-  try {
-    statSync(modelPath);
-  } catch {
-    throw new SessionLoadError(`model file not found: ${modelPath} (pass the path of an .onnx file)`);
+export async function createSession(model: string | ModelSource, options: SessionOptions = {}): Promise<Session> {
+  const modelPath = typeof model === 'string' ? model : model.path;
+  const inMemory = typeof model === 'string' || !model.bytes ? undefined : { bytes: model.bytes, externalDataDir: model.externalDataDir ?? dirname(model.path) };
+  if (!inMemory) {
+    try {
+      statSync(modelPath);
+    } catch {
+      throw new SessionLoadError(`model file not found: ${modelPath} (pass the path of an .onnx file)`);
+    }
   }
   configureEnv(options.logSeverity ?? 3);
   const choice = options.ep ?? 'auto';
@@ -91,7 +106,10 @@ export async function createSession(modelPath: string, options: SessionOptions =
     const t0 = performance.now();
     let inner: OrtSession;
     try {
-      inner = await ort.InferenceSession.create(modelPath, ortOptions(ep, options));
+      inner = inMemory
+        ? // ORT reads the external initializers from the original folder (onnxruntime-node passes `extra` as session config entries)
+          await ort.InferenceSession.create(inMemory.bytes, { ...ortOptions(ep, options), extra: { session: { model_external_initializers_file_folder_path: inMemory.externalDataDir } } })
+        : await ort.InferenceSession.create(modelPath, ortOptions(ep, options));
     } catch (err) {
       const reason = summariseOrtError(err);
       if (ep === 'cpu' || /protobuf|ModelProto|Load model|invalid model|No graph|Unsupported model IR/i.test(reason)) {

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import type { PruningPlan } from '@llm-bip/model';
 import { StatisticsMismatchError } from './errors.js';
-import { writeJsonAtomic } from './statistics.js';
+import { writeJsonAtomic } from '@llm-bip/onnx-io';
 import type { GroupScores, PlanModelShape, Statistics } from './types.js';
 
 export const SCORES_FORMAT = 'llm-bip.scores/v1';
@@ -20,7 +20,7 @@ export interface ScoresFile {
 }
 
 export async function saveScores(file: Omit<ScoresFile, 'format'>, path: string): Promise<void> {
-  await writeJsonAtomic(path, { format: SCORES_FORMAT, ...file });
+  await writeJsonAtomic(path, { format: SCORES_FORMAT, ...file }, { mkdir: true });
 }
 
 export async function loadScores(path: string): Promise<ScoresFile> {

@@ -2,8 +2,8 @@
  * Statistics: float64 accumulation of the probe's per-row tap outputs, reading them back for
  * criteria, and the JSON file (so plans at other ratios need no recalibration).
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writeJsonAtomic } from '@llm-bip/onnx-io';
 import type { CompensationStats, ModelSpec } from '@llm-bip/model';
 import { StatisticsMismatchError } from './errors.js';
 import { combinesByMax, STATISTICS_FORMAT, tapKey, type Statistics, type Tap } from './types.js';
@@ -141,7 +141,7 @@ export function blockOutputNorm(stats: Statistics, layer: number): number | unde
 }
 
 export async function saveStatistics(stats: Statistics, path: string): Promise<void> {
-  await writeJsonAtomic(path, stats);
+  await writeJsonAtomic(path, stats, { mkdir: true });
 }
 
 export async function loadStatistics(path: string): Promise<Statistics> {
@@ -152,11 +152,5 @@ export async function loadStatistics(path: string): Promise<Statistics> {
   return s;
 }
 
-/** Write JSON via a temp file in the same folder, then rename: no half-written file on failure. */
-export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  const target = resolve(path);
-  await mkdir(dirname(target), { recursive: true });
-  const tmp = `${target}.tmp-${process.pid}-${Date.now()}`;
-  await writeFile(tmp, JSON.stringify(value));
-  await rename(tmp, target);
-}
+/** onnx-io's atomic JSON write, re-exported for scoring's callers. */
+export { writeJsonAtomic } from '@llm-bip/onnx-io';

@@ -1,15 +1,17 @@
 /**
  * pruneModel: validate the plan, turn it into edits, apply the graph edits to a structural copy,
- * clean up (dead nodes, stale value_info, topological order), then stream the weights into the output.
+ * clean up (dead nodes, stale value_info, topological order), then stream the weights into the output
+ * through onnx-io's saveModel, slicing the pruned weights on the way.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { cloneModel, loadModel, removeUnused, tensorDims, toposort, type LoadedModel, type ModelProto } from '@llm-bip/onnx-io';
+import { cloneModel, collectTensors, committedPathOf, elementSize, inlineTensorBytes, isExternal, loadModel, removeUnused, saveModel, tensorByteLength, tensorDims, tensorReadingFrom, toposort, type LoadedModel, type ModelProto, type SaveModelResult } from '@llm-bip/onnx-io';
 import { modelFingerprint, validatePlan, type CompensationStats, type ModelSpec, type PruningPlan } from '@llm-bip/model';
 import { applyGraphEdit, type ApplyContext } from './apply-graph.js';
 import { compensationFor, meanFor } from './compensation.js';
 import { planEdits, type GraphEdit, type SurgeryEdits, type WeightSlice } from './edits.js';
+import { sliceAxis } from './slice.js';
 import { SurgeryError } from './errors.js';
 import { EditableGraph } from './graph-ops.js';
 import {
@@ -21,7 +23,6 @@ import {
   type LayerChange,
   type PruningRecord,
 } from './provenance.js';
-import { writePrunedModel } from './stream.js';
 import { dropStaleValueInfo } from './value-info.js';
 
 export interface PruneProgress {
@@ -107,7 +108,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneResult> {
     format: RECORD_FORMAT,
     createdAt: new Date().toISOString(),
     input: { path: loaded.path, fingerprint, recogniser: spec.recogniser, flavour: spec.flavour },
-    output: { path: outPath },
+    output: { path: committedPathOf(outPath) },
     plan: {
       criterion: plan.criterion,
       ratio: plan.ratio,
@@ -134,11 +135,11 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneResult> {
   model.metadataProps = provenanceMetadata(model.metadataProps, record);
 
   const recordPath = `${outPath}.pruning.json`;
-  const extraFiles: Array<{ path: string; text: (w: { dataPath?: string }) => string }> = [
+  const sidecars: Array<{ path: string; data: (w: { dataPath?: string }) => string }> = [
     {
       path: recordPath,
-      text: (w) => {
-        if (w.dataPath) record.output.dataPath = w.dataPath;
+      data: (w) => {
+        if (w.dataPath) record.output.dataPath = committedPathOf(w.dataPath);
         return JSON.stringify(record, null, 2) + '\n';
       },
     },
@@ -152,16 +153,13 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneResult> {
     }
     const config = JSON.parse(await readFile(inputConfig, 'utf8')) as Record<string, unknown>;
     const text = JSON.stringify(prunedHfConfig(config, spec, record), null, 2) + '\n';
-    extraFiles.push({ path: configPath, text: () => text });
+    sidecars.push({ path: configPath, data: () => text });
   }
 
-  const written = await writePrunedModel(model, {
-    sourceDir: loaded.dir,
-    sourcePath: loaded.path,
-    outPath,
+  const written = await writePrunedModel(model, loaded, outPath, {
     externalData,
     slices: new Map(edits.slices.map((s) => [s.tensor, s])),
-    extraFiles,
+    sidecars,
     onProgress: (p) => opts.onProgress?.({ phase: 'tensors', done: p.done, total: p.total, tensor: p.tensor }),
   });
   opts.onProgress?.({ phase: 'done', done: 1, total: 1 });
@@ -172,7 +170,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneResult> {
     ...(configPath ? { configPath } : {}),
     record,
     removed: { ...removed, valueInfo },
-    bytesWritten: written.modelBytes + written.dataBytes,
+    bytesWritten: written.bytesWritten,
   };
 }
 
@@ -247,4 +245,60 @@ function slicedDims(model: ModelProto, slices: WeightSlice[]): Map<string, numbe
     out.set(s.tensor, dims);
   }
   return out;
+}
+
+/**
+ * Write the pruned model with onnx-io's one model writer: tensor by tensor, each sliced weight is read
+ * (by offset, from external data) and sliced through two reused buffers, everything else is copied.
+ */
+async function writePrunedModel(
+  model: ModelProto,
+  source: LoadedModel,
+  outPath: string,
+  opts: {
+    externalData: boolean;
+    slices: Map<string, WeightSlice>;
+    sidecars: Array<{ path: string; data: (w: { dataPath?: string }) => string }>;
+    onProgress: (p: { done: number; total: number; tensor: string }) => void;
+  },
+): Promise<SaveModelResult> {
+  if (resolve(source.path) === resolve(outPath)) {
+    throw new SurgeryError(`the output ${outPath} is the input model: write the pruned model to another path`);
+  }
+  const dataPath = `${resolve(outPath)}.data`;
+  const externals = collectTensors(model).map((s) => s.tensor).filter(isExternal);
+  if ((await tensorReadingFrom(externals, source.dir, dataPath))) {
+    throw new SurgeryError(`the output data file ${dataPath} is the input model's data file: write the pruned model to another folder or name`);
+  }
+  const pool = new BufferPool();
+  return saveModel(model, outPath, {
+    sourceDir: source.dir,
+    externalData: opts.externalData ? {} : false,
+    transform: async (tensor, ctx) => {
+      const slice = ctx.initializer ? opts.slices.get(tensor.name ?? '') : undefined;
+      if (!slice) return undefined;
+      const length = tensorByteLength(tensor);
+      // reused buffers: garbage does not pile up between collections
+      const src = isExternal(tensor) ? await ctx.read(pool.input(length)) : inlineTensorBytes(tensor);
+      const size = elementSize(tensor.dataType ?? 0);
+      const s = sliceAxis(src, tensorDims(tensor), size, slice.axis, slice.keep, tensor.name ?? '?', pool.output((length / slice.size) * slice.keep.length));
+      return { bytes: s.bytes, dims: s.dims, reused: true };
+    },
+    sidecars: (w) => opts.sidecars.map((f) => ({ path: f.path, data: f.data(w.dataPath ? { dataPath: w.dataPath } : {}) })),
+    onProgress: opts.onProgress,
+  });
+}
+
+/** Two growable buffers (source bytes, sliced bytes), sized by the largest tensor seen. */
+class BufferPool {
+  private a = new Uint8Array(0);
+  private b = new Uint8Array(0);
+  input(n: number): Uint8Array {
+    if (this.a.length < n) this.a = new Uint8Array(n);
+    return this.a.subarray(0, n);
+  }
+  output(n: number): Uint8Array {
+    if (this.b.length < n) this.b = new Uint8Array(n);
+    return this.b.subarray(0, n);
+  }
 }

@@ -1,11 +1,11 @@
 /**
  * HF LlamaForCausalLM folder -> ONNX file. Weights are read one tensor at a time from safetensors,
- * converted (dtype, [out, in] -> [in, out]) and written: streamed to `<model>.data` with external
- * data, so a model is never held in memory whole; inline for small models.
+ * converted (dtype, [out, in] -> [in, out]) and written by onnx-io's saveModel: streamed to `<model>.data`
+ * with external data, so a model is never held in memory whole; inline for small models.
  */
-import { rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
-import { encodeModel, DataType, type ModelProto, encodeFloats, DATA_LOCATION_EXTERNAL, externalDataEntries, ExternalDataWriter, tempPathFor } from '@llm-bip/onnx-io';
+import { stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { DataType, type ModelProto, encodeFloats, saveModel } from '@llm-bip/onnx-io';
 import { readHfConfig, type LlamaConfig } from '../hf/config.js';
 import { SafetensorsCheckpoint } from '../hf/safetensors.js';
 import { checkCheckpointMatchesConfig } from '../hf/weights.js';
@@ -77,8 +77,6 @@ export async function exportLlamaToOnnx(hfDir: string, outPath: string, opts: Ex
   const dir = dirname(target);
   if (!(await stat(dir).catch(() => undefined))?.isDirectory()) throw new ExportError(`cannot write ${target}: folder ${dir} does not exist`);
   const ckpt = await SafetensorsCheckpoint.open(hfDir);
-  let writer: ExternalDataWriter | undefined;
-  let modelTemp: string | undefined;
   try {
     checkCheckpointMatchesConfig(ckpt, config, hfDir);
     const { model, weights: slots } = buildLlamaGraph(config, opts);
@@ -88,34 +86,20 @@ export async function exportLlamaToOnnx(hfDir: string, outPath: string, opts: Ex
     if (!external && weightBytes > 2 ** 31 - 1 - 64 * 1024 * 1024) {
       throw new ExportError(`${hfDir}: ${weightBytes} bytes of weights do not fit in one protobuf file; export with externalData: true`);
     }
-    const location = `${basename(target)}.data`;
-    if (external) writer = await ExternalDataWriter.create(join(dir, location));
-
+    // onnx-io's one model writer streams the weights: each slot is read, converted and written in turn
+    const bySlot = new Map(slots.map((s) => [s.tensor, s]));
     let done = 0;
-    for (const s of slots) {
-      const bytes = slotBytes(s, await ckpt.readFloat32(s.hfName, s.hfShape));
-      if (writer && bytes.length > 1024) {
-        const placed = await writer.append(bytes);
-        s.tensor.dataLocation = DATA_LOCATION_EXTERNAL;
-        s.tensor.externalData = externalDataEntries({ location, ...placed });
-      } else {
-        s.tensor.rawData = bytes;
-      }
-      opts.onProgress?.({ done: ++done, total: slots.length, tensor: s.hfName });
-    }
-
-    const encoded = encodeModel(model);
-    modelTemp = tempPathFor(target);
-    await writeFile(modelTemp, encoded);
-    const dataBytes = writer?.size ?? 0;
-    if (writer) await writer.commit();
-    await rename(modelTemp, target);
-    modelTemp = undefined;
-    return { config, onnxPath: target, ...(writer ? { dataPath: join(dir, location) } : {}), bytesWritten: encoded.length + dataBytes };
-  } catch (e) {
-    await writer?.abort();
-    if (modelTemp) await unlink(modelTemp).catch(() => {});
-    throw e;
+    const saved = await saveModel(model, target, {
+      externalData: external ? {} : false,
+      transform: async (tensor) => {
+        const s = bySlot.get(tensor);
+        if (!s) return undefined;
+        const bytes = slotBytes(s, await ckpt.readFloat32(s.hfName, s.hfShape));
+        opts.onProgress?.({ done: ++done, total: slots.length, tensor: s.hfName });
+        return { bytes };
+      },
+    });
+    return { config, onnxPath: target, ...(saved.dataPath ? { dataPath: saved.dataPath } : {}), bytesWritten: saved.bytesWritten };
   } finally {
     await ckpt.close();
   }

@@ -1,9 +1,8 @@
 /**
  * A small safetensors writer (whole file in one go), used to build tiny HF checkpoints for tests.
- * Written to a temp file beside the target, then renamed.
+ * Written atomically (onnx-io's writeFileAtomic).
  */
-import { rename, unlink, writeFile } from 'node:fs/promises';
-import { tempPathFor } from '@llm-bip/onnx-io';
+import { writeFileAtomic } from '@llm-bip/onnx-io';
 import { SAFETENSORS_DTYPE_BYTES, SafetensorsError, type SafetensorsDtype } from './safetensors.js';
 
 export interface SafetensorsTensorInput {
@@ -39,12 +38,5 @@ export function encodeSafetensors(tensors: SafetensorsTensorInput[], metadata: R
 }
 
 export async function writeSafetensors(path: string, tensors: SafetensorsTensorInput[], metadata?: Record<string, string>): Promise<void> {
-  const tmp = tempPathFor(path);
-  try {
-    await writeFile(tmp, encodeSafetensors(tensors, metadata));
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => {});
-    throw e;
-  }
+  await writeFileAtomic(path, encodeSafetensors(tensors, metadata));
 }

@@ -1,5 +1,5 @@
 /** File-level helpers shared by every writer of models with external data (saveModel, surgery). */
-import { open, realpath } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import type { TensorProto } from '../proto/types.js';
 import { externalDataRef, resolveExternalLocation } from './location.js';
 
@@ -28,16 +28,4 @@ export async function tensorReadingFrom(tensors: TensorProto[], sourceDir: strin
     if (src === target) return t;
   }
   return undefined;
-}
-
-/** Write a file that must not exist yet, and sync it before returning (the caller renames it into place). */
-export async function writeNewFileSynced(path: string, bytes: Uint8Array): Promise<void> {
-  const handle = await open(path, 'wx');
-  try {
-    let done = 0;
-    while (done < bytes.length) done += (await handle.write(bytes, done, bytes.length - done, done)).bytesWritten;
-    await handle.datasync();
-  } finally {
-    await handle.close();
-  }
 }

@@ -9,5 +9,5 @@ export {
   type ExternalDataRef,
 } from './location.js';
 export { readExternalBytes, openExternalRange, readRange, ExternalDataError, type OpenedExternalRange } from './read.js';
-export { ExternalDataWriter, DEFAULT_ALIGNMENT, tempPathFor } from './writer.js';
-export { tensorWithoutData, tensorReadingFrom, writeNewFileSynced } from './files.js';
+export { ExternalDataWriter, DEFAULT_ALIGNMENT } from './writer.js';
+export { tensorWithoutData, tensorReadingFrom } from './files.js';

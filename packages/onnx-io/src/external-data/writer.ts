@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { renameDurably, tempPathFor, withPath } from '../atomic-file.js';
 import { readRange } from './read.js';
 
 /** Page size: ORT memory-maps external data, and page-aligned tensors can be mapped in place. */
@@ -27,7 +26,7 @@ export class ExternalDataWriter {
   static async create(target: string, alignment = DEFAULT_ALIGNMENT): Promise<ExternalDataWriter> {
     if (!Number.isInteger(alignment) || alignment < 1) throw new RangeError(`alignment must be a positive integer, got ${alignment}`);
     const tempPath = tempPathFor(target);
-    const handle = await open(tempPath, 'wx');
+    const handle = await open(tempPath, 'wx').catch((e: unknown) => Promise.reject(withPath(e, target)));
     return new ExternalDataWriter(target, tempPath, handle, alignment);
   }
 
@@ -45,7 +44,7 @@ export class ExternalDataWriter {
     const offset = this.nextOffset();
     let done = 0;
     while (done < bytes.length) {
-      const { bytesWritten } = await this.handle.write(bytes, done, bytes.length - done, offset + done);
+      const { bytesWritten } = await this.handle.write(bytes, done, bytes.length - done, offset + done).catch((e: unknown) => Promise.reject(withPath(e, this.tempPath)));
       done += bytesWritten;
     }
     this.position = offset + bytes.length;
@@ -62,7 +61,7 @@ export class ExternalDataWriter {
       await readRange(source, buf, n, sourceOffset + done, what);
       let written = 0;
       while (written < n) {
-        const { bytesWritten } = await this.handle.write(buf, written, n - written, offset + done + written);
+        const { bytesWritten } = await this.handle.write(buf, written, n - written, offset + done + written).catch((e: unknown) => Promise.reject(withPath(e, this.tempPath)));
         written += bytesWritten;
       }
       done += n;
@@ -71,14 +70,14 @@ export class ExternalDataWriter {
     return { offset, length };
   }
 
-  /** Flush, close and rename the temp file onto the target. */
+  /** Flush, close and rename the temp file onto the target (the folder is synced too). */
   async commit(): Promise<void> {
     if (this.done) throw new Error('ExternalDataWriter: already committed or aborted');
     this.done = true;
     try {
-      await this.handle.datasync();
+      await this.handle.datasync().catch((e: unknown) => Promise.reject(withPath(e, this.tempPath)));
       await this.handle.close();
-      await rename(this.tempPath, this.target);
+      await renameDurably(this.tempPath, this.target);
     } catch (e) {
       await this.handle.close().catch(() => {});
       await unlink(this.tempPath).catch(() => {});
@@ -93,9 +92,4 @@ export class ExternalDataWriter {
     await this.handle.close().catch(() => {});
     await unlink(this.tempPath).catch(() => {});
   }
-}
-
-/** A temp name beside `target` (same folder, so rename is atomic). */
-export function tempPathFor(target: string): string {
-  return join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
 }

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { chmod, cp, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -50,7 +50,7 @@ describe('buildProbe', () => {
     expect(existsSync(file.path)).toBe(false);
   });
 
-  it('places probes of external-data models beside them or by hard links, and leaves nothing behind', async () => {
+  it('loads probes of external-data models from memory: nothing is written to the model folder, which may be read-only', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'scoring-genai-'));
     try {
       await cp(join(fixtures.genai, '..'), dir, { recursive: true });
@@ -58,16 +58,19 @@ describe('buildProbe', () => {
       const spec = recogniseModel(loaded.model);
       const probe = await buildProbe(loaded.model, spec, baseTaps(spec), modelWeights(loaded.model, loaded.dir));
       const listing = (await readdir(dir)).sort();
-      for (const placement of ['beside', 'linked'] as const) {
-        const file = await writeProbeFile(probe.model, loaded.dir, { placement });
-        expect(file.placement).toBe(placement);
-        const session = await createSession(file.path, { ep: 'cpu' });
+      await chmod(dir, 0o555);
+      try {
+        const file = await writeProbeFile(probe.model, loaded.dir);
+        expect(file.placement).toBe('memory');
+        const session = await createSession(file, { ep: 'cpu' });
         const out = await session.run(probeFeeds(session, spec, makeTokenBatch([[1, 5, 9, 13]])));
         expect(Object.keys(out).length).toBe(probe.outputs.length);
         await session.release();
         await file.cleanup();
-        expect((await readdir(dir)).sort()).toEqual(listing);
+      } finally {
+        await chmod(dir, 0o755);
       }
+      expect((await readdir(dir)).sort()).toEqual(listing);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

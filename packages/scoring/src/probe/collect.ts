@@ -42,7 +42,7 @@ export async function collectStatistics(opts: CollectOptions): Promise<Statistic
   const probe = await buildProbe(loaded.model, spec, taps, modelWeights(loaded.model, loaded.dir));
   const file = await writeProbeFile(probe.model, loaded.dir);
   try {
-    const session = await createSession(file.path, {
+    const session = await createSession(file, {
       ...(opts.ep ? { ep: opts.ep } : {}),
       ...(opts.threads ? { threads: opts.threads } : {}),
       ...(opts.onLog ? { onLog: opts.onLog } : {}),

@@ -63,9 +63,9 @@ export async function probeOverhead(modelPath: string, tokens: number[][], ep: E
     const sessOpts = { ep, ...(opts.threads ? { threads: opts.threads } : {}) };
     const plain = await createSession(modelPath, sessOpts);
     sessions.push(plain);
-    const probed = await createSession(files[0]!.path, sessOpts);
+    const probed = await createSession(files[0]!, sessOpts);
     sessions.push(probed);
-    const probedFull = await createSession(files[1]!.path, sessOpts);
+    const probedFull = await createSession(files[1]!, sessOpts);
     sessions.push(probedFull);
     const batchSize = batchSizeFor(plain, spec, tokens.length, tokens[0]?.length ?? 0, opts.batchSize ?? 8);
     const batches = chunk(tokens, batchSize).map((rows) => makeTokenBatch(rows));

@@ -5,6 +5,7 @@ import { booleanOption, noExtraPositionals, parseChoice, parseRatio, requireExis
 import { defineCommand } from '../../command.js';
 import { UsageError } from '../../errors.js';
 import { writeFileAtomic } from '../../output.js';
+import { assertOutputsDoNotReplaceInputs } from '../../output-identity.js';
 import { loadWithSpec } from '../load-spec.js';
 import { ALLOCATIONS, outputOption, pruneOptions } from '../shared-options.js';
 
@@ -38,6 +39,7 @@ export const planCommand = defineCommand({
     if (modelPath && !explain) throw new UsageError('--model is for --explain (the tensor names to print); a plan needs the scores file only');
     requireExisting(scoresPath, 'scores file', 'file');
     if (modelPath) requireExisting(modelPath, 'model', 'file');
+    assertOutputsDoNotReplaceInputs({ inputs: [scoresPath, modelPath], outputFile: output });
     const file = await loadScores(scoresPath);
     const requested: AllocationMode | undefined = allocationRaw ? parseChoice(allocationRaw, '--allocation', ALLOCATIONS, DEFAULTS.allocation) : undefined;
     const plan = planFromScoresFile(file, { ratio, ...(requested ? { allocation: requested } : {}), notes: { scores: scoresPath } });

@@ -3,6 +3,7 @@ import { defineCommand, type CommandContext, type CommandOutput, type OptionSpec
 import { CliError, ExitCode, UsageError } from '../../errors.js';
 import { cliVersion } from '../../version.js';
 import { OutputSet } from '../../output.js';
+import { assertOutputsDoNotReplaceInputs } from '../../output-identity.js';
 import { renderReport } from '../../report/render.js';
 import type { ReportData } from '../../report/types.js';
 import { parseBenchRequest, benchOptions, type BenchRequest } from '../bench/index.js';
@@ -223,6 +224,7 @@ export const pruneLlmCommand = defineCommand({
     const output = stringOption(ctx.values, 'output');
     const req = parsePipelineRequest(ctx, model, output ?? '');
     if (!output) throw new UsageError('missing -o OUT_DIR: say which folder gets the pruned model, plan, results and report');
+    assertOutputsDoNotReplaceInputs({ inputs: [model, req.tokenizer], outputDir: output });
     if (!req.eval.ppl.length && !req.eval.tasks.length && !req.bench) ctx.warn('--eval none and --no-bench: results.json will have no quality or speed numbers');
     const { data, outDir } = await runPipeline(ctx, req);
     return { result: data, text: summaryText(data, outDir) };

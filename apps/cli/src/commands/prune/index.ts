@@ -5,6 +5,7 @@ import { booleanOption, noExtraPositionals, requireExisting, requirePositional, 
 import { defineCommand } from '../../command.js';
 import { CliError, ExitCode, UsageError } from '../../errors.js';
 import { OutputSet } from '../../output.js';
+import { assertOutputsDoNotReplaceInputs } from '../../output-identity.js';
 import { resolveModelInput } from '../model-input.js';
 import { pruneTo } from '@llm-bip/pipeline';
 import { hooksFor, loadInput } from '../pipeline.js';
@@ -49,6 +50,7 @@ export const pruneCommand = defineCommand({
     const plan = await readPlan(planPath);
     const stats = scoresPath ? (await loadScores(scoresPath)).statistics : undefined;
     const tokenizer = stringOption(ctx.values, 'tokenizer');
+    assertOutputsDoNotReplaceInputs({ inputs: [model, planPath, scoresPath, tokenizer], outputDir: output });
     const input = await resolveModelInput(model, ctx, { ...(tokenizer ? { tokenizer } : {}), kvCache: true });
     try {
       const m = await loadInput(input.onnxPath);

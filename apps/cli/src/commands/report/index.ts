@@ -3,6 +3,7 @@ import { noExtraPositionals, requireExisting, requirePositional, stringOption } 
 import { defineCommand } from '../../command.js';
 import { CliError, ExitCode } from '../../errors.js';
 import { writeFileAtomic } from '../../output.js';
+import { assertOutputsDoNotReplaceInputs } from '../../output-identity.js';
 import { renderReport, validateReportData } from '../../report/index.js';
 import { outputOption } from '../shared-options.js';
 
@@ -23,6 +24,7 @@ export const reportCommand = defineCommand({
     const output = stringOption(ctx.values, 'output');
     if (!output) throw new CliError('missing -o REPORT.html: say where to write the page', ExitCode.usage);
     requireExisting(input, 'results file', 'file');
+    assertOutputsDoNotReplaceInputs({ inputs: [input], outputFile: output });
     let parsed: unknown;
     try {
       parsed = JSON.parse(await readFile(input, 'utf8'));

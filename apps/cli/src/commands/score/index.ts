@@ -5,6 +5,7 @@ import { noExtraPositionals, parseChoice, requirePositional, stringOption } from
 import { defineCommand, type OptionSpec } from '../../command.js';
 import { UsageError } from '../../errors.js';
 import { OutputSet } from '../../output.js';
+import { assertOutputsDoNotReplaceInputs } from '../../output-identity.js';
 import { parseCalibration } from '../calibration-args.js';
 import { criterionFlags, criterionOption, loadPlugins, parseCriterion, parseCriterionOptions, pluginOption } from '../criterion-options.js';
 import { dataDir, resolveModelInput } from '../model-input.js';
@@ -46,13 +47,14 @@ export const scoreCommand = defineCommand({
     const output = stringOption(ctx.values, 'output');
     if (!output) throw new UsageError('missing -o SCORES.json: say where to write the scores');
     const tokenizer = stringOption(ctx.values, 'tokenizer');
+    assertOutputsDoNotReplaceInputs({ inputs: [model, tokenizer], outputFile: output });
     const input = await resolveModelInput(model, ctx, { ...(tokenizer ? { tokenizer } : {}), kvCache: true });
     try {
       const m = await loadInput(input.onnxPath);
+      const out = await OutputSet.open(dirname(output), ctx.cleanup, { lock: false }); // before the compute: an unwritable -o fails at once
       const calibration = await calibrate(tokenizerFor(input.tokenizer, m.spec.vocabSize, model), { ...calibReq, dataDir: dataDir(stringOption(ctx.values, 'data')) });
       const scored = await scoreModel(m, { criterion, ...(options ? { options } : {}), calibration, ep }, hooksFor(ctx));
       const { statistics: stats, scores } = scored;
-      const out = await OutputSet.open(dirname(output), ctx.cleanup);
       await saveScores(scoresFile(m.spec, await m.fingerprint(), scored, calibration), out.path(basename(output)));
       await out.commit();
       return {
