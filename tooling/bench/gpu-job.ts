@@ -7,10 +7,17 @@
  *   4. the quality benchmark, until the deadline (with --quality-args "--workers N", in N processes);
  *   5. (step kv) greedy decoding with the KV cache on the WebGPU EP equals decoding without it and the
  *      CPU EP's tokens, for the dense model and an unevenly pruned one.
+ * CUDA EP (issue 12; the kit built with `prepare-kit.sh --cuda`):
+ *   setup     `llm-bip setup cuda --from <the carried provider package>` (the host reaches no registry);
+ *   ppl       takes --ppl-eps (e.g. cuda,webgpu,cpu) and --ppl-dtypes (fp32,fp16);
+ *   stats     LLM-BIP statistics and plans on each of --stats-eps, compared with the first;
+ *   prunellm  `llm-bip prune-llm MODEL --ratio 0.2 --ep cuda` end to end;
+ *   speed     takes --speed-eps.
  * Each step writes its JSON into --out as soon as it finishes, so a cut-short call keeps the rest.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadTokenizer } from '@llm-bip/eval';
@@ -42,6 +49,12 @@ const { values } = parseArgs({
     'quality-args': { type: 'string', default: '' },
     'ppl-limit': { type: 'string' },
     'kv-eps': { type: 'string', default: 'webgpu,cpu' },
+    'ppl-eps': { type: 'string', default: 'webgpu,cpu' },
+    'ppl-dtypes': { type: 'string', default: 'fp32' },
+    'stats-eps': { type: 'string', default: 'cuda,cpu' },
+    'speed-eps': { type: 'string', default: 'cpu,webgpu' },
+    'speed-repeats': { type: 'string', default: '5' },
+    'cuda-from': { type: 'string' },
   },
 });
 const started = Date.now();
@@ -50,7 +63,8 @@ const out = values.out!;
 const data = ['--data', values.data!];
 const steps = new Set(values.steps.split(','));
 const scratch = mkdtempSync(join(tmpdir(), 'llm-bip-gpu-job-'));
-const machine = 'GPU machine: NVIDIA H200, 16 cores (onnxruntime-node 1.30, Node 22)';
+const ortVersion = (createRequire(import.meta.url)('onnxruntime-node/package.json') as { version: string }).version;
+const machine = `GPU machine: NVIDIA H200, 16 cores (onnxruntime-node ${ortVersion}, Node ${process.versions.node.split('.')[0]})`;
 const log = (m: string) => process.stderr.write(`[gpu-job +${((Date.now() - started) / 1000).toFixed(0)}s] ${m}\n`);
 
 async function step(name: string, fn: () => Promise<unknown>): Promise<void> {
@@ -65,6 +79,11 @@ async function step(name: string, fn: () => Promise<unknown>): Promise<void> {
   }
 }
 
+await step('setup', async () => {
+  if (!values['cuda-from']) throw new Error('step setup needs --cuda-from PROVIDER.tar');
+  return cli(['setup', 'cuda', '--from', values['cuda-from']]);
+});
+
 await step('ep', async () => {
   const lines: string[] = [];
   const dense = join(scratch, 'ep-probe.onnx');
@@ -77,25 +96,87 @@ await step('ep', async () => {
 });
 
 await step('ppl', async () => {
-  const dense = join(scratch, 'ppl-dense.onnx');
-  await cli(['export', model, '-o', dense]);
   const r: Record<string, unknown> = { machine, model };
-  for (const ep of ['webgpu', 'cpu']) {
-    const t0 = Date.now();
-    try {
-      const ev = await cli(['eval', dense, '--tokenizer', model, '--ppl', 'wikitext2,ptb', '--tasks', 'none', '--ep', ep, ...data, ...(values['ppl-limit'] ? ['--limit', values['ppl-limit']] : [])]);
-      r[ep] = { results: ev.results, seconds: (Date.now() - t0) / 1000 };
-      log(`${ep}: ${JSON.stringify(ev.results)} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-    } catch (e) {
-      r[ep] = { error: String((e as Error).message).slice(0, 2000) };
-      log(`${ep} failed: ${(e as Error).message.slice(0, 500)}`);
+  for (const dtype of values['ppl-dtypes'].split(',')) {
+    const dense = join(scratch, `ppl-dense-${dtype}.onnx`);
+    await cli(['export', model, '-o', dense, '--dtype', dtype]);
+    for (const ep of values['ppl-eps'].split(',')) {
+      const key = dtype === 'fp32' ? ep : `${ep} ${dtype}`;
+      const t0 = Date.now();
+      try {
+        const ev = await cli(['eval', dense, '--tokenizer', model, '--ppl', 'wikitext2,ptb', '--tasks', 'none', '--ep', ep, ...data, ...(values['ppl-limit'] ? ['--limit', values['ppl-limit']] : [])]);
+        r[key] = { results: ev.results, seconds: (Date.now() - t0) / 1000 };
+        log(`${key}: ${JSON.stringify(ev.results)} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+      } catch (e) {
+        r[key] = { error: String((e as Error).message).slice(0, 2000) };
+        log(`${key} failed: ${(e as Error).message.slice(0, 500)}`);
+      }
     }
   }
   return r;
 });
 
+/** Largest relative difference between the numbers of two JSON documents of the same shape. */
+function maxRelDiff(a: unknown, b: unknown, path = ''): { rel: number; at: string } {
+  if (typeof a === 'number' && typeof b === 'number') {
+    const d = Math.abs(a - b) / Math.max(Math.abs(a), Math.abs(b), 1e-30);
+    return { rel: a === b ? 0 : d, at: path };
+  }
+  if (Array.isArray(a) && Array.isArray(b) && a.length === b.length) {
+    return a.reduce<{ rel: number; at: string }>((m, x, i) => { const d = maxRelDiff(x, b[i], `${path}[${i}]`); return d.rel > m.rel ? d : m; }, { rel: 0, at: path });
+  }
+  if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
+    let m = { rel: 0, at: path };
+    for (const k of Object.keys(a)) {
+      if (['machine', 'ep', 'epReport', 'seconds', 'wallMs', 'createdAt', 'timing', 'model', 'source'].includes(k)) continue;
+      const d = maxRelDiff((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${path}.${k}`);
+      if (d.rel > m.rel) m = d;
+    }
+    return m;
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? { rel: 0, at: path } : { rel: Number.POSITIVE_INFINITY, at: path };
+}
+
+await step('stats', async () => {
+  const dense = join(scratch, 'stats-dense.onnx');
+  await cli(['export', model, '-o', dense]);
+  const eps = values['stats-eps'].split(',');
+  const scores: Record<string, unknown> = {};
+  const plans: Record<string, Record<string, unknown>> = {};
+  const seconds: Record<string, number> = {};
+  for (const ep of eps) {
+    const file = join(scratch, `stats-${ep}.json`);
+    const t0 = Date.now();
+    await cli(['score', dense, '--tokenizer', model, '--samples', '128', '--ep', ep, ...data, '-o', file]);
+    seconds[ep] = (Date.now() - t0) / 1000;
+    scores[ep] = JSON.parse(readFileSync(file, 'utf8'));
+    plans[ep] = {};
+    for (const [alloc, ratio] of [['global-kind', '0.2'], ['global-kind', '0.5'], ['uniform', '0.2'], ['global', '0.2']] as const) {
+      const planFile = join(scratch, `plan-${ep}-${alloc}-${ratio}.json`);
+      await cli(['plan', file, '--ratio', ratio, '--allocation', alloc, '-o', planFile]);
+      plans[ep]![`${alloc} ${ratio}`] = (JSON.parse(readFileSync(planFile, 'utf8')) as { layers: unknown }).layers;
+    }
+  }
+  const ref = eps[0]!;
+  const rows = eps.slice(1).map((ep) => ({
+    ep,
+    vs: ref,
+    scoresMaxRelDiff: maxRelDiff(scores[ref], scores[ep]),
+    plansEqual: Object.fromEntries(Object.keys(plans[ref]!).map((k) => [k, JSON.stringify(plans[ref]![k]) === JSON.stringify(plans[ep]![k])])),
+  }));
+  const r = { machine, model, samples: 128, seconds, rows };
+  log(JSON.stringify(r));
+  return r;
+});
+
+await step('prunellm', async () => {
+  const t0 = Date.now();
+  const r = await cli(['prune-llm', model, '--ratio', '0.2', '--ep', 'cuda', '--no-bench', ...data, '-o', join(scratch, 'prunellm-cuda')]);
+  return { machine, model, command: `llm-bip prune-llm ${model} --ratio 0.2 --ep cuda --no-bench -o OUT`, seconds: (Date.now() - t0) / 1000, result: r };
+});
+
 await step('speed', () =>
-  speed(['--model', model, '--out', join(out, 'speed.json'), '--eps', 'cpu,webgpu', '--batches', '1,8', '--machine', machine, ...data]).then(() => undefined),
+  speed(['--model', model, '--out', join(out, 'speed.json'), '--eps', values['speed-eps'], '--batches', '1,8', '--repeats', values['speed-repeats'], '--machine', machine, ...data]).then(() => undefined),
 );
 
 await step('quality', () => {
@@ -120,7 +201,7 @@ await step('kv', async () => {
   const rows: Record<string, unknown>[] = [];
   for (const [name, file] of [['dense', dense], ['llm-bip global-kind 50 % (uneven heads per layer)', join(scratch, 'kv-pruned', 'model.onnx')]] as const) {
     const tokens: Record<string, number[][]> = {};
-    const eps = values['kv-eps'].split(',') as ('webgpu' | 'cpu')[];
+    const eps = values['kv-eps'].split(',') as ('cuda' | 'webgpu' | 'cpu')[];
     for (const ep of eps) {
       const s = await createSession(file, { ep });
       tokens[`${ep} cache`] = (await greedyDecode(s, prompts, { maxNewTokens: 32 })).tokens;
