@@ -51,6 +51,7 @@ const { values } = parseArgs({
     'kv-eps': { type: 'string', default: 'webgpu,cpu' },
     'ppl-eps': { type: 'string', default: 'webgpu,cpu' },
     'ppl-dtypes': { type: 'string', default: 'fp32' },
+    'ppl-eps-fp16': { type: 'string' },
     'stats-eps': { type: 'string', default: 'cuda,cpu' },
     'speed-eps': { type: 'string', default: 'cpu,webgpu' },
     'speed-repeats': { type: 'string', default: '5' },
@@ -100,7 +101,7 @@ await step('ppl', async () => {
   for (const dtype of values['ppl-dtypes'].split(',')) {
     const dense = join(scratch, `ppl-dense-${dtype}.onnx`);
     await cli(['export', model, '-o', dense, '--dtype', dtype]);
-    for (const ep of values['ppl-eps'].split(',')) {
+    for (const ep of (dtype === 'fp16' ? (values['ppl-eps-fp16'] ?? values['ppl-eps']) : values['ppl-eps']).split(',')) {
       const key = dtype === 'fp32' ? ep : `${ep} ${dtype}`;
       const t0 = Date.now();
       try {
@@ -128,7 +129,7 @@ function maxRelDiff(a: unknown, b: unknown, path = ''): { rel: number; at: strin
   if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
     let m = { rel: 0, at: path };
     for (const k of Object.keys(a)) {
-      if (['machine', 'ep', 'epReport', 'seconds', 'wallMs', 'createdAt', 'timing', 'model', 'source'].includes(k)) continue;
+      if (['machine', 'ep', 'epReport', 'executionProvider', 'seconds', 'wallMs', 'createdAt', 'timing', 'model', 'source'].includes(k)) continue;
       const d = maxRelDiff((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${path}.${k}`);
       if (d.rel > m.rel) m = d;
     }
@@ -161,7 +162,8 @@ await step('stats', async () => {
   const rows = eps.slice(1).map((ep) => ({
     ep,
     vs: ref,
-    scoresMaxRelDiff: maxRelDiff(scores[ref], scores[ep]),
+    statisticsMaxRelDiff: maxRelDiff((scores[ref] as { statistics: unknown }).statistics, (scores[ep] as { statistics: unknown }).statistics),
+    scoresMaxRelDiff: maxRelDiff((scores[ref] as { scores: unknown }).scores, (scores[ep] as { scores: unknown }).scores),
     plansEqual: Object.fromEntries(Object.keys(plans[ref]!).map((k) => [k, JSON.stringify(plans[ref]![k]) === JSON.stringify(plans[ep]![k])])),
   }));
   const r = { machine, model, samples: 128, seconds, rows };
