@@ -56,6 +56,8 @@ const { values } = parseArgs({
     'speed-eps': { type: 'string', default: 'cpu,webgpu' },
     'speed-repeats': { type: 'string', default: '5' },
     'cuda-from': { type: 'string' },
+    'setup-args': { type: 'string', default: '' },
+    'dtype-eps': { type: 'string', default: 'cuda' },
   },
 });
 const started = Date.now();
@@ -82,7 +84,7 @@ async function step(name: string, fn: () => Promise<unknown>): Promise<void> {
 
 await step('setup', async () => {
   if (!values['cuda-from']) throw new Error('step setup needs --cuda-from PROVIDER.tar');
-  return cli(['setup', 'cuda', '--from', values['cuda-from']]);
+  return cli(['setup', 'cuda', '--from', values['cuda-from'], ...values['setup-args'].split(' ').filter(Boolean)]);
 });
 
 await step('ep', async () => {
@@ -90,7 +92,9 @@ await step('ep', async () => {
   const dense = join(scratch, 'ep-probe.onnx');
   await cli(['export', model, '-o', dense]);
   const s = await createSession(dense, { ep: 'auto', onLog: (l) => lines.push(l) });
-  const r = { ep: s.ep, report: s.epReport, lines };
+  // which CUDA libraries this process actually mapped (where they came from)
+  const mapped = [...new Set(readFileSync('/proc/self/maps', 'utf8').split('\n').map((l) => l.split(/\s+/)[5] ?? '').filter((f) => /lib(cudart|cublas|cublasLt|curand|cufft|cudnn)\.so/.test(f)))];
+  const r = { ep: s.ep, report: s.epReport, lines, mapped };
   await s.release();
   log(JSON.stringify(r));
   return r;
@@ -138,6 +142,23 @@ function maxRelDiff(a: unknown, b: unknown, path = ''): { rel: number; at: strin
   return JSON.stringify(a) === JSON.stringify(b) ? { rel: 0, at: path } : { rel: Number.POSITIVE_INFINITY, at: path };
 }
 
+/** Largest max|a-b| / max|a| over the numeric arrays of two JSON documents (signed sums cancel; this does not). */
+function maxNormwiseDiff(a: unknown, b: unknown, path = ''): { rel: number; at: string } {
+  if (Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x) => typeof x === 'number')) {
+    const scale = Math.max(...(a as number[]).map(Math.abs), 1e-30);
+    const diff = Math.max(0, ...(a as number[]).map((x, i) => Math.abs(x - (b[i] as number))));
+    return { rel: diff / scale, at: path };
+  }
+  let m = { rel: 0, at: path };
+  if (a && b && typeof a === 'object' && typeof b === 'object') {
+    for (const k of Object.keys(a)) {
+      const d = maxNormwiseDiff((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${path}.${k}`);
+      if (d.rel > m.rel) m = d;
+    }
+  }
+  return m;
+}
+
 await step('stats', async () => {
   const dense = join(scratch, 'stats-dense.onnx');
   await cli(['export', model, '-o', dense]);
@@ -162,6 +183,7 @@ await step('stats', async () => {
   const rows = eps.slice(1).map((ep) => ({
     ep,
     vs: ref,
+    statisticsMaxNormwiseDiff: maxNormwiseDiff((scores[ref] as { statistics: unknown }).statistics, (scores[ep] as { statistics: unknown }).statistics),
     statisticsMaxRelDiff: maxRelDiff((scores[ref] as { statistics: unknown }).statistics, (scores[ep] as { statistics: unknown }).statistics),
     scoresMaxRelDiff: maxRelDiff((scores[ref] as { scores: unknown }).scores, (scores[ep] as { scores: unknown }).scores),
     plansEqual: Object.fromEntries(Object.keys(plans[ref]!).map((k) => [k, JSON.stringify(plans[ref]![k]) === JSON.stringify(plans[ep]![k])])),
@@ -169,6 +191,33 @@ await step('stats', async () => {
   const r = { machine, model, samples: 128, seconds, rows };
   log(JSON.stringify(r));
   return r;
+});
+
+// fp16 vs fp32 on each of --dtype-eps: prefill and KV-cache decode, batch 8 x 128-token prompts, 32 new tokens
+await step('dtype', async () => {
+  const rows: Record<string, unknown>[] = [];
+  const prompts = Array.from({ length: 8 }, (_, r) => Array.from({ length: 128 }, (_, i) => 1 + ((r * 131 + i * 17) % 8000)));
+  for (const dtype of ['fp32', 'fp16']) {
+    const file = join(scratch, `dtype-${dtype}.onnx`);
+    await cli(['export', model, '-o', file, '--dtype', dtype, '--kv-cache']);
+    for (const ep of values['dtype-eps'].split(',') as ('cuda' | 'webgpu' | 'cpu')[]) {
+      const s = await createSession(file, { ep });
+      await greedyDecode(s, prompts, { maxNewTokens: 4 }); // warm-up
+      const runs: Awaited<ReturnType<typeof greedyDecode>>[] = [];
+      for (let i = 0; i < 3; i++) runs.push(await greedyDecode(s, prompts, { maxNewTokens: 32 }));
+      await s.release();
+      const median = (xs: number[]) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+      const row = {
+        dtype, ep, batch: 8, prompt: 128, newTokens: 32,
+        prefillTokPerSec: Math.round((8 * 128 * 1000) / median(runs.map((r) => r.prefillMs))),
+        decodeTokPerSec: Math.round((8 * runs[0]!.decodeSteps * 1000) / median(runs.map((r) => r.decodeMs)) * 10) / 10,
+        sameTokensAsFirstRun: runs.every((r) => JSON.stringify(r.tokens) === JSON.stringify(runs[0]!.tokens)),
+      };
+      log(JSON.stringify(row));
+      rows.push(row);
+    }
+  }
+  return { machine, model, rows };
 });
 
 await step('prunellm', async () => {

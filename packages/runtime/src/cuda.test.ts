@@ -110,12 +110,25 @@ describe('cudaUnavailableReason (the auto policy, without a GPU)', () => {
     const findable = (s: string) => s === 'libcuda.so.1';
     expect(cudaUnavailableReason(bin, { ...linux, findable })).toBeUndefined();
     // the fake files are no libraries: loading them names the file and the fix (the first CUDA call's doorstep)
-    expect(() => prepareCudaLibraries(bin, { findable })).toThrow(new RegExp(`could not load ${join(libs, 'libcudart.so.13').replace(/\./g, '\\.')}: .* re-run \`llm-bip setup cuda\``));
+    expect(() => prepareCudaLibraries(bin, { findable, env: {} })).toThrow(new RegExp(`could not load ${join(libs, 'libcudart.so.13').replace(/\./g, '\\.')}: .* re-run \`llm-bip setup cuda\``));
   });
 
   it('optional libraries that are absent are listed, not fatal', () => {
     const bin = fakeOrt('optional', '1.29.0', true);
-    expect(prepareCudaLibraries(bin, { findable: (s) => !s.startsWith('libcufft') && !s.startsWith('libcudnn') })).toEqual({ loaded: [], absent: ['libcufft.so.12', 'libcudnn.so.9'] });
+    const env: NodeJS.ProcessEnv = {};
+    expect(prepareCudaLibraries(bin, { env, findable: (s) => !s.startsWith('libcufft') && !s.startsWith('libcudnn') })).toEqual({ loaded: [], absent: ['libcufft.so.12', 'libcudnn.so.9'], tf32Off: true });
+    expect(env.NVIDIA_TF32_OVERRIDE).toBe('0');
+  });
+
+  it('leaves TF32 alone when asked for it, or when the user set NVIDIA_TF32_OVERRIDE', () => {
+    const bin = fakeOrt('tf32', '1.29.0', true);
+    const all = () => true;
+    const asked: NodeJS.ProcessEnv = {};
+    expect(prepareCudaLibraries(bin, { env: asked, findable: all, tf32: true }).tf32Off).toBe(false);
+    expect(asked.NVIDIA_TF32_OVERRIDE).toBeUndefined();
+    const user: NodeJS.ProcessEnv = { NVIDIA_TF32_OVERRIDE: '1' };
+    expect(prepareCudaLibraries(bin, { env: user, findable: all }).tf32Off).toBe(false);
+    expect(user.NVIDIA_TF32_OVERRIDE).toBe('1');
   });
 });
 

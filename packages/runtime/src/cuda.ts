@@ -210,23 +210,34 @@ export interface CudaPreparation {
   loaded: string[];
   /** optional libraries absent (said in the EP report line) */
   absent: string[];
+  /** whether TF32 is off for this process (NVIDIA_TF32_OVERRIDE=0) */
+  tf32Off: boolean;
 }
 
 /**
- * Before the first CUDA session: load, from the setup record, each CUDA library the system loader would
- * not find by itself. Throws an Error naming the library when a required one fails to load.
+ * Before the first CUDA session: load each CUDA library that setup recorded by its path (setup's choice is
+ * what runs, also when the system loader would find another copy), and turn TF32 off unless `tf32` is
+ * true. Throws an Error naming the library when a required one fails to load.
+ *
+ * TF32: ORT's CUDA EP runs fp32 MatMul in TF32 by default (provider option use_tf32, which
+ * onnxruntime-node's binding cannot set). Measured on the H200: with TF32, LLM-BIP scores differed from
+ * the CPU EP's by up to 7.8e-5 relative and one plan changed; with NVIDIA_TF32_OVERRIDE=0 (read by cuBLAS)
+ * by 1.9e-7 and every plan was equal. Exactness first, so TF32 is off unless asked for.
  */
-export function prepareCudaLibraries(binDir: string, deps: { findable?: (soname: string) => boolean; exists?: (p: string) => boolean } = {}): CudaPreparation {
+export function prepareCudaLibraries(
+  binDir: string,
+  deps: { findable?: (soname: string) => boolean; exists?: (p: string) => boolean; tf32?: boolean; env?: NodeJS.ProcessEnv } = {},
+): CudaPreparation {
   const findable = deps.findable ?? sharedLibraryFindable;
   const exists = deps.exists ?? existsSync;
+  const env = deps.env ?? process.env;
   const record = readCudaRecord(binDir);
   const loaded: string[] = [];
   const absent: string[] = [];
   for (const lib of CUDA_LIBRARIES) {
-    if (findable(lib.soname)) continue;
     const path = record?.libraries[lib.soname];
     if (path === undefined || !exists(path)) {
-      if (!lib.required) absent.push(lib.soname);
+      if (!lib.required && !findable(lib.soname)) absent.push(lib.soname);
       continue;
     }
     const failure = preloadLibrary(path);
@@ -234,7 +245,8 @@ export function prepareCudaLibraries(binDir: string, deps: { findable?: (soname:
     else if (lib.required) throw new Error(`could not load ${path}: ${failure} — re-run \`llm-bip setup cuda\``);
     else absent.push(lib.soname);
   }
-  return { loaded, absent };
+  if (!deps.tf32 && env.NVIDIA_TF32_OVERRIDE === undefined) env.NVIDIA_TF32_OVERRIDE = '0';
+  return { loaded, absent, tf32Off: env.NVIDIA_TF32_OVERRIDE === '0' };
 }
 
 /** The CUDA device to use: the option, else $LLM_BIP_CUDA_DEVICE, else 0. */
