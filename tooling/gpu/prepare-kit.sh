@@ -61,7 +61,7 @@ if [ -f tooling/bench/gpu-job.ts ]; then
 fi
 # the CUDA provider's two libraries, from the package `llm-bip setup cuda` fetches (same cache)
 if [ "$cuda" = 1 ] && [ ! -f "$kit/cuda-provider.tar.xz" ]; then
-  cache=${XDG_CACHE_HOME:-$HOME/.cache}/llm-bip/cuda
+  cache=${LLM_BIP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/llm-bip}/cuda
   pkg=com.github.asus4.onnxruntime.linux-x64-gpu-0.4.9.tgz
   mkdir -p "$cache"
   [ -f "$cache/$pkg" ] || (cd "$cache" && npm pack com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9 >/dev/null)

@@ -5,7 +5,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   CUDA_DRIVER_LIBRARY,
@@ -145,8 +144,8 @@ export interface CudaSetupOptions {
   pythons?: readonly string[];
   /** a local copy of the provider package (tarball), for machines without the registry */
   from?: string;
-  /** where `npm pack` leaves the package; default $XDG_CACHE_HOME/llm-bip/cuda (~/.cache/llm-bip/cuda) */
-  cacheDir?: string;
+  /** where `npm pack` leaves the package (the CLI: $LLM_BIP_CACHE/cuda) */
+  cacheDir: string;
   env?: NodeJS.ProcessEnv;
   npm?: string;
   /** whether the system loader finds a library by soname; default: sharedLibraryFindable */
@@ -167,16 +166,12 @@ export interface CudaSetupReport {
   ready: boolean;
 }
 
-export function defaultCudaCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'llm-bip', 'cuda');
-}
-
 /**
  * `llm-bip setup cuda` as a function: install the provider beside the core (unless `check`), find the
  * CUDA 13 libraries, write the record the runtime loads them from, and say what is there and what is not.
  * Throws RuntimeError when the core does not match the provider (installing then would be a hazard).
  */
-export async function setupCuda(o: CudaSetupOptions = {}): Promise<CudaSetupReport> {
+export async function setupCuda(o: CudaSetupOptions): Promise<CudaSetupReport> {
   const env = o.env ?? process.env;
   const binDir = o.binDir ?? ortBinaryDir();
   const findable = o.findable ?? sharedLibraryFindable;
@@ -191,7 +186,7 @@ export async function setupCuda(o: CudaSetupOptions = {}): Promise<CudaSetupRepo
   const provider = await installCudaProvider(
     binDir,
     () => {
-      const got = fetchCudaProviderPackage({ cacheDir: o.cacheDir ?? defaultCudaCacheDir(env), ...(o.from !== undefined ? { from: o.from } : {}), ...(o.npm !== undefined ? { npm: o.npm } : {}) });
+      const got = fetchCudaProviderPackage({ cacheDir: o.cacheDir, ...(o.from !== undefined ? { from: o.from } : {}), ...(o.npm !== undefined ? { npm: o.npm } : {}) });
       tarball = { path: got.tarball, fetched: got.fetched };
       return got.tarball;
     },

@@ -21,7 +21,6 @@ export {
   type LocatedLibrary,
 } from './cuda.js';
 export {
-  defaultCudaCacheDir,
   fetchCudaProviderPackage,
   installCudaProvider,
   providerTarballName,

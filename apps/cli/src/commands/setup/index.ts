@@ -1,13 +1,15 @@
+import { join } from 'node:path';
 import { CUDA_PROVIDER, setupCuda, type CudaSetupReport } from '@llm-bip/runtime';
 import { booleanOption, listOption, noExtraPositionals, requireExisting, requirePositional, stringOption } from '../../args.js';
 import { defineCommand } from '../../command.js';
 import { CliError, ExitCode, UsageError } from '../../errors.js';
+import { cacheDir as llmBipCacheDir } from '../model-input.js';
 
 const how =
   'How llm-bip uses them: the paths are recorded in llm-bip-cuda.json beside the provider, and the runtime loads ' +
   'each library by that path just before the first CUDA session, so no LD_LIBRARY_PATH and no change to the checked ' +
-  'binaries (an RPATH would need patchelf and would change their sha256). Libraries the system loader finds itself ' +
-  '(LD_LIBRARY_PATH, ld.so.cache) are left to it.';
+  'binaries (an RPATH would need patchelf and would change their sha256). A library known only to the ' +
+  'system loader cache (ld.so.cache) is left to the loader.';
 
 function describe(r: CudaSetupReport, check: boolean): string {
   const lines: string[] = [];
@@ -32,7 +34,7 @@ function describe(r: CudaSetupReport, check: boolean): string {
   if (r.record) lines.push(`Record: ${r.record}`);
   lines.push(
     r.ready
-      ? `Ready: --ep cuda works, and --ep auto picks CUDA${check ? '' : ''}.`
+      ? 'Ready: --ep cuda works, and --ep auto picks CUDA.'
       : check
         ? 'Not ready: run `llm-bip setup cuda` (without --check) once the missing parts are there.'
         : 'Not ready: --ep auto will fall back to WebGPU or CPU and say why.',
@@ -54,7 +56,7 @@ export const setupCommand = defineCommand({
     'cuda-lib': { type: 'string', multiple: true, value: 'DIR', description: 'a folder holding libcudart.so.13, libcublas.so.13, … (repeatable; searched first)' },
     python: { type: 'string', multiple: true, value: 'EXE', description: "a Python interpreter whose site-packages may hold nvidia/cu13/lib (repeatable)", defaultText: '$VIRTUAL_ENV, $CONDA_PREFIX, python3' },
     from: { type: 'string', value: 'FILE', description: 'use this local copy of the provider package (a tarball from npm pack) instead of the registry' },
-    cache: { type: 'string', value: 'DIR', description: 'where the fetched package is kept', defaultText: '~/.cache/llm-bip/cuda' },
+    cache: { type: 'string', value: 'DIR', description: 'where the fetched package is kept', defaultText: '$LLM_BIP_CACHE/cuda, i.e. ~/.cache/llm-bip/cuda' },
     'ort-dir': { type: 'string', value: 'DIR', description: "onnxruntime-node's binary folder to install into", defaultText: 'the one llm-bip loads' },
   },
   examples: [
@@ -73,7 +75,7 @@ export const setupCommand = defineCommand({
     for (const d of cudaLibDirs) requireExisting(d, '--cuda-lib folder', 'folder');
     const pythons = listOption(ctx.values, 'python');
     const binDir = stringOption(ctx.values, 'ort-dir');
-    const cacheDir = stringOption(ctx.values, 'cache');
+    const cacheDir = stringOption(ctx.values, 'cache') ?? join(llmBipCacheDir(ctx.env), 'cuda');
     const bar = check ? undefined : ctx.progress({ label: 'setup cuda (fetch ~180 MB once, unpack, sha256)' });
     let report: CudaSetupReport;
     try {
@@ -84,7 +86,7 @@ export const setupCommand = defineCommand({
         ...(pythons !== undefined ? { pythons } : {}),
         ...(from !== undefined ? { from } : {}),
         ...(binDir !== undefined ? { binDir } : {}),
-        ...(cacheDir !== undefined ? { cacheDir } : {}),
+        cacheDir,
       });
     } catch (err) {
       if (err instanceof Error && err.name === 'RuntimeError') throw new CliError(err.message, ExitCode.input, { cause: err });
