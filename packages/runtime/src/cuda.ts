@@ -6,7 +6,7 @@
 // first CUDA session, so the provider's DT_NEEDED entries resolve without LD_LIBRARY_PATH.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sharedLibraryFindable } from './ep-probe.js';
+import { ortBinaryDir, sharedLibraryFindable } from './ep-probe.js';
 
 /** The provider build this llm-bip version was checked against (sha256 of each file it installs). */
 export const CUDA_PROVIDER = {
@@ -179,6 +179,11 @@ export function cudaUnavailableReason(binDir: string, deps: CudaProbeDeps = {}):
     );
   }
   return undefined;
+}
+
+/** Why the CUDA EP cannot load here, or undefined when provider, core and CUDA libraries are all present. */
+export function cudaMissingReason(binDir = ortBinaryDir()): string | undefined {
+  return cudaUnavailableReason(binDir);
 }
 
 // glibc's RTLD_NODELETE (Node does not export it): keeps a library mapped after process.dlopen closes it

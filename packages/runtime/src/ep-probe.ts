@@ -4,18 +4,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { cudaUnavailableReason } from './cuda.js';
 
 /** Folder holding onnxruntime-node's native binaries for this platform. */
 export function ortBinaryDir(): string {
   const require = createRequire(import.meta.url);
   const entry = require.resolve('onnxruntime-node'); // .../onnxruntime-node/dist/index.js
   return join(dirname(entry), '..', 'bin', 'napi-v6', process.platform, process.arch);
-}
-
-/** Why the CUDA EP cannot load here, or undefined when provider, core and CUDA libraries are all present. */
-export function cudaMissingReason(binDir = ortBinaryDir()): string | undefined {
-  return cudaUnavailableReason(binDir);
 }
 
 const libDirs = [

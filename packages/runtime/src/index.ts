@@ -1,7 +1,7 @@
 export { createSession, validateFeeds } from './session.js';
 export type { EpChoice, ExecutionProvider, Feeds, GraphOptimization, Session, SessionOptions } from './session.js';
 export { EpUnavailableError, FeedValidationError, RuntimeError, SessionLoadError, SessionRunError } from './errors.js';
-export { cudaMissingReason, ortBinaryDir, sharedLibraryFindable, webgpuMissingReason } from './ep-probe.js';
+export { ortBinaryDir, sharedLibraryFindable, webgpuMissingReason } from './ep-probe.js';
 export {
   CUDA_DRIVER_LIBRARY,
   CUDA_LIBRARIES,
@@ -9,6 +9,7 @@ export {
   CUDA_RECORD_FILE,
   cudaDeviceId,
   cudaLibraryCandidates,
+  cudaMissingReason,
   cudaUnavailableReason,
   locateCudaLibraries,
   ortCoreVersion,

@@ -1,6 +1,7 @@
 import { fixtures } from '@llm-bip/testing';
 import { describe, expect, it } from 'vitest';
-import { cudaMissingReason, webgpuMissingReason } from './ep-probe.js';
+import { cudaMissingReason } from './cuda.js';
+import { webgpuMissingReason } from './ep-probe.js';
 import { EpUnavailableError, FeedValidationError, SessionLoadError, SessionRunError } from './errors.js';
 import { createSession } from './session.js';
 import { int64Tensor } from './tensors.js';

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
-import { cudaDeviceId, prepareCudaLibraries } from './cuda.js';
-import { cudaMissingReason, ortBinaryDir, summariseOrtError, webgpuMissingReason } from './ep-probe.js';
+import { cudaDeviceId, cudaMissingReason, prepareCudaLibraries } from './cuda.js';
+import { ortBinaryDir, summariseOrtError, webgpuMissingReason } from './ep-probe.js';
 import { EpUnavailableError, FeedValidationError, SessionLoadError, SessionRunError } from './errors.js';
 import { ort, type OrtSession, type OrtTensor, type OrtValueMetadata } from './ort.js';
 
