@@ -2,20 +2,21 @@
  * The pipeline steps the benchmarks run, as calls into @llm-bip/pipeline (no argv, no JSON round trip).
  * Each returns what the benchmark tables record; files are written where the tables expect them.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { buildReport, loadTokenizer, type EvalReport, type SpeedResult, type TaskName } from '@llm-bip/eval';
 import { exportLlamaToOnnx, modelFingerprint, type PruningPlan } from '@llm-bip/model';
 import { benchModel, calibrate, DEFAULTS, evaluateModel, loadModelInput, planFromScoresFile, pruneTo, scoreModel, scoresFile } from '@llm-bip/pipeline';
+import { writeFileAtomicSync } from '@llm-bip/onnx-io';
 import type { EpChoice, KvLayout } from '@llm-bip/runtime';
 import { loadScores, saveScores, type ScoresFile } from '@llm-bip/scoring';
 import { kvLayoutOf } from '../../apps/cli/src/commands/kv-layout.js';
 import { cacheDir, dataDir } from '../../apps/cli/src/commands/model-input.js';
 
+/** A results file, written atomically (onnx-io's one temp-and-rename). */
 export function saveAtomic(path: string, data: unknown): void {
   mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(`${path}.tmp`, JSON.stringify(data, null, 2));
-  renameSync(`${path}.tmp`, path);
+  writeFileAtomicSync(path, JSON.stringify(data, null, 2));
 }
 
 /** HF folder -> ONNX (float32), as `llm-bip export` does. */

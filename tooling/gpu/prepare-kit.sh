@@ -3,13 +3,21 @@
 # onnxruntime-node's linux-x64 binaries (with the WebGPU EP), the Vulkan/EGL loader packages, the
 # bundled job script and the evaluation data. The GPU host has no Node.js and reaches no registry.
 # Then tooling/gpu/run-job.sh runs there (see BENCHMARKS.md for the device calls).
-#   bash tooling/gpu/prepare-kit.sh [MODEL_DIR]
-# With MODEL_DIR (e.g. ../shared/testbed/bip-llama-small) it also tars the model into two pieces,
-# .device/c2 and .device/c3, for the second and third call (stage.sh joins them).
+#   [DEVICE_DIR=DIR] [PIECE_MB=38] bash tooling/gpu/prepare-kit.sh [--cuda] [MODEL_DIR...]
+# With MODEL_DIRs (e.g. ../shared/testbed/bip-llama-small) it also tars each model; with --cuda it adds
+# the CUDA EP provider package's two libraries (for `llm-bip setup cuda --from` there; the GPU host reaches
+# no registry). Those big files are cut into pieces of at most PIECE_MB and packed into .device/c1,
+# .device/c2, ... one folder per device call (stage.sh joins them). PIECE_MB: 64 MiB per call minus the
+# size of the working tree that travels with it.
+# DEVICE_DIR (default: this checkout's .device) must lie in the checkout the device call sends: from a
+# git worktree, point it into that checkout.
 set -euo pipefail
 root=$(git rev-parse --show-toplevel)
 cd "$root"
-kit=.device/kit
+dev=${DEVICE_DIR:-$root/.device}
+cuda=0
+if [ "${1:-}" = --cuda ]; then cuda=1; shift; fi
+kit=$dev/kit
 mkdir -p "$kit"
 
 if [ ! -f "$kit/node.xz" ]; then
@@ -51,20 +59,44 @@ if [ -f tooling/bench/gpu-job.ts ]; then
     --conditions=source --external:onnxruntime-node --outfile="$kit/job.mjs" \
     --banner:js="import { createRequire as __llmBipCreateRequire } from 'module'; const require = __llmBipCreateRequire(import.meta.url);" >/dev/null
 fi
-# two halves, each small enough to travel with the working tree in one device call (64 MiB in all)
-rm -rf .device/kit-a .device/kit-b
-mkdir -p .device/kit-a .device/kit-b
-ln "$kit/node.xz" "$kit/ort.tar.xz" .device/kit-a/
-ln "$kit/data.tar.xz" "$kit/job.mjs" .device/kit-b/
-cp -rl "$kit/gl" .device/kit-b/
-du -sh .device/kit-a .device/kit-b
-if [ -n "${1:-}" ]; then
-  rm -rf .device/c2 .device/c3 && mkdir -p .device/c2 .device/c3
-  parent=$(cd "$1/../.." && pwd)
-  rel=$(realpath --relative-to="$parent" "$1")
-  name=$(basename "$1")
-  tar -C "$parent" -cf "/tmp/$name.tar" "$rel"
-  split -n 2 "/tmp/$name.tar" "/tmp/$name.tar.part."
-  mv "/tmp/$name.tar.part.aa" .device/c2/ && mv "/tmp/$name.tar.part.ab" .device/c3/ && rm "/tmp/$name.tar"
-  du -sh .device/c2 .device/c3
+# the CUDA provider's two libraries, from the package `llm-bip setup cuda` fetches (same cache)
+if [ "$cuda" = 1 ] && [ ! -f "$kit/cuda-provider.tar.xz" ]; then
+  cache=${LLM_BIP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/llm-bip}/cuda
+  pkg=com.github.asus4.onnxruntime.linux-x64-gpu-0.4.9.tgz
+  mkdir -p "$cache"
+  [ -f "$cache/$pkg" ] || (cd "$cache" && npm pack com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9 >/dev/null)
+  tmp=$(mktemp -d)
+  tar -C "$tmp" -xzf "$cache/$pkg" package/Plugins/Linux/x64/libonnxruntime_providers_cuda.so package/Plugins/Linux/x64/libonnxruntime_providers_shared.so
+  tar -C "$tmp" -cf - package | xz -T0 -6 >"$kit/cuda-provider.tar.xz"
+  rm -rf "$tmp"
 fi
+
+# two halves, each small enough to travel with the working tree in one device call (64 MiB in all)
+rm -rf "$dev/kit-a" "$dev/kit-b"
+mkdir -p "$dev/kit-a" "$dev/kit-b"
+ln "$kit/node.xz" "$kit/ort.tar.xz" "$dev/kit-a/"
+ln "$kit/data.tar.xz" "$kit/job.mjs" "$dev/kit-b/"
+cp -rl "$kit/gl" "$dev/kit-b/"
+du -sh "$dev/kit-a" "$dev/kit-b"
+
+# big files: pieces of at most PIECE_MB, packed in order into $dev/c1, c2, ... (one folder per call)
+big=()
+[ "$cuda" = 1 ] && big+=("$kit/cuda-provider.tar.xz")
+for m in "$@"; do
+  parent=$(cd "$m/../.." && pwd)
+  rel=$(realpath --relative-to="$parent" "$m")
+  tar -C "$parent" -cf "$kit/$(basename "$m").tar" "$rel"
+  big+=("$kit/$(basename "$m").tar")
+done
+rm -rf "$dev"/c[0-9]* "$kit/pieces" && mkdir -p "$kit/pieces"
+limit=$(( ${PIECE_MB:-38} * 1000000 ))
+n=1; used=0
+for f in ${big[@]+"${big[@]}"}; do
+  split -b "$limit" -a 2 "$f" "$kit/pieces/$(basename "$f").part."
+  for p in "$kit/pieces/$(basename "$f")".part.*; do
+    size=$(stat -c %s "$p")
+    if [ $((used + size)) -gt "$limit" ] && [ "$used" -gt 0 ]; then n=$((n + 1)); used=0; fi
+    mkdir -p "$dev/c$n" && mv "$p" "$dev/c$n/" && used=$((used + size))
+  done
+done
+ls "$dev" | grep -E '^c[0-9]+$' | sort -V | while read -r c; do du -sh "$dev/$c"; done

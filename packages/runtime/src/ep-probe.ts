@@ -12,21 +12,6 @@ export function ortBinaryDir(): string {
   return join(dirname(entry), '..', 'bin', 'napi-v6', process.platform, process.arch);
 }
 
-/** Why the CUDA EP cannot load, or undefined when its provider library is present. */
-export function cudaMissingReason(binDir = ortBinaryDir()): string | undefined {
-  if (process.platform !== 'linux' && process.platform !== 'win32') {
-    return `onnxruntime-node has no CUDA EP for ${process.platform}`;
-  }
-  const lib = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
-  if (!existsSync(join(binDir, lib))) {
-    return (
-      `${lib} not found in ${binDir} — onnxruntime-node downloads it at install time only for CUDA 12 ` +
-      `(reinstall with ONNXRUNTIME_NODE_INSTALL=cuda12; needs CUDA 12 + cuDNN 9 on the host)`
-    );
-  }
-  return undefined;
-}
-
 const libDirs = [
   '/usr/lib/x86_64-linux-gnu',
   '/usr/lib/aarch64-linux-gnu',
@@ -37,6 +22,7 @@ const libDirs = [
   '/lib64',
   '/lib',
   '/usr/local/lib',
+  '/usr/local/nvidia/lib64',
 ];
 
 /** Whether the dynamic loader can find a shared library (LD_LIBRARY_PATH, ld.so.cache, usual dirs). */

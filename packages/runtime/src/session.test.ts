@@ -1,6 +1,7 @@
 import { fixtures } from '@llm-bip/testing';
 import { describe, expect, it } from 'vitest';
-import { cudaMissingReason, webgpuMissingReason } from './ep-probe.js';
+import { cudaMissingReason } from './cuda.js';
+import { webgpuMissingReason } from './ep-probe.js';
 import { EpUnavailableError, FeedValidationError, SessionLoadError, SessionRunError } from './errors.js';
 import { createSession } from './session.js';
 import { int64Tensor } from './tensors.js';
@@ -16,7 +17,7 @@ describe('createSession', () => {
     if (cuda !== undefined && webgpu !== undefined) {
       // a machine like CI: no CUDA EP binaries, no Vulkan loader
       expect(s.ep).toBe('cpu');
-      expect(lines[0]).toMatch(/^execution provider: cpu \(CUDA EP unavailable: libonnxruntime_providers_cuda\.so not found .*CUDA 12.*; WebGPU EP unavailable: libvulkan\.so\.1/);
+      expect(lines[0]).toMatch(/^execution provider: cpu \(CUDA EP unavailable: libonnxruntime_providers_cuda\.so not found in .* — run `llm-bip setup cuda` .*; WebGPU EP unavailable: libvulkan\.so\.1/);
     } else {
       expect(['cuda', 'webgpu', 'cpu']).toContain(s.ep);
       expect(lines[0]).toContain(`execution provider: ${s.ep}`);

@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { cudaMissingReason, summariseOrtError, webgpuMissingReason } from './ep-probe.js';
+import { cudaDeviceId, cudaMissingReason, prepareCudaLibraries } from './cuda.js';
+import { ortBinaryDir, summariseOrtError, webgpuMissingReason } from './ep-probe.js';
 import { EpUnavailableError, FeedValidationError, SessionLoadError, SessionRunError } from './errors.js';
 import { ort, type OrtSession, type OrtTensor, type OrtValueMetadata } from './ort.js';
 
@@ -17,6 +18,10 @@ export interface SessionOptions {
   graphOptimization?: GraphOptimization;
   /** ORT log severity, 0 verbose .. 4 fatal; default 3 (errors only). */
   logSeverity?: 0 | 1 | 2 | 3 | 4;
+  /** CUDA device ordinal; default $LLM_BIP_CUDA_DEVICE, else 0. */
+  deviceId?: number;
+  /** let the CUDA EP use TF32 for fp32 MatMul (faster, about 1e-4 relative off the CPU EP); default false */
+  cudaTf32?: boolean;
   /** Receives the one line saying which EP was used and why others were not. */
   onLog?: (line: string) => void;
 }
@@ -52,8 +57,11 @@ function configureEnv(logSeverity: number): void {
 }
 
 function ortOptions(ep: ExecutionProvider, o: SessionOptions): ort.InferenceSession.SessionOptions {
+  // onnxruntime-node's binding takes only deviceId for the CUDA EP; cuDNN is loaded lazily by ORT 1.29
+  // and is needed by none of the ops of a decoder LLM, so its absence is reported, not fatal.
+  const provider: ort.InferenceSession.ExecutionProviderConfig = ep === 'cuda' ? { name: 'cuda', deviceId: cudaDeviceId(o.deviceId) } : ep;
   const opts: ort.InferenceSession.SessionOptions = {
-    executionProviders: [ep],
+    executionProviders: [provider],
     graphOptimizationLevel: o.graphOptimization ?? 'all',
     logSeverityLevel: o.logSeverity ?? 3,
   };
@@ -61,11 +69,27 @@ function ortOptions(ep: ExecutionProvider, o: SessionOptions): ort.InferenceSess
   return opts;
 }
 
-/** Why `ep` cannot be used here without trying it, or undefined. */
-function precheck(ep: ExecutionProvider): string | undefined {
-  if (ep === 'cuda') return cudaMissingReason();
-  if (ep === 'webgpu') return webgpuMissingReason();
-  return undefined;
+/** Why `ep` cannot be used here without trying it (or undefined), and notes for the report line. */
+function precheck(ep: ExecutionProvider, o: SessionOptions): { reason?: string; note?: string } {
+  if (ep === 'webgpu') {
+    const reason = webgpuMissingReason();
+    return reason === undefined ? {} : { reason };
+  }
+  if (ep !== 'cuda') return {};
+  const reason = cudaMissingReason();
+  if (reason !== undefined) return { reason };
+  try {
+    const prepared = prepareCudaLibraries(ortBinaryDir(), { tf32: o.cudaTf32 ?? false });
+    const notes = [
+      `device ${cudaDeviceId(o.deviceId)}`,
+      prepared.tf32Off ? 'TF32 off' : 'TF32 on',
+      ...(prepared.loaded.length ? [`${prepared.loaded.length} CUDA libraries loaded as setup recorded`] : []),
+      ...(prepared.absent.length ? [`absent, optional: ${prepared.absent.join(', ')}`] : []),
+    ];
+    return { note: notes.join(', ') };
+  } catch (err) {
+    return { reason: err instanceof Error ? err.message : String(err) };
+  }
 }
 
 /**
@@ -97,10 +121,10 @@ export async function createSession(model: string | ModelSource, options: Sessio
   const order: ExecutionProvider[] = choice === 'auto' ? ['cuda', 'webgpu', 'cpu'] : [choice];
   const failures: string[] = [];
   for (const ep of order) {
-    const pre = precheck(ep);
-    if (pre !== undefined) {
-      if (choice !== 'auto') throw new EpUnavailableError(ep, pre);
-      failures.push(`${epLabel[ep]} EP unavailable: ${pre}`);
+    const pre = precheck(ep, options);
+    if (pre.reason !== undefined) {
+      if (choice !== 'auto') throw new EpUnavailableError(ep, pre.reason);
+      failures.push(`${epLabel[ep]} EP unavailable: ${pre.reason}`);
       continue;
     }
     const t0 = performance.now();
@@ -120,8 +144,8 @@ export async function createSession(model: string | ModelSource, options: Sessio
       continue;
     }
     const loadMs = performance.now() - t0;
-    const epReport =
-      `execution provider: ${ep}` + (failures.length ? ` (${failures.join('; ')})` : choice === 'auto' ? ' (first choice)' : '');
+    const why = [...(pre.note ? [pre.note] : []), ...failures];
+    const epReport = `execution provider: ${ep}` + (why.length ? ` (${why.join('; ')})` : choice === 'auto' ? ' (first choice)' : '');
     options.onLog?.(epReport);
     return wrapSession(inner, modelPath, ep, epReport, loadMs);
   }

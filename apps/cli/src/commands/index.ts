@@ -9,6 +9,7 @@ import { pruneLlmCommand } from './prune-llm/index.js';
 import { pruneCommand } from './prune/index.js';
 import { reportCommand } from './report/index.js';
 import { scoreCommand } from './score/index.js';
+import { setupCommand } from './setup/index.js';
 
 /** In the order `llm-bip --help` lists them: the one-command pipeline first, then its steps. */
 export const builtinCommands: Command[] = [
@@ -22,4 +23,5 @@ export const builtinCommands: Command[] = [
   evalCommand,
   benchCommand,
   reportCommand,
+  setupCommand,
 ];
