@@ -1,6 +1,7 @@
 /** ReportData (results.json) from what the pipeline steps returned: pure, so it is tested directly. */
 import { basename, dirname } from 'node:path';
 import { countParameters, type ModelSpec, type PruningPlan } from '@llm-bip/model';
+import type { PruneLlmResult } from '@llm-bip/pipeline';
 import type { GroupScores } from '@llm-bip/scoring';
 import type { PruningRecord } from '@llm-bip/surgery';
 import type { SpeedResult } from '@llm-bip/eval';
@@ -62,8 +63,8 @@ export interface ResultsInput {
   plan: PruningPlan;
   scores: GroupScores;
   record: PruningRecord;
-  eval?: { seqLen: number; limit?: number; dense: EvalRun; pruned: EvalRun };
-  speed?: { dense: SpeedResult; pruned: SpeedResult; prompt: number; decode: number; batch: number };
+  eval?: PruneLlmResult['eval'];
+  speed?: PruneLlmResult['speed'];
   version: string;
   startedAt: number;
   now?: () => Date;
