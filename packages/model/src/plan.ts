@@ -50,6 +50,49 @@ export interface CompensationStats {
 
 export class PlanMismatchError extends Error {
   override name = 'PlanMismatchError';
+  readonly category = 'input';
+}
+
+/**
+ * Check the structure of a plan read from a file (before any model is loaded): the fields surgery
+ * reads exist and have the right types. Throws PlanMismatchError naming the field and the fix.
+ */
+export function parsePlan(raw: unknown, source = 'plan'): PruningPlan {
+  const fail = (msg: string): never => {
+    throw new PlanMismatchError(`${source}: ${msg}. Pass a plan written by \`llm-bip plan\` (or fix the field by hand).`);
+  };
+  if (!isObj(raw)) return fail('is not a JSON object');
+  if (raw.format !== PLAN_FORMAT) fail(`"format" is ${JSON.stringify(raw.format)}, expected "${PLAN_FORMAT}"`);
+  const bad = planModelShapeProblem(raw.model);
+  if (bad) fail(bad);
+  if (!Array.isArray(raw.layers)) return fail('has no "layers" list');
+  raw.layers.forEach((l: unknown, i: number) => {
+    if (!isObj(l)) return fail(`"layers[${i}]" is ${JSON.stringify(l)}, not an object`);
+    if (!Number.isSafeInteger(l.layer)) fail(`"layers[${i}].layer" is ${JSON.stringify(l.layer)}, not a layer index`);
+    for (const k of ['keepHeads', 'keepKvHeads', 'keepChannels'] as const) {
+      const v = l[k];
+      if (!Array.isArray(v) || !v.every((x) => Number.isSafeInteger(x))) fail(`"layers[${i}].${k}" must be a list of integer indices`);
+    }
+    return undefined;
+  });
+  return raw as unknown as PruningPlan;
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The problem with a `model` shape record (plans and scores files carry one), or undefined. */
+export function planModelShapeProblem(m: unknown): string | undefined {
+  if (!isObj(m)) return 'has no "model" object (the shape it was made for)';
+  for (const k of ['numLayers', 'hiddenSize'] as const) {
+    if (!Number.isSafeInteger(m[k]) || (m[k] as number) <= 0) return `"model.${k}" is ${JSON.stringify(m[k])}, not a positive integer`;
+  }
+  for (const k of ['numHeads', 'numKvHeads', 'headDim', 'intermediateSize'] as const) {
+    const v = m[k];
+    if (!Array.isArray(v) || v.length !== m.numLayers || !v.every((x) => Number.isSafeInteger(x) && x > 0)) {
+      return `"model.${k}" must be a list of positive integers, one per layer (${String(m.numLayers)})`;
+    }
+  }
+  return undefined;
 }
 
 /** A plan that keeps everything (identity surgery). */
@@ -93,9 +136,12 @@ export function validatePlan(plan: PruningPlan, spec: ModelSpec): void {
   if (plan.format !== PLAN_FORMAT) fail(`plan format is "${String(plan.format)}", expected "${PLAN_FORMAT}"`);
   if (plan.layers.length !== spec.numLayers) fail(`plan has ${plan.layers.length} layers, model has ${spec.numLayers}`);
   if (plan.model.hiddenSize !== spec.hiddenSize) fail(`plan was made for hidden size ${plan.model.hiddenSize}, model has ${spec.hiddenSize}`);
+  const seen = new Set<number>();
   for (const lp of plan.layers) {
     const l = spec.layers[lp.layer];
     if (!l) fail(`plan names layer ${lp.layer}, model has layers 0..${spec.numLayers - 1}`);
+    if (seen.has(lp.layer)) fail(`plan names layer ${lp.layer} twice (each layer once)`);
+    seen.add(lp.layer);
     const layer = l as NonNullable<typeof l>;
     if (plan.model.numHeads[lp.layer] !== layer.numHeads || plan.model.intermediateSize[lp.layer] !== layer.intermediateSize) {
       fail(`layer ${lp.layer}: plan was made for ${plan.model.numHeads[lp.layer]} heads / ${plan.model.intermediateSize[lp.layer]} channels, model has ${layer.numHeads} / ${layer.intermediateSize}`);
@@ -103,6 +149,12 @@ export function validatePlan(plan: PruningPlan, spec: ModelSpec): void {
     checkIndices(lp.keepHeads, layer.numHeads, `layer ${lp.layer} keepHeads`, fail);
     checkIndices(lp.keepKvHeads, layer.numKvHeads, `layer ${lp.layer} keepKvHeads`, fail);
     checkIndices(lp.keepChannels, layer.intermediateSize, `layer ${lp.layer} keepChannels`, fail);
+    // a layer with no head or no channel left has no attention/FFN block: no recogniser could read the result back
+    if (lp.keepHeads.length === 0 || lp.keepChannels.length === 0) {
+      throw new PlanMismatchError(
+        `layer ${lp.layer} keeps no ${lp.keepHeads.length === 0 ? 'attention heads' : 'FFN channels'}: llm-bip cannot remove a whole block, and the pruned model could not be read back. Keep at least one of each per layer (allocation's minKeep ≥ 1, the default).`,
+      );
+    }
     const rep = layer.numHeads / layer.numKvHeads;
     const expected = lp.keepKvHeads.flatMap((g) => range(rep).map((r) => g * rep + r));
     if (expected.join(',') !== lp.keepHeads.join(',')) {

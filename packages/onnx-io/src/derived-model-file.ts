@@ -19,6 +19,7 @@ import { externalDataRef, isExternal, resolveExternalLocation } from './external
 
 export class DerivedModelFileError extends Error {
   override name = 'DerivedModelFileError';
+  readonly category = 'input';
 }
 
 export type DerivedModelPlacement = 'temp' | 'beside' | 'linked';

@@ -19,11 +19,19 @@ import { openExternalRange, readRange } from './external-data/read.js';
 import { DEFAULT_ALIGNMENT, ExternalDataWriter, tempPathFor } from './external-data/writer.js';
 import { tensorReadingFrom, tensorWithoutData, writeNewFileSynced } from './external-data/files.js';
 import { collectTensors, replaceTensors } from './external-data/tensor-slots.js';
-import { inlineTensorBytes, tensorByteLength } from './tensor/tensor-data.js';
+import { inlineTensorBytes, tensorByteLength, tensorDataProblem } from './tensor/tensor-data.js';
+import { TensorDataError } from './tensor/claims.js';
 import { DataType } from './proto/types.js';
 
+/** A model file that cannot be read ('input') or saved ('output'). */
 export class ModelFileError extends Error {
   override name = 'ModelFileError';
+  constructor(
+    message: string,
+    readonly category: 'input' | 'output' = 'input',
+  ) {
+    super(message);
+  }
 }
 
 export interface LoadedModel {
@@ -74,6 +82,10 @@ export async function loadModel(path: string, opts: LoadModelOptions = {}): Prom
   }
   const model = decodeModel(bytes, full);
   const dir = dirname(full);
+  for (const { tensor } of collectTensors(model)) {
+    const problem = tensorDataProblem(tensor);
+    if (problem) throw new TensorDataError(`${full}: tensor "${tensor.name}" ${problem}. The model file is corrupt: re-export or re-download it.`);
+  }
   if (opts.checkExternalData ?? true) {
     for (const { tensor } of collectTensors(model)) {
       if (!isExternal(tensor)) continue;
@@ -118,7 +130,7 @@ export async function saveModel(model: ModelProto, path: string, opts: SaveModel
   const target = resolve(path);
   const dir = dirname(target);
   const dirStat = await stat(dir).catch(() => undefined);
-  if (!dirStat?.isDirectory()) throw new ModelFileError(`cannot save ${target}: folder ${dir} does not exist`);
+  if (!dirStat?.isDirectory()) throw new ModelFileError(`cannot save ${target}: folder ${dir} does not exist`, 'output');
   if (!model.graph) throw new ModelFileError(`cannot save ${target}: the model has no graph`);
 
   const slots = collectTensors(model);

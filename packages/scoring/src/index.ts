@@ -38,7 +38,7 @@ export {
   type Removal,
 } from './allocation/allocate.js';
 export { makePlan, removedFraction } from './allocation/plan.js';
-export { saveScores, loadScores, SCORES_FORMAT, type ScoresFile } from './scores-file.js';
+export { saveScores, loadScores, parseScores, SCORES_FORMAT, type ScoresFile } from './scores-file.js';
 export { scoreModel, rescore, planFromScores, compensationFromScores, type ScoreModelOptions } from './pipeline.js';
 export { probeFeeds } from './probe/feeds.js';
 export { batchSizeFor } from './probe/collect.js';

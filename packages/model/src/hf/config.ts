@@ -5,9 +5,11 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { INPUT_LIMITS } from '@llm-bip/onnx-io';
 
 export class HfCheckpointError extends Error {
   override name = 'HfCheckpointError';
+  readonly category = 'input';
 }
 
 /** Rotary embedding variants whose inverse frequencies are a constant we can compute ahead of time. */
@@ -36,6 +38,13 @@ export interface LlamaConfig {
 }
 
 type Json = Record<string, unknown>;
+
+/** Limits of config integers other than widths (INPUT_LIMITS.width). */
+const CONFIG_LIMITS: Record<string, number> = {
+  num_hidden_layers: INPUT_LIMITS.layers,
+  vocab_size: INPUT_LIMITS.vocab,
+  max_position_embeddings: INPUT_LIMITS.contextLength,
+};
 
 /** Read and normalise `<dir>/config.json`. */
 export function readHfConfig(dir: string): LlamaConfig {
@@ -67,6 +76,9 @@ export function normaliseHfConfig(raw: unknown, source = 'config.json'): LlamaCo
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
       throw new HfCheckpointError(`${source}: "${key}" must be a positive integer, got ${JSON.stringify(c[key])}`);
     }
+    // checked before anything is sized from it: 1e9 layers would exhaust memory, not fail clearly
+    const limit = CONFIG_LIMITS[key] ?? INPUT_LIMITS.width;
+    if (v > limit) throw new HfCheckpointError(`${source}: "${key}" is ${v}, over the limit of ${limit}; the config is corrupt or not a LLaMA model`);
     return v;
   };
   const num = (key: string, v: unknown): number => {

@@ -4,6 +4,7 @@ import { findUnknownFields } from './unknown-fields.js';
 
 export class OnnxDecodeError extends Error {
   override name = 'OnnxDecodeError';
+  readonly category = 'input';
 }
 
 /**

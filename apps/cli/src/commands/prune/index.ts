@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { PruningPlan } from '@llm-bip/model';
+import { parsePlan, type PruningPlan } from '@llm-bip/model';
 import { loadScores } from '@llm-bip/scoring';
 import { booleanOption, noExtraPositionals, requireExisting, requirePositional, stringOption } from '../../args.js';
 import { defineCommand } from '../../command.js';
@@ -13,11 +13,13 @@ import { copyTokenizerFiles } from '../tokenizer-files.js';
 
 export async function readPlan(path: string): Promise<PruningPlan> {
   requireExisting(path, 'plan', 'file');
+  let raw: unknown;
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as PruningPlan;
+    raw = JSON.parse(await readFile(path, 'utf8'));
   } catch (e) {
     throw new CliError(`${path} is not valid JSON (${(e as Error).message}): pass a plan written by \`llm-bip plan\``, ExitCode.input);
   }
+  return parsePlan(raw, path);
 }
 
 export const pruneCommand = defineCommand({
