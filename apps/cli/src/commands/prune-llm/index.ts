@@ -15,7 +15,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { locatePerplexitySet, missingTaskFiles } from '@llm-bip/eval';
 import { ALLOCATIONS, EXECUTION_PROVIDERS, calibrationOptions, dataOption, epOption, outputOption, pruneOptions, tokenizerOption } from '../shared-options.js';
-import { copyTokenizerFiles } from '../tokenizer-files.js';
+import { copyTokenizerFiles, tokenizerFilesToCopy } from '../tokenizer-files.js';
 import { kvLayoutOf } from '../kv-layout.js';
 import { buildResults } from './results.js';
 
@@ -50,6 +50,7 @@ export async function runPipeline(ctx: CommandContext, req: PipelineRequest): Pr
   // a missing dataset fails in the first second, not after calibration
   preflight(req);
   const input = await resolveModelInput(req.model, ctx, { ...(req.tokenizer ? { tokenizer: req.tokenizer } : {}), kvCache: true });
+  await tokenizerFilesToCopy(input.tokenizer); // a refused tokenizer file fails before calibration, not after
   try {
     const { loaded, spec } = await loadWithSpec(input.onnxPath);
     ctx.log(`model: ${spec.flavour}; ${spec.numLayers} layers, hidden ${spec.hiddenSize}`);

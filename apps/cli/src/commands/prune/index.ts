@@ -9,7 +9,7 @@ import { loadWithSpec } from '../load-spec.js';
 import { resolveModelInput } from '../model-input.js';
 import { pruneTo } from '../pipeline.js';
 import { outputOption, tokenizerOption } from '../shared-options.js';
-import { copyTokenizerFiles } from '../tokenizer-files.js';
+import { copyTokenizerFiles, tokenizerFilesToCopy } from '../tokenizer-files.js';
 
 export async function readPlan(path: string): Promise<PruningPlan> {
   requireExisting(path, 'plan', 'file');
@@ -52,6 +52,7 @@ export const pruneCommand = defineCommand({
     const stats = scoresPath ? (await loadScores(scoresPath)).statistics : undefined;
     const tokenizer = stringOption(ctx.values, 'tokenizer');
     const input = await resolveModelInput(model, ctx, { ...(tokenizer ? { tokenizer } : {}), kvCache: true });
+    await tokenizerFilesToCopy(input.tokenizer); // a refused tokenizer file fails before the prune, not after
     try {
       const { loaded, spec } = await loadWithSpec(input.onnxPath);
       const out = await OutputSet.open(output, ctx.cleanup);
