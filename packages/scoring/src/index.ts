@@ -3,7 +3,7 @@ export * from './errors.js';
 export { mulberry32, seededRng, type Rng } from './rng.js';
 export { modelWeights, canonicalLinear, perInputSum, perOutputSum, type LinearWeight, type WeightSource } from './weights.js';
 export { spectralNorm, spectralNorms, type PowerIterationOptions } from './spectral.js';
-export { sampleCalibration, type CalibrationOptions, type CalibrationSet } from './calibration.js';
+export { LONG_DOCUMENT_CHARS, sampleCalibration, type CalibrationOptions, type CalibrationSet } from './calibration.js';
 export {
   baseTaps,
   uniqueTaps,
