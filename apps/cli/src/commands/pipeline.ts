@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { loadTokenizer } from '@llm-bip/eval';
 import type { LoadedModel } from '@llm-bip/onnx-io';
-import { modelFingerprint, planModelShape, type ModelSpec, type PruningPlan } from '@llm-bip/model';
+import { checkWithinContext, contextLengthOf, modelFingerprint, planModelShape, type ModelSpec, type PruningPlan } from '@llm-bip/model';
 import {
   collectStatistics,
   compensationStats,
@@ -37,6 +37,7 @@ export function defaultCalibrationFile(data: string): string {
 /** Draw the calibration windows with the model's tokenizer. */
 export async function calibrate(ctx: CommandContext, tokenizerPath: string, req: CalibrationRequest & { dataDir: string }, model?: { spec: ModelSpec; path: string }): Promise<CalibrationSet> {
   if (model) checkTokenizerMatchesModel(tokenizerPath, model.spec.vocabSize, model.path);
+  if (model) checkWithinContext('--seq-len', req.seqLen, contextLengthOf(model.path));
   const tokenizer = loadTokenizer(tokenizerPath);
   const file = req.calib ?? defaultCalibrationFile(req.dataDir);
   const source = file.endsWith('.jsonl') ? { jsonlPath: file } : { textPath: file };

@@ -1,5 +1,6 @@
 import { benchmarkSpeed, formatReport, type SpeedResult } from '@llm-bip/eval';
 import type { KvLayout } from '@llm-bip/runtime';
+import { checkWithinContext, contextLengthOf } from '@llm-bip/model';
 import { kvLayoutOfFile } from '../kv-layout.js';
 import { noExtraPositionals, parseChoice, parseIntOption, requirePositional, stringOption } from '../../args.js';
 import { defineCommand, type CommandContext } from '../../command.js';
@@ -18,6 +19,7 @@ export interface BenchRequest {
 
 /** Prefill (batch x prompt) and decode throughput of one ONNX model. */
 export async function runBench(ctx: CommandContext, onnxPath: string, req: BenchRequest, label = '', kv?: KvLayout): Promise<SpeedResult> {
+  checkWithinContext('--prompt + --decode', req.prompt + req.decode, contextLengthOf(onnxPath));
   const session = await createSessionFor(onnxPath, req.ep, ctx);
   const progress = evalProgress(ctx, label);
   try {
