@@ -66,6 +66,10 @@ export function loadTokenizer(pathOrDir: string): EvalTokenizer {
   if (typeof json.model !== 'object' || json.model === null) {
     throw new TokenizerError(`${jsonPath} has no "model" section: it is not a Hugging Face tokenizer.json (pass the model's own tokenizer.json)`);
   }
+  const added = json.added_tokens;
+  if (added !== undefined && (!Array.isArray(added) || !added.every((t) => typeof t === 'object' && t !== null && Number.isSafeInteger(t.id) && t.id >= 0 && typeof t.content === 'string'))) {
+    throw new TokenizerError(`${jsonPath}: "added_tokens" must be a list of {id: non-negative integer, content: string}; the file is damaged (re-download it)`);
+  }
   const configPath = join(dir, 'tokenizer_config.json');
   const config = existsSync(configPath) ? parseObject(readJsonText(configPath), configPath) : undefined;
   let tok: Tokenizer;
@@ -86,6 +90,15 @@ export function loadTokenizer(pathOrDir: string): EvalTokenizer {
   if (addBos && bosId === undefined) throw new TokenizerError(`${configPath}: add_bos_token is true but bos_token is not in the vocabulary`);
   if (addEos && eosId === undefined) throw new TokenizerError(`${configPath}: add_eos_token is true but eos_token is not in the vocabulary`);
 
+  // a malformed entry the tokenizer library accepted at load may only fail when text is encoded
+  const damaged = <T>(f: () => T): T => {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof TokenizerError) throw e;
+      throw new TokenizerError(`${jsonPath} failed while tokenizing (${(e as Error).message}): the tokenizer files are damaged; re-download them`);
+    }
+  };
   const hash = createHash('sha256')
     .update(raw)
     .update(JSON.stringify({ addBos, addEos, bosId, eosId, byConfig }))
@@ -100,9 +113,9 @@ export function loadTokenizer(pathOrDir: string): EvalTokenizer {
     hash,
     encode(text, options = {}) {
       if (!byConfig && options.addBos === undefined && options.addEos === undefined) {
-        return tok.encode(text, { add_special_tokens: true }).ids;
+        return damaged(() => tok.encode(text, { add_special_tokens: true }).ids);
       }
-      const ids = tok.encode(text, { add_special_tokens: false }).ids;
+      const ids = damaged(() => tok.encode(text, { add_special_tokens: false }).ids);
       const wantBos = options.addBos ?? addBos;
       const wantEos = options.addEos ?? addEos;
       if (wantBos) {
@@ -115,6 +128,6 @@ export function loadTokenizer(pathOrDir: string): EvalTokenizer {
       }
       return ids;
     },
-    decode: (ids) => tok.decode([...ids]),
+    decode: (ids) => damaged(() => tok.decode([...ids])),
   };
 }

@@ -3,6 +3,7 @@
  * user can print, edit, save and replay it. It lives in onnx-io because both sides need it and
  * neither should depend on the other.
  */
+import { INPUT_LIMITS } from '@llm-bip/onnx-io';
 import type { ModelSpec } from './spec.js';
 
 export const PLAN_FORMAT = 'llm-bip.plan/v1';
@@ -65,6 +66,10 @@ export function parsePlan(raw: unknown, source = 'plan'): PruningPlan {
   if (raw.format !== PLAN_FORMAT) fail(`"format" is ${JSON.stringify(raw.format)}, expected "${PLAN_FORMAT}"`);
   const bad = planModelShapeProblem(raw.model);
   if (bad) fail(bad);
+  for (const k of ['criterion', 'allocation'] as const) if (typeof raw[k] !== 'string') fail(`"${k}" is ${JSON.stringify(raw[k])}, not a string`);
+  if (typeof raw.ratio !== 'number' || !(raw.ratio >= 0 && raw.ratio < 1)) fail(`"ratio" is ${JSON.stringify(raw.ratio)}, not a fraction in [0, 1)`);
+  if (raw.headGranularity !== 'head' && raw.headGranularity !== 'kv-group') fail(`"headGranularity" is ${JSON.stringify(raw.headGranularity)}, expected "head" or "kv-group"`);
+  for (const k of ['calibration', 'notes'] as const) if (raw[k] !== undefined && !isObj(raw[k])) fail(`"${k}" is ${JSON.stringify(raw[k])}, not an object`);
   if (!Array.isArray(raw.layers)) return fail('has no "layers" list');
   raw.layers.forEach((l: unknown, i: number) => {
     if (!isObj(l)) return fail(`"layers[${i}]" is ${JSON.stringify(l)}, not an object`);
@@ -83,15 +88,20 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 /** The problem with a `model` shape record (plans and scores files carry one), or undefined. */
 export function planModelShapeProblem(m: unknown): string | undefined {
   if (!isObj(m)) return 'has no "model" object (the shape it was made for)';
-  for (const k of ['numLayers', 'hiddenSize'] as const) {
-    if (!Number.isSafeInteger(m[k]) || (m[k] as number) <= 0) return `"model.${k}" is ${JSON.stringify(m[k])}, not a positive integer`;
+  // sizes are bounded before anything is allocated from them (index lists, score arrays)
+  for (const [k, limit] of [['numLayers', INPUT_LIMITS.layers], ['hiddenSize', INPUT_LIMITS.width]] as const) {
+    if (!Number.isSafeInteger(m[k]) || (m[k] as number) <= 0 || (m[k] as number) > limit) return `"model.${k}" is ${JSON.stringify(m[k])}, not an integer in 1..${limit}`;
   }
   for (const k of ['numHeads', 'numKvHeads', 'headDim', 'intermediateSize'] as const) {
     const v = m[k];
-    if (!Array.isArray(v) || v.length !== m.numLayers || !v.every((x) => Number.isSafeInteger(x) && x > 0)) {
-      return `"model.${k}" must be a list of positive integers, one per layer (${String(m.numLayers)})`;
+    if (!Array.isArray(v) || v.length !== m.numLayers || !v.every((x) => Number.isSafeInteger(x) && x > 0 && x <= INPUT_LIMITS.width)) {
+      return `"model.${k}" must be a list of integers in 1..${INPUT_LIMITS.width}, one per layer (${String(m.numLayers)})`;
     }
   }
+  const heads = m.numHeads as number[];
+  const kv = m.numKvHeads as number[];
+  const l = heads.findIndex((h, i) => h % kv[i]! !== 0);
+  if (l >= 0) return `"model.numHeads[${l}]" (${heads[l]}) is not a multiple of "model.numKvHeads[${l}]" (${kv[l]})`;
   return undefined;
 }
 
