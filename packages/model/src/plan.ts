@@ -88,6 +88,7 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 /** The problem with a `model` shape record (plans and scores files carry one), or undefined. */
 export function planModelShapeProblem(m: unknown): string | undefined {
   if (!isObj(m)) return 'has no "model" object (the shape it was made for)';
+  if (typeof m.fingerprint !== 'string') return `"model.fingerprint" is ${JSON.stringify(m.fingerprint)}, not a string`;
   // sizes are bounded before anything is allocated from them (index lists, score arrays)
   for (const [k, limit] of [['numLayers', INPUT_LIMITS.layers], ['hiddenSize', INPUT_LIMITS.width]] as const) {
     if (!Number.isSafeInteger(m[k]) || (m[k] as number) <= 0 || (m[k] as number) > limit) return `"model.${k}" is ${JSON.stringify(m[k])}, not an integer in 1..${limit}`;
