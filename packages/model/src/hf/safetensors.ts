@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { bfloat16ToFloat32, byteClaimProblem, float16ToFloat32, rangesProblem, type ClaimedRange } from '@llm-bip/onnx-io';
+import { bfloat16ToFloat32, dimsProblem, float16ToFloat32, rangesProblem, type ClaimedRange } from '@llm-bip/onnx-io';
 import { HfCheckpointError } from './config.js';
 
 export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
@@ -93,14 +93,21 @@ export async function readSafetensorsHeader(file: string): Promise<{ entries: Sa
       const offsets = v.data_offsets;
       if (!Array.isArray(offsets) || offsets.length !== 2) throw corrupt(`has data_offsets ${describe(offsets)}, not [begin, end]`);
       const [begin, end] = offsets as [number, number];
-      const problem = byteClaimProblem(v.shape, width, end - begin);
-      if (problem) {
+      const badDims = dimsProblem(v.shape);
+      if (badDims) throw corrupt(badDims);
+      const expected = (v.shape as number[]).reduce((x, y) => x * y, 1) * width;
+      if (!(Number.isSafeInteger(begin) && Number.isSafeInteger(end) && end - begin === expected)) {
         throw new SafetensorsError(
-          `${file}: tensor "${name}" (${dtype} [${v.shape}]) has data_offsets [${begin}, ${end}]: it ${problem}: dtype/shape do not match the data`,
+          `${file}: tensor "${name}" (${dtype} [${v.shape}]) has data_offsets [${begin}, ${end}] spanning ${end - begin} bytes, expected ${expected}: dtype/shape do not match the data`,
+        );
+      }
+      if (dataStart + end > size) {
+        throw new SafetensorsError(
+          `${file}: tensor "${name}" ends at byte ${dataStart + end} but the file has ${size} bytes: the file is truncated (re-download it)`,
         );
       }
       ranges.push({ name, begin, end });
-      entries.push({ name, dtype, shape: v.shape as number[], file, offset: dataStart + begin, byteLength: end - begin });
+      entries.push({ name, dtype, shape: v.shape as number[], file, offset: dataStart + begin, byteLength: expected });
     }
     const bad = rangesProblem(ranges, size - dataStart);
     if (bad) throw new SafetensorsError(`${file}: tensor ${bad} of the data section; the file is corrupt or truncated (re-download it)`);
