@@ -56,7 +56,8 @@ export class PlanMismatchError extends Error {
 
 /**
  * Check the structure of a plan read from a file (before any model is loaded): the fields surgery
- * reads exist and have the right types. Throws PlanMismatchError naming the field and the fix.
+ * reads exist and have the right types, and no layer is emptied. Throws PlanMismatchError naming
+ * the field and the fix.
  */
 export function parsePlan(raw: unknown, source = 'plan'): PruningPlan {
   const fail = (msg: string): never => {
@@ -77,6 +78,14 @@ export function parsePlan(raw: unknown, source = 'plan'): PruningPlan {
     for (const k of ['keepHeads', 'keepKvHeads', 'keepChannels'] as const) {
       const v = l[k];
       if (!Array.isArray(v) || !v.every((x) => Number.isSafeInteger(x))) fail(`"layers[${i}].${k}" must be a list of integer indices`);
+    }
+    // surgery can remove a whole attention or FFN block (library use), but no recogniser reads such a
+    // model back, so a plan file that asks for it is refused rather than producing a model llm-bip cannot open
+    const heads = l.keepHeads as unknown[];
+    if (heads.length === 0 || (l.keepChannels as unknown[]).length === 0) {
+      fail(
+        `"layers[${i}]" (layer ${String(l.layer)}) keeps no ${heads.length === 0 ? 'attention heads' : 'FFN channels'}: the pruned model could not be read back by llm-bip (eval, inspect, prune again). Keep at least one of each per layer (\`llm-bip plan\` does)`,
+      );
     }
     return undefined;
   });
@@ -160,12 +169,6 @@ export function validatePlan(plan: PruningPlan, spec: ModelSpec): void {
     checkIndices(lp.keepHeads, layer.numHeads, `layer ${lp.layer} keepHeads`, fail);
     checkIndices(lp.keepKvHeads, layer.numKvHeads, `layer ${lp.layer} keepKvHeads`, fail);
     checkIndices(lp.keepChannels, layer.intermediateSize, `layer ${lp.layer} keepChannels`, fail);
-    // a layer with no head or no channel left has no attention/FFN block: no recogniser could read the result back
-    if (lp.keepHeads.length === 0 || lp.keepChannels.length === 0) {
-      throw new PlanMismatchError(
-        `layer ${lp.layer} keeps no ${lp.keepHeads.length === 0 ? 'attention heads' : 'FFN channels'}: llm-bip cannot remove a whole block, and the pruned model could not be read back. Keep at least one of each per layer (allocation's minKeep ≥ 1, the default).`,
-      );
-    }
     const rep = layer.numHeads / layer.numKvHeads;
     const expected = lp.keepKvHeads.flatMap((g) => range(rep).map((r) => g * rep + r));
     if (expected.join(',') !== lp.keepHeads.join(',')) {
