@@ -17,6 +17,12 @@ describe('printing', () => {
     expect(printable('a\tb\nc\x1b[2J\x07\r\x9b')).toBe('a\tb\nc\\x1b[2J\\x07\\x0d\\x9b');
   });
 
+  it('--json output stays valid JSON with the same value, and carries no raw C1 control', async () => {
+    const r = await cli(['throw-named', 'Evil\x1b[2J\x9b31m\x7f', '--json']);
+    expect(r.stdout).not.toMatch(/[\x1b\x7f-\x9f]/);
+    expect((JSON.parse(r.stdout) as { error: { message: string } }).error.message).toContain('Evil\x1b[2J\x9b31m\x7f');
+  });
+
   it('an error message carrying escape sequences (from a model file) reaches stderr escaped', async () => {
     const r = await cli(['throw-named', 'Evil\x1b]0;pwned\x07\x1b[2J']);
     expect(r.code).toBe(ExitCode.failure);

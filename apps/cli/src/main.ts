@@ -64,6 +64,7 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
   let stoppedBy: 'SIGINT' | 'SIGTERM' = 'SIGINT';
   // every byte the CLI prints goes through these two (control characters from model files escaped)
   const out = (text: string): void => void stdout.write(printable(text));
+  const outJson = (value: unknown): void => void stdout.write(printableJson(`${JSON.stringify(value, null, 2)}\n`));
   const err = (text: string): void => void stderr.write(printable(text));
 
   const reportError = (thrown: unknown): number => {
@@ -76,7 +77,7 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
       err(`${original instanceof Error ? (original.stack ?? original.message) : String(original)}\n`);
     }
     if (json) {
-      out(`${JSON.stringify({ ok: false, command: commandName ?? null, error: { name: e.name, message: e.message, exitCode: e.exitCode } }, null, 2)}\n`);
+      outJson({ ok: false, command: commandName ?? null, error: { name: e.name, message: e.message, exitCode: e.exitCode } });
     }
     return e.exitCode;
   };
@@ -159,7 +160,7 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
     const output = await command.run(ctx);
     if (controller.signal.aborted) throw new InterruptedError(stoppedBy);
     if (json) {
-      out(`${JSON.stringify({ ok: true, command: command.name, result: output.result ?? null }, null, 2)}\n`);
+      outJson({ ok: true, command: command.name, result: output.result ?? null });
     } else if (output.text) {
       out(output.text.endsWith('\n') ? output.text : `${output.text}\n`);
     }
@@ -218,6 +219,15 @@ function installSignalHandlers(
 export function printable(text: string): string {
   // eslint-disable-next-line no-control-regex
   return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/**
+ * The same for JSON text: JSON.stringify escapes C0 controls already; DEL and C1 controls become
+ * \u00XX escapes, so the output stays valid JSON with the same value.
+ */
+export function printableJson(json: string): string {
+  // eslint-disable-next-line no-control-regex
+  return json.replace(/[\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 export { CliError, ExitCode };
