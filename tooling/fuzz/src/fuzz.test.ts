@@ -175,6 +175,10 @@ function pathGames(): Case[] {
     add('numbers', 'score --seq-len 100000 (context 64)', score(c.m, c.m, c.out, '2', '100000'), [c.inDir]);
   }
   {
+    const c = modelCase(); // no config.json: the context comes from the exporter's record in the model
+    add('numbers', 'bench --prompt 100000 (context recorded in the .onnx)', ['bench', join(c.m, 'model.onnx'), '--prompt', '100000', '--ep', 'cpu'], [c.inDir]);
+  }
+  {
     const c = modelCase();
     add('numbers', 'score --samples 1e9', score(c.m, c.m, c.out, '1e9'), [c.inDir]);
   }

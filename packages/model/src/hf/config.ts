@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { INPUT_LIMITS } from '@llm-bip/onnx-io';
+import { INPUT_LIMITS, readModelMetadata } from '@llm-bip/onnx-io';
 
 export class HfCheckpointError extends Error {
   override name = 'HfCheckpointError';
@@ -170,12 +170,24 @@ export interface ContextLength {
 }
 
 /**
- * The model's context length from config.json (HF) or genai_config.json (onnxruntime-genai) in
- * `model` (a checkpoint folder) or beside it (an .onnx file). Unreadable files count as absent:
- * their own readers report them.
+ * The model's context length: from the exporter's record in an .onnx file's metadata
+ * (`llm_bip.config`, kept through pruning), else from config.json (HF) or genai_config.json
+ * (onnxruntime-genai) in `model` (a checkpoint folder) or beside it (an .onnx file). Unreadable
+ * files count as absent: their own readers report them.
  */
 export function contextLengthOf(model: string): ContextLength | undefined {
-  const dir = existsSync(model) && statSync(model).isDirectory() ? model : dirname(model);
+  const isDir = existsSync(model) && statSync(model).isDirectory();
+  if (!isDir && existsSync(model)) {
+    try {
+      const recorded = (JSON.parse(readModelMetadata(model).get('llm_bip.config') ?? '{}') as Partial<LlamaConfig>).maxPositionEmbeddings;
+      if (typeof recorded === 'number' && Number.isSafeInteger(recorded) && recorded > 0) {
+        return { tokens: recorded, source: `${model} (exported with max_position_embeddings ${recorded})` };
+      }
+    } catch {
+      // no usable record: fall back to the config files
+    }
+  }
+  const dir = isDir ? model : dirname(model);
   for (const [file, pick] of [
     ['config.json', (j: Json) => j.max_position_embeddings],
     ['genai_config.json', (j: Json) => (j.model as Json | undefined)?.context_length],
