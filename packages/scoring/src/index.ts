@@ -3,7 +3,7 @@ export * from './errors.js';
 export { mulberry32, seededRng, type Rng } from './rng.js';
 export { modelWeights, canonicalLinear, perInputSum, perOutputSum, type LinearWeight, type WeightSource } from './weights.js';
 export { spectralNorm, spectralNorms, type PowerIterationOptions } from './spectral.js';
-export { LONG_DOCUMENT_CHARS, sampleCalibration, type CalibrationOptions, type CalibrationSet } from './calibration.js';
+export { sampleCalibration, type CalibrationOptions, type CalibrationSet } from './calibration.js';
 export {
   baseTaps,
   uniqueTaps,
@@ -38,7 +38,10 @@ export {
   type Removal,
 } from './allocation/allocate.js';
 export { makePlan, removedFraction } from './allocation/plan.js';
-export { saveScores, loadScores, parseScores, SCORES_FORMAT, type ScoresFile } from './scores-file.js';
+export { saveScores, loadScores, SCORES_FORMAT, type ScoresFile } from './scores-file.js';
 export { scoreModel, rescore, planFromScores, compensationFromScores, type ScoreModelOptions } from './pipeline.js';
 export { probeFeeds } from './probe/feeds.js';
 export { batchSizeFor } from './probe/collect.js';
+// reading untrusted inputs: the long-document threshold of calibration, the scores-file check
+export { LONG_DOCUMENT_CHARS } from './calibration.js';
+export { parseScores } from './scores-file.js';
