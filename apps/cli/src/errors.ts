@@ -1,6 +1,7 @@
 /**
  * One error type for the CLI and one place that turns any thrown value into a message and an exit
- * code. Package errors are matched by `name` so the CLI needs no import of every error class.
+ * code. Package error classes declare a `category`; the CLI maps it to an exit code, so it needs no
+ * import of every error class and no table of their names.
  */
 import { resolve } from 'node:path';
 import { intendedPathOf } from '@llm-bip/onnx-io';
@@ -15,8 +16,10 @@ export const ExitCode = {
   input: 3,
   /** cannot write the output: folder not writable, disk full */
   output: 4,
-  /** Ctrl-C */
+  /** Ctrl-C (SIGINT) */
   interrupted: 130,
+  /** SIGTERM */
+  terminated: 143,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -29,6 +32,11 @@ export class CliError extends Error {
     options?: { cause?: unknown },
   ) {
     super(message, options);
+  }
+
+  /** The category whose exit code this error carries (undefined for 1 and 130). */
+  get category(): ErrorCategory | undefined {
+    return (Object.keys(categoryExitCodes) as ErrorCategory[]).find((c) => c !== 'runtime' && categoryExitCodes[c] === this.exitCode);
   }
 }
 
@@ -47,47 +55,37 @@ export class NotAvailableError extends CliError {
   }
 }
 
+/** The run was stopped by Ctrl-C (SIGINT, exit 130) or SIGTERM (exit 143). */
 export class InterruptedError extends CliError {
   override name = 'InterruptedError';
-  constructor() {
-    super('interrupted (Ctrl-C); partial outputs were removed', ExitCode.interrupted);
+  constructor(signal: 'SIGINT' | 'SIGTERM' = 'SIGINT') {
+    super(
+      signal === 'SIGTERM' ? 'terminated (SIGTERM); partial outputs were removed' : 'interrupted (Ctrl-C); partial outputs were removed',
+      signal === 'SIGTERM' ? ExitCode.terminated : ExitCode.interrupted,
+    );
   }
 }
 
-/** Package error classes (by `name`) and the exit code each means. Extend as packages add errors. */
-export const knownErrorExitCodes: Readonly<Record<string, ExitCodeValue>> = {
-  OnnxDecodeError: ExitCode.input,
-  ModelFileError: ExitCode.input,
-  PlanMismatchError: ExitCode.input,
-  UnsupportedGraphError: ExitCode.input,
-  PatternNotFound: ExitCode.input,
-  HfCheckpointError: ExitCode.input,
-  SafetensorsError: ExitCode.input,
-  SessionLoadError: ExitCode.input,
-  EpUnavailableError: ExitCode.input,
-  EvalError: ExitCode.input,
-  ScoringError: ExitCode.input,
-  StatisticsMismatchError: ExitCode.input,
-  UnknownCriterionError: ExitCode.usage,
-  CalibrationError: ExitCode.input,
-  AllocationError: ExitCode.input,
-  SurgeryError: ExitCode.input,
-  UnsupportedModelError: ExitCode.input,
-  UnrecognisedGraphError: ExitCode.input,
-  RecogniseError: ExitCode.input,
-  ExternalDataError: ExitCode.input,
-  CheckpointError: ExitCode.input,
-  ExportError: ExitCode.input,
-  TokenizerMismatchError: ExitCode.input,
-  TokenizerError: ExitCode.input,
-  DatasetError: ExitCode.input,
-  DatasetNotFoundError: ExitCode.input,
-  ReportDataError: ExitCode.input,
-  RuntimeError: ExitCode.failure,
-  FeedValidationError: ExitCode.failure,
-  SessionRunError: ExitCode.failure,
-  AbortError: ExitCode.interrupted,
+/**
+ * What a package error is, declared by its class as `readonly category` (no shared base package:
+ * the CLI reads the property by name). The exit code follows from the category alone.
+ */
+export type ErrorCategory = 'usage' | 'input' | 'output' | 'runtime';
+
+/** Exit code for each error category; apps/cli/README.md documents this table (a test checks). */
+export const categoryExitCodes: Readonly<Record<ErrorCategory, ExitCodeValue>> = {
+  usage: ExitCode.usage,
+  input: ExitCode.input,
+  output: ExitCode.output,
+  // ORT failing inside a run, or feeds our own code built wrongly: not the user's input
+  runtime: ExitCode.failure,
 };
+
+/** The category an error declares, or undefined (a plain Error, or a class that forgot it). */
+export function errorCategory(err: unknown): ErrorCategory | undefined {
+  const c = (err as { category?: unknown } | null | undefined)?.category;
+  return typeof c === 'string' && Object.hasOwn(categoryExitCodes, c) ? (c as ErrorCategory) : undefined;
+}
 
 /** Node fs error codes worth a plain-words message. */
 const fsMessages: Record<string, { exit: ExitCodeValue; text: (path: string) => string }> = {
@@ -111,9 +109,10 @@ interface NodeErrorLike {
 export function toCliError(err: unknown): CliError {
   if (err instanceof CliError) return err;
   if (err instanceof Error) {
-    const known = knownErrorExitCodes[err.name];
+    // AbortError is the platform's (DOMException), not ours: matched by name
     if (err.name === 'AbortError') return new InterruptedError();
-    if (known !== undefined) return new CliError(err.message, known, { cause: err });
+    const category = errorCategory(err);
+    if (category !== undefined) return new CliError(err.message, categoryExitCodes[category], { cause: err });
     const code = (err as NodeErrorLike).code;
     if (typeof code === 'string' && fsMessages[code]) {
       // a temp or staged file is named as the file it was about to become

@@ -5,6 +5,15 @@ import { defineCommand, type Command } from './command.js';
 import { CliError, ExitCode, UsageError } from './errors.js';
 import { OutputSet } from './output.js';
 import { notAvailable } from './not-available.js';
+import * as evalPkg from '@llm-bip/eval';
+import * as modelPkg from '@llm-bip/model';
+import * as onnxIo from '@llm-bip/onnx-io';
+import * as runtimePkg from '@llm-bip/runtime';
+import * as scoringPkg from '@llm-bip/scoring';
+import * as surgeryPkg from '@llm-bip/surgery';
+import { TokenizerMismatchError } from './commands/tokenizer-check.js';
+
+const packageExports = { ...evalPkg, ...modelPkg, ...onnxIo, ...runtimePkg, ...scoringPkg, ...surgeryPkg, TokenizerMismatchError };
 
 function outDir(values: Record<string, unknown>): string {
   const o = stringOption(values as never, 'output');
@@ -68,8 +77,13 @@ export const throwNamedCommand = defineCommand({
   options: {},
   examples: [{ command: 'throw-named OnnxDecodeError', explain: 'test' }],
   async run(ctx) {
-    const err = new Error(`model.onnx: simulated ${ctx.positionals[0]}. Re-export it.`);
-    err.name = ctx.positionals[0] ?? 'Error';
+    const name = ctx.positionals[0] ?? 'Error';
+    const message = `model.onnx: simulated ${name}. Re-export it.`;
+    // a real class when some package exports one by that name (its category decides the exit code)
+    const Cls = (packageExports as Record<string, unknown>)[name];
+    if (typeof Cls === 'function' && Cls.prototype instanceof Error) throw new (Cls as new (m: string) => Error)(message);
+    const err = new Error(message);
+    err.name = name;
     throw err;
   },
 });

@@ -1,6 +1,6 @@
 /** llm-bip as a library: the CLI frame, its helpers, and the report renderer. */
 export { runCli, cliVersion, type CliOptions } from './main.js';
-export { CliError, UsageError, NotAvailableError, InterruptedError, ExitCode, toCliError, knownErrorExitCodes, type ExitCodeValue } from './errors.js';
+export { CliError, UsageError, NotAvailableError, InterruptedError, ExitCode, toCliError, categoryExitCodes, errorCategory, type ErrorCategory, type ExitCodeValue } from './errors.js';
 export { defineCommand, type Command, type CommandContext, type CommandOutput, type OptionSpec, type Example } from './command.js';
 export { builtinCommands } from './commands/index.js';
 export { writeFileAtomic, prepareOutputDir, OutputSet, isTempName } from './output.js';

@@ -61,17 +61,23 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
   let json = argv.includes('--json');
   let commandName: string | undefined;
   let removeSignalHandlers = (): void => {};
+  let stoppedBy: 'SIGINT' | 'SIGTERM' = 'SIGINT';
+  // every byte the CLI prints goes through these two (control characters from model files escaped)
+  const out = (text: string): void => void stdout.write(printable(text));
+  const outJson = (value: unknown): void => void stdout.write(printableJson(`${JSON.stringify(value, null, 2)}\n`));
+  const err = (text: string): void => void stderr.write(printable(text));
 
-  const reportError = (err: unknown): number => {
+  const reportError = (thrown: unknown): number => {
     cleanup.removeAll();
-    const e = controller.signal.aborted ? new InterruptedError() : toCliError(err);
-    stderr.write(`llm-bip: ${e.exitCode === ExitCode.interrupted ? '' : 'error: '}${e.message}\n`);
+    const e = controller.signal.aborted ? new InterruptedError(stoppedBy) : toCliError(thrown);
+    const stopped = e instanceof InterruptedError;
+    err(`llm-bip: ${stopped ? '' : 'error: '}${e.message}\n`);
     if (env.LLM_BIP_DEBUG === '1') {
-      const original = e.cause ?? err;
-      stderr.write(`${original instanceof Error ? (original.stack ?? original.message) : String(original)}\n`);
+      const original = e.cause ?? thrown;
+      err(`${original instanceof Error ? (original.stack ?? original.message) : String(original)}\n`);
     }
     if (json) {
-      stdout.write(`${JSON.stringify({ ok: false, command: commandName ?? null, error: { name: e.name, message: e.message, exitCode: e.exitCode } }, null, 2)}\n`);
+      outJson({ ok: false, command: commandName ?? null, error: { name: e.name, message: e.message, exitCode: e.exitCode } });
     }
     return e.exitCode;
   };
@@ -126,7 +132,9 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
       if (options.signal.aborted) controller.abort();
       else options.signal.addEventListener('abort', () => controller.abort(), { once: true });
     }
-    if (options.handleSignals) removeSignalHandlers = installSignalHandlers(controller, cleanup, stderr, options.interruptGraceMs ?? 3000);
+    if (options.handleSignals) {
+      removeSignalHandlers = installSignalHandlers(controller, cleanup, stderr, options.interruptGraceMs ?? 3000, (sig) => (stoppedBy = sig));
+    }
 
     const reporter = new ProgressReporter({ stream: stderr, enabled: !quiet && !json });
     const ctx: CommandContext = {
@@ -138,11 +146,11 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
       log: (text) => {
         if (quiet || json) return;
         reporter.clearLine();
-        stderr.write(`${text}\n`);
+        err(`${text}\n`);
       },
       warn: (text) => {
         reporter.clearLine();
-        stderr.write(`llm-bip: warning: ${text}\n`);
+        err(`llm-bip: warning: ${text}\n`);
       },
       progress: (opts) => reporter.start(opts),
       cleanup,
@@ -151,11 +159,11 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
     };
 
     const output = await command.run(ctx);
-    if (controller.signal.aborted) throw new InterruptedError();
+    if (controller.signal.aborted) throw new InterruptedError(stoppedBy);
     if (json) {
-      stdout.write(`${JSON.stringify({ ok: true, command: command.name, result: output.result ?? null }, null, 2)}\n`);
+      outJson({ ok: true, command: command.name, result: output.result ?? null });
     } else if (output.text) {
-      stdout.write(output.text.endsWith('\n') ? output.text : `${output.text}\n`);
+      out(output.text.endsWith('\n') ? output.text : `${output.text}\n`);
     }
     return ExitCode.ok;
   } catch (err) {
@@ -170,28 +178,57 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
  * returns 130. If it does not stop within the grace period, or on a second Ctrl-C, clean up now
  * and exit.
  */
-function installSignalHandlers(controller: AbortController, cleanup: CleanupRegistry, stderr: ProgressStream, graceMs: number): () => void {
+function installSignalHandlers(
+  controller: AbortController,
+  cleanup: CleanupRegistry,
+  stderr: ProgressStream,
+  graceMs: number,
+  onSignal: (sig: 'SIGINT' | 'SIGTERM') => void,
+): () => void {
   let timer: NodeJS.Timeout | undefined;
-  const forceExit = (code: number): never => {
+  const forceExit = (e: InterruptedError): never => {
     cleanup.removeAll();
-    stderr.write(`\nllm-bip: ${new InterruptedError().message}\n`);
-    process.exit(code);
+    stderr.write(`\nllm-bip: ${e.message}\n`);
+    process.exit(e.exitCode);
   };
-  const handler = (sig: NodeJS.Signals): void => {
-    const code = sig === 'SIGTERM' ? 143 : ExitCode.interrupted;
-    if (controller.signal.aborted) forceExit(code);
+  // one handler per signal: the handler does not rely on the (optional) signal-name argument
+  const handler = (sig: 'SIGINT' | 'SIGTERM'): void => {
+    const stop = new InterruptedError(sig);
+    if (controller.signal.aborted) forceExit(stop);
+    onSignal(sig);
     stderr.write('\nllm-bip: stopping (Ctrl-C again to stop at once)…\n');
     controller.abort();
-    timer = setTimeout(() => forceExit(code), graceMs);
+    timer = setTimeout(() => forceExit(stop), graceMs);
     timer.unref();
   };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
+  const onInt = (): void => handler('SIGINT');
+  const onTerm = (): void => handler('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
   return () => {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
     if (timer) clearTimeout(timer);
   };
+}
+
+/**
+ * Escape control characters (ESC sequences, carriage returns, C1 controls) so that strings from
+ * model files cannot move the cursor, retitle the terminal or hide earlier output. Newlines and
+ * tabs stay.
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/**
+ * The same for JSON text: JSON.stringify escapes C0 controls already; DEL and C1 controls become
+ * \u00XX escapes, so the output stays valid JSON with the same value.
+ */
+export function printableJson(json: string): string {
+  // eslint-disable-next-line no-control-regex
+  return json.replace(/[\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 export { CliError, ExitCode };

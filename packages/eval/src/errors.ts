@@ -1,6 +1,8 @@
 /** Base class for evaluation errors. */
 export class EvalError extends Error {
   override name = 'EvalError';
+  /** what kind of failure this is; the CLI maps it to an exit code */
+  readonly category: 'input' | 'usage' | 'output' | 'runtime' = 'input';
 }
 
 /** A dataset or task file is missing or malformed. */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { INPUT_LIMITS } from '@llm-bip/onnx-io';
 import { TokenizerError } from './errors.js';
 
 export interface EncodeOptions {
@@ -24,6 +25,27 @@ export interface EvalTokenizer {
   readonly path: string;
 }
 
+/** A tokenizer side file as text, refusing folders and files past the size limit before reading. */
+function readJsonText(path: string): string {
+  const st = statSync(path);
+  if (!st.isFile()) throw new TokenizerError(`${path} is not a file: give the folder holding tokenizer.json, or the file itself`);
+  if (st.size > INPUT_LIMITS.jsonFileBytes) {
+    throw new TokenizerError(`${path} is ${st.size} bytes, over the limit of ${INPUT_LIMITS.jsonFileBytes} for a tokenizer file: it is not a tokenizer (pass the model's own)`);
+  }
+  return readFileSync(path, 'utf8');
+}
+
+function parseObject(text: string, path: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new TokenizerError(`${path} is not valid JSON (${(e as Error).message}): re-download the model's tokenizer files`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new TokenizerError(`${path} holds ${JSON.stringify(v)?.slice(0, 20)}, not a JSON object: re-download the model's tokenizer files`);
+  return v as Record<string, unknown>;
+}
+
 type TokenValue = string | { content?: string } | null | undefined;
 const tokenText = (t: TokenValue): string | undefined => (typeof t === 'string' ? t : (t?.content ?? undefined));
 
@@ -39,16 +61,23 @@ export function loadTokenizer(pathOrDir: string): EvalTokenizer {
   if (!existsSync(jsonPath)) {
     throw new TokenizerError(`tokenizer.json not found at ${jsonPath} (pass the HF model folder or the tokenizer.json path)`);
   }
-  const raw = readFileSync(jsonPath, 'utf8');
-  let json: Record<string, unknown>;
-  try {
-    json = JSON.parse(raw) as Record<string, unknown>;
-  } catch (e) {
-    throw new TokenizerError(`${jsonPath} is not valid JSON: ${(e as Error).message}`);
+  const raw = readJsonText(jsonPath);
+  const json = parseObject(raw, jsonPath);
+  if (typeof json.model !== 'object' || json.model === null) {
+    throw new TokenizerError(`${jsonPath} has no "model" section: it is not a Hugging Face tokenizer.json (pass the model's own tokenizer.json)`);
+  }
+  const added = json.added_tokens;
+  if (added !== undefined && (!Array.isArray(added) || !added.every((t) => typeof t === 'object' && t !== null && Number.isSafeInteger(t.id) && t.id >= 0 && typeof t.content === 'string'))) {
+    throw new TokenizerError(`${jsonPath}: "added_tokens" must be a list of {id: non-negative integer, content: string}; the file is damaged (re-download it)`);
   }
   const configPath = join(dir, 'tokenizer_config.json');
-  const config = existsSync(configPath) ? (JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>) : undefined;
-  const tok = new Tokenizer(json, config ?? {});
+  const config = existsSync(configPath) ? parseObject(readJsonText(configPath), configPath) : undefined;
+  let tok: Tokenizer;
+  try {
+    tok = new Tokenizer(json, config ?? {});
+  } catch (e) {
+    throw new TokenizerError(`${jsonPath} (with ${configPath}) cannot be loaded as a tokenizer (${(e as Error).message}): pass the model's own tokenizer files`);
+  }
 
   const bosText = tokenText(config?.bos_token as TokenValue);
   const eosText = tokenText(config?.eos_token as TokenValue);
@@ -61,6 +90,15 @@ export function loadTokenizer(pathOrDir: string): EvalTokenizer {
   if (addBos && bosId === undefined) throw new TokenizerError(`${configPath}: add_bos_token is true but bos_token is not in the vocabulary`);
   if (addEos && eosId === undefined) throw new TokenizerError(`${configPath}: add_eos_token is true but eos_token is not in the vocabulary`);
 
+  // a malformed entry the tokenizer library accepted at load may only fail when text is encoded
+  const damaged = <T>(f: () => T): T => {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof TokenizerError) throw e;
+      throw new TokenizerError(`${jsonPath} failed while tokenizing (${(e as Error).message}): the tokenizer files are damaged; re-download them`);
+    }
+  };
   const hash = createHash('sha256')
     .update(raw)
     .update(JSON.stringify({ addBos, addEos, bosId, eosId, byConfig }))
@@ -75,9 +113,9 @@ export function loadTokenizer(pathOrDir: string): EvalTokenizer {
     hash,
     encode(text, options = {}) {
       if (!byConfig && options.addBos === undefined && options.addEos === undefined) {
-        return tok.encode(text, { add_special_tokens: true }).ids;
+        return damaged(() => tok.encode(text, { add_special_tokens: true }).ids);
       }
-      const ids = tok.encode(text, { add_special_tokens: false }).ids;
+      const ids = damaged(() => tok.encode(text, { add_special_tokens: false }).ids);
       const wantBos = options.addBos ?? addBos;
       const wantEos = options.addEos ?? addEos;
       if (wantBos) {
@@ -90,6 +128,6 @@ export function loadTokenizer(pathOrDir: string): EvalTokenizer {
       }
       return ids;
     },
-    decode: (ids) => tok.decode([...ids]),
+    decode: (ids) => damaged(() => tok.decode([...ids])),
   };
 }

@@ -20,6 +20,7 @@ import { isExternal } from './external-data/location.js';
 
 export class DerivedModelFileError extends Error {
   override name = 'DerivedModelFileError';
+  readonly category = 'input';
 }
 
 export type DerivedModelPlacement = 'temp' | 'memory';

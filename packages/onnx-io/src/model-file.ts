@@ -21,11 +21,19 @@ import { DEFAULT_ALIGNMENT, ExternalDataWriter } from './external-data/writer.js
 import { tensorReadingFrom, tensorWithoutData } from './external-data/files.js';
 import { renameDurably, tempPathFor, writeNewFileSynced } from './atomic-file.js';
 import { collectTensors, replaceTensors } from './external-data/tensor-slots.js';
-import { inlineTensorBytes, tensorByteLength } from './tensor/tensor-data.js';
+import { inlineTensorBytes, tensorByteLength, tensorDataProblem } from './tensor/tensor-data.js';
+import { TensorDataError } from './tensor/claims.js';
 import { DataType } from './proto/types.js';
 
+/** A model file that cannot be read ('input') or saved ('output'). */
 export class ModelFileError extends Error {
   override name = 'ModelFileError';
+  constructor(
+    message: string,
+    readonly category: 'input' | 'output' = 'input',
+  ) {
+    super(message);
+  }
 }
 
 export interface LoadedModel {
@@ -76,6 +84,10 @@ export async function loadModel(path: string, opts: LoadModelOptions = {}): Prom
   }
   const model = decodeModel(bytes, full);
   const dir = dirname(full);
+  for (const { tensor } of collectTensors(model)) {
+    const problem = tensorDataProblem(tensor);
+    if (problem) throw new TensorDataError(`${full}: tensor "${tensor.name}" ${problem}. The model file is corrupt: re-export or re-download it.`);
+  }
   if (opts.checkExternalData ?? true) {
     for (const { tensor } of collectTensors(model)) {
       if (!isExternal(tensor)) continue;
@@ -151,7 +163,7 @@ export async function saveModel(model: ModelProto, path: string, opts: SaveModel
   const target = resolve(path);
   const dir = dirname(target);
   const dirStat = await stat(dir).catch(() => undefined);
-  if (!dirStat?.isDirectory()) throw new ModelFileError(`cannot save ${target}: folder ${dir} does not exist`);
+  if (!dirStat?.isDirectory()) throw new ModelFileError(`cannot save ${target}: folder ${dir} does not exist`, 'output');
   if (!model.graph) throw new ModelFileError(`cannot save ${target}: the model has no graph`);
 
   const slots = collectTensors(model);

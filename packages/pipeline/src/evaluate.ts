@@ -20,6 +20,7 @@ import {
   type TaskName,
   type TasksResult,
 } from '@llm-bip/eval';
+import { checkWithinContext, contextLengthOf } from '@llm-bip/model';
 import { createSession, logitsOutputName, type EpChoice, type KvLayout, type Session } from '@llm-bip/runtime';
 import { DEFAULTS } from './defaults.js';
 import { hooksOf, type PipelineHooks } from './hooks.js';
@@ -158,6 +159,7 @@ export interface BenchRequest {
 export async function benchModel(model: ModelFile, req: BenchRequest = {}, hooks?: PipelineHooks, opts: { label?: string } = {}): Promise<SpeedResult> {
   const h = hooksOf(hooks);
   const b = { ...DEFAULTS.bench, ...definedOf(req) };
+  checkWithinContext('--prompt + --decode', b.prompt + b.decode, contextLengthOf(model.path));
   const session = await createSession(model.path, { ep: req.ep ?? DEFAULTS.ep, onLog: h.log });
   const progress = h.evalProgress(opts.label ?? '');
   try {

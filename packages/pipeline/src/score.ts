@@ -3,7 +3,7 @@
  * scores. Takes the model already loaded and recognised; reads no file it is handed.
  */
 import type { LoadedModel } from '@llm-bip/onnx-io';
-import { planModelShape, type ModelSpec } from '@llm-bip/model';
+import { checkWithinContext, contextLengthOf, planModelShape, type ModelSpec } from '@llm-bip/model';
 import type { EpChoice } from '@llm-bip/runtime';
 import {
   blockOutputNorm,
@@ -55,6 +55,7 @@ export async function scoreModel(model: ModelInput, req: ScoreRequest = {}, hook
   let statistics: Statistics;
   if (req.calibration) {
     const c = req.calibration;
+    checkWithinContext('--seq-len', c.seqLen, contextLengthOf(model.loaded.path));
     const bar = h.progress({ label: 'calibration', total: c.samples * c.seqLen, unit: 'tok' });
     statistics = await collectStatistics({
       model: model.loaded,

@@ -1,11 +1,14 @@
 /** Base class for every error the runtime raises, so callers can catch them in one place. */
 export class RuntimeError extends Error {
   override name = 'RuntimeError';
+  /** what kind of failure this is; the CLI maps it to an exit code ('runtime': ORT itself failed) */
+  readonly category: 'input' | 'usage' | 'output' | 'runtime' = 'runtime';
 }
 
 /** An execution provider that was asked for explicitly could not be initialised. */
 export class EpUnavailableError extends RuntimeError {
   override name = 'EpUnavailableError';
+  override readonly category = 'input';
   constructor(
     readonly ep: string,
     readonly reason: string,
@@ -17,6 +20,7 @@ export class EpUnavailableError extends RuntimeError {
 /** The model file could not be loaded into a session. */
 export class SessionLoadError extends RuntimeError {
   override name = 'SessionLoadError';
+  override readonly category = 'input';
 }
 
 /** Feeds do not match the session's inputs (missing, unknown, or wrong dtype). */

@@ -1,6 +1,8 @@
 /** Errors of the scoring package: each names the problem and the fix. */
 export class ScoringError extends Error {
   override name = 'ScoringError';
+  /** what kind of failure this is; the CLI maps it to an exit code */
+  readonly category: 'input' | 'usage' | 'output' | 'runtime' = 'input';
 }
 
 /** Statistics that lack a tap a criterion needs, or were made for another model. */
@@ -10,6 +12,7 @@ export class StatisticsMismatchError extends ScoringError {
 
 export class UnknownCriterionError extends ScoringError {
   override name = 'UnknownCriterionError';
+  override readonly category = 'usage';
 }
 
 export class CalibrationError extends ScoringError {

@@ -58,3 +58,6 @@ export { makePlan, removedFraction } from './allocation/plan.js';
 export { saveScores, loadScores, SCORES_FORMAT, type ScoresFile } from './scores-file.js';
 export { probeFeeds } from './probe/feeds.js';
 export { batchSizeFor } from './probe/collect.js';
+// reading untrusted inputs: the long-document threshold of calibration, the scores-file check
+export { LONG_DOCUMENT_CHARS } from './calibration.js';
+export { parseScores } from './scores-file.js';

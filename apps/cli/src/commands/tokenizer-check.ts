@@ -24,11 +24,12 @@ export function tokenizerMaxId(tokenizer: string): number | undefined {
   } catch {
     return undefined; // the tokenizer loader reports unreadable files with its own message
   }
+  if (typeof json !== 'object' || json === null) return undefined; // likewise a file that is not an object
   let max = -1;
   const vocab = json.model?.vocab;
   if (Array.isArray(vocab)) max = vocab.length - 1;
   else if (vocab && typeof vocab === 'object') for (const id of Object.values(vocab)) if (typeof id === 'number' && id > max) max = id;
-  for (const t of json.added_tokens ?? []) if (typeof t.id === 'number' && t.id > max) max = t.id;
+  for (const t of Array.isArray(json.added_tokens) ? json.added_tokens : []) if (typeof t?.id === 'number' && t.id > max) max = t.id;
   return max >= 0 ? max : undefined;
 }
 

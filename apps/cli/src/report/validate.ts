@@ -3,6 +3,7 @@ import { RESULTS_FORMAT, type ReportData } from './types.js';
 
 export class ReportDataError extends Error {
   override name = 'ReportDataError';
+  readonly category = 'input';
 }
 
 type Obj = Record<string, unknown>;

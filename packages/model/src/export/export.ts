@@ -13,6 +13,7 @@ import { buildLlamaGraph, type ExportDtype, type WeightSlot } from './llama-grap
 
 export class ExportError extends Error {
   override name = 'ExportError';
+  readonly category = 'input';
 }
 
 export interface ExportOptions {

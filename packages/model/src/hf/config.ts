@@ -3,11 +3,13 @@
  * transformers version wrote it (4.x: top-level `rope_theta`, `torch_dtype`, `rope_scaling`;
  * 5.x: `rope_parameters`, `dtype`).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { INPUT_LIMITS, readModelMetadata } from '@llm-bip/onnx-io';
 
 export class HfCheckpointError extends Error {
   override name = 'HfCheckpointError';
+  readonly category = 'input';
 }
 
 /** Rotary embedding variants whose inverse frequencies are a constant we can compute ahead of time. */
@@ -36,6 +38,13 @@ export interface LlamaConfig {
 }
 
 type Json = Record<string, unknown>;
+
+/** Limits of config integers other than widths (INPUT_LIMITS.width). */
+const CONFIG_LIMITS: Record<string, number> = {
+  num_hidden_layers: INPUT_LIMITS.layers,
+  vocab_size: INPUT_LIMITS.vocab,
+  max_position_embeddings: INPUT_LIMITS.contextLength,
+};
 
 /** Read and normalise `<dir>/config.json`. */
 export function readHfConfig(dir: string): LlamaConfig {
@@ -67,6 +76,9 @@ export function normaliseHfConfig(raw: unknown, source = 'config.json'): LlamaCo
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
       throw new HfCheckpointError(`${source}: "${key}" must be a positive integer, got ${JSON.stringify(c[key])}`);
     }
+    // checked before anything is sized from it: 1e9 layers would exhaust memory, not fail clearly
+    const limit = CONFIG_LIMITS[key] ?? INPUT_LIMITS.width;
+    if (v > limit) throw new HfCheckpointError(`${source}: "${key}" is ${v}, over the limit of ${limit}; the config is corrupt or not a LLaMA model`);
     return v;
   };
   const num = (key: string, v: unknown): number => {
@@ -149,6 +161,68 @@ function normaliseRopeScaling(r: Json | null, c: Json, source: string): RopeScal
     `${source}: rope scaling type ${JSON.stringify(kind)} is not supported (supported: default, linear, llama3). ` +
       `Export a checkpoint without it, or extend hf/config.ts and the exporter's inverse frequencies.`,
   );
+}
+
+/** The context length (max_position_embeddings) and the file that says so; undefined when none is found. */
+export interface ContextLength {
+  tokens: number;
+  source: string;
+}
+
+/**
+ * The model's context length: from the exporter's record in an .onnx file's metadata
+ * (`llm_bip.config`, kept through pruning), else from config.json (HF) or genai_config.json
+ * (onnxruntime-genai) in `model` (a checkpoint folder) or beside it (an .onnx file). Unreadable
+ * files count as absent: their own readers report them.
+ */
+export function contextLengthOf(model: string): ContextLength | undefined {
+  const isDir = existsSync(model) && statSync(model).isDirectory();
+  if (!isDir && existsSync(model)) {
+    try {
+      const recorded = (JSON.parse(readModelMetadata(model).get('llm_bip.config') ?? '{}') as Partial<LlamaConfig>).maxPositionEmbeddings;
+      if (typeof recorded === 'number' && Number.isSafeInteger(recorded) && recorded > 0) {
+        return { tokens: recorded, source: `${model} (exported with max_position_embeddings ${recorded})` };
+      }
+    } catch {
+      // no usable record: fall back to the config files
+    }
+  }
+  const dir = isDir ? model : dirname(model);
+  for (const [file, pick] of [
+    ['config.json', (j: Json) => j.max_position_embeddings],
+    ['genai_config.json', (j: Json) => (j.model as Json | undefined)?.context_length],
+  ] as const) {
+    const path = join(dir, file);
+    if (!existsSync(path)) continue;
+    try {
+      const v = pick(JSON.parse(readFileSync(path, 'utf8')) as Json);
+      if (typeof v === 'number' && Number.isSafeInteger(v) && v > 0) return { tokens: v, source: `${path} (${file === 'config.json' ? 'max_position_embeddings' : 'model.context_length'})` };
+    } catch {
+      continue;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Refuse a sequence longer than the model's context: positions it was never trained on give
+ * meaningless scores or perplexities, and a huge one exhausts memory inside ONNX Runtime.
+ */
+export function checkWithinContext(option: string, tokens: number, context: ContextLength | undefined): void {
+  const limit = context?.tokens ?? INPUT_LIMITS.contextLength;
+  if (tokens > limit) {
+    throw new ContextLengthError(
+      context
+        ? `${option} asks for ${tokens} tokens, beyond the model's context of ${context.tokens} (${context.source}): use at most ${context.tokens}`
+        : `${option} asks for ${tokens} tokens, over the limit of ${limit}: use a shorter length`,
+    );
+  }
+}
+
+/** A sequence length option beyond the model's context (a usage error: exit 2). */
+export class ContextLengthError extends Error {
+  override name = 'ContextLengthError';
+  readonly category = 'usage';
 }
 
 /** The config.json a transformers 5 LlamaForCausalLM checkpoint would carry for `config` (used by the tiny-model builder). */

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { bfloat16ToFloat32, float16ToFloat32 } from '@llm-bip/onnx-io';
+import { bfloat16ToFloat32, dimsProblem, float16ToFloat32, rangesProblem, type ClaimedRange } from '@llm-bip/onnx-io';
 import { HfCheckpointError } from './config.js';
 
 export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
@@ -17,6 +17,7 @@ export const SAFETENSORS_DTYPE_BYTES: Record<SafetensorsDtype, number> = {
 
 export class SafetensorsError extends Error {
   override name = 'SafetensorsError';
+  readonly category = 'input';
 }
 
 export interface SafetensorsEntry {
@@ -31,6 +32,16 @@ export interface SafetensorsEntry {
 }
 
 const READ_CHUNK = 256 * 1024 * 1024;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A short description of an unexpected JSON value for a message. */
+function describe(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 40 ? `${s.slice(0, 40)}…` : s;
+}
 
 /** Header limit: real headers are a few MB; anything larger is a corrupt length field. */
 const MAX_HEADER = 512 * 1024 * 1024;
@@ -54,30 +65,40 @@ export async function readSafetensorsHeader(file: string): Promise<{ entries: Sa
     }
     const hbuf = Buffer.alloc(headerLen);
     await fh.read(hbuf, 0, headerLen, 8);
-    let header: Record<string, unknown>;
+    let header: unknown;
     try {
-      header = JSON.parse(hbuf.toString('utf8')) as Record<string, unknown>;
+      header = JSON.parse(hbuf.toString('utf8'));
     } catch (e) {
       throw new SafetensorsError(`${file}: header is not valid JSON (${(e as Error).message}); the file is corrupt`);
     }
+    if (!isObject(header)) throw new SafetensorsError(`${file}: header is ${describe(header)}, not a JSON object; the file is corrupt`);
     const dataStart = 8 + headerLen;
     const entries: SafetensorsEntry[] = [];
+    const ranges: ClaimedRange[] = [];
     let metadata: Record<string, string> = {};
     for (const [name, v] of Object.entries(header)) {
+      const corrupt = (problem: string) => new SafetensorsError(`${file}: tensor "${name}" ${problem}; the file is corrupt (re-download it)`);
       if (name === '__metadata__') {
+        if (v !== null && (!isObject(v) || Object.values(v).some((x) => typeof x !== 'string'))) {
+          throw new SafetensorsError(`${file}: __metadata__ must be an object of strings; the file is corrupt (re-download it)`);
+        }
         metadata = (v ?? {}) as Record<string, string>;
         continue;
       }
-      const e = v as { dtype?: string; shape?: number[]; data_offsets?: [number, number] };
-      const dtype = e.dtype as SafetensorsDtype;
-      const width = SAFETENSORS_DTYPE_BYTES[dtype];
-      if (width === undefined) throw new SafetensorsError(`${file}: tensor "${name}" has unsupported dtype ${JSON.stringify(e.dtype)}`);
-      const shape = e.shape ?? [];
-      const [begin, end] = e.data_offsets ?? [NaN, NaN];
-      const expected = shape.reduce((a, b) => a * b, 1) * width;
-      if (!(Number.isInteger(begin) && Number.isInteger(end) && end - begin === expected)) {
+      if (!isObject(v)) throw corrupt(`has header entry ${describe(v)}, not an object with dtype, shape and data_offsets`);
+      const dtype = v.dtype as SafetensorsDtype;
+      const width = typeof v.dtype === 'string' && Object.hasOwn(SAFETENSORS_DTYPE_BYTES, v.dtype) ? SAFETENSORS_DTYPE_BYTES[dtype] : undefined;
+      if (width === undefined) throw new SafetensorsError(`${file}: tensor "${name}" has unsupported dtype ${JSON.stringify(v.dtype)}`);
+      if (!Array.isArray(v.shape)) throw corrupt(`has shape ${describe(v.shape)}, not a list of dimensions`);
+      const offsets = v.data_offsets;
+      if (!Array.isArray(offsets) || offsets.length !== 2) throw corrupt(`has data_offsets ${describe(offsets)}, not [begin, end]`);
+      const [begin, end] = offsets as [number, number];
+      const badDims = dimsProblem(v.shape);
+      if (badDims) throw corrupt(badDims);
+      const expected = (v.shape as number[]).reduce((x, y) => x * y, 1) * width;
+      if (!(Number.isSafeInteger(begin) && Number.isSafeInteger(end) && end - begin === expected)) {
         throw new SafetensorsError(
-          `${file}: tensor "${name}" (${dtype} [${shape}]) has data_offsets [${begin}, ${end}] spanning ${end - begin} bytes, expected ${expected}: dtype/shape do not match the data`,
+          `${file}: tensor "${name}" (${dtype} [${v.shape}]) has data_offsets [${begin}, ${end}] spanning ${end - begin} bytes, expected ${expected}: dtype/shape do not match the data`,
         );
       }
       if (dataStart + end > size) {
@@ -85,8 +106,11 @@ export async function readSafetensorsHeader(file: string): Promise<{ entries: Sa
           `${file}: tensor "${name}" ends at byte ${dataStart + end} but the file has ${size} bytes: the file is truncated (re-download it)`,
         );
       }
-      entries.push({ name, dtype, shape, file, offset: dataStart + begin, byteLength: expected });
+      ranges.push({ name, begin, end });
+      entries.push({ name, dtype, shape: v.shape as number[], file, offset: dataStart + begin, byteLength: expected });
     }
+    const bad = rangesProblem(ranges, size - dataStart);
+    if (bad) throw new SafetensorsError(`${file}: tensor ${bad} of the data section; the file is corrupt or truncated (re-download it)`);
     return { entries, metadata };
   } finally {
     await fh.close();

@@ -51,6 +51,14 @@ export function llamaWeightShapes(c: LlamaConfig): HfWeightShape[] {
 
 /** Check a checkpoint holds every tensor the config implies, with the right shapes (before any long export). */
 export function checkCheckpointMatchesConfig(ckpt: SafetensorsCheckpoint, c: LlamaConfig, dir: string): void {
+  // a config with fewer layers than the weights would silently drop the rest
+  const layers = [...ckpt.entries.keys()].map((n) => /^model\.layers\.(\d+)\./.exec(n)?.[1]).filter((i) => i !== undefined).map(Number);
+  const top = layers.reduce((a, b) => Math.max(a, b), -1);
+  if (top >= c.numLayers) {
+    throw new HfCheckpointError(
+      `${dir}: the safetensors files hold layer ${top} but config.json says num_hidden_layers = ${c.numLayers}: config.json does not match the weights (fix num_hidden_layers to ${top + 1})`,
+    );
+  }
   for (const w of llamaWeightShapes(c)) {
     if (!ckpt.has(w.name)) {
       throw new HfCheckpointError(`${dir}: tensor "${w.name}" is missing from the safetensors files (does config.json match the weights?)`);

@@ -2,6 +2,7 @@
 
 /** Thrown inside one recogniser when an expected pattern is missing; carries the node where it stopped. */
 export class PatternNotFound extends Error {
+  readonly category = 'input';
   constructor(
     readonly pattern: string,
     readonly stoppedAt: string | undefined,
@@ -29,6 +30,7 @@ export interface RecogniserAttempt {
 
 /** No recogniser turned the graph into a ModelSpec. The message lists what each one tried. */
 export class UnsupportedGraphError extends Error {
+  readonly category = 'input';
   constructor(
     readonly attempts: RecogniserAttempt[],
     source = 'the model',

@@ -5,6 +5,7 @@ import { toNumber } from '../proto/types.js';
 
 export class UnsafeExternalDataError extends Error {
   override name = 'UnsafeExternalDataError';
+  readonly category = 'input';
 }
 
 /** Where one tensor's bytes live outside the model file (TensorProto.external_data, parsed). */

@@ -4,6 +4,7 @@ import { externalDataRef, resolveExternalLocation, type ExternalDataRef } from '
 
 export class ExternalDataError extends Error {
   override name = 'ExternalDataError';
+  readonly category = 'input';
 }
 
 /** An external tensor's file, range and open handle, after the bounds are checked. Close `handle`. */

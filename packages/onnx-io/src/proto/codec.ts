@@ -4,6 +4,7 @@ import { findUnknownFields } from './unknown-fields.js';
 
 export class OnnxDecodeError extends Error {
   override name = 'OnnxDecodeError';
+  readonly category = 'input';
 }
 
 /**
@@ -22,7 +23,13 @@ export function decodeModel(bytes: Uint8Array, source = 'model'): ModelProto {
   if (!model.graph) {
     throw new OnnxDecodeError(`${source} decodes as protobuf but holds no graph: is it an ONNX model file?`);
   }
-  const unknown = findUnknownFields(ModelProtoType, bytes);
+  let unknown: ReturnType<typeof findUnknownFields>;
+  try {
+    unknown = findUnknownFields(ModelProtoType, bytes);
+  } catch (e) {
+    // the lenient decode above may skip bytes that the field-by-field walk finds malformed
+    throw new OnnxDecodeError(`${source} is not a readable ONNX model (${(e as Error).message}). The file is truncated or corrupt: re-export or re-download it.`);
+  }
   if (unknown.length > 0) {
     const list = unknown.slice(0, 5).map((u) => `${u.path} field #${u.fieldNumber}`).join(', ');
     throw new OnnxDecodeError(

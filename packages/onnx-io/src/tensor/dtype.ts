@@ -1,4 +1,5 @@
 import { DataType, type DataTypeCode } from '../proto/types.js';
+import { TensorDataError } from './claims.js';
 
 const BYTES: Partial<Record<number, number>> = {
   [DataType.FLOAT]: 4,
@@ -21,7 +22,7 @@ const NAMES: Record<number, string> = Object.fromEntries(Object.entries(DataType
 /** Bytes per element of an ONNX data type; throws for types this project does not handle (string, 4-bit, ...). */
 export function elementSize(dataType: number): number {
   const n = BYTES[dataType];
-  if (n === undefined) throw new Error(`ONNX data type ${dataTypeName(dataType)} (${dataType}) is not supported here`);
+  if (n === undefined) throw new TensorDataError(`ONNX data type ${dataTypeName(dataType)} (${dataType}) is not supported here`);
   return n;
 }
 

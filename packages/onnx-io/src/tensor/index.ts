@@ -1,3 +1,4 @@
 export * from './dtype.js';
 export * from './half.js';
 export * from './tensor-data.js';
+export * from './claims.js';

@@ -6,10 +6,63 @@ import Long from 'long';
 import { DataType, toNumber, type DataTypeCode, type TensorProto } from '../proto/types.js';
 import { isExternal, readExternalBytes } from '../external-data/index.js';
 import { dataTypeName, elementSize } from './dtype.js';
+import { TensorDataError, claimedByteLength, dimsProblem } from './claims.js';
 import { bfloat16ToFloat32, float16ToFloat32, float32ToBfloat16, float32ToFloat16 } from './half.js';
 
 export function tensorDims(t: TensorProto): number[] {
   return (t.dims ?? []).map((d) => toNumber(d));
+}
+
+/** Claims-vs-bytes for one tensor, without allocating: dims valid and, inline, data of exactly that size. */
+export function tensorDataProblem(t: TensorProto): string | undefined {
+  const dims = tensorDims(t);
+  const bad = dimsProblem(dims);
+  if (bad || isExternal(t)) return bad; // external ranges are checked against the data file by openExternalRange
+  const dt = t.dataType ?? 0;
+  const n = elementCount(dims);
+  if (t.rawData && t.rawData.length > 0) {
+    const size = elementSizeOrUndefined(dt);
+    if (size !== undefined && t.rawData.length !== n * size) {
+      return `has shape [${dims.join(', ')}] of ${dataTypeName(dt)} (${n * size} bytes) but ${t.rawData.length} bytes of raw_data`;
+    }
+    return undefined;
+  }
+  const typed = typedFieldLength(t);
+  if (typed !== undefined && typed !== n) return `has shape [${dims.join(', ')}] (${n} elements) but ${typed} values of data`;
+  return undefined;
+}
+
+function elementSizeOrUndefined(dt: number): number | undefined {
+  try {
+    return elementSize(dt);
+  } catch {
+    return undefined; // a type we never read (string, 4-bit): its size is not ours to check
+  }
+}
+
+/** How many values the typed repeated field of the tensor's type holds (undefined: a type we do not read). */
+function typedFieldLength(t: TensorProto): number | undefined {
+  switch (t.dataType ?? 0) {
+    case DataType.FLOAT:
+      return t.floatData?.length ?? 0;
+    case DataType.DOUBLE:
+      return t.doubleData?.length ?? 0;
+    case DataType.INT64:
+      return t.int64Data?.length ?? 0;
+    case DataType.UINT64:
+      return t.uint64Data?.length ?? 0;
+    case DataType.INT32:
+    case DataType.FLOAT16:
+    case DataType.BFLOAT16:
+    case DataType.UINT16:
+    case DataType.INT16:
+    case DataType.INT8:
+    case DataType.UINT8:
+    case DataType.BOOL:
+      return t.int32Data?.length ?? 0;
+    default:
+      return undefined;
+  }
 }
 
 export function elementCount(dims: number[]): number {
@@ -17,7 +70,7 @@ export function elementCount(dims: number[]): number {
 }
 
 export function tensorByteLength(t: TensorProto): number {
-  return elementCount(tensorDims(t)) * elementSize(t.dataType ?? 0);
+  return claimedByteLength(tensorDims(t), elementSize(t.dataType ?? 0), (p) => new TensorDataError(`tensor "${t.name}" ${p}: the model file is corrupt`));
 }
 
 /** The tensor's data as little-endian bytes, whichever field holds it (rawData, typed fields, external file). */
@@ -28,6 +81,8 @@ export async function readTensorBytes(t: TensorProto, baseDir: string): Promise<
 
 /** Bytes of a tensor whose data is inline (raw_data or the typed repeated fields). */
 export function inlineTensorBytes(t: TensorProto): Uint8Array {
+  const problem = tensorDataProblem(t);
+  if (problem) throw new TensorDataError(`tensor "${t.name}" ${problem}: the model file is corrupt; re-export or re-download it`);
   if (t.rawData && t.rawData.length > 0) return t.rawData;
   const n = elementCount(tensorDims(t));
   const dt = t.dataType ?? 0;
@@ -56,7 +111,7 @@ export function inlineTensorBytes(t: TensorProto): Uint8Array {
       return Uint8Array.from(t.int32Data ?? []);
     default:
       if (n === 0) return new Uint8Array(0);
-      throw new Error(`tensor "${t.name}": reading ${dataTypeName(dt)} data is not supported`);
+      throw new TensorDataError(`tensor "${t.name}": reading ${dataTypeName(dt)} data is not supported`);
   }
 }
 
@@ -85,7 +140,7 @@ export function bytesToFloat32(bytes: Uint8Array, dataType: number, name = '?'):
     case DataType.DOUBLE:
       return Float32Array.from(new Float64Array(aligned(bytes)));
     default:
-      throw new Error(`tensor "${name}" is ${dataTypeName(dataType)}, expected a floating type`);
+      throw new TensorDataError(`tensor "${name}" is ${dataTypeName(dataType)}, expected a floating type`);
   }
 }
 
@@ -116,7 +171,7 @@ export function inlineTensorIntegers(t: TensorProto): number[] {
     case DataType.INT8:
       return Array.from(new Int8Array(buf));
     default:
-      throw new Error(`tensor "${t.name}" is ${dataTypeName(dt)}, expected an integer type`);
+      throw new TensorDataError(`tensor "${t.name}" is ${dataTypeName(dt)}, expected an integer type`);
   }
 }
 

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { locatePerplexitySet, missingTaskFiles } from '@llm-bip/eval';
 import { calibrationFile, DEFAULTS, pruneLlm } from '@llm-bip/pipeline';
 import { ALLOCATIONS, EXECUTION_PROVIDERS, calibrationOptions, dataOption, epOption, outputOption, pruneOptions, tokenizerOption } from '../shared-options.js';
-import { copyTokenizerFiles } from '../tokenizer-files.js';
+import { copyTokenizerFiles, tokenizerFilesToCopy } from '../tokenizer-files.js';
 import { kvLayoutOf } from '../kv-layout.js';
 import { buildResults } from './results.js';
 
@@ -54,6 +54,7 @@ export async function runPipeline(ctx: CommandContext, req: PipelineRequest): Pr
   // a missing dataset fails in the first second, not after calibration
   preflight(req);
   const input = await resolveModelInput(req.model, ctx, { ...(req.tokenizer ? { tokenizer: req.tokenizer } : {}), kvCache: true });
+  await tokenizerFilesToCopy(input.tokenizer); // a refused tokenizer file fails before calibration, not after
   try {
     const m = await loadInput(input.onnxPath);
     const { spec } = m;

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { PruningPlan } from '@llm-bip/model';
+import { parsePlan, type PruningPlan } from '@llm-bip/model';
 import { loadScores } from '@llm-bip/scoring';
 import { booleanOption, noExtraPositionals, requireExisting, requirePositional, stringOption } from '../../args.js';
 import { defineCommand } from '../../command.js';
@@ -10,15 +10,17 @@ import { resolveModelInput } from '../model-input.js';
 import { pruneTo } from '@llm-bip/pipeline';
 import { hooksFor, loadInput } from '../pipeline.js';
 import { outputOption, tokenizerOption } from '../shared-options.js';
-import { copyTokenizerFiles } from '../tokenizer-files.js';
+import { copyTokenizerFiles, tokenizerFilesToCopy } from '../tokenizer-files.js';
 
 export async function readPlan(path: string): Promise<PruningPlan> {
   requireExisting(path, 'plan', 'file');
+  let raw: unknown;
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as PruningPlan;
+    raw = JSON.parse(await readFile(path, 'utf8'));
   } catch (e) {
     throw new CliError(`${path} is not valid JSON (${(e as Error).message}): pass a plan written by \`llm-bip plan\``, ExitCode.input);
   }
+  return parsePlan(raw, path);
 }
 
 export const pruneCommand = defineCommand({
@@ -52,6 +54,7 @@ export const pruneCommand = defineCommand({
     const tokenizer = stringOption(ctx.values, 'tokenizer');
     assertOutputsDoNotReplaceInputs({ inputs: [model, planPath, scoresPath, tokenizer], outputDir: output });
     const input = await resolveModelInput(model, ctx, { ...(tokenizer ? { tokenizer } : {}), kvCache: true });
+    await tokenizerFilesToCopy(input.tokenizer); // a refused tokenizer file fails before the prune, not after
     try {
       const m = await loadInput(input.onnxPath);
       const out = await OutputSet.open(output, ctx.cleanup);
