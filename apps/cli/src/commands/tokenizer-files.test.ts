@@ -1,5 +1,5 @@
 /** The tokenizer copy never carries a linked (possibly private) file into the output folder. */
-import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '@llm-bip/testing';
@@ -61,5 +61,26 @@ describe('copyTokenizerFiles', () => {
     expect(r.copied).toEqual(['tokenizer.json', 'tokenizer_config.json']);
     expect(statSync(join(outDir, 'tokenizer_config.json')).mode & 0o777).toBe(0o600);
     expect(statSync(join(outDir, 'tokenizer.json')).mode & 0o777).toBe(0o644);
+  });
+
+  it('follows the links of a Hugging Face hub snapshot into its own blobs/ folder, and no further', async () => {
+    const t = tempDir('llm-bip-tokfiles-hub-');
+    dirs.push(t.cleanup);
+    const repo = join(t.dir, 'models--org--name');
+    const snapshot = join(repo, 'snapshots', 'abc123');
+    mkdirSync(join(repo, 'blobs'), { recursive: true });
+    mkdirSync(snapshot, { recursive: true });
+    writeFileSync(join(repo, 'blobs', 'f00d'), '{"model":{"type":"BPE"}}');
+    symlinkSync('../../blobs/f00d', join(snapshot, 'tokenizer.json'));
+    const ok = await copyInto(snapshot, join(t.dir, 'out'));
+    expect(ok.copied).toEqual(['tokenizer.json']);
+    expect(readFileSync(join(t.dir, 'out', 'tokenizer.json'), 'utf8')).toBe('{"model":{"type":"BPE"}}');
+
+    // a snapshot link that leaves blobs/ is still refused
+    writeFileSync(join(t.dir, 'id_rsa'), 'PRIVATE KEY', { mode: 0o600 });
+    symlinkSync(join(t.dir, 'id_rsa'), join(snapshot, 'tokenizer_config.json'));
+    const bad = await copyInto(snapshot, join(t.dir, 'out2'));
+    expect(bad.error).toMatchObject({ exitCode: ExitCode.input, message: expect.stringContaining('tokenizer_config.json is a symbolic link') });
+    expect(bad.files).not.toContain('tokenizer_config.json');
   });
 });

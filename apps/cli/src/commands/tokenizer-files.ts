@@ -5,7 +5,9 @@
  * `tokenizer_config.json -> ~/.ssh/id_rsa` link would copy a secret into it. So only regular files
  * directly in the model folder are copied (links and other kinds are refused, opened with
  * O_NOFOLLOW so a link swapped in after the check is refused too), their size is capped, and the
- * copy never gets wider permissions than its source.
+ * copy never gets wider permissions than its source. One kind of link is expected and accepted: in a
+ * Hugging Face hub cache, `<repo>/snapshots/<rev>/tokenizer.json` links to `<repo>/blobs/<hash>`; a link
+ * of a snapshot folder that resolves to a regular file in its own repo's `blobs/` is followed.
  */
 import { constants } from 'node:fs';
 import { chmod, lstat, open, realpath, stat, writeFile } from 'node:fs/promises';
@@ -16,10 +18,16 @@ import type { OutputSet } from '../output.js';
 
 const FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];
 
-/** A tokenizer file to copy: where it is and the name it gets in the output. */
+/** A tokenizer file to copy: where it is (the file itself, links resolved) and the name it gets in the output. */
 export interface TokenizerFile {
   source: string;
   name: string;
+}
+
+/** `<repo>/blobs` when `realDir` is a hub-cache snapshot folder `<repo>/snapshots/<rev>`, else undefined. */
+function hubBlobsOf(realDir: string): string | undefined {
+  const snapshots = dirname(realDir);
+  return basename(snapshots) === 'snapshots' ? join(dirname(snapshots), 'blobs') : undefined;
 }
 
 const refuse = (path: string, why: string): CliError =>
@@ -42,13 +50,21 @@ export async function tokenizerFilesToCopy(tokenizer: string): Promise<Tokenizer
     const source = join(dir, f);
     const st = await lstat(source).catch(() => undefined);
     if (!st) continue;
-    if (st.isSymbolicLink()) throw refuse(source, 'is a symbolic link');
-    if (!st.isFile()) throw refuse(source, 'is not a regular file');
-    if (dirname(await realpath(source)) !== realDir) throw refuse(source, 'is not inside the model folder');
-    if (st.size > INPUT_LIMITS.jsonFileBytes) {
-      throw new CliError(`${source} is ${st.size} bytes, over the limit of ${INPUT_LIMITS.jsonFileBytes} for a tokenizer file: it is not a tokenizer file`, ExitCode.input);
+    const real = await realpath(source);
+    let size = st.size;
+    if (st.isSymbolicLink()) {
+      const blobs = hubBlobsOf(realDir);
+      const target = await stat(real);
+      if (!blobs || dirname(real) !== blobs || !target.isFile()) throw refuse(source, 'is a symbolic link');
+      size = target.size;
+    } else {
+      if (!st.isFile()) throw refuse(source, 'is not a regular file');
+      if (dirname(real) !== realDir) throw refuse(source, 'is not inside the model folder');
     }
-    files.push({ source, name: f === basename(tokenizer) && !isDir ? 'tokenizer.json' : f });
+    if (size > INPUT_LIMITS.jsonFileBytes) {
+      throw new CliError(`${source} is ${size} bytes, over the limit of ${INPUT_LIMITS.jsonFileBytes} for a tokenizer file: it is not a tokenizer file`, ExitCode.input);
+    }
+    files.push({ source: real, name: f === basename(tokenizer) && !isDir ? 'tokenizer.json' : f });
   }
   return files;
 }

@@ -49,10 +49,10 @@ export const pruneCommand = defineCommand({
     const compensate = booleanOption(ctx.values, 'compensate');
     const scoresPath = stringOption(ctx.values, 'scores');
     if (compensate && !scoresPath) throw new UsageError('--compensate needs --scores SCORES.json (the calibration means live there)');
-    const plan = await readPlan(planPath);
-    const stats = scoresPath ? (await loadScores(scoresPath)).statistics : undefined;
     const tokenizer = stringOption(ctx.values, 'tokenizer');
     assertOutputsDoNotReplaceInputs({ inputs: [model, planPath, scoresPath, tokenizer], outputDir: output });
+    const plan = await readPlan(planPath);
+    const stats = scoresPath ? (await loadScores(scoresPath)).statistics : undefined;
     const input = await resolveModelInput(model, ctx, { ...(tokenizer ? { tokenizer } : {}), kvCache: true });
     await tokenizerFilesToCopy(input.tokenizer); // a refused tokenizer file fails before the prune, not after
     try {
