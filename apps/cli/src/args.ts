@@ -31,6 +31,13 @@ export function requirePositional(ctx: Pick<CommandContext, 'positionals'>, inde
   return v;
 }
 
+/** The command's one positional argument: required, and nothing after it. */
+export function soleArgument(ctx: Pick<CommandContext, 'positionals'>, name: string, command: string, hint: string): string {
+  const value = requirePositional(ctx, 0, name, command, hint);
+  noExtraPositionals(ctx, 1, command);
+  return value;
+}
+
 export function noExtraPositionals(ctx: Pick<CommandContext, 'positionals'>, count: number, command: string): void {
   if (ctx.positionals.length > count) {
     throw new UsageError(

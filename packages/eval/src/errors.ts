@@ -1,9 +1,7 @@
+import { categorisedError } from '@llm-bip/onnx-io';
+
 /** Base class for evaluation errors. */
-export class EvalError extends Error {
-  override name = 'EvalError';
-  /** what kind of failure this is; the CLI maps it to an exit code */
-  readonly category: 'input' | 'usage' | 'output' | 'runtime' = 'input';
-}
+export class EvalError extends categorisedError('EvalError', 'input') {}
 
 /** A dataset or task file is missing or malformed. */
 export class DatasetError extends EvalError {

@@ -3,7 +3,7 @@
  * user can print, edit, save and replay it. It lives in onnx-io because both sides need it and
  * neither should depend on the other.
  */
-import { INPUT_LIMITS } from '@llm-bip/onnx-io';
+import { categorisedError, INPUT_LIMITS } from '@llm-bip/onnx-io';
 import type { ModelSpec } from './spec.js';
 
 export const PLAN_FORMAT = 'llm-bip.plan/v1';
@@ -49,10 +49,7 @@ export interface CompensationStats {
   layers: Array<{ layer: number; oProjInputMean: number[]; downProjInputMean: number[] }>;
 }
 
-export class PlanMismatchError extends Error {
-  override name = 'PlanMismatchError';
-  readonly category = 'input';
-}
+export class PlanMismatchError extends categorisedError('PlanMismatchError', 'input') {}
 
 /**
  * Check the structure of a plan read from a file (before any model is loaded): the fields surgery

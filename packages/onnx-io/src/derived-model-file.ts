@@ -17,11 +17,9 @@ import { encodeModel } from './proto/codec.js';
 import type { ModelProto } from './proto/types.js';
 import { collectTensors } from './external-data/tensor-slots.js';
 import { isExternal } from './external-data/location.js';
+import { categorisedError } from './errors.js';
 
-export class DerivedModelFileError extends Error {
-  override name = 'DerivedModelFileError';
-  readonly category = 'input';
-}
+export class DerivedModelFileError extends categorisedError('DerivedModelFileError', 'input') {}
 
 export type DerivedModelPlacement = 'temp' | 'memory';
 

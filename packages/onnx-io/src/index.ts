@@ -10,3 +10,4 @@ export * from './model-file.js';
 export * from './derived-model-file.js';
 export { collectTensors, replaceTensors, type TensorSlot } from './external-data/tensor-slots.js';
 export * from './graph/index.js';
+export { categorisedError, type ErrorCategory } from './errors.js';

@@ -1,9 +1,7 @@
+import { categorisedError } from '@llm-bip/onnx-io';
+
 /** Base class for every error the runtime raises, so callers can catch them in one place. */
-export class RuntimeError extends Error {
-  override name = 'RuntimeError';
-  /** what kind of failure this is; the CLI maps it to an exit code ('runtime': ORT itself failed) */
-  readonly category: 'input' | 'usage' | 'output' | 'runtime' = 'runtime';
-}
+export class RuntimeError extends categorisedError('RuntimeError', 'runtime') {}
 
 /** An execution provider that was asked for explicitly could not be initialised. */
 export class EpUnavailableError extends RuntimeError {

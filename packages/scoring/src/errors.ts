@@ -1,9 +1,6 @@
 /** Errors of the scoring package: each names the problem and the fix. */
-export class ScoringError extends Error {
-  override name = 'ScoringError';
-  /** what kind of failure this is; the CLI maps it to an exit code */
-  readonly category: 'input' | 'usage' | 'output' | 'runtime' = 'input';
-}
+import { categorisedError } from '@llm-bip/onnx-io';
+export class ScoringError extends categorisedError('ScoringError', 'input') {}
 
 /** Statistics that lack a tap a criterion needs, or were made for another model. */
 export class StatisticsMismatchError extends ScoringError {

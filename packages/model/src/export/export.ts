@@ -5,16 +5,13 @@
  */
 import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { DataType, type ModelProto, encodeFloats, saveModel } from '@llm-bip/onnx-io';
+import { categorisedError, DataType, type ModelProto, encodeFloats, saveModel } from '@llm-bip/onnx-io';
 import { readHfConfig, type LlamaConfig } from '../hf/config.js';
 import { SafetensorsCheckpoint } from '../hf/safetensors.js';
 import { checkCheckpointMatchesConfig } from '../hf/weights.js';
 import { buildLlamaGraph, type ExportDtype, type WeightSlot } from './llama-graph.js';
 
-export class ExportError extends Error {
-  override name = 'ExportError';
-  readonly category = 'input';
-}
+export class ExportError extends categorisedError('ExportError', 'input') {}
 
 export interface ExportOptions {
   dtype: ExportDtype;

@@ -5,12 +5,9 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { INPUT_LIMITS, readModelMetadata } from '@llm-bip/onnx-io';
+import { categorisedError, INPUT_LIMITS, readModelMetadata } from '@llm-bip/onnx-io';
 
-export class HfCheckpointError extends Error {
-  override name = 'HfCheckpointError';
-  readonly category = 'input';
-}
+export class HfCheckpointError extends categorisedError('HfCheckpointError', 'input') {}
 
 /** Rotary embedding variants whose inverse frequencies are a constant we can compute ahead of time. */
 export type RopeScaling =
@@ -220,10 +217,7 @@ export function checkWithinContext(option: string, tokens: number, context: Cont
 }
 
 /** A sequence length option beyond the model's context (a usage error: exit 2). */
-export class ContextLengthError extends Error {
-  override name = 'ContextLengthError';
-  readonly category = 'usage';
-}
+export class ContextLengthError extends categorisedError('ContextLengthError', 'usage') {}
 
 /** The config.json a transformers 5 LlamaForCausalLM checkpoint would carry for `config` (used by the tiny-model builder). */
 export function toHfConfigJson(config: LlamaConfig): Record<string, unknown> {

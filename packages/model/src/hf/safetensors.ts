@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { bfloat16ToFloat32, dimsProblem, float16ToFloat32, rangesProblem, type ClaimedRange } from '@llm-bip/onnx-io';
+import { categorisedError, bfloat16ToFloat32, dimsProblem, float16ToFloat32, rangesProblem, type ClaimedRange } from '@llm-bip/onnx-io';
 import { HfCheckpointError } from './config.js';
 
 export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
@@ -15,10 +15,7 @@ export const SAFETENSORS_DTYPE_BYTES: Record<SafetensorsDtype, number> = {
   F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
 };
 
-export class SafetensorsError extends Error {
-  override name = 'SafetensorsError';
-  readonly category = 'input';
-}
+export class SafetensorsError extends categorisedError('SafetensorsError', 'input') {}
 
 export interface SafetensorsEntry {
   name: string;

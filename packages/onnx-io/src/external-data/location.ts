@@ -2,11 +2,9 @@ import { realpathSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import type { StringStringEntry, TensorProto } from '../proto/types.js';
 import { toNumber } from '../proto/types.js';
+import { categorisedError } from '../errors.js';
 
-export class UnsafeExternalDataError extends Error {
-  override name = 'UnsafeExternalDataError';
-  readonly category = 'input';
-}
+export class UnsafeExternalDataError extends categorisedError('UnsafeExternalDataError', 'input') {}
 
 /** Where one tensor's bytes live outside the model file (TensorProto.external_data, parsed). */
 export interface ExternalDataRef {

@@ -1,11 +1,9 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import type { TensorProto } from '../proto/types.js';
 import { externalDataRef, resolveExternalLocation, type ExternalDataRef } from './location.js';
+import { categorisedError } from '../errors.js';
 
-export class ExternalDataError extends Error {
-  override name = 'ExternalDataError';
-  readonly category = 'input';
-}
+export class ExternalDataError extends categorisedError('ExternalDataError', 'input') {}
 
 /** An external tensor's file, range and open handle, after the bounds are checked. Close `handle`. */
 export interface OpenedExternalRange {

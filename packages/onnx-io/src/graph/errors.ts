@@ -1,6 +1,4 @@
+import { categorisedError } from '../errors.js';
+
 /** A graph lookup or rewrite that cannot be done as asked; the message names the node/tensor and the fix. */
-export class GraphError extends Error {
-  override name = 'GraphError';
-  /** what kind of failure this is; the CLI maps it to an exit code */
-  readonly category: 'input' | 'usage' | 'output' | 'runtime' = 'input';
-}
+export class GraphError extends categorisedError('GraphError', 'input') {}

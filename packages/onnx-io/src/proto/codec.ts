@@ -1,11 +1,9 @@
 import { ModelProtoType } from './schema.js';
 import type { ModelProto } from './types.js';
 import { findUnknownFields } from './unknown-fields.js';
+import { categorisedError } from '../errors.js';
 
-export class OnnxDecodeError extends Error {
-  override name = 'OnnxDecodeError';
-  readonly category = 'input';
-}
+export class OnnxDecodeError extends categorisedError('OnnxDecodeError', 'input') {}
 
 /**
  * Decode ModelProto bytes. Throws OnnxDecodeError naming the problem when the bytes are not a

@@ -4,12 +4,10 @@
  * before it allocates anything from it, so a corrupt or hostile file is an error that names the
  * field instead of a crash, an out-of-memory, or silently wrong numbers.
  */
+import { categorisedError } from '../errors.js';
 
 /** A tensor whose claimed shape, type or data the file does not back up; the model file is corrupt. */
-export class TensorDataError extends Error {
-  override name = 'TensorDataError';
-  readonly category = 'input';
-}
+export class TensorDataError extends categorisedError('TensorDataError', 'input') {}
 
 /** Upper bounds on what an input file or option may claim; checked before allocating from a claim. */
 export const INPUT_LIMITS = {

@@ -2,7 +2,7 @@ import { formatReport, type SpeedResult } from '@llm-bip/eval';
 import { benchModel, DEFAULTS } from '@llm-bip/pipeline';
 import type { KvLayout } from '@llm-bip/runtime';
 import { kvLayoutOfFile } from '../kv-layout.js';
-import { noExtraPositionals, parseChoice, parseIntOption, requirePositional, stringOption } from '../../args.js';
+import { parseChoice, parseIntOption, soleArgument, stringOption } from '../../args.js';
 import { defineCommand, type CommandContext } from '../../command.js';
 import { resolveModelInput } from '../model-input.js';
 import { hooksFor } from '../pipeline.js';
@@ -49,8 +49,7 @@ export const benchCommand = defineCommand({
     { command: 'llm-bip bench pruned/model.onnx --ep cpu --prompt 512 --decode 0 --json', explain: 'CPU only, longer prompt, no decoding, as JSON' },
   ],
   async run(ctx) {
-    const model = requirePositional(ctx, 0, 'MODEL', 'bench', 'give an ONNX file or an HF checkpoint folder');
-    noExtraPositionals(ctx, 1, 'bench');
+    const model = soleArgument(ctx, 'MODEL', 'bench', 'give an ONNX file or an HF checkpoint folder');
     const req = parseBenchRequest(ctx);
     const input = await resolveModelInput(model, ctx, { kvCache: true });
     try {

@@ -1,6 +1,6 @@
 import { evaluateModel, DEFAULTS, type EvalRequest as PipelineEvalRequest, type EvalRun } from '@llm-bip/pipeline';
 import type { KvLayout } from '@llm-bip/runtime';
-import { listOption, noExtraPositionals, parseChoice, parseIntOption, requirePositional, stringOption } from '../../args.js';
+import { listOption, parseChoice, parseIntOption, soleArgument, stringOption } from '../../args.js';
 import { defineCommand, type CommandContext } from '../../command.js';
 import { CliError, ExitCode } from '../../errors.js';
 import { kvLayoutOfFile } from '../kv-layout.js';
@@ -62,8 +62,7 @@ export const evalCommand = defineCommand({
     { command: 'llm-bip eval pruned/model.onnx --ppl wikitext2 --tasks boolq,piqa --limit 200 --json', explain: 'a quick check, as JSON' },
   ],
   async run(ctx) {
-    const model = requirePositional(ctx, 0, 'MODEL', 'eval', 'give an ONNX file or an HF checkpoint folder');
-    noExtraPositionals(ctx, 1, 'eval');
+    const model = soleArgument(ctx, 'MODEL', 'eval', 'give an ONNX file or an HF checkpoint folder');
     const ppl = parseEvalList(listOption(ctx.values, 'ppl'), DEFAULTS.eval.ppl, '--ppl');
     const tasks = parseEvalList(listOption(ctx.values, 'tasks'), [], '--tasks');
     if (ppl.tasks.length) throw new CliError(`--ppl takes perplexity sets (${PPL_DATASETS.join(', ')}); put tasks in --tasks`, ExitCode.usage);

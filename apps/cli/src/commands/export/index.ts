@@ -1,6 +1,6 @@
 import { basename, dirname } from 'node:path';
 import { exportLlamaToOnnx } from '@llm-bip/model';
-import { booleanOption, noExtraPositionals, parseChoice, requireExisting, requirePositional, stringOption } from '../../args.js';
+import { booleanOption, parseChoice, requireExisting, soleArgument, stringOption } from '../../args.js';
 import { defineCommand } from '../../command.js';
 import { UsageError } from '../../errors.js';
 import { OutputSet } from '../../output.js';
@@ -21,8 +21,7 @@ export const exportCommand = defineCommand({
     { command: 'llm-bip export ./my-llama --dtype fp16 --kv-cache --external-data -o my-llama.onnx', explain: 'fp16 weights in a data file, with a KV cache' },
   ],
   async run(ctx) {
-    const checkpoint = requirePositional(ctx, 0, 'CHECKPOINT', 'export', 'give a Hugging Face checkpoint folder (config.json + *.safetensors)');
-    noExtraPositionals(ctx, 1, 'export');
+    const checkpoint = soleArgument(ctx, 'CHECKPOINT', 'export', 'give a Hugging Face checkpoint folder (config.json + *.safetensors)');
     const output = stringOption(ctx.values, 'output');
     if (!output) throw new UsageError('missing -o MODEL.onnx: say where to write the exported model');
     if (!output.endsWith('.onnx')) throw new UsageError(`-o ${output}: the output is the model file and must end in .onnx, e.g. -o model.onnx`);

@@ -1,5 +1,5 @@
 import { describeSpec, formatSpecSummary } from '@llm-bip/model';
-import { booleanOption, noExtraPositionals, requirePositional } from '../../args.js';
+import { booleanOption, soleArgument } from '../../args.js';
 import { defineCommand } from '../../command.js';
 import { loadWithSpec } from '../load-spec.js';
 import { resolveModelInput } from '../model-input.js';
@@ -17,8 +17,7 @@ export const inspectCommand = defineCommand({
     { command: 'llm-bip inspect ../shared/testbed/bip-llama-tiny --json', explain: 'an HF checkpoint, as JSON' },
   ],
   async run(ctx) {
-    const model = requirePositional(ctx, 0, 'MODEL', 'inspect', 'give an ONNX file or an HF checkpoint folder, e.g. `llm-bip inspect model.onnx`');
-    noExtraPositionals(ctx, 1, 'inspect');
+    const model = soleArgument(ctx, 'MODEL', 'inspect', 'give an ONNX file or an HF checkpoint folder, e.g. `llm-bip inspect model.onnx`');
     const input = await resolveModelInput(model, ctx, { kvCache: false });
     try {
       const { spec } = await loadWithSpec(input.onnxPath);

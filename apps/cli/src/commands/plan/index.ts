@@ -1,7 +1,7 @@
 import { planCuts, validatePlan, type PlanCuts, type PruningPlan } from '@llm-bip/model';
 import { loadScores, type AllocationMode } from '@llm-bip/scoring';
 import { DEFAULTS, planFromScoresFile } from '@llm-bip/pipeline';
-import { booleanOption, noExtraPositionals, parseChoice, parseRatio, requireExisting, requirePositional, stringOption } from '../../args.js';
+import { booleanOption, parseChoice, parseRatio, requireExisting, soleArgument, stringOption } from '../../args.js';
 import { defineCommand } from '../../command.js';
 import { UsageError } from '../../errors.js';
 import { writeFileAtomic } from '../../output.js';
@@ -28,8 +28,7 @@ export const planCommand = defineCommand({
     { command: 'llm-bip plan scores.json --ratio 0.2 --explain --model model.onnx', explain: 'print which heads, channels and weight slices go (writes no plan without -o)' },
   ],
   async run(ctx) {
-    const scoresPath = requirePositional(ctx, 0, 'SCORES.json', 'plan', 'give the scores file written by `llm-bip score`');
-    noExtraPositionals(ctx, 1, 'plan');
+    const scoresPath = soleArgument(ctx, 'SCORES.json', 'plan', 'give the scores file written by `llm-bip score`');
     const ratio = parseRatio(stringOption(ctx.values, 'ratio'));
     const allocationRaw = stringOption(ctx.values, 'allocation');
     const output = stringOption(ctx.values, 'output');

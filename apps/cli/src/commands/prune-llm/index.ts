@@ -1,4 +1,4 @@
-import { booleanOption, listOption, noExtraPositionals, parseChoice, parseIntOption, parseRatio, requirePositional, stringOption } from '../../args.js';
+import { booleanOption, listOption, parseChoice, parseIntOption, parseRatio, soleArgument, stringOption } from '../../args.js';
 import { defineCommand, type CommandContext, type CommandOutput, type OptionSpec, type OptionValues } from '../../command.js';
 import { CliError, ExitCode, UsageError } from '../../errors.js';
 import { cliVersion } from '../../version.js';
@@ -220,8 +220,7 @@ export const pruneLlmCommand = defineCommand({
     },
   ],
   async run(ctx): Promise<CommandOutput> {
-    const model = requirePositional(ctx, 0, 'MODEL', 'prune-llm', 'give an ONNX file or an HF checkpoint folder, e.g. `llm-bip prune-llm model.onnx --ratio 0.2 -o out/`');
-    noExtraPositionals(ctx, 1, 'prune-llm');
+    const model = soleArgument(ctx, 'MODEL', 'prune-llm', 'give an ONNX file or an HF checkpoint folder, e.g. `llm-bip prune-llm model.onnx --ratio 0.2 -o out/`');
     const output = stringOption(ctx.values, 'output');
     const req = parsePipelineRequest(ctx, model, output ?? '');
     if (!output) throw new UsageError('missing -o OUT_DIR: say which folder gets the pruned model, plan, results and report');

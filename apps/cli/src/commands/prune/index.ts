@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parsePlan, type PruningPlan } from '@llm-bip/model';
 import { loadScores } from '@llm-bip/scoring';
-import { booleanOption, noExtraPositionals, requireExisting, requirePositional, stringOption } from '../../args.js';
+import { booleanOption, requireExisting, soleArgument, stringOption } from '../../args.js';
 import { defineCommand } from '../../command.js';
 import { CliError, ExitCode, UsageError } from '../../errors.js';
 import { OutputSet } from '../../output.js';
@@ -40,8 +40,7 @@ export const pruneCommand = defineCommand({
     { command: 'llm-bip prune model.onnx --plan plan.json --compensate --scores scores.json -o pruned-comp/', explain: 'with FLAP-style bias compensation' },
   ],
   async run(ctx) {
-    const model = requirePositional(ctx, 0, 'MODEL', 'prune', 'give the ONNX file (or HF folder) the plan was made for');
-    noExtraPositionals(ctx, 1, 'prune');
+    const model = soleArgument(ctx, 'MODEL', 'prune', 'give the ONNX file (or HF folder) the plan was made for');
     const planPath = stringOption(ctx.values, 'plan');
     if (!planPath) throw new UsageError('missing --plan FILE: make one with `llm-bip plan`');
     const output = stringOption(ctx.values, 'output');

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { noExtraPositionals, requireExisting, requirePositional, stringOption } from '../../args.js';
+import { requireExisting, soleArgument, stringOption } from '../../args.js';
 import { defineCommand } from '../../command.js';
 import { CliError, ExitCode } from '../../errors.js';
 import { writeFileAtomic } from '../../output.js';
@@ -19,8 +19,7 @@ export const reportCommand = defineCommand({
     { command: 'llm-bip report out/results.json -o out/report.html', explain: 'redraw the report of a prune-llm run' },
   ],
   async run(ctx) {
-    const input = requirePositional(ctx, 0, 'RESULTS.json', 'report', 'give the results.json written by `llm-bip prune-llm`');
-    noExtraPositionals(ctx, 1, 'report');
+    const input = soleArgument(ctx, 'RESULTS.json', 'report', 'give the results.json written by `llm-bip prune-llm`');
     const output = stringOption(ctx.values, 'output');
     if (!output) throw new CliError('missing -o REPORT.html: say where to write the page', ExitCode.usage);
     requireExisting(input, 'results file', 'file');

@@ -1,7 +1,7 @@
 import { basename, dirname } from 'node:path';
 import { saveScores } from '@llm-bip/scoring';
 import { calibrate, calibrationRecord, scoreModel, scoresFile } from '@llm-bip/pipeline';
-import { noExtraPositionals, parseChoice, requirePositional, stringOption } from '../../args.js';
+import { parseChoice, soleArgument, stringOption } from '../../args.js';
 import { defineCommand, type OptionSpec } from '../../command.js';
 import { UsageError } from '../../errors.js';
 import { OutputSet } from '../../output.js';
@@ -38,8 +38,7 @@ export const scoreCommand = defineCommand({
   ],
   prepare: loadPlugins,
   async run(ctx) {
-    const model = requirePositional(ctx, 0, 'MODEL', 'score', 'give an ONNX file or an HF checkpoint folder');
-    noExtraPositionals(ctx, 1, 'score');
+    const model = soleArgument(ctx, 'MODEL', 'score', 'give an ONNX file or an HF checkpoint folder');
     const criterion = parseCriterion(ctx);
     const options = parseCriterionOptions(ctx, criterion, fixedOptions);
     const ep = parseChoice(stringOption(ctx.values, 'ep'), '--ep', EXECUTION_PROVIDERS, 'auto');
