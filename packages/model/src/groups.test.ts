@@ -3,10 +3,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildTinyLlama, fixtures, tempDir } from '@llm-bip/testing';
 import { decodeModel, loadModel, tensorDims, type ModelProto } from '@llm-bip/onnx-io';
-import { groupOf, groupParameters, groupsOf, planGroupSource, type GroupSource } from './groups.js';
+import { countParameters, groupOf, groupParameters, groupsOf, planGroupSource, type GroupSource } from './groups.js';
 import { planModelShape } from './plan.js';
 import { recogniseModel } from './recognise/index.js';
-import { countParameters, type ModelSpec } from './spec.js';
+import type { ModelSpec } from './spec.js';
 
 const tmp = tempDir('llm-bip-groups-');
 afterAll(() => tmp.cleanup());

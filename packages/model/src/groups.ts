@@ -23,7 +23,7 @@
  * gate_proj.weight axis 1 [5], up_proj.weight axis 1 [5], down_proj.weight axis 0 [5]: 3 × 64.
  */
 import type { PruningPlan } from './plan.js';
-import type { LayerSpec, LinearRef } from './spec.js';
+import type { LayerSpec, LinearRef, ModelSpec } from './spec.js';
 
 export type SliceRole = 'q' | 'k' | 'v' | 'o' | 'gate' | 'up' | 'down' | 'q.bias' | 'k.bias' | 'v.bias' | 'gate.bias' | 'up.bias';
 
@@ -242,4 +242,24 @@ export function planCuts(plan: PruningPlan, source: GroupSource = planGroupSourc
     };
   });
   return { layers, parameters: { removed: removedAll, of: all, fraction: all ? removedAll / all : 0 } };
+}
+
+/** Parameter counts derived from a spec (attention + MLP per layer: the groups' slices, biases included; embeddings, total). */
+export interface ParameterCounts {
+  perLayer: Array<{ attention: number; mlp: number; norms: number }>;
+  attention: number;
+  mlp: number;
+  embeddings: number;
+  total: number;
+}
+
+export function countParameters(spec: ModelSpec): ParameterCounts {
+  const h = spec.hiddenSize;
+  // attention / MLP: what the layer's prunable groups own (groups.ts)
+  const perLayer = spec.layers.map((_, i) => ({ ...groupParameters(spec, i), norms: 2 * h }));
+  const attention = perLayer.reduce((a, l) => a + l.attention, 0);
+  const mlp = perLayer.reduce((a, l) => a + l.mlp, 0);
+  const norms = perLayer.reduce((a, l) => a + l.norms, 0) + h;
+  const embeddings = spec.vocabSize * h * (spec.tiedEmbeddings ? 1 : 2);
+  return { perLayer, attention, mlp, embeddings, total: attention + mlp + norms + embeddings };
 }

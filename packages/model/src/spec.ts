@@ -12,7 +12,6 @@
  * - A TensorRef (onnx-io) names a tensor in the graph, or the node and output slot of an unnamed one.
  */
 import type { TensorRef } from '@llm-bip/onnx-io';
-import { groupParameters } from './groups.js';
 
 export interface LinearRef {
   /** the MatMul / Gemm node that applies this projection */
@@ -140,24 +139,4 @@ export interface ModelSpec {
   tiedEmbeddings: boolean;
   kvCache: boolean;
   layers: LayerSpec[];
-}
-
-/** Parameter counts derived from a spec (attention + MLP per layer: the groups' slices, biases included; embeddings, total). */
-export interface ParameterCounts {
-  perLayer: Array<{ attention: number; mlp: number; norms: number }>;
-  attention: number;
-  mlp: number;
-  embeddings: number;
-  total: number;
-}
-
-export function countParameters(spec: ModelSpec): ParameterCounts {
-  const h = spec.hiddenSize;
-  // attention / MLP: what the layer's prunable groups own (groups.ts)
-  const perLayer = spec.layers.map((_, i) => ({ ...groupParameters(spec, i), norms: 2 * h }));
-  const attention = perLayer.reduce((a, l) => a + l.attention, 0);
-  const mlp = perLayer.reduce((a, l) => a + l.mlp, 0);
-  const norms = perLayer.reduce((a, l) => a + l.norms, 0) + h;
-  const embeddings = spec.vocabSize * h * (spec.tiedEmbeddings ? 1 : 2);
-  return { perLayer, attention, mlp, embeddings, total: attention + mlp + norms + embeddings };
 }

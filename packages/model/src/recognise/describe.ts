@@ -1,5 +1,6 @@
 /** A plain-object summary of a ModelSpec and a text table of it, for `llm-bip inspect`. */
-import { countParameters, type ModelSpec, type ParameterCounts } from '../spec.js';
+import type { ModelSpec } from '../spec.js';
+import { countParameters, type ParameterCounts } from '../groups.js';
 
 export interface SpecSummary {
   recogniser: ModelSpec['recogniser'];
