@@ -5,11 +5,11 @@
  * file in the target folder (pid + start time) keeps two runs from mixing their files there; what a
  * killed run left behind (its lock, staging folder, temp files) is reclaimed by the next run.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, open, rm, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve, sep } from 'node:path';
-import { isTempName as isOnnxIoTempName, stagingDirIn, stagingDirPid, syncDir, tempNamePid, writeFileAtomic as writeFileAtomicIo } from '@llm-bip/onnx-io';
+import { isTempName as isOnnxIoTempName, stagingDirIn, stagingDirPid, syncDir, tempNamePid, tempPathFor, writeFileAtomic as writeFileAtomicIo } from '@llm-bip/onnx-io';
 import type { CleanupRegistry } from './cleanup.js';
 import { CliError, ExitCode, fsError } from './errors.js';
 
@@ -134,16 +134,17 @@ function acquireLock(dir: string): string {
   const path = join(dir, LOCK_NAME);
   const mine: LockInfo = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), command: process.argv.slice(2).join(' ') };
   for (let attempt = 0; attempt < 5; attempt++) {
+    // the lock appears with its content in one step (a hard link of a written file fails with EEXIST
+    // when a lock exists), so another run never reads a lock that does not yet say whose it is
+    const draft = tempPathFor(path); // a killed run's draft is reclaimed like its other temp files
     try {
-      const fd = openSync(path, 'wx', 0o644);
-      try {
-        writeSync(fd, JSON.stringify(mine));
-      } finally {
-        closeSync(fd);
-      }
+      writeFileSync(draft, JSON.stringify(mine), { mode: 0o644 });
+      linkSync(draft, path);
       return path;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw outputDirError(e, dir);
+    } finally {
+      rmSync(draft, { force: true });
     }
     const info = readLock(path);
     if (!lockIsStale(path, info)) {
