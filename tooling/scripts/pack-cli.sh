@@ -13,7 +13,8 @@ out="$(cd "$out" && pwd)"
 cd "$root"
 # pack takes dist/ as it finds it: build first (turbo skips what is up to date)
 pnpm run build >&2
-rm -f "$out"/*.tgz
+# an older version's tarballs beside the new ones would be installed too
+rm -f "$out"/llm-bip-*.tgz
 for dir in packages/* apps/*; do
   [ -f "$dir/package.json" ] || continue
   # private workspace packages (test scaffolding, tsconfig) are never published
