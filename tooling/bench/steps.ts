@@ -8,30 +8,20 @@ import { buildReport, loadTokenizer, type EvalReport, type SpeedResult, type Tas
 import { exportLlamaToOnnx, modelFingerprint, type PruningPlan } from '@llm-bip/model';
 import { benchModel, calibrate, DEFAULTS, evaluateModel, loadModelInput, planFromScoresFile, pruneTo, scoreModel, scoresFile } from '@llm-bip/pipeline';
 import { writeFileAtomicSync } from '@llm-bip/onnx-io';
-import type { EpChoice, KvLayout } from '@llm-bip/runtime';
+import type { EpChoice } from '@llm-bip/runtime';
 import { loadScores, saveScores, type ScoresFile } from '@llm-bip/scoring';
-import { kvLayoutOf } from '../../apps/cli/src/commands/kv-layout.js';
+import { kvLayoutOfFile } from '../../apps/cli/src/commands/kv-layout.js';
 import { cacheDir, dataDir } from '../../apps/cli/src/commands/model-input.js';
 
 /** A results file, written atomically (onnx-io's one temp-and-rename). */
 export function saveAtomic(path: string, data: unknown): void {
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileAtomicSync(path, JSON.stringify(data, null, 2));
+  writeFileAtomicSync(path, JSON.stringify(data, null, 2), { mkdir: true });
 }
 
 /** HF folder -> ONNX (float32), as `llm-bip export` does. */
 export async function exportDense(hfDir: string, out: string, opts: { kvCache?: boolean; externalData?: boolean } = {}): Promise<void> {
   mkdirSync(dirname(out), { recursive: true });
   await exportLlamaToOnnx(hfDir, out, { dtype: 'float32', kvCache: opts.kvCache ?? false, ...(opts.externalData !== undefined ? { externalData: opts.externalData } : {}) });
-}
-
-/** The KV layout of a model file (none when it has no cache or is not recognised). */
-async function kvOf(path: string): Promise<KvLayout | undefined> {
-  try {
-    return kvLayoutOf((await loadModelInput(path)).spec);
-  } catch {
-    return undefined;
-  }
 }
 
 export interface EvalArgs {
@@ -46,7 +36,7 @@ export interface EvalArgs {
 
 /** Perplexity + tasks of a model file: the `results` of lm-eval-like JSON (what `llm-bip eval --json` prints). */
 export async function evaluate(path: string, tokenizerDir: string, a: EvalArgs): Promise<EvalReport['results']> {
-  const run = await evaluateModel({ path, ...optional('kv', await kvOf(path)) }, loadTokenizer(tokenizerDir), {
+  const run = await evaluateModel({ path, ...optional('kv', await kvLayoutOfFile(path)) }, loadTokenizer(tokenizerDir), {
     ppl: a.ppl,
     tasks: a.tasks,
     dataDir: dataDir(a.data),
@@ -96,7 +86,7 @@ export async function pruneWith(densePath: string, plan: PruningPlan, outDir: st
 
 /** Prefill / decode speed of a model file (as `llm-bip bench`). */
 export async function bench(path: string, a: { ep: EpChoice; prompt: number; decode: number; batch: number; repeats: number }): Promise<SpeedResult> {
-  return benchModel({ path, ...optional('kv', await kvOf(path)) }, a);
+  return benchModel({ path, ...optional('kv', await kvLayoutOfFile(path)) }, a);
 }
 
 function optional<K extends string, V>(key: K, v: V | undefined): { [k in K]?: V } {

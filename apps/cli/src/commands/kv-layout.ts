@@ -4,7 +4,7 @@
  */
 import type { ModelSpec, PruningPlan } from '@llm-bip/model';
 import type { KvLayout } from '@llm-bip/runtime';
-import { loadWithSpec } from './load-spec.js';
+import { loadModelInput } from '@llm-bip/pipeline';
 
 function uniform(values: number[]): number | undefined {
   return values.length && values.every((v) => v === values[0]) ? values[0] : undefined;
@@ -24,7 +24,7 @@ export function kvLayoutOf(spec: ModelSpec, plan?: PruningPlan): KvLayout {
 /** The layout of a model file, or undefined when it is not recognised (the runtime then needs none or says why). */
 export async function kvLayoutOfFile(onnxPath: string): Promise<KvLayout | undefined> {
   try {
-    return kvLayoutOf((await loadWithSpec(onnxPath)).spec);
+    return kvLayoutOf((await loadModelInput(onnxPath)).spec);
   } catch {
     return undefined;
   }

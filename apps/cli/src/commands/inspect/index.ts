@@ -1,7 +1,7 @@
 import { describeSpec, formatSpecSummary } from '@llm-bip/model';
 import { booleanOption, soleArgument } from '../../args.js';
 import { defineCommand } from '../../command.js';
-import { loadWithSpec } from '../load-spec.js';
+import { loadModelInput } from '@llm-bip/pipeline';
 import { resolveModelInput } from '../model-input.js';
 
 export const inspectCommand = defineCommand({
@@ -20,7 +20,7 @@ export const inspectCommand = defineCommand({
     const model = soleArgument(ctx, 'MODEL', 'inspect', 'give an ONNX file or an HF checkpoint folder, e.g. `llm-bip inspect model.onnx`');
     const input = await resolveModelInput(model, ctx, { kvCache: false });
     try {
-      const { spec } = await loadWithSpec(input.onnxPath);
+      const { spec } = await loadModelInput(input.onnxPath);
       if (booleanOption(ctx.values, 'spec')) return { result: spec, text: JSON.stringify(spec, null, 2) };
       const summary = describeSpec(spec);
       return { result: summary, text: formatSpecSummary(summary) };

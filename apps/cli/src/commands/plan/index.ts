@@ -6,7 +6,7 @@ import { defineCommand } from '../../command.js';
 import { UsageError } from '../../errors.js';
 import { writeFileAtomic } from '../../output.js';
 import { assertOutputsDoNotReplaceInputs } from '../../output-identity.js';
-import { loadWithSpec } from '../load-spec.js';
+import { loadModelInput } from '@llm-bip/pipeline';
 import { ALLOCATIONS, outputOption, pruneOptions } from '../shared-options.js';
 
 export const planCommand = defineCommand({
@@ -46,7 +46,7 @@ export const planCommand = defineCommand({
     let explanation: PlanCuts | undefined;
     if (explain) {
       // the model's own names when given (checked against the plan first), else our exporter's
-      const spec = modelPath ? (await loadWithSpec(modelPath)).spec : undefined;
+      const spec = modelPath ? (await loadModelInput(modelPath)).spec : undefined;
       if (spec) validatePlan(plan, spec);
       explanation = planCuts(plan, spec);
     }
