@@ -56,6 +56,8 @@ const { values } = parseArgs({
     'stats-eps': { type: 'string', default: 'cuda,cpu' },
     'speed-eps': { type: 'string', default: 'cpu,webgpu' },
     'speed-repeats': { type: 'string', default: '5' },
+    'speed-aligns': { type: 'string', default: '1' },
+    'speed-ppl-limit': { type: 'string' },
     'cuda-from': { type: 'string' },
     'setup-args': { type: 'string', default: '' },
     'dtype-eps': { type: 'string', default: 'cuda' },
@@ -228,7 +230,7 @@ await step('prunellm', async () => {
 });
 
 await step('speed', () =>
-  speed(['--model', model, '--out', join(out, 'speed.json'), '--eps', values['speed-eps'], '--batches', '1,8', '--repeats', values['speed-repeats'], '--machine', machine, ...data]).then(() => undefined),
+  speed(['--model', model, '--out', join(out, 'speed.json'), '--eps', values['speed-eps'], '--batches', '1,8', '--repeats', values['speed-repeats'], '--aligns', values['speed-aligns'], ...(values['speed-ppl-limit'] ? ['--ppl-limit', values['speed-ppl-limit']] : []), '--machine', machine, ...data]).then(() => undefined),
 );
 
 await step('quality', () => {

@@ -6,20 +6,25 @@
  *
  *   pnpm bench:speed --model ../shared/testbed/bip-llama-small --out bench-results/speed.small.json
  *     [--eps cpu,webgpu] [--ratios 0.2,0.5] [--prompt 128] [--decode 32] [--batches 1,8] [--repeats 5]
+ *     [--aligns 1,64,128] [--ppl-limit 200]
+ * --aligns: one pruned model per ratio and FFN width alignment (plan --align N); --ppl-limit N adds the
+ * WikiText-2 perplexity of every model on its first N windows (CPU EP), the quality side of alignment.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { probeOverhead } from '@llm-bip/scoring';
-import { bench, exportDense, planTo, pruneWith, saveAtomic, scoreTo } from './steps.js';
+import { bench, evaluate, exportDense, planTo, pruneWith, saveAtomic, scoreTo } from './steps.js';
 
 export interface SpeedRow {
   model: string;
   ratio: number;
+  align?: number;
   ep: string;
   batch: number;
   params?: number;
+  wikitext2?: number;
   prefillTokensPerSec?: number;
   prefillMedianMs?: number;
   decodeTokensPerSec?: number;
@@ -59,6 +64,8 @@ export async function main(argv = process.argv.slice(2)): Promise<SpeedResults> 
       data: { type: 'string' },
       machine: { type: 'string', default: 'dev box (2 cores)' },
       'no-probe': { type: 'boolean', default: false },
+      aligns: { type: 'string', default: '1' },
+      'ppl-limit': { type: 'string' },
     },
   });
   if (!values.model || !values.out) throw new Error('usage: bench:speed --model HF_DIR --out results.json [options]');
@@ -71,7 +78,7 @@ export async function main(argv = process.argv.slice(2)): Promise<SpeedResults> 
     machine: values.machine,
     date: new Date().toISOString().slice(0, 10),
     command: `pnpm bench:speed ${argv.join(' ')}`,
-    config: { eps, ratios, prompt: Number(values.prompt), decode: Number(values.decode), batches: values.batches, repeats: Number(values.repeats), calibrationSamples: Number(values.samples) },
+    config: { eps, ratios, aligns: values.aligns, pplLimit: values['ppl-limit'] ?? null, prompt: Number(values.prompt), decode: Number(values.decode), batches: values.batches, repeats: Number(values.repeats), calibrationSamples: Number(values.samples) },
     surgery: [],
     probe: [],
     rows: [],
@@ -80,22 +87,33 @@ export async function main(argv = process.argv.slice(2)): Promise<SpeedResults> 
     const dense = join(work, 'dense.onnx');
     log('export (KV cache)');
     await exportDense(values.model, dense, { kvCache: true, externalData: true });
-    const models: Array<{ name: string; ratio: number; path: string; params?: number }> = [{ name: 'dense', ratio: 0, path: dense }];
+    const models: Array<{ name: string; ratio: number; align?: number; path: string; params?: number; wikitext2?: number }> = [{ name: 'dense', ratio: 0, path: dense }];
+    const aligns = values.aligns.split(',').map(Number);
     if (ratios.length) {
       const scores = join(work, 'scores.json');
       log('score llm-bip');
       const scored = await scoreTo(dense, values.model, { criterion: 'llm-bip', seed: 0, samples: Number(values.samples), ep: 'cpu', ...data }, scores);
       for (const ratio of ratios) {
-        const plan = join(work, `plan-${ratio}.json`);
-        const planned = await planTo(scores, ratio, 'global-kind', plan);
-        const out = join(work, `pruned-${ratio}`);
-        const t0 = Date.now();
-        const { before, after } = await pruneWith(dense, planned, out, scored);
-        const seconds = (Date.now() - t0) / 1000;
-        res.surgery.push({ ratio, seconds, paramsBefore: before, paramsAfter: after });
-        models[0]!.params ??= before;
-        models.push({ name: `llm-bip global-kind ${Math.round(ratio * 100)}%`, ratio, path: join(out, 'model.onnx'), params: after });
-        log(`pruned ${ratio}: ${seconds.toFixed(1)} s, params ${before} -> ${after}`);
+        for (const align of aligns) {
+          const plan = join(work, `plan-${ratio}-a${align}.json`);
+          const planned = await planTo(scores, ratio, 'global-kind', plan, align);
+          const out = join(work, `pruned-${ratio}-a${align}`);
+          const t0 = Date.now();
+          const { before, after } = await pruneWith(dense, planned, out, scored);
+          const seconds = (Date.now() - t0) / 1000;
+          res.surgery.push({ ratio, seconds, paramsBefore: before, paramsAfter: after });
+          models[0]!.params ??= before;
+          const alignName = aligns.length > 1 || align > 1 ? `, align ${align}` : '';
+          models.push({ name: `llm-bip global-kind ${Math.round(ratio * 100)}%${alignName}`, ratio, align, path: join(out, 'model.onnx'), params: after });
+          log(`pruned ${ratio}${alignName}: ${seconds.toFixed(1)} s, params ${before} -> ${after}`);
+        }
+      }
+    }
+    if (values['ppl-limit']) {
+      for (const m of models) {
+        const r = await evaluate(m.path, values.model, { ppl: ['wikitext2'], tasks: [], limit: Number(values['ppl-limit']), ep: 'cpu', ...data });
+        m.wikitext2 = Number((r as Record<string, { perplexity?: number }>).wikitext2?.perplexity);
+        log(`${m.name}: wikitext2 ${m.wikitext2.toFixed(2)} (first ${values['ppl-limit']} windows)`);
       }
     }
     saveAtomic(values.out, res);
@@ -113,7 +131,7 @@ export async function main(argv = process.argv.slice(2)): Promise<SpeedResults> 
       }
       for (const m of models) {
         for (const batch of values.batches.split(',').map(Number)) {
-          const row: SpeedRow = { model: m.name, ratio: m.ratio, ep, batch, ...(m.params !== undefined ? { params: m.params } : {}) };
+          const row: SpeedRow = { model: m.name, ratio: m.ratio, ...(m.align !== undefined ? { align: m.align } : {}), ep, batch, ...(m.params !== undefined ? { params: m.params } : {}), ...(m.wikitext2 !== undefined ? { wikitext2: m.wikitext2 } : {}) };
           try {
             const b = await bench(m.path, { ep: ep as 'cpu', prompt: Number(values.prompt), decode: Number(values.decode), batch, repeats: Number(values.repeats) });
             row.prefillTokensPerSec = b.prefill?.[0]?.tokensPerSec;

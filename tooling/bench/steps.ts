@@ -70,8 +70,8 @@ export async function scoreTo(densePath: string, tokenizerDir: string, a: ScoreA
 }
 
 /** A plan from a scores file (as `llm-bip plan`), saved to `out`. */
-export async function planTo(scoresPath: string, ratio: number, allocation: string, out: string): Promise<PruningPlan> {
-  const plan = planFromScoresFile(await loadScores(scoresPath), { ratio, allocation: allocation as never, notes: { scores: scoresPath } });
+export async function planTo(scoresPath: string, ratio: number, allocation: string, out: string, align?: number): Promise<PruningPlan> {
+  const plan = planFromScoresFile(await loadScores(scoresPath), { ratio, allocation: allocation as never, ...optional('align', align), notes: { scores: scoresPath } });
   saveAtomic(out, plan);
   return plan;
 }

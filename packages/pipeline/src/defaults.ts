@@ -10,6 +10,8 @@ export const DEFAULTS = {
   criterion: 'llm-bip',
   /** allocation when neither the caller nor the criterion (`GroupScores.defaultAllocation`) names one */
   allocation: 'global-kind' as AllocationMode,
+  /** kept FFN channels per layer are a multiple of this (1: any width); BENCHMARKS.md "Aligned widths" */
+  align: 1,
   /** prune-llm adds bias compensation unless told not to (BENCHMARKS.md: it improved every measured row) */
   compensate: true,
   ep: 'auto' as const,

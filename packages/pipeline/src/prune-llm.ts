@@ -31,6 +31,8 @@ export interface PruneLlmRequest {
   criterionOptions?: Record<string, unknown>;
   /** default: the criterion's own, else DEFAULTS.allocation */
   allocation?: AllocationMode;
+  /** kept FFN channels per layer a multiple of this; default DEFAULTS.align */
+  align?: number;
   /** bias compensation (DEFAULTS.compensate) */
   compensate?: boolean;
   calibration: CalibrationRequest;
@@ -71,6 +73,7 @@ export async function pruneLlm(input: PruneLlmInput, req: PruneLlmRequest, hooks
   const plan = planFromScores(scores, planModelShape(input.spec, fingerprint), {
     ratio: req.ratio,
     ...(req.allocation ? { allocation: req.allocation } : {}),
+    ...(req.align !== undefined ? { align: req.align } : {}),
     calibration: calibrationRecord(calibration),
     seed: calibration.seed,
   });

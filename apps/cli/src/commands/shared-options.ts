@@ -21,6 +21,7 @@ export const calibrationOptions: Record<string, OptionSpec> = {
 export const pruneOptions: Record<string, OptionSpec> = {
   ratio: { type: 'string', value: 'R', description: 'fraction of attention+MLP parameters to remove, in (0, 1)' },
   allocation: { type: 'string', value: 'MODE', description: `how the ratio is spread over layers: ${ALLOCATIONS.join(' | ')}`, defaultText: `the criterion's own (flap: al-am), else ${DEFAULTS.allocation}` },
+  align: { type: 'string', value: 'N', description: 'each pruned layer keeps a multiple of N FFN channels (whole kernel tiles run faster), within half a block of the ratio', defaultText: String(DEFAULTS.align) },
 };
 
 export const outputOption = (what: string, short = true): Record<string, OptionSpec> => ({

@@ -25,10 +25,13 @@
  * layer keeps at least this many head groups and channels, default 1: surgery can empty a block, but
  * a model with an emptied block cannot be recognised and pruned again; the next-lowest group elsewhere
  * goes instead; minKeep 0 allows emptying).
+ * align N (default 1: off): afterwards every pruned layer keeps a multiple of N FFN channels (see
+ * align.ts); head groups are already whole KV groups.
  */
 import { groupParameters, planGroupSource, type PruningPlan } from '@llm-bip/model';
 import { AllocationError } from '../errors.js';
 import type { GroupScores, PlanModelShape } from '../types.js';
+import { alignChannels } from './align.js';
 
 export const ALLOCATIONS = ['uniform', 'global-kind', 'global', 'al-am'] as const;
 export type AllocationMode = (typeof ALLOCATIONS)[number];
@@ -39,6 +42,8 @@ export interface AllocationOptions {
   skipFirst?: number;
   skipLast?: number;
   minKeep?: number;
+  /** kept FFN channels per pruned layer rounded to a multiple of this (1: no rounding) */
+  align?: number;
 }
 
 export interface PlanOptions extends AllocationOptions {
@@ -94,6 +99,7 @@ export interface Removal {
 export function allocate(scores: GroupScores, model: PlanModelShape, opts: AllocationOptions): Removal {
   const { ratio } = opts;
   if (!(ratio >= 0 && ratio < 1)) throw new AllocationError(`ratio must be in [0, 1), got ${ratio}`);
+  if (opts.align !== undefined && !(Number.isInteger(opts.align) && opts.align >= 1)) throw new AllocationError(`align must be a whole number >= 1, got ${opts.align}`);
   if (!ALLOCATIONS.includes(opts.allocation)) throw new AllocationError(`unknown allocation "${opts.allocation}": choose one of ${ALLOCATIONS.join(', ')}`);
   const L = model.numLayers;
   if (scores.layers.length !== L) throw new AllocationError(`scores have ${scores.layers.length} layers, the model has ${L}: the scores were made for another model`);
@@ -205,5 +211,16 @@ export function allocate(scores: GroupScores, model: PlanModelShape, opts: Alloc
     counts.channel.fill(0);
     order.slice(0, best).forEach(remove);
   }
+  const align = opts.align ?? 1;
+  if (align > 1 && channelsScored) {
+    const removedParams = removal.channels.reduce((sum, set, l) => sum + set.size * params[l]!.channel, 0);
+    alignChannels(removal, { scores, model, align, pruned, minKeep, params, target: removedParams, key: channelKey(scores) });
+  }
   return removal;
+}
+
+/** How channels of different layers compare when alignment moves whole blocks between layers. */
+function channelKey(scores: GroupScores): (layer: number, score: number) => number {
+  const normed = scores.layers.every((l) => l.blockOutputNorm !== undefined && l.blockOutputNorm > 0);
+  return normed ? (layer, score) => score / scores.layers[layer]!.blockOutputNorm! : (_layer, score) => score;
 }

@@ -30,6 +30,7 @@ export function makePlan(scores: GroupScores, model: PlanModelShape, opts: PlanO
       ...(opts.skipFirst ? { skipFirst: opts.skipFirst } : {}),
       ...(opts.skipLast ? { skipLast: opts.skipLast } : {}),
       minKeep: opts.minKeep ?? 1,
+      ...(opts.align && opts.align > 1 ? { align: opts.align } : {}),
       ...(scores.options ? { criterionOptions: withoutBulk(scores.options) } : {}),
       ...opts.notes,
     },

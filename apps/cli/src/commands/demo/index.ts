@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULTS } from '@llm-bip/pipeline';
 import { noExtraPositionals, parseIntOption, parseRatio, stringOption } from '../../args.js';
 import { defineCommand, type CommandContext } from '../../command.js';
 import { CliError, ExitCode } from '../../errors.js';
@@ -46,6 +47,7 @@ export function demoRequest(ctx: Pick<CommandContext, 'values' | 'positionals' |
     ratio,
     criterion: 'llm-bip',
     allocation: 'global-kind',
+    align: DEFAULTS.align,
     compensate: true,
     calibration: { samples: 64, seqLen: 128, seed: 0 },
     eval: { ppl: ['wikitext2'], tasks: [], seqLen: 128, limit, dataDir: inputs.data, ep },

@@ -1,7 +1,7 @@
 import { planCuts, validatePlan, type PlanCuts, type PruningPlan } from '@llm-bip/model';
 import { loadScores, type AllocationMode } from '@llm-bip/scoring';
 import { DEFAULTS, planFromScoresFile } from '@llm-bip/pipeline';
-import { booleanOption, parseChoice, parseRatio, requireExisting, soleArgument, stringOption } from '../../args.js';
+import { booleanOption, parseChoice, parseIntOption, parseRatio, requireExisting, soleArgument, stringOption } from '../../args.js';
 import { defineCommand } from '../../command.js';
 import { UsageError } from '../../errors.js';
 import { writeFileAtomic } from '../../output.js';
@@ -18,6 +18,7 @@ export const planCommand = defineCommand({
   options: {
     ratio: pruneOptions.ratio!,
     allocation: pruneOptions.allocation!,
+    align: pruneOptions.align!,
     ...outputOption('plan JSON to write (optional with --explain)'),
     explain: { type: 'boolean', description: 'print what the plan cuts, per layer and tensor (--json: under "explanation")' },
     model: { type: 'string', value: 'MODEL', description: "with --explain: the model's own initializer names and slices", defaultText: 'the names `llm-bip export` writes' },
@@ -25,12 +26,14 @@ export const planCommand = defineCommand({
   examples: [
     { command: 'llm-bip plan scores.json --ratio 0.2 -o plan.json', explain: 'remove 20 % with the criterion\'s default allocation' },
     { command: 'llm-bip plan scores.json --ratio 0.5 --allocation uniform -o plan50.json', explain: 'the same fraction in every layer' },
+    { command: 'llm-bip plan scores.json --ratio 0.5 --align 64 -o plan50.json', explain: 'every layer keeps a multiple of 64 FFN channels' },
     { command: 'llm-bip plan scores.json --ratio 0.2 --explain --model model.onnx', explain: 'print which heads, channels and weight slices go (writes no plan without -o)' },
   ],
   async run(ctx) {
     const scoresPath = soleArgument(ctx, 'SCORES.json', 'plan', 'give the scores file written by `llm-bip score`');
     const ratio = parseRatio(stringOption(ctx.values, 'ratio'));
     const allocationRaw = stringOption(ctx.values, 'allocation');
+    const align = parseIntOption(stringOption(ctx.values, 'align'), '--align', DEFAULTS.align);
     const output = stringOption(ctx.values, 'output');
     const explain = booleanOption(ctx.values, 'explain');
     const modelPath = stringOption(ctx.values, 'model');
@@ -41,7 +44,7 @@ export const planCommand = defineCommand({
     assertOutputsDoNotReplaceInputs({ inputs: [scoresPath, modelPath], outputFile: output });
     const file = await loadScores(scoresPath);
     const requested: AllocationMode | undefined = allocationRaw ? parseChoice(allocationRaw, '--allocation', ALLOCATIONS, DEFAULTS.allocation) : undefined;
-    const plan = planFromScoresFile(file, { ratio, ...(requested ? { allocation: requested } : {}), notes: { scores: scoresPath } });
+    const plan = planFromScoresFile(file, { ratio, align, ...(requested ? { allocation: requested } : {}), notes: { scores: scoresPath } });
     const allocation = plan.allocation;
     let explanation: PlanCuts | undefined;
     if (explain) {
@@ -53,13 +56,14 @@ export const planCommand = defineCommand({
     if (output) await writeFileAtomic(output, `${JSON.stringify(plan, null, 2)}\n`, { cleanup: ctx.cleanup, signal: ctx.signal });
     const kept = plan.layers.map((l) => `${l.keepHeads.length}/${file.model.numHeads[l.layer]}h ${l.keepChannels.length}/${file.model.intermediateSize[l.layer]}c`);
     const achieved = Number(plan.notes?.achievedRatio ?? Number.NaN);
-    const summary = `${plan.criterion}, ${allocation}, target ${(ratio * 100).toFixed(1)} %, removes ${(achieved * 100).toFixed(1)} % of attention+MLP parameters\nkept per layer: ${kept.join(', ')}`;
+    const summary = `${plan.criterion}, ${allocation}${align > 1 ? `, widths aligned to ${align}` : ''}, target ${(ratio * 100).toFixed(1)} %, removes ${(achieved * 100).toFixed(1)} % of attention+MLP parameters\nkept per layer: ${kept.join(', ')}`;
     return {
       result: {
         output,
         criterion: plan.criterion,
         ratio,
         allocation,
+        align,
         achievedRatio: achieved,
         layers: plan.layers.map((l) => ({ layer: l.layer, heads: l.keepHeads.length, kvHeads: l.keepKvHeads.length, channels: l.keepChannels.length })),
         ...(explanation ? { explanation } : {}),

@@ -70,4 +70,24 @@ describe('plan --explain', () => {
     expect(r.code).toBe(ExitCode.usage);
     expect(r.stderr).toContain('--model is for --explain');
   });
+
+  it('--align N: every layer keeps a multiple of N channels, recorded in the plan and in --json', async () => {
+    const t = await buildTinyLlama({ seed: 6, hiddenSize: 32, numLayers: 3, numHeads: 4, numKvHeads: 2, intermediateSize: 40, vocabSize: 64 }, { dir: join(tmp.dir, 'a'), dtype: 'float32', kvCache: false });
+    const scores = join(tmp.dir, 'scores-align.json');
+    const input = await loadModelInput(t.onnxPath);
+    await saveScores(scoresFile(input.spec, '', await scoreModel(input, { criterion: 'magnitude' })), scores);
+    const planPath = join(tmp.dir, 'plan-align.json');
+    const r = await cli(['plan', scores, '--ratio', '0.3', '--align', '8', '-o', planPath, '--json']);
+    expect(r.code).toBe(ExitCode.ok);
+    const result = (JSON.parse(r.stdout) as { result: { align: number; layers: Array<{ channels: number }> } }).result;
+    expect(result.align).toBe(8);
+    const plan = JSON.parse(readFileSync(planPath, 'utf8')) as PruningPlan;
+    expect(plan.notes!.align).toBe(8);
+    for (const l of plan.layers) expect(l.keepChannels.length % 8).toBe(0);
+    expect(result.layers.map((l) => l.channels)).toEqual(plan.layers.map((l) => l.keepChannels.length));
+
+    const bad = await cli(['plan', scores, '--ratio', '0.3', '--align', '0', '-o', planPath]);
+    expect(bad.code).toBe(ExitCode.usage);
+    expect(bad.stderr).toContain('--align');
+  }, 60_000);
 });

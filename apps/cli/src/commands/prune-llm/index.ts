@@ -29,6 +29,7 @@ export interface PipelineRequest {
   /** the criterion's declared options (from its flags) */
   criterionOptions?: Record<string, unknown>;
   allocation?: (typeof ALLOCATIONS)[number];
+  align: number;
   compensate: boolean;
   calibration: CalibrationArgs;
   eval: EvalRequest;
@@ -69,6 +70,7 @@ export async function runPipeline(ctx: CommandContext, req: PipelineRequest): Pr
         criterion: req.criterion,
         ...(req.criterionOptions ? { criterionOptions: req.criterionOptions } : {}),
         ...(req.allocation ? { allocation: req.allocation } : {}),
+        align: req.align,
         compensate: req.compensate,
         calibration: { ...req.calibration, dataDir: req.eval.dataDir },
         outPath: out.path('model.onnx'),
@@ -166,7 +168,7 @@ const fixedOptions: Record<string, OptionSpec> = {
 };
 
 export function pruneLlmOptions(): Record<string, OptionSpec> {
-  return { ratio: pruneOptions.ratio!, ...criterionOption(), allocation: pruneOptions.allocation!, ...criterionFlags(fixedOptions), ...fixedOptions };
+  return { ratio: pruneOptions.ratio!, ...criterionOption(), allocation: pruneOptions.allocation!, align: pruneOptions.align!, ...criterionFlags(fixedOptions), ...fixedOptions };
 }
 
 export function parsePipelineRequest(ctx: CommandContext, model: string, output: string, defaults: { ratio?: number; limit?: number } = {}): PipelineRequest {
@@ -187,6 +189,7 @@ export function parsePipelineRequest(ctx: CommandContext, model: string, output:
     criterion,
     ...(criterionOptions ? { criterionOptions } : {}),
     ...(allocationRaw ? { allocation: parseChoice(allocationRaw, '--allocation', ALLOCATIONS, DEFAULTS.allocation) } : {}),
+    align: parseIntOption(stringOption(ctx.values, 'align'), '--align', DEFAULTS.align),
     compensate: compensationWanted(ctx.values),
     calibration: parseCalibration(ctx),
     eval: {
