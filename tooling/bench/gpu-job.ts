@@ -27,6 +27,13 @@ import { saveAtomic } from './steps.js';
 import { main as quality, WORKER_ENV } from './quality.js';
 import { main as speed } from './speed.js';
 
+// `node job.mjs cli COMMAND ...`: the real CLI (signal handling, progress on stderr), one command per
+// process, so tooling/gpu/pipeline-7b.sh measures each stage's own peak RSS and GPU memory
+if (process.argv[2] === 'cli') {
+  const { runCli } = await import('../../apps/cli/src/main.js');
+  process.exit(await runCli(process.argv.slice(3), { handleSignals: true }));
+}
+
 // a quality worker (bench:quality --workers N re-runs this bundle with its argv in the environment)
 const workerArgv = process.env[WORKER_ENV];
 if (workerArgv) {
