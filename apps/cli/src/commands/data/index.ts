@@ -70,6 +70,7 @@ function verifyText(files: FileStatus[]): string {
 
 async function runFetch(ctx: CommandContext, sets: DataSetName[] | undefined, dir: string): Promise<FetchResult[]> {
   let bar: ProgressTask | undefined;
+  let label = '';
   try {
     return await fetchDataSets({
       env: ctx.env,
@@ -78,13 +79,17 @@ async function runFetch(ctx: CommandContext, sets: DataSetName[] | undefined, di
       signal: ctx.signal,
       log: (line) => ctx.log(line),
       onFile: ({ set, file, phase }) => {
-        if (phase === 'start') bar = ctx.progress({ label: `${set}: ${file.repo}/${file.file}`, unit: 'kB' });
-        else {
+        label = `${set}: ${file.repo}/${file.file}`;
+        if (phase === 'done') {
           bar?.finish();
           bar = undefined;
         }
       },
-      onProgress: (p) => bar?.update(p.done / 1000, p.total !== undefined ? p.total / 1000 : undefined),
+      // the bar starts with the first bytes: a file already cached or a Hub that cannot be reached shows none
+      onProgress: (p) => {
+        bar ??= ctx.progress({ label, unit: 'kB' });
+        bar.update(p.done / 1000, p.total !== undefined ? p.total / 1000 : undefined);
+      },
     });
   } finally {
     bar?.finish();
@@ -104,7 +109,7 @@ export const dataCommand = defineCommand({
     'Hub: $LLM_BIP_HUB_URL, else $HF_ENDPOINT, else https://huggingface.co; $HF_TOKEN is sent when set.',
   options: { ...dataOption },
   examples: [
-    { command: 'llm-bip data fetch', explain: 'download every set (about 60 MB) into the cache' },
+    { command: 'llm-bip data fetch', explain: 'download every set into the cache' },
     { command: 'llm-bip data fetch wikitext2 ptb c4', explain: 'only what prune-llm needs by default' },
     { command: 'llm-bip data list', explain: 'what is cached, and where each set is read from' },
     { command: 'llm-bip data verify', explain: 'hash the cached files; a corrupt one is fetched again by `data fetch`' },
