@@ -12,3 +12,8 @@ export class DatasetError extends EvalError {
 export class TokenizerError extends EvalError {
   override name = 'TokenizerError';
 }
+
+/** A dataset could not be fetched: the Hub unreachable, refused, or the bytes not the pinned ones. */
+export class DataFetchError extends EvalError {
+  override name = 'DataFetchError';
+}

@@ -1,4 +1,33 @@
-export { DatasetError, EvalError, TokenizerError } from './errors.js';
+export { DataFetchError, DatasetError, EvalError, TokenizerError } from './errors.js';
+export { DATA_SETS, dataSet, dataSetNames, hubUrl, isDataSetName, type DataSetName, type DataSetSpec, type HubFile } from './data/catalogue.js';
+export { dataCacheDir, userCacheDir } from './data/user-cache.js';
+export {
+  dataRoots,
+  describeResolved,
+  findDataSetIn,
+  missingDataMessage,
+  requireDataSets,
+  resolveDataSet,
+  rootsOf,
+  type DataLocation,
+  type DataRoot,
+  type DataRootKind,
+  type ResolvedDataSet,
+} from './data/resolve.js';
+export { DEFAULT_HUB_ENDPOINT, downloadHubFile, hubConnection, sha256File, type DownloadOptions, type DownloadProgress, type Downloaded, type HubConnection } from './data/hub-download.js';
+export {
+  fetchDataSets,
+  listDataSets,
+  verifyDataSets,
+  type DataCacheOptions,
+  type FetchEvent,
+  type FetchOptions,
+  type FetchResult,
+  type FetchedRecord,
+  type FileState,
+  type FileStatus,
+  type SetStatus,
+} from './data/data-cache.js';
 export { loadTokenizer, type EncodeOptions, type EvalTokenizer } from './tokenizer.js';
 export { encodeCached, type CachedEncodeOptions } from './token-cache.js';
 export { joinRows, readJsonl, readLabelLines, readParquetRows, readPtbLines, readWikitextRows, splitLines } from './datasets/readers.js';
@@ -17,7 +46,7 @@ export { encodePair, scoreRequests, type EncodedRequest, type LoglikelihoodResul
 export { argmax, charLength, meanStderr, scoreItem, utf8Length, type ItemScore } from './metrics.js';
 export * from './tasks/templates.js';
 export { hellaswagJsonl, loadTaskItems, missingTaskFiles, readHellaswagText, taskFiles } from './tasks/loaders.js';
-export { findHfParquet, taskItemsFromHfRows } from './tasks/hf-rows.js';
+export { findHfParquet, taskItemsFromHfRows, taskSplit } from './tasks/hf-rows.js';
 export { taskNames, type LoglikelihoodRequest, type TaskItem, type TaskName } from './tasks/types.js';
 export {
   evaluateItems,

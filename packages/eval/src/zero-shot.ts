@@ -21,8 +21,8 @@ export const primaryMetric: Record<TaskName, 'acc' | 'acc_norm'> = {
 };
 
 export interface TaskOptions {
-  /** Folder laid out like ../shared/data/tasks. */
-  tasksDir: string;
+  /** Folder laid out like ../shared/data/tasks; or each task's own (resolveDataSet may find tasks in different data folders). */
+  tasksDir: string | ((task: TaskName) => string);
   /** Default: all seven. */
   tasks?: readonly TaskName[];
   /** First N items of each task. */
@@ -131,13 +131,14 @@ export async function evaluateTasks(session: Session, tokenizer: EvalTokenizer, 
   if (opts.limit !== undefined && (!Number.isInteger(opts.limit) || opts.limit < 1)) throw new EvalError(`--limit must be a positive integer, got ${opts.limit}`);
   const out: TasksResult = { results: {}, missing: [], average: Number.NaN };
   for (const task of tasks) {
-    const missing = missingTaskFiles(task, opts.tasksDir);
-    const parquet = missing.length ? findHfParquet(task, opts.tasksDir) : undefined;
+    const tasksDir = typeof opts.tasksDir === 'string' ? opts.tasksDir : opts.tasksDir(task);
+    const missing = missingTaskFiles(task, tasksDir);
+    const parquet = missing.length ? findHfParquet(task, tasksDir) : undefined;
     if (missing.length && !parquet) {
       out.missing.push({ task, files: missing });
       continue;
     }
-    let items = parquet ? taskItemsFromHfRows(task, await readParquetRows(parquet)) : loadTaskItems(task, opts.tasksDir);
+    let items = parquet ? taskItemsFromHfRows(task, await readParquetRows(parquet)) : loadTaskItems(task, tasksDir);
     if (opts.limit !== undefined) items = items.slice(0, opts.limit);
     out.results[task] = await evaluateItems(session, tokenizer, task, items, opts);
   }

@@ -2,7 +2,6 @@
  * Every default of the pipeline, in one place. The CLI's help text and the benchmarks read these;
  * no other file repeats a number or a name from here.
  */
-import { join } from 'node:path';
 import type { AllocationMode, GroupScores } from '@llm-bip/scoring';
 import { ALLOCATIONS, AllocationError } from '@llm-bip/scoring';
 
@@ -19,9 +18,9 @@ export const DEFAULTS = {
     samples: 128,
     seqLen: 128,
     seed: 0,
-    /** the C4 sample inside the data folder */
-    file: (dataDir: string): string => join(dataDir, 'c4', 'c4_sample.jsonl'),
-    fileText: 'the C4 sample in the data folder',
+    /** the calibration text: this dataset, found by the data resolver (eval's resolveDataSet) */
+    dataSet: 'c4' as const,
+    fileText: 'C4 (the data set `c4`: --data, $LLM_BIP_DATA, the `llm-bip data fetch` cache, the development copy)',
   },
   eval: {
     ppl: ['wikitext2', 'ptb'] as string[],

@@ -9,9 +9,12 @@ import {
   createScoringSession,
   evaluatePerplexity,
   evaluateTasks,
+  describeResolved,
   loadTextDataset,
-  locatePerplexitySet,
+  requireDataSets,
   DatasetError,
+  type DataLocation,
+  type DataSetName,
   TOKEN_LOGPROB_OUTPUT,
   type EvalTokenizer,
   type PerplexityResult,
@@ -36,7 +39,8 @@ export interface EvalRequest {
   taskLimit?: number;
   /** sequences per forward pass (default: the eval package's, 4 windows / 8 task requests) */
   batchSize?: number;
-  dataDir: string;
+  /** a data folder, or the folders to search in order (eval's dataRoots: --data, $LLM_BIP_DATA, the cache, the development copy) */
+  dataDir: DataLocation;
   ep?: EpChoice;
   /** where tokenized datasets are cached between runs */
   cacheDir?: string;
@@ -96,15 +100,18 @@ export interface EvaluateOptions {
 export async function evaluateModel(model: ModelFile, tokenizer: EvalTokenizer, req: EvalRequest, hooks?: PipelineHooks, opts: EvaluateOptions = {}): Promise<EvalRun> {
   const h = hooksOf(hooks);
   const label = opts.label ?? '';
+  // every set is found (or all the missing ones named, with the fetch command) before a session is made
+  const data = requireDataSets([...req.ppl, ...req.tasks], req.dataDir);
   const { session, cleanup } = await evaluationSession(model.path, req.ep ?? DEFAULTS.ep, hooks);
   const progress = h.evalProgress(label);
   try {
     opts.checkVocab?.(logitsVocab(session));
     const perplexity: PerplexityResult[] = [];
     for (const name of req.ppl) {
-      const path = locatePerplexitySet(name, req.dataDir);
+      const found = data.get(name as DataSetName)!;
+      const path = found.files[0]!;
       // the first run tokenizes the whole set (seconds to a minute); later runs read the cache
-      h.log(`${label}${name}: ${path}`);
+      h.log(`${label}${describeResolved(found)}`);
       const dataset = await loadTextDataset(name, path);
       perplexity.push(
         await evaluatePerplexity(session, tokenizer, dataset, {
@@ -121,7 +128,7 @@ export async function evaluateModel(model: ModelFile, tokenizer: EvalTokenizer, 
     if (req.tasks.length) {
       const limit = req.taskLimit ?? req.limit;
       tasks = await evaluateTasks(session, tokenizer, {
-        tasksDir: join(req.dataDir, 'tasks'),
+        tasksDir: (task) => join(data.get(task)!.root.dir, 'tasks'),
         tasks: req.tasks,
         onProgress: progress.onProgress,
         ...(limit !== undefined ? { limit } : {}),

@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '@llm-bip/testing';
 import { sampleCalibration } from './calibration.js';
@@ -37,6 +38,23 @@ describe('sampleCalibration', () => {
     writeFileSync(txt, 'the quick brown fox jumps over the lazy dog');
     const fromText = await sampleCalibration({ textPath: txt, encode, samples: 3, seqLen: 5, seed: 2 });
     expect(fromText.rows.every((r) => 'the quick brown fox jumps over the lazy dog'.includes(String.fromCharCode(...r)))).toBe(true);
+  });
+
+  it('reads gzipped JSON lines (the Hub\'s C4 shards) with the same draws as the plain file', async () => {
+    const body = docs.map((text) => JSON.stringify({ text, timestamp: 't', url: 'u' })).join('\n') + '\n';
+    const gz = join(tmp.dir, 'c4-validation.00000-of-00008.json.gz');
+    writeFileSync(gz, gzipSync(body));
+    const plain = join(tmp.dir, 'same.jsonl');
+    writeFileSync(plain, body);
+    const fromGz = await sampleCalibration({ jsonlPath: gz, encode, samples: 6, seqLen: 10, seed: 3 });
+    expect(fromGz.rows).toEqual((await sampleCalibration({ jsonlPath: plain, encode, samples: 6, seqLen: 10, seed: 3 })).rows);
+    expect(fromGz.source).toBe(gz);
+    const badGz = join(tmp.dir, 'bad.json.gz');
+    writeFileSync(badGz, gzipSync('{"text": "ok"}\nnot json\n'));
+    await expect(sampleCalibration({ jsonlPath: badGz, encode })).rejects.toThrow(/bad\.json\.gz:2 is not valid JSON/);
+    const notGz = join(tmp.dir, 'plain.json.gz');
+    writeFileSync(notGz, body);
+    await expect(sampleCalibration({ jsonlPath: notGz, encode })).rejects.toThrow(/plain\.json\.gz: not gzipped JSON lines/);
   });
 
   it('says clearly when documents are too short or the input is malformed', async () => {

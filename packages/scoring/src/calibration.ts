@@ -9,6 +9,8 @@
  * where each record lies is kept), and a long document is read and encoded a stretch at a time.
  */
 import { open, type FileHandle } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { createGunzip } from 'node:zlib';
 import { INPUT_LIMITS, countProblem } from '@llm-bip/onnx-io';
 import { CalibrationError } from './errors.js';
 import { seededRng } from './rng.js';
@@ -16,7 +18,7 @@ import { seededRng } from './rng.js';
 export interface CalibrationOptions {
   /** the documents; or give `jsonlPath` / `textPath` */
   texts?: string[];
-  /** JSON lines with a string field (default "text"), one document per line (the C4 sample) */
+  /** JSON lines with a string field (default "text"), one document per line (the C4 sample); gzipped when it ends in .gz (the Hub's C4 shards) */
   jsonlPath?: string;
   jsonlField?: string;
   /** a plain text file, taken as one document */
@@ -137,6 +139,7 @@ async function loadDocuments(opts: CalibrationOptions): Promise<{ docs: Doc[]; s
   }
   const path = opts.jsonlPath!;
   const field = opts.jsonlField ?? 'text';
+  if (path.endsWith('.gz')) return { docs: await gzipJsonlTexts(path, field), source: path };
   // stream the lines: keep where each record is, not its text (read again when drawn)
   const docs: Doc[] = [];
   let lineNo = 0;
@@ -156,6 +159,40 @@ async function loadDocuments(opts: CalibrationOptions): Promise<{ docs: Doc[]; s
     docs.push({ path, start, end, jsonField: field });
   });
   return { docs, source: path };
+}
+
+/**
+ * The texts of gzipped JSON lines (the Hub's C4 shards): a gzip stream has no byte offsets to come back
+ * to, so the texts are kept (a C4 validation shard: about 100 MB of text).
+ */
+async function gzipJsonlTexts(path: string, field: string): Promise<Doc[]> {
+  const fh = await openFile(path);
+  const docs: Doc[] = [];
+  let lineNo = 0;
+  const lines = createInterface({ input: fh.createReadStream().pipe(createGunzip()), crlfDelay: Infinity });
+  try {
+    for await (const text of lines) {
+      lineNo++;
+      if (Buffer.byteLength(text) > MAX_LINE_BYTES) throw new CalibrationError(`${path}:${lineNo} is over the limit of ${MAX_LINE_BYTES} bytes for one record`);
+      if (text.trim() === '') continue;
+      let rec: unknown;
+      try {
+        rec = JSON.parse(text);
+      } catch {
+        throw new CalibrationError(`${path}:${lineNo} is not valid JSON: the file must hold one JSON object per line (gzipped)`);
+      }
+      const v = (rec as Record<string, unknown> | null)?.[field];
+      if (typeof v !== 'string') throw new CalibrationError(`${path}:${lineNo} has no string field "${field}": pass jsonlField to name the text field`);
+      docs.push({ text: v });
+    }
+  } catch (e) {
+    if (e instanceof CalibrationError) throw e;
+    throw new CalibrationError(`cannot read calibration file ${path}: not gzipped JSON lines (${(e as Error).message})`);
+  } finally {
+    lines.close();
+    await fh.close();
+  }
+  return docs;
 }
 
 /** Call `fn` with each line of a file (without its newline) and its byte range, reading 1 MiB at a time. */

@@ -1,5 +1,6 @@
 import type { Command } from '../command.js';
 import { benchCommand } from './bench/index.js';
+import { dataCommand } from './data/index.js';
 import { demoCommand } from './demo/index.js';
 import { evalCommand } from './eval/index.js';
 import { exportCommand } from './export/index.js';
@@ -23,5 +24,6 @@ export const builtinCommands: Command[] = [
   evalCommand,
   benchCommand,
   reportCommand,
+  dataCommand,
   setupCommand,
 ];

@@ -4,9 +4,9 @@
  * content, so the next command on the same folder reuses it). Also where the shared data lives.
  */
 import { existsSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { dataRoots, userCacheDir, type DataRoot } from '@llm-bip/eval';
 import { exportCached } from '@llm-bip/pipeline';
 import type { CommandContext } from '../command.js';
 import { CliError, ExitCode } from '../errors.js';
@@ -43,17 +43,18 @@ export async function resolveModelInput(model: string, ctx: CommandContext, opts
   return { onnxPath: model, tokenizer, dispose: () => {} };
 }
 
-/** The shared data folder: --data, else $LLM_BIP_DATA, else ../shared/data beside the checkout. */
-export function dataDir(option: string | undefined): string {
-  if (option) return option;
-  if (process.env.LLM_BIP_DATA) return process.env.LLM_BIP_DATA;
+/** The development copy of the datasets: ../shared/data beside the checkout (the last place searched). */
+export function devDataDir(): string {
   // this file is apps/cli/{src,dist}/commands/model-input.*: five levels up is the checkout's parent
   return resolve(dirname(fileURLToPath(import.meta.url)), '../../../../../shared/data');
 }
 
-/** Where tokenized datasets and HF exports are cached between runs. */
+/** Where datasets are searched, in order: --data, $LLM_BIP_DATA, the `llm-bip data fetch` cache, the development copy. */
+export function dataDir(option: string | undefined, env: NodeJS.ProcessEnv = process.env): DataRoot[] {
+  return dataRoots({ option, env, devDir: devDataDir() });
+}
+
+/** Where tokenized datasets, HF exports and fetched datasets are cached between runs. */
 export function cacheDir(env: NodeJS.ProcessEnv): string {
-  if (env.LLM_BIP_CACHE) return env.LLM_BIP_CACHE;
-  const base = env.XDG_CACHE_HOME ?? (env.HOME ? join(env.HOME, '.cache') : tmpdir());
-  return join(base, 'llm-bip');
+  return userCacheDir(env);
 }

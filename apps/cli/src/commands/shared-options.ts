@@ -29,7 +29,7 @@ export const outputOption = (what: string, short = true): Record<string, OptionS
 });
 
 export const dataOption: Record<string, OptionSpec> = {
-  data: { type: 'string', value: 'DIR', description: 'folder with the datasets', defaultText: '$LLM_BIP_DATA or ../shared/data' },
+  data: { type: 'string', value: 'DIR', description: 'folder with the datasets', defaultText: '$LLM_BIP_DATA, then the `llm-bip data fetch` cache, then ../shared/data' },
 };
 
 export const tokenizerOption: Record<string, OptionSpec> = {

@@ -1,7 +1,9 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { DatasetError } from '../errors.js';
+import { missingDataMessage, resolveDataSet, type DataLocation } from '../data/resolve.js';
+import { perplexitySetFiles, type PerplexitySetName } from './perplexity-files.js';
 import { joinRows, readParquetRows, readPtbLines, readWikitextRows } from './readers.js';
+
+export { perplexitySetFiles, type PerplexitySetName };
 
 /** A perplexity corpus: its name and the single evaluation string. */
 export interface TextDataset {
@@ -10,27 +12,22 @@ export interface TextDataset {
   text: string;
 }
 
-export type PerplexitySetName = 'wikitext2' | 'ptb' | 'ptb-test';
-
-/** Where each perplexity set lives under the shared data folder (../shared/data). */
-export const perplexitySetFiles: Record<PerplexitySetName, string> = {
-  wikitext2: 'wikitext-2-raw-v1/wiki.test.raw',
-  ptb: 'ptb/ptb.valid.txt',
-  'ptb-test': 'ptb/ptb.test.txt',
-};
-
 export function isPerplexitySetName(name: string): name is PerplexitySetName {
   return name in perplexitySetFiles;
 }
 
-/** Path of a named perplexity set under `dataDir`; throws a DatasetError naming the expected file. */
-export function locatePerplexitySet(name: string, dataDir: string): string {
+/**
+ * The file of a named perplexity set: the first folder of `data` (one folder, or the search order of
+ * dataRoots) that holds it, in the Hub's layout or the development copy's. Throws a DatasetError naming
+ * where it looked and the `llm-bip data fetch` command.
+ */
+export function locatePerplexitySet(name: string, data: DataLocation): string {
   if (!isPerplexitySetName(name)) {
     throw new DatasetError(`unknown perplexity set "${name}" (known: ${Object.keys(perplexitySetFiles).join(', ')}; or pass a file path)`);
   }
-  const path = join(dataDir, perplexitySetFiles[name]);
-  if (!existsSync(path)) throw new DatasetError(`${name}: expected ${path} (see shared/data/README.md)`);
-  return path;
+  const found = resolveDataSet(name, data);
+  if (!found) throw new DatasetError(missingDataMessage([name], data));
+  return found.files[0]!;
 }
 
 /**

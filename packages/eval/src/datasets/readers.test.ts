@@ -41,7 +41,7 @@ describe('text readers', () => {
 
   it('missing files are DatasetErrors', () => {
     expect(() => readPtbLines(join(tmp.dir, 'none.txt'))).toThrow(DatasetError);
-    expect(() => locatePerplexitySet('wikitext2', tmp.dir)).toThrow(/wikitext2: expected .*wiki\.test\.raw/);
+    expect(() => locatePerplexitySet('wikitext2', tmp.dir)).toThrow(/dataset not found: wikitext2 \(looked in .* \(the data folder\)\)\. Fetch it with `llm-bip data fetch wikitext2`/);
     expect(() => locatePerplexitySet('c4', tmp.dir)).toThrow(/unknown perplexity set "c4"/);
   });
 

@@ -6,7 +6,7 @@ import { arcItem, boolqItem, hellaswagItem, openbookqaItem, piqaItem, winogrande
 import type { TaskItem, TaskName } from './types.js';
 
 /** Split lm-eval scores for each task (validation, or test for ARC and OBQA). */
-const hfSplit: Record<TaskName, string> = {
+export const taskSplit: Record<TaskName, string> = {
   boolq: 'validation',
   piqa: 'validation',
   hellaswag: 'validation',
@@ -24,9 +24,9 @@ export function findHfParquet(task: TaskName, tasksDir: string): string | undefi
   const folder = join(tasksDir, dirname(taskFiles[task][0]!));
   if (!existsSync(folder)) return undefined;
   const files = readdirSync(folder)
-    .filter((f) => f.endsWith('.parquet') && f.startsWith(hfSplit[task]))
+    .filter((f) => f.endsWith('.parquet') && f.startsWith(taskSplit[task]))
     .sort();
-  if (files.length > 1) throw new DatasetError(`${folder}: several ${hfSplit[task]} parquet shards (${files.join(', ')}); only single-file splits are read`);
+  if (files.length > 1) throw new DatasetError(`${folder}: several ${taskSplit[task]} parquet shards (${files.join(', ')}); only single-file splits are read`);
   return files.length ? join(folder, files[0]!) : undefined;
 }
 

@@ -7,6 +7,7 @@ import { noExtraPositionals, parseIntOption, parseRatio, stringOption } from '..
 import { defineCommand, type CommandContext } from '../../command.js';
 import { CliError, ExitCode } from '../../errors.js';
 import { dataDir } from '../model-input.js';
+import type { DataLocation } from '@llm-bip/eval';
 import { runPipeline, summaryText, type PipelineRequest } from '../prune-llm/index.js';
 import { EXECUTION_PROVIDERS } from '../shared-options.js';
 import { parseChoice } from '../../args.js';
@@ -19,14 +20,14 @@ const appDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
  * (apps/cli/demo/bip-llama-tiny), else the test-bed model beside the checkout. Data likewise
  * (apps/cli/demo/data, else the shared data folder).
  */
-export function demoInputs(env: NodeJS.ProcessEnv, model?: string, data?: string): { model: string; data: string } {
+export function demoInputs(env: NodeJS.ProcessEnv, model?: string, data?: string): { model: string; data: DataLocation } {
   const modelCandidates = [model, env.LLM_BIP_DEMO_MODEL, join(appDir, 'demo', 'bip-llama-tiny'), resolve(appDir, '../../../shared/testbed/bip-llama-tiny')].filter((p): p is string => !!p);
   const found = modelCandidates.find((p) => existsSync(join(p, 'config.json')) || p.endsWith('.onnx'));
   if (!found) {
     throw new CliError(`no demo model found (looked in ${modelCandidates.join(', ')}): pass one with --model CHECKPOINT_DIR`, ExitCode.input);
   }
   const embeddedData = join(appDir, 'demo', 'data');
-  return { model: found, data: data ?? (existsSync(embeddedData) && !env.LLM_BIP_DATA ? embeddedData : dataDir(undefined)) };
+  return { model: found, data: data ?? (existsSync(embeddedData) && !env.LLM_BIP_DATA ? embeddedData : dataDir(undefined, env)) };
 }
 
 /** WikiText-2 windows the demo evaluates unless --limit says otherwise. */

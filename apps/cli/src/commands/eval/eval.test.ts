@@ -85,13 +85,13 @@ describe('llm-bip eval', () => {
     mkdirSync(empty);
     const r = await cli(['eval', onnx, '--ppl', 'ptb', '--ep', 'cpu', '--data', empty], { env });
     expect(r.code).toBe(ExitCode.input);
-    expect(r.stderr).toContain(`ptb: expected ${join(empty, 'ptb', 'ptb.valid.txt')}`);
+    expect(r.stderr).toContain(`dataset not found: ptb (looked in ${empty} (--data)). Fetch it with \`llm-bip data fetch ptb\``);
   });
 
   it('missing task files are an error, not a silent gap', async () => {
     const r = await cli(['eval', onnx, '--ppl', 'none', '--tasks', 'piqa', '--ep', 'cpu', '--data', data], { env });
     expect(r.code).toBe(ExitCode.input);
-    expect(r.stderr).toContain('task files missing: piqa');
+    expect(r.stderr).toContain('dataset not found: piqa');
   });
 
   it('a corrupt ONNX file is an input error naming the file', async () => {

@@ -54,7 +54,7 @@ export const evalCommand = defineCommand({
     'task-limit': { type: 'string', value: 'N', description: 'evaluate only the first N examples of each task (perplexity sets stay whole unless --limit)', defaultText: '--limit' },
     'batch-size': { type: 'string', value: 'N', description: 'sequences per forward pass', defaultText: '4 windows, 8 task requests' },
     tokenizer: { type: 'string', value: 'PATH', description: 'tokenizer.json or its folder', defaultText: 'the model\'s folder' },
-    data: { type: 'string', value: 'DIR', description: 'folder with the datasets', defaultText: '$LLM_BIP_DATA or ../shared/data' },
+    data: { type: 'string', value: 'DIR', description: 'folder with the datasets', defaultText: '$LLM_BIP_DATA, then the `llm-bip data fetch` cache, then ../shared/data' },
     ...epOption,
   },
   examples: [

@@ -13,8 +13,7 @@ import { PPL_DATASETS, TASKS, parseEvalList, type EvalRequest } from '../eval/in
 import { cacheDir, dataDir, resolveModelInput } from '../model-input.js';
 import { hooksFor, loadInput, tokenizerFor } from '../pipeline.js';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { locatePerplexitySet, missingTaskFiles } from '@llm-bip/eval';
+import { requireDataSets } from '@llm-bip/eval';
 import { calibrationFile, DEFAULTS, pruneLlm } from '@llm-bip/pipeline';
 import { ALLOCATIONS, EXECUTION_PROVIDERS, calibrationOptions, dataOption, epOption, outputOption, pruneOptions, tokenizerOption } from '../shared-options.js';
 import { copyTokenizerFiles, tokenizerFilesToCopy } from '../tokenizer-files.js';
@@ -38,13 +37,10 @@ export interface PipelineRequest {
   ep: (typeof EXECUTION_PROVIDERS)[number];
 }
 
-/** Every dataset and the calibration file exist (names the first missing file). */
+/** Every dataset and the calibration file exist: one error names every missing set and the fetch command. */
 export function preflight(req: PipelineRequest): void {
-  for (const name of req.eval.ppl) locatePerplexitySet(name, req.eval.dataDir);
-  const missing = req.eval.tasks.map((t) => ({ t, files: missingTaskFiles(t, join(req.eval.dataDir, 'tasks')) })).filter((m) => m.files.length);
-  if (missing.length) {
-    throw new CliError(`task files missing: ${missing.map((m) => `${m.t} (${m.files.join(', ')})`).join('; ')}. Pass --data DIR with the datasets, or leave those tasks out of --eval`, ExitCode.input);
-  }
+  const sets = [...req.eval.ppl, ...req.eval.tasks, ...(req.calibration.calib ? [] : [DEFAULTS.calibration.dataSet])];
+  requireDataSets(sets, req.eval.dataDir);
   const calib = calibrationFile({ ...req.calibration, dataDir: req.eval.dataDir });
   if (!existsSync(calib)) throw new CliError(`calibration file ${calib} does not exist: pass one with --calib FILE (.jsonl with a "text" field, or plain text)`, ExitCode.input);
 }
