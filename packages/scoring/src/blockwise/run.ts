@@ -132,7 +132,8 @@ export async function runSegments(bw: BlockwiseProbe, ranges: BlockRange[], taps
   for (const [k, seg] of segs.entries()) {
     opts.signal?.throwIfAborted();
     opts.onSegment?.(seg, segs.length);
-    const r = await bw.runSegment(seg, batches, carried, opts);
+    // the execution-provider line once, not once per session
+    const r = await bw.runSegment(seg, batches, carried, k === 0 ? opts : { ...opts, onLog: undefined });
     parts.push(r.statistics);
     // keep what a later segment still reads, drop the rest: the host holds one generation of states
     const later = new Set(segs.slice(k + 1).flatMap((s) => s.carriedIn));

@@ -100,7 +100,7 @@ export function scheduleByBudget(input: ScheduleInput, budgetBytes: number): Blo
   input.weights.blocks.forEach((w, l) => {
     if (w + act > budgetBytes) {
       throw new ScoringError(
-        `--max-device-memory ${formatBytes(budgetBytes)} is below what block ${l} alone needs: about ${formatBytes(w + act)} (weights ${formatBytes(w)}, activations ${formatBytes(act)} for a batch of ${input.batch} x ${input.seqLen} tokens). Give at least ${formatBytes(w + act)}, or a smaller batch size.`,
+        `--max-device-memory ${formatBytes(budgetBytes)} is below what block ${l} alone needs: about ${formatBytes(w + act)} (weights ${formatBytes(w)}, activations ${formatBytes(act)} for a batch of ${input.batch} x ${input.seqLen} tokens). Give at least ${formatBytes(w + act)} (the activations grow with the batch: a library caller can lower batchSize).`,
       );
     }
     if (current && weights + w + act <= budgetBytes) {

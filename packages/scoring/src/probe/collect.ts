@@ -4,7 +4,7 @@
  * whole in one session, or block by block (../blockwise) when a memory budget or a number of blocks
  * per session asks for it and the whole probe does not fit.
  */
-import { loadModel, toNumber, type LoadedModel } from '@llm-bip/onnx-io';
+import { loadModel, tensorByteLength, toNumber, type LoadedModel } from '@llm-bip/onnx-io';
 import type { ModelSpec } from '@llm-bip/model';
 import { chunk, createSession, deviceMemory, makeTokenBatch, toFloat32, type EpChoice, type Session } from '@llm-bip/runtime';
 import { ScoringError } from '../errors.js';
@@ -75,24 +75,41 @@ export async function collectStatistics(opts: CollectOptions): Promise<Statistic
     opts.onSchedule?.({ mode: 'whole', reason: 'no memory budget given', batchSize });
     return collectWhole(loaded, spec, taps, probe, rows, batchSize, opts);
   }
-  // the block analysis refuses graphs it cannot cut before anything runs
-  const bw = BlockwiseProbe.fromProbe(loaded, spec, probe);
-  const input = { spec, weights: bw.blocks.weightBytes(), batch: Math.min(batchSize, rows.length), seqLen };
-  const wholeBytes = wholeModelBytes(input);
   let schedule: ExecutionSchedule;
   if (opts.blocksPerSession !== undefined) {
+    // the block analysis refuses graphs it cannot cut before anything runs
+    const bw = BlockwiseProbe.fromProbe(loaded, spec, probe);
+    const input = { spec, weights: bw.blocks.weightBytes(), batch: Math.min(batchSize, rows.length), seqLen };
     const blockwise = scheduleByCount(input, opts.blocksPerSession);
-    schedule = { mode: 'blockwise', reason: `${opts.blocksPerSession} block(s) per session, as asked`, wholeBytes, blockwise, batchSize };
-  } else {
-    const budget = resolveBudget(opts.maxDeviceMemory!, opts.ep ?? 'auto');
-    if (budget.bytes === undefined || wholeBytes <= budget.bytes) {
-      const why = budget.bytes === undefined ? `${budget.source}: the whole model in one session` : `the whole probe (about ${formatBytes(wholeBytes)}) fits ${formatBytes(budget.bytes)} (${budget.source})`;
-      opts.onSchedule?.({ mode: 'whole', reason: why, wholeBytes, ...(budget.bytes !== undefined ? { budgetBytes: budget.bytes } : {}), batchSize });
-      return collectWhole(loaded, spec, taps, probe, rows, batchSize, opts);
-    }
-    const blockwise = scheduleByBudget(input, budget.bytes);
-    schedule = { mode: 'blockwise', reason: `the whole probe (about ${formatBytes(wholeBytes)}) exceeds ${formatBytes(budget.bytes)} (${budget.source})`, wholeBytes, budgetBytes: budget.bytes, blockwise, batchSize };
+    schedule = { mode: 'blockwise', reason: `${opts.blocksPerSession} block(s) per session, as asked`, wholeBytes: wholeModelBytes(input), blockwise, batchSize };
+    return runBlockwise(bw, schedule, taps, rows, batchSize, opts);
   }
+  const weights = { embedding: 0, blocks: [(probe.model.graph?.initializer ?? []).reduce((a, t) => a + tensorByteLength(t), 0)] };
+  const wholeBytes = wholeModelBytes({ spec, weights, batch: Math.min(batchSize, rows.length), seqLen });
+  const budget = resolveBudget(opts.maxDeviceMemory!, opts.ep ?? 'auto');
+  const whole = (reason: string) => {
+    opts.onSchedule?.({ mode: 'whole', reason, wholeBytes, ...(budget.bytes !== undefined ? { budgetBytes: budget.bytes } : {}), batchSize });
+    return collectWhole(loaded, spec, taps, probe, rows, batchSize, opts);
+  };
+  if (budget.bytes === undefined) return whole(`${budget.source}: the whole model in one session`);
+  if (wholeBytes <= budget.bytes) return whole(`the whole probe (about ${formatBytes(wholeBytes)}) fits ${formatBytes(budget.bytes)} (${budget.source})`);
+  let bw: BlockwiseProbe;
+  try {
+    bw = BlockwiseProbe.fromProbe(loaded, spec, probe);
+  } catch (e) {
+    // a budget the user did not name (auto) does not stop a model that cannot be cut: it runs whole, as before
+    if (opts.maxDeviceMemory === 'auto' && e instanceof ScoringError) {
+      return whole(`the whole probe (about ${formatBytes(wholeBytes)}) may not fit ${formatBytes(budget.bytes)} (${budget.source}), but the graph cannot be cut into blocks (${e.message})`);
+    }
+    throw e;
+  }
+  const input = { spec, weights: bw.blocks.weightBytes(), batch: Math.min(batchSize, rows.length), seqLen };
+  const blockwise = scheduleByBudget(input, budget.bytes);
+  schedule = { mode: 'blockwise', reason: `the whole probe (about ${formatBytes(wholeBytes)}) exceeds ${formatBytes(budget.bytes)} (${budget.source})`, wholeBytes, budgetBytes: budget.bytes, blockwise, batchSize };
+  return runBlockwise(bw, schedule, taps, rows, batchSize, opts);
+}
+
+async function runBlockwise(bw: BlockwiseProbe, schedule: ExecutionSchedule, taps: Tap[], rows: number[][], batchSize: number, opts: CollectOptions): Promise<Statistics> {
   opts.onSchedule?.(schedule);
   const batches = chunk(rows, batchSize).map((r) => makeTokenBatch(r));
   const segments = schedule.blockwise!.ranges.length + 1;
