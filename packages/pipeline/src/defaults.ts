@@ -2,7 +2,7 @@
  * Every default of the pipeline, in one place. The CLI's help text and the benchmarks read these;
  * no other file repeats a number or a name from here.
  */
-import type { AllocationMode, GroupScores } from '@llm-bip/scoring';
+import type { AllocationMode, GroupScores, MemoryBudget } from '@llm-bip/scoring';
 import { ALLOCATIONS, AllocationError } from '@llm-bip/scoring';
 
 export const DEFAULTS = {
@@ -14,6 +14,12 @@ export const DEFAULTS = {
   /** prune-llm adds bias compensation unless told not to (BENCHMARKS.md: it improved every measured row) */
   compensate: true,
   ep: 'auto' as const,
+  /**
+   * Device memory scoring may use: 'auto' = the device's free memory when scoring starts (host
+   * MemAvailable on the CPU EP, nvidia-smi on CUDA). The whole model runs in one session when it fits,
+   * else block by block (scoring README, "Block by block"); unmeasurable (WebGPU): whole.
+   */
+  maxDeviceMemory: 'auto' as MemoryBudget,
   calibration: {
     samples: 128,
     seqLen: 128,

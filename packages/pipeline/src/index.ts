@@ -1,7 +1,7 @@
 export { DEFAULTS, allocationFor } from './defaults.js';
 export { hooksOf, type PipelineHooks, type ProgressTask } from './hooks.js';
 export { calibrate, calibrationFile, calibrationRecord, type CalibrationRequest } from './calibrate.js';
-export { scoreModel, rescore, scoresFile, type ModelInput, type ScoreRequest, type Scored } from './score.js';
+export { scoreModel, rescore, scoresFile, type ExecutionReport, type ModelInput, type ScoreRequest, type Scored } from './score.js';
 export { planFromScores, planFromScoresFile, compensationFrom, type PlanRequest } from './plan.js';
 export { pruneTo, type PruneRequest } from './prune.js';
 export {

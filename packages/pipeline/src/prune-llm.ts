@@ -6,7 +6,7 @@
 import type { EvalTokenizer, SpeedResult } from '@llm-bip/eval';
 import { modelFingerprint, planModelShape, type PruningPlan } from '@llm-bip/model';
 import type { EpChoice, KvLayout } from '@llm-bip/runtime';
-import type { AllocationMode, CalibrationSet, GroupScores, Statistics } from '@llm-bip/scoring';
+import type { AllocationMode, CalibrationSet, GroupScores, MemoryBudget, Statistics } from '@llm-bip/scoring';
 import type { PruneResult } from '@llm-bip/surgery';
 import { calibrate, calibrationRecord, type CalibrationRequest } from './calibrate.js';
 import { DEFAULTS } from './defaults.js';
@@ -14,7 +14,7 @@ import { benchModel, evaluateModel, type BenchRequest, type EvalRequest, type Ev
 import { hooksOf, type PipelineHooks } from './hooks.js';
 import { planFromScores } from './plan.js';
 import { pruneTo } from './prune.js';
-import { scoreModel, type ModelInput } from './score.js';
+import { scoreModel, type ExecutionReport, type ModelInput } from './score.js';
 
 export interface PruneLlmInput extends ModelInput {
   tokenizer: EvalTokenizer;
@@ -44,12 +44,18 @@ export interface PruneLlmRequest {
   bench?: BenchRequest;
   /** execution provider of the probe (DEFAULTS.ep) */
   ep?: EpChoice;
+  /** device memory scoring may use (DEFAULTS.maxDeviceMemory) */
+  maxDeviceMemory?: MemoryBudget;
+  /** score block by block with this many blocks per session */
+  blocksPerSession?: number;
 }
 
 export interface PruneLlmResult {
   calibration: CalibrationSet;
   statistics: Statistics;
   scores: GroupScores;
+  /** how scoring ran the probe (whole or block by block) */
+  execution?: ExecutionReport;
   plan: PruningPlan;
   pruned: PruneResult;
   eval?: { seqLen: number; limit?: number; dense: EvalRun; pruned: EvalRun };
@@ -64,9 +70,16 @@ export interface PruneLlmHooks extends PipelineHooks {
 export async function pruneLlm(input: PruneLlmInput, req: PruneLlmRequest, hooks: PruneLlmHooks = {}): Promise<PruneLlmResult> {
   const h = hooksOf(hooks);
   const calibration = await calibrate(input.tokenizer, req.calibration);
-  const { statistics, scores } = await scoreModel(
+  const { statistics, scores, execution } = await scoreModel(
     input,
-    { criterion: req.criterion ?? DEFAULTS.criterion, ...(req.criterionOptions ? { options: req.criterionOptions } : {}), calibration, ep: req.ep ?? DEFAULTS.ep },
+    {
+      criterion: req.criterion ?? DEFAULTS.criterion,
+      ...(req.criterionOptions ? { options: req.criterionOptions } : {}),
+      calibration,
+      ep: req.ep ?? DEFAULTS.ep,
+      ...(req.maxDeviceMemory !== undefined ? { maxDeviceMemory: req.maxDeviceMemory } : {}),
+      ...(req.blocksPerSession !== undefined ? { blocksPerSession: req.blocksPerSession } : {}),
+    },
     hooks,
   );
   const fingerprint = input.fingerprint ?? (await modelFingerprint(input.loaded.path, input.loaded.model, input.loaded.dir));
@@ -96,7 +109,7 @@ export async function pruneLlm(input: PruneLlmInput, req: PruneLlmRequest, hooks
     const b = { ...DEFAULTS.bench, ...req.bench };
     speed = { dense: d, pruned: p, prompt: b.prompt, decode: b.decode, batch: b.batch };
   }
-  return { calibration, statistics, scores, plan, pruned, ...(evaluation ? { eval: evaluation } : {}), ...(speed ? { speed } : {}) };
+  return { calibration, statistics, scores, ...(execution ? { execution } : {}), plan, pruned, ...(evaluation ? { eval: evaluation } : {}), ...(speed ? { speed } : {}) };
 }
 
 function kvOf(input: PruneLlmInput, plan: PruningPlan | undefined): { kv?: KvLayout } {

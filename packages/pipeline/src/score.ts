@@ -8,6 +8,7 @@ import type { EpChoice } from '@llm-bip/runtime';
 import {
   blockOutputNorm,
   collectStatistics,
+  formatBytes,
   getCriterion,
   modelWeights,
   resolveCriterionOptions,
@@ -15,7 +16,9 @@ import {
   SCORES_FORMAT,
   STATISTICS_FORMAT,
   type CalibrationSet,
+  type ExecutionSchedule,
   type GroupScores,
+  type MemoryBudget,
   type ScoresFile,
   type Statistics,
 } from '@llm-bip/scoring';
@@ -40,11 +43,33 @@ export interface ScoreRequest {
   /** rows per forward pass (collectStatistics' default when absent) */
   batchSize?: number;
   threads?: number;
+  /** device memory the probe may use (DEFAULTS.maxDeviceMemory: whole model when it fits, else block by block) */
+  maxDeviceMemory?: MemoryBudget;
+  /** block by block with this many decoder blocks per session, whatever the budget */
+  blocksPerSession?: number;
 }
 
 export interface Scored {
   statistics: Statistics;
   scores: GroupScores;
+  /** how the probe ran (absent when no calibration ran) */
+  execution?: ExecutionReport;
+}
+
+/** How the probe ran: whole or block by block, the segments, estimates and the measured host peak. */
+export interface ExecutionReport {
+  mode: 'whole' | 'blockwise';
+  reason: string;
+  batchSize: number;
+  budgetBytes?: number;
+  /** estimate of the whole probe's device memory */
+  wholeBytes?: number;
+  /** block by block: each segment ('embedding' or 'blocks a-b') with its weight bytes and estimate */
+  segments?: Array<{ segment: string; weightBytes: number; estimatedBytes: number }>;
+  /** the largest segment's estimate */
+  estimatedPeakBytes?: number;
+  /** peak resident memory of this process so far (the host side; on the CPU EP also the device) */
+  hostPeakRssBytes: number;
 }
 
 export async function scoreModel(model: ModelInput, req: ScoreRequest = {}, hooks?: PipelineHooks): Promise<Scored> {
@@ -53,10 +78,12 @@ export async function scoreModel(model: ModelInput, req: ScoreRequest = {}, hook
   const options = resolveCriterionOptions(criterion, req.options, { seed: req.calibration?.seed ?? DEFAULTS.calibration.seed });
   const taps = criterion.taps(model.spec, options);
   let statistics: Statistics;
+  let execution: ExecutionReport | undefined;
   if (req.calibration) {
     const c = req.calibration;
     checkWithinContext('--seq-len', c.seqLen, contextLengthOf(model.loaded.path));
     const bar = h.progress({ label: 'calibration', total: c.samples * c.seqLen, unit: 'tok' });
+    let schedule: ExecutionSchedule | undefined;
     statistics = await collectStatistics({
       model: model.loaded,
       spec: model.spec,
@@ -65,14 +92,22 @@ export async function scoreModel(model: ModelInput, req: ScoreRequest = {}, hook
       ep: req.ep ?? DEFAULTS.ep,
       ...(req.batchSize ? { batchSize: req.batchSize } : {}),
       ...(req.threads ? { threads: req.threads } : {}),
+      ...(req.blocksPerSession !== undefined ? { blocksPerSession: req.blocksPerSession } : { maxDeviceMemory: req.maxDeviceMemory ?? DEFAULTS.maxDeviceMemory }),
+      ...(hooks?.signal ? { signal: hooks.signal } : {}),
       onLog: h.log,
-      onProgress: (rows) => {
+      onSchedule: (s) => {
+        schedule = s;
+        if (s.mode === 'blockwise') h.log(`scoring block by block: ${s.blockwise!.ranges.length} block segments + the embedding (${s.reason}); estimated peak ${formatBytes(s.blockwise!.peakBytes)}`);
+      },
+      // block by block, every segment passes over the rows: the bar counts rows x segments
+      onProgress: (rows, total) => {
         h.check();
-        bar.update(rows * c.seqLen);
+        bar.update(rows * c.seqLen, total * c.seqLen);
       },
     });
     bar.finish();
     h.check();
+    execution = executionReport(schedule!);
   } else if (taps.length > 0) {
     throw new ScoringError(`criterion "${criterion.name}" reads activations: give calibration text (--calib FILE)`);
   } else {
@@ -88,7 +123,26 @@ export async function scoreModel(model: ModelInput, req: ScoreRequest = {}, hook
   });
   stepBar?.finish();
   const scores = withBlockNorms(scored, statistics);
-  return { statistics, scores };
+  return { statistics, scores, ...(execution ? { execution } : {}) };
+}
+
+function executionReport(s: ExecutionSchedule): ExecutionReport {
+  const bw = s.blockwise;
+  return {
+    mode: s.mode,
+    reason: s.reason,
+    batchSize: s.batchSize,
+    ...(s.budgetBytes !== undefined ? { budgetBytes: s.budgetBytes } : {}),
+    ...(s.wholeBytes !== undefined ? { wholeBytes: s.wholeBytes } : {}),
+    ...(bw
+      ? {
+          segments: bw.segments.map((x) => ({ segment: x.blocks ? `blocks ${x.blocks.first}-${x.blocks.last}` : 'embedding', weightBytes: x.weightBytes, estimatedBytes: x.totalBytes })),
+          estimatedPeakBytes: bw.peakBytes,
+        }
+      : {}),
+    // maxRSS is in kilobytes
+    hostPeakRssBytes: process.resourceUsage().maxRSS * 1024,
+  };
 }
 
 /** Score again from saved statistics (another option of a criterion whose taps they hold): no model run. */

@@ -1,4 +1,5 @@
 export { createSession, validateFeeds } from './session.js';
+export { deviceMemory, hostAvailable, type DeviceMemory } from './device-memory.js';
 export type { EpChoice, ExecutionProvider, Feeds, GraphOptimization, Session, SessionOptions } from './session.js';
 export { EpUnavailableError, FeedValidationError, RuntimeError, SessionLoadError, SessionRunError } from './errors.js';
 export { ortBinaryDir, sharedLibraryFindable, webgpuMissingReason } from './ep-probe.js';

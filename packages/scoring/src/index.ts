@@ -26,7 +26,23 @@ export {
 } from './statistics.js';
 export { buildProbe, headGram, PROBE_OUTPUT_PREFIX, type ProbeModel, type ProbeOptions } from './probe/build-probe.js';
 export { writeProbeFile, type ProbeFile } from './probe/probe-file.js';
-export { collectStatistics, type CollectOptions } from './probe/collect.js';
+export { collectStatistics, type CollectOptions, type ExecutionSchedule } from './probe/collect.js';
+export { ProbeBlocks, segmentModel, type BlockRange, type CarriedType, type ProbeSegment } from './blockwise/partition.js';
+export { BlockwiseProbe, runSegments, type BlockwiseRunOptions, type SegmentResult, type SegmentRunOptions } from './blockwise/run.js';
+export {
+  blockActivationBytes,
+  estimateSegments,
+  formatBytes,
+  hiddenStateBytes,
+  parseMemoryBudget,
+  scheduleByBudget,
+  scheduleByCount,
+  wholeModelBytes,
+  type BlockSchedule,
+  type MemoryBudget,
+  type ScheduleInput,
+  type SegmentEstimate,
+} from './blockwise/schedule.js';
 export { probeOverhead, type ProbeOverhead } from './probe/overhead.js';
 export {
   getCriterion,

@@ -28,6 +28,17 @@ export const outputOption = (what: string, short = true): Record<string, OptionS
   output: { type: 'string', ...(short ? { short: 'o' } : {}), value: 'PATH', description: what },
 });
 
+/** How scoring uses device memory: a budget (whole model when it fits, else block by block) or a block count. */
+export const scoringMemoryOptions: Record<string, OptionSpec> = {
+  'max-device-memory': {
+    type: 'string',
+    value: 'SIZE',
+    description: 'device memory scoring may use, e.g. 8GB, 500MB, 1.5GiB or auto (free memory now); over it, the probe runs block by block',
+    defaultText: String(DEFAULTS.maxDeviceMemory),
+  },
+  'blocks-per-session': { type: 'string', value: 'N', description: 'score block by block, N decoder blocks per ORT session (overrides --max-device-memory)' },
+};
+
 export const dataOption: Record<string, OptionSpec> = {
   data: { type: 'string', value: 'DIR', description: 'folder with the datasets', defaultText: '$LLM_BIP_DATA, then the `llm-bip data fetch` cache, then ../shared/data' },
 };

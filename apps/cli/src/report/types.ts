@@ -120,6 +120,20 @@ export interface ReportData {
   params: { dense: ParamSummary; pruned: ParamSummary };
   plan: PlanSummary;
   scores?: ScoresSection;
+  /** how scoring ran the probe: whole, or block by block under a device-memory budget */
+  scoring?: ScoringRun;
   eval?: EvalSection;
   speed?: SpeedSection;
+}
+
+/** The pipeline's ExecutionReport, as results.json holds it. */
+export interface ScoringRun {
+  mode: 'whole' | 'blockwise';
+  reason: string;
+  batchSize: number;
+  budgetBytes?: number;
+  wholeBytes?: number;
+  segments?: Array<{ segment: string; weightBytes: number; estimatedBytes: number }>;
+  estimatedPeakBytes?: number;
+  hostPeakRssBytes: number;
 }

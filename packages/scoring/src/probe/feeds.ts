@@ -2,18 +2,20 @@
  * Feeds for a probe run. The probe drops the model's present-KV outputs (they would carry
  * activations to the host), so the runtime's forwardFeeds, which pairs past inputs with present
  * outputs, does not apply; the past inputs get zero-length tensors sized from the ModelSpec.
+ * A block-by-block segment also takes tensors an earlier segment computed (`carried`, by name).
  */
 import type { ModelSpec } from '@llm-bip/model';
 import { ort, type Feeds, type OrtTensor, type Session, type TokenBatch } from '@llm-bip/runtime';
 import { ScoringError } from '../errors.js';
 
-export function probeFeeds(session: Session, spec: ModelSpec, batch: TokenBatch): Feeds {
+export function probeFeeds(session: Session, spec: ModelSpec, batch: TokenBatch, carried: Feeds = {}): Feeds {
   const pastLayer = new Map<string, number>();
   for (const l of spec.layers) if (l.kvCache) for (const n of [l.kvCache.pastKey, l.kvCache.pastValue]) pastLayer.set(n, l.index);
   const feeds: Feeds = {};
   for (const meta of session.inputMetadata) {
     const name = meta.name;
-    if (name === spec.inputs.inputIds) feeds[name] = batch.ids;
+    if (name in carried) feeds[name] = carried[name]!;
+    else if (name === spec.inputs.inputIds) feeds[name] = batch.ids;
     else if (name === spec.inputs.attentionMask) feeds[name] = batch.attentionMask;
     else if (name === spec.inputs.positionIds) feeds[name] = batch.positionIds;
     else {

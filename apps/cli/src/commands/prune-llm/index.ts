@@ -7,7 +7,7 @@ import { assertOutputsDoNotReplaceInputs } from '../../output-identity.js';
 import { renderReport } from '../../report/render.js';
 import type { ReportData } from '../../report/types.js';
 import { parseBenchRequest, benchOptions, type BenchRequest } from '../bench/index.js';
-import { parseCalibration, type CalibrationArgs } from '../calibration-args.js';
+import { parseCalibration, parseScoringMemory, type CalibrationArgs, type ScoringMemoryArgs } from '../calibration-args.js';
 import { criterionFlags, criterionOption, loadPlugins, parseCriterion, parseCriterionOptions, pluginOption } from '../criterion-options.js';
 import { PPL_DATASETS, TASKS, parseEvalList, type EvalRequest } from '../eval/index.js';
 import { cacheDir, dataDir, resolveModelInput } from '../model-input.js';
@@ -15,7 +15,7 @@ import { hooksFor, loadInput, tokenizerFor } from '../pipeline.js';
 import { existsSync } from 'node:fs';
 import { requireDataSets } from '@llm-bip/eval';
 import { calibrationFile, DEFAULTS, pruneLlm } from '@llm-bip/pipeline';
-import { ALLOCATIONS, EXECUTION_PROVIDERS, calibrationOptions, dataOption, epOption, outputOption, pruneOptions, tokenizerOption } from '../shared-options.js';
+import { ALLOCATIONS, EXECUTION_PROVIDERS, calibrationOptions, dataOption, epOption, outputOption, pruneOptions, scoringMemoryOptions, tokenizerOption } from '../shared-options.js';
 import { copyTokenizerFiles, tokenizerFilesToCopy } from '../tokenizer-files.js';
 import { kvLayoutOf } from '../kv-layout.js';
 import { buildResults } from './results.js';
@@ -35,6 +35,8 @@ export interface PipelineRequest {
   bench?: BenchRequest;
   tokenizer?: string;
   ep: (typeof EXECUTION_PROVIDERS)[number];
+  /** --max-device-memory / --blocks-per-session */
+  memory?: ScoringMemoryArgs;
 }
 
 /** Every dataset and the calibration file exist: one error names every missing set and the fetch command. */
@@ -73,6 +75,7 @@ export async function runPipeline(ctx: CommandContext, req: PipelineRequest): Pr
         eval: { ...req.eval, cacheDir: cacheDir(ctx.env) },
         ...(req.bench ? { bench: req.bench } : {}),
         ep: req.ep,
+        ...req.memory,
       },
       { ...hooksFor(ctx), onPlan: async (plan) => void (await out.write('plan.json', `${JSON.stringify(plan, null, 2)}\n`, ctx.signal)) },
     );
@@ -82,6 +85,7 @@ export async function runPipeline(ctx: CommandContext, req: PipelineRequest): Pr
       spec,
       plan: run.plan,
       scores: run.scores,
+      ...(run.execution ? { execution: run.execution } : {}),
       record: run.pruned.record,
       ...(run.eval ? { eval: run.eval } : {}),
       ...(run.speed ? { speed: run.speed } : {}),
@@ -159,6 +163,7 @@ const fixedOptions: Record<string, OptionSpec> = {
   ...tokenizerOption,
   ...dataOption,
   ...epOption,
+  ...scoringMemoryOptions,
   ...outputOption('folder for model.onnx(+data), plan.json, results.json, report.html'),
   ...pluginOption,
 };
@@ -199,6 +204,7 @@ export function parsePipelineRequest(ctx: CommandContext, model: string, output:
     ...(booleanOption(ctx.values, 'no-bench') ? {} : { bench: parseBenchRequest(ctx) }),
     ...(tokenizer ? { tokenizer } : {}),
     ep,
+    memory: parseScoringMemory(ctx),
   };
 }
 

@@ -62,6 +62,8 @@ export interface ResultsInput {
   spec: ModelSpec;
   plan: PruningPlan;
   scores: GroupScores;
+  /** how scoring ran the probe */
+  execution?: PruneLlmResult['execution'];
   record: PruningRecord;
   eval?: PruneLlmResult['eval'];
   speed?: PruneLlmResult['speed'];
@@ -80,6 +82,7 @@ export function buildResults(r: ResultsInput): ReportData {
     params: { dense: params(r.record.parameters.before, embeddings), pruned: params(r.record.parameters.after, embeddings) },
     plan: summarisePlan(r.plan, { compensation: r.record.compensation }),
     scores: scoresSection(r.scores, r.plan),
+    ...(r.execution ? { scoring: r.execution } : {}),
   };
   if (r.eval) data.eval = { seqLen: r.eval.seqLen, ...(r.eval.limit !== undefined ? { limit: r.eval.limit } : {}), dense: evalResults(r.eval.dense), pruned: evalResults(r.eval.pruned) };
   if (r.speed) {

@@ -33,4 +33,33 @@ describe('llm-bip score', () => {
     const layers = JSON.parse(readFileSync(out, 'utf8')).scores.layers.length as number;
     expect(r.stderr).toMatch(new RegExp(`spectral norms.*\\b${layers * 3}\\b`));
   });
+
+  it('--blocks-per-session scores block by block: same scores file content as the whole run, segments and peaks in --json, one line per segment', async () => {
+    const whole = join(t.dir, 'whole.json');
+    const blockwise = join(t.dir, 'blockwise.json');
+    const base = ['score', fixtures.tinyHf, '--samples', '2', '--seq-len', '16', '--ep', 'cpu', '--data', shared('data')];
+    const a = await cli([...base, '-o', whole], { env });
+    expect(a.code, a.stderr).toBe(0);
+    const b = await cli([...base, '--blocks-per-session', '4', '-o', blockwise], { env });
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stderr).toMatch(/segment 2\/3: blocks 0-3/);
+    expect(b.stderr).toMatch(/segment 3\/3: blocks 4-5/);
+    const [sw, sb] = [whole, blockwise].map((f) => JSON.parse(readFileSync(f, 'utf8')));
+    expect(sb.statistics.taps).toEqual(sw.statistics.taps);
+    expect(sb.scores).toEqual(sw.scores);
+    const j = await cli([...base, '--max-device-memory', '20MB', '--json', '-o', join(t.dir, 'budget.json')], { env });
+    expect(j.code, j.stderr).toBe(0);
+    const scoring = JSON.parse(j.stdout).result.scoring;
+    expect(scoring.mode).toBe('blockwise');
+    expect(scoring.budgetBytes).toBe(20e6);
+    expect(scoring.segments[0].segment).toBe('embedding');
+    expect(scoring.estimatedPeakBytes).toBeLessThanOrEqual(20e6);
+    expect(scoring.hostPeakRssBytes).toBeGreaterThan(0);
+  });
+
+  it('refuses a malformed --max-device-memory as a usage error naming the accepted forms', async () => {
+    const r = await cli(['score', fixtures.tinyHf, '--max-device-memory', 'lots', '--ep', 'cpu', '--data', shared('data'), '-o', join(t.dir, 'x.json')], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--max-device-memory must be a size such as 8GB, 500MB, 1.5GiB or a number of bytes, or auto; got "lots"/);
+  });
 });
