@@ -3,46 +3,13 @@
  * `node --conditions=source --import tsx` on bin.ts (and on fake-bin.testutil.ts, which is bin.ts
  * plus the test commands).
  */
-import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot, tempDir } from '@llm-bip/testing';
+import { tempDir } from '@llm-bip/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isTempName } from './output.js';
 import { sampleReport } from './sample-report.testutil.js';
-
-const BIN = 'apps/cli/src/bin.ts';
-const FAKE_BIN = 'apps/cli/src/fake-bin.testutil.ts';
-
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function start(script: string, args: string[], env: Record<string, string> = {}, as: { uid?: number; gid?: number } = {}) {
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', script, ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    ...as,
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  const done = new Promise<Run>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  return { child, done, stderr: () => stderr };
-}
-
-async function waitFor(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { BIN, FAKE_BIN, startCli as start, waitFor } from './spawn.testutil.js';
 
 const cleanups: Array<() => void> = [];
 afterEach(() => {

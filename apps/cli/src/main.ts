@@ -3,6 +3,7 @@
  * cleanup), print its result, and handle every error in one place.
  */
 import { parseArgs } from 'node:util';
+import { interruptSessionsOn, sessionWorkInFlight } from '@llm-bip/runtime';
 import { closest } from './args.js';
 import { CleanupRegistry } from './cleanup.js';
 import type { Command, CommandContext, OptionSpec, OptionValues } from './command.js';
@@ -61,6 +62,8 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
   let json = argv.includes('--json');
   let commandName: string | undefined;
   let removeSignalHandlers = (): void => {};
+  // Ctrl-C rejects ORT loads and runs in flight at once (they run on the runtime's host thread)
+  const unbindSessions = interruptSessionsOn(controller.signal);
   let stoppedBy: 'SIGINT' | 'SIGTERM' = 'SIGINT';
   // every byte the CLI prints goes through these two (control characters from model files escaped)
   const out = (text: string): void => void stdout.write(printable(text));
@@ -170,7 +173,25 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
     return reportError(err);
   } finally {
     removeSignalHandlers();
+    unbindSessions();
+    // outputs are removed and the message printed; an ORT run still computing would hold the exit
+    if (options.handleSignals && controller.signal.aborted && sessionWorkInFlight()) endBySignal(stoppedBy);
   }
+}
+
+/**
+ * End the process now, by the signal that stopped it (a shell reports 130 / 143), while ORT is still
+ * computing on the runtime's host thread. process.exit cannot: Node joins that thread first, so exit
+ * would wait for the run (minutes at 7B) and then onnxruntime-node aborts (exit 134) on the torn-down
+ * thread. The default action of the signal ends every thread at once, in the kernel. Call only after
+ * the synchronous cleanup.
+ */
+function endBySignal(sig: 'SIGINT' | 'SIGTERM'): never {
+  process.removeAllListeners(sig); // back to the default action: terminate
+  process.kill(process.pid, sig);
+  // not reached: the signal is delivered to this process before kill returns; SIGKILL if it was not
+  process.kill(process.pid, 'SIGKILL');
+  throw new Error('unreachable');
 }
 
 /**
@@ -186,19 +207,20 @@ function installSignalHandlers(
   onSignal: (sig: 'SIGINT' | 'SIGTERM') => void,
 ): () => void {
   let timer: NodeJS.Timeout | undefined;
-  const forceExit = (e: InterruptedError): never => {
+  const forceExit = (e: InterruptedError, sig: 'SIGINT' | 'SIGTERM'): never => {
     cleanup.removeAll();
     stderr.write(`\nllm-bip: ${e.message}\n`);
+    if (sessionWorkInFlight()) endBySignal(sig);
     process.exit(e.exitCode);
   };
   // one handler per signal: the handler does not rely on the (optional) signal-name argument
   const handler = (sig: 'SIGINT' | 'SIGTERM'): void => {
     const stop = new InterruptedError(sig);
-    if (controller.signal.aborted) forceExit(stop);
+    if (controller.signal.aborted) forceExit(stop, sig);
     onSignal(sig);
     stderr.write('\nllm-bip: stopping (Ctrl-C again to stop at once)…\n');
     controller.abort();
-    timer = setTimeout(() => forceExit(stop), graceMs);
+    timer = setTimeout(() => forceExit(stop, sig), graceMs);
     timer.unref();
   };
   const onInt = (): void => handler('SIGINT');

@@ -30,3 +30,11 @@ export class FeedValidationError extends RuntimeError {
 export class SessionRunError extends RuntimeError {
   override name = 'SessionRunError';
 }
+
+/** A load or run was interrupted (Ctrl-C): see interruptSessionsOn. */
+export class SessionInterruptedError extends RuntimeError {
+  override name = 'SessionInterruptedError';
+  constructor() {
+    super('ONNX Runtime work interrupted');
+  }
+}

@@ -1,7 +1,8 @@
 export { createSession, validateFeeds } from './session.js';
 export { deviceMemory, hostAvailable, type DeviceMemory } from './device-memory.js';
 export type { EpChoice, ExecutionProvider, Feeds, GraphOptimization, Session, SessionOptions } from './session.js';
-export { EpUnavailableError, FeedValidationError, RuntimeError, SessionLoadError, SessionRunError } from './errors.js';
+export { EpUnavailableError, FeedValidationError, RuntimeError, SessionInterruptedError, SessionLoadError, SessionRunError } from './errors.js';
+export { interruptSessionsOn, sessionWorkInFlight } from './session-host.js';
 export { ortBinaryDir, sharedLibraryFindable, webgpuMissingReason } from './ep-probe.js';
 export {
   CUDA_DRIVER_LIBRARY,

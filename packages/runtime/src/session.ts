@@ -2,8 +2,10 @@ import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { cudaDeviceId, cudaMissingReason, prepareCudaLibraries } from './cuda.js';
 import { ortBinaryDir, summariseOrtError, webgpuMissingReason } from './ep-probe.js';
-import { EpUnavailableError, FeedValidationError, SessionLoadError, SessionRunError } from './errors.js';
-import { ort, type OrtSession, type OrtTensor, type OrtValueMetadata } from './ort.js';
+import { EpUnavailableError, FeedValidationError, SessionInterruptedError, SessionLoadError, SessionRunError } from './errors.js';
+import { ort, type OrtTensor, type OrtValueMetadata } from './ort.js';
+import { hostReady, hostRequest } from './session-host.js';
+import type { WireTensor } from './session-wire.js';
 
 export type ExecutionProvider = 'cuda' | 'webgpu' | 'cpu';
 export type EpChoice = ExecutionProvider | 'auto';
@@ -45,15 +47,23 @@ export interface Session {
 }
 
 const epLabel: Record<ExecutionProvider, string> = { cuda: 'CUDA', webgpu: 'WebGPU', cpu: 'CPU' };
-let envConfigured = false;
 
-function configureEnv(logSeverity: number): void {
-  if (envConfigured) return;
-  // ORT's process-wide logger is set once, at the first session. Provider-load failures are reported
-  // by us in one line, so keep ORT's own copy of them quiet unless verbose logging was asked for.
+/**
+ * ORT's process-wide logger level (the host thread sets it once, at the first session). Provider-load
+ * failures are reported by us in one line, so keep ORT's own copy of them quiet unless verbose logging
+ * was asked for.
+ */
+function envLogLevel(logSeverity: number): 'verbose' | 'info' | 'warning' | 'error' | 'fatal' {
   const levels = ['verbose', 'info', 'warning', 'error', 'fatal'] as const;
-  ort.env.logLevel = logSeverity < 3 ? (levels[logSeverity] ?? 'warning') : 'fatal';
-  envConfigured = true;
+  return logSeverity < 3 ? (levels[logSeverity] ?? 'warning') : 'fatal';
+}
+
+interface HostSession {
+  sid: number;
+  inputNames: string[];
+  outputNames: string[];
+  inputMetadata: OrtValueMetadata[];
+  outputMetadata: OrtValueMetadata[];
 }
 
 function ortOptions(ep: ExecutionProvider, o: SessionOptions): ort.InferenceSession.SessionOptions {
@@ -116,7 +126,7 @@ export async function createSession(model: string | ModelSource, options: Sessio
       throw new SessionLoadError(`model file not found: ${modelPath} (pass the path of an .onnx file)`);
     }
   }
-  configureEnv(options.logSeverity ?? 3);
+  await hostReady();
   const choice = options.ep ?? 'auto';
   const order: ExecutionProvider[] = choice === 'auto' ? ['cuda', 'webgpu', 'cpu'] : [choice];
   const failures: string[] = [];
@@ -128,13 +138,19 @@ export async function createSession(model: string | ModelSource, options: Sessio
       continue;
     }
     const t0 = performance.now();
-    let inner: OrtSession;
+    let inner: HostSession;
     try {
-      inner = inMemory
-        ? // ORT reads the external initializers from the original folder (onnxruntime-node passes `extra` as session config entries)
-          await ort.InferenceSession.create(inMemory.bytes, { ...ortOptions(ep, options), extra: { session: { model_external_initializers_file_folder_path: inMemory.externalDataDir } } })
-        : await ort.InferenceSession.create(modelPath, ortOptions(ep, options));
+      inner = (await hostRequest({
+        op: 'create',
+        path: modelPath,
+        envLogLevel: envLogLevel(options.logSeverity ?? 3),
+        ...(inMemory
+          ? // ORT reads the external initializers from the original folder (onnxruntime-node passes `extra` as session config entries)
+            { bytes: inMemory.bytes, options: { ...ortOptions(ep, options), extra: { session: { model_external_initializers_file_folder_path: inMemory.externalDataDir } } } }
+          : { options: ortOptions(ep, options) }),
+      })) as HostSession;
     } catch (err) {
+      if (err instanceof SessionInterruptedError || err instanceof SessionRunError) throw err;
       const reason = summariseOrtError(err);
       if (ep === 'cpu' || /protobuf|ModelProto|Load model|invalid model|No graph|Unsupported model IR/i.test(reason)) {
         throw new SessionLoadError(`could not load ${modelPath} on the ${epLabel[ep]} EP: ${reason}`);
@@ -195,7 +211,15 @@ export function validateFeeds(feeds: Feeds, inputs: readonly OrtValueMetadata[])
   }
 }
 
-function wrapSession(inner: OrtSession, modelPath: string, ep: ExecutionProvider, epReport: string, loadMs: number): Session {
+function toWire(t: OrtTensor): WireTensor {
+  return { type: t.type, dims: [...t.dims], data: t.data };
+}
+
+function fromWire(t: WireTensor): OrtTensor {
+  return new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims);
+}
+
+function wrapSession(inner: HostSession, modelPath: string, ep: ExecutionProvider, epReport: string, loadMs: number): Session {
   const inputMetadata = [...inner.inputMetadata];
   return {
     modelPath,
@@ -208,12 +232,21 @@ function wrapSession(inner: OrtSession, modelPath: string, ep: ExecutionProvider
     loadMs,
     async run(feeds, outputNames) {
       validateFeeds(feeds, inputMetadata);
+      const wire: Record<string, WireTensor> = {};
+      for (const [name, t] of Object.entries(feeds)) wire[name] = toWire(t);
       try {
-        return (await (outputNames ? inner.run(feeds, outputNames as string[]) : inner.run(feeds))) as Record<string, OrtTensor>;
+        // feeds are copied to the host thread (the caller keeps them); outputs come back moved, not copied
+        const out = (await hostRequest({ op: 'run', sid: inner.sid, feeds: wire, ...(outputNames ? { outputNames: [...outputNames] } : {}) })) as Record<string, WireTensor>;
+        const result: Record<string, OrtTensor> = {};
+        for (const [name, t] of Object.entries(out)) result[name] = fromWire(t);
+        return result;
       } catch (err) {
+        if (err instanceof SessionInterruptedError || err instanceof SessionRunError) throw err;
         throw new SessionRunError(`ORT run failed on ${modelPath} (${ep}): ${summariseOrtError(err)}\n  feeds: ${describeFeeds(feeds)}`);
       }
     },
-    release: () => inner.release(),
+    release: async () => {
+      await hostRequest({ op: 'release', sid: inner.sid });
+    },
   };
 }

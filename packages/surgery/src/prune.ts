@@ -13,6 +13,7 @@ import { compensationFor, meanFor } from './compensation.js';
 import { planEdits, type GraphEdit, type SurgeryEdits, type WeightSlice } from './edits.js';
 import { sliceAxis } from './slice.js';
 import { SurgeryError } from './errors.js';
+import { prunedGenaiConfig } from './genai-config.js';
 import { EditableGraph } from './graph-ops.js';
 import {
   RECORD_FORMAT,
@@ -51,6 +52,10 @@ export interface PruneResult {
   dataPath?: string;
   recordPath: string;
   configPath?: string;
+  /** the pruned genai_config.json, when the input folder had one and it can describe the pruned model */
+  genaiConfigPath?: string;
+  /** why the input's genai_config.json was not carried over (onnxruntime-genai cannot load this model) */
+  genaiConfigSkipped?: string;
   record: PruningRecord;
   /** graph changes, for logs: nodes and initializers removed */
   removed: { nodes: number; initializers: number; valueInfo: number };
@@ -156,6 +161,9 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneResult> {
     sidecars.push({ path: configPath, data: () => text });
   }
 
+  const genai = await genaiConfigSidecar(loaded.dir, outPath, spec, record);
+  if (genai.sidecar) sidecars.push(genai.sidecar);
+
   const written = await writePrunedModel(model, loaded, outPath, {
     externalData,
     slices: new Map(edits.slices.map((s) => [s.tensor, s])),
@@ -168,10 +176,35 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneResult> {
     ...(written.dataPath ? { dataPath: written.dataPath } : {}),
     recordPath,
     ...(configPath ? { configPath } : {}),
+    ...(genai.sidecar ? { genaiConfigPath: genai.sidecar.path } : {}),
+    ...(genai.skipped ? { genaiConfigSkipped: genai.skipped } : {}),
     record,
     removed: { ...removed, valueInfo },
     bytesWritten: written.bytesWritten,
   };
+}
+
+/**
+ * The pruned genai_config.json beside the output, written with the model (same commit), when the input
+ * folder has one: or why it cannot describe the pruned model (genai-config.ts).
+ */
+async function genaiConfigSidecar(inputDir: string, outPath: string, spec: ModelSpec, record: PruningRecord): Promise<{ sidecar?: { path: string; data: () => string }; skipped?: string }> {
+  const input = join(inputDir, 'genai_config.json');
+  if (!existsSync(input)) return {};
+  const path = join(dirname(outPath), 'genai_config.json');
+  if (resolve(path) === resolve(input)) {
+    throw new SurgeryError(`the output folder ${dirname(outPath)} is the input model's folder, whose genai_config.json would be overwritten: write the pruned model to another folder`);
+  }
+  let config: Record<string, unknown>;
+  try {
+    config = JSON.parse(await readFile(input, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new SurgeryError(`${input} is not valid JSON (${(e as Error).message}): fix or remove it`);
+  }
+  const outcome = prunedGenaiConfig(config, spec, record, basename(committedPathOf(outPath)));
+  if ('reason' in outcome) return { skipped: outcome.reason };
+  const text = JSON.stringify(outcome.config, null, 4) + '\n';
+  return { sidecar: { path, data: () => text } };
 }
 
 async function resolveOutPath(outPath: string): Promise<string> {

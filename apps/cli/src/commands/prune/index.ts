@@ -27,7 +27,7 @@ export const pruneCommand = defineCommand({
   name: 'prune',
   summary: 'apply a pruning plan: write the smaller ONNX model',
   usage: 'MODEL --plan PLAN.json -o OUT_DIR [options]',
-  description: 'OUT_DIR gets model.onnx, model.onnx.data, model.onnx.pruning.json (what was cut), a pruned config.json when MODEL had one, and the tokenizer files.',
+  description: 'OUT_DIR gets model.onnx, model.onnx.data, model.onnx.pruning.json (what was cut), a pruned config.json when MODEL had one, a pruned genai_config.json when MODEL had one and every layer keeps the same heads (onnxruntime-genai has one KV-head count), and the tokenizer files.',
   options: {
     plan: { type: 'string', value: 'FILE', description: 'plan written by `llm-bip plan` (or edited by hand)' },
     compensate: { type: 'boolean', description: 'add bias compensation after o_proj/down_proj (needs --scores for the calibration means)' },
