@@ -58,6 +58,11 @@ if [ -f tooling/bench/gpu-job.ts ]; then
   pnpm exec esbuild tooling/bench/gpu-job.ts --bundle --platform=node --format=esm --target=node22 \
     --conditions=source --external:onnxruntime-node --outfile="$kit/job.mjs" \
     --banner:js="import { createRequire as __llmBipCreateRequire } from 'module'; const require = __llmBipCreateRequire(import.meta.url);" >/dev/null
+  # every ORT session runs on runtime's host thread, loaded from ./session-worker.js beside job.mjs (ESM:
+  # the package.json beside it says so)
+  pnpm exec esbuild packages/runtime/src/session-worker.ts --bundle --platform=node --format=esm --target=node22 \
+    --external:onnxruntime-node --outfile="$kit/session-worker.js" >/dev/null
+  echo '{ "type": "module" }' >"$kit/package.json"
 fi
 # the CUDA provider's two libraries, from the package `llm-bip setup cuda` fetches (same cache)
 if [ "$cuda" = 1 ] && [ ! -f "$kit/cuda-provider.tar.xz" ]; then
@@ -75,7 +80,7 @@ fi
 rm -rf "$dev/kit-a" "$dev/kit-b"
 mkdir -p "$dev/kit-a" "$dev/kit-b"
 ln "$kit/node.xz" "$kit/ort.tar.xz" "$dev/kit-a/"
-ln "$kit/data.tar.xz" "$kit/job.mjs" "$dev/kit-b/"
+ln "$kit/data.tar.xz" "$kit/job.mjs" "$kit/session-worker.js" "$kit/package.json" "$dev/kit-b/"
 cp -rl "$kit/gl" "$dev/kit-b/"
 du -sh "$dev/kit-a" "$dev/kit-b"
 

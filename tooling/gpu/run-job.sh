@@ -11,7 +11,7 @@ for f in "$base"/kit/gl/*.deb; do dpkg -x "$f" /; done
 ldconfig
 export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
-cp "$base/kit/job.mjs" "$base/job.mjs"
+cp "$base/kit/job.mjs" "$base/kit/session-worker.js" "$base/kit/package.json" "$base/"
 job=${JOB:-job}
 keep="$base/out/$job"
 mkdir -p "$keep" "$OUT/$job"
