@@ -7,5 +7,5 @@ export {
   type SafetensorsDtype,
   type SafetensorsEntry,
 } from './safetensors.js';
-export { writeSafetensors, encodeSafetensors, type SafetensorsTensorInput } from './safetensors-write.js';
+export { writeSafetensors, writeSafetensorsStreamed, encodeSafetensors, encodeSafetensorsHeader, type SafetensorsTensorInput, type SafetensorsTensorHeader } from './safetensors-write.js';
 export { hfNames, llamaWeightShapes, checkCheckpointMatchesConfig, loadHfWeightsFloat64, type HfWeightShape } from './weights.js';
