@@ -1,4 +1,4 @@
-export { readHfConfig, normaliseHfConfig, toHfConfigJson, contextLengthOf, checkWithinContext, ContextLengthError, HfCheckpointError, type ContextLength, type LlamaConfig, type RopeScaling } from './config.js';
+export { readHfConfig, normaliseHfConfig, toHfConfigJson, contextLengthOf, modelWidthsOf, checkWithinContext, ContextLengthError, HfCheckpointError, type ContextLength, type ModelWidths, type LlamaConfig, type RopeScaling } from './config.js';
 export {
   SafetensorsCheckpoint,
   readSafetensorsHeader,
