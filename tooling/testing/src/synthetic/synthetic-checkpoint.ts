@@ -14,7 +14,8 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { llamaWeightShapes, normaliseHfConfig, writeSafetensorsStreamed, type LlamaConfig, type SafetensorsTensorHeader } from '@llm-bip/model';
 import { float32ToBfloat16 } from '@llm-bip/onnx-io';
-import { mulberry32 } from '@llm-bip/scoring';
+// scoring's PRNG from its source file: the package index would pull onnxruntime-node into the bundled generator
+import { mulberry32 } from '../../../../packages/scoring/src/rng.js';
 import { SYNTHETIC_SHAPES, type SyntheticShapeName } from './shapes.js';
 
 export interface SyntheticCheckpointRequest {
