@@ -64,6 +64,12 @@ if [ -f tooling/bench/gpu-job.ts ]; then
     --external:onnxruntime-node --outfile="$kit/session-worker.js" >/dev/null
   echo '{ "type": "module" }' >"$kit/package.json"
 fi
+# the synthetic 7B-class checkpoint generator, bundled the same way: one generator here and there. On the
+# host, from the repository root (its default tokenizer is apps/cli/demo/bip-llama-tiny):
+#   /tmp/llmbip/bin/node /tmp/llmbip/kit/synthetic-checkpoint.mjs --shape llama2-7b --out /tmp/llmbip/llama2-7b
+pnpm exec esbuild tooling/scripts/synthetic-checkpoint.ts --bundle --platform=node --format=esm --target=node22 \
+  --conditions=source --external:onnxruntime-node --outfile="$kit/synthetic-checkpoint.mjs" \
+  --banner:js="import { createRequire as __llmBipCreateRequire } from 'module'; const require = __llmBipCreateRequire(import.meta.url);" >/dev/null
 # the CUDA provider's two libraries, from the package `llm-bip setup cuda` fetches (same cache)
 if [ "$cuda" = 1 ] && [ ! -f "$kit/cuda-provider.tar.xz" ]; then
   cache=${LLM_BIP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/llm-bip}/cuda
@@ -80,7 +86,7 @@ fi
 rm -rf "$dev/kit-a" "$dev/kit-b"
 mkdir -p "$dev/kit-a" "$dev/kit-b"
 ln "$kit/node.xz" "$kit/ort.tar.xz" "$dev/kit-a/"
-ln "$kit/data.tar.xz" "$kit/job.mjs" "$kit/session-worker.js" "$kit/package.json" "$dev/kit-b/"
+ln "$kit/data.tar.xz" "$kit/job.mjs" "$kit/session-worker.js" "$kit/package.json" "$kit/synthetic-checkpoint.mjs" "$dev/kit-b/"
 cp -rl "$kit/gl" "$dev/kit-b/"
 du -sh "$dev/kit-a" "$dev/kit-b"
 

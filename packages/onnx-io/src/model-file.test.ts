@@ -195,6 +195,53 @@ describe('saveModel transform (the hook the exporter and surgery write through)'
     });
   }
 
+  // a streamed replacement: the bytes of `values` in pieces of `piece` floats, from one reused buffer
+  const pieces = (values: Float32Array, piece: number, extra = 0) => ({
+    byteLength: values.byteLength + extra,
+    chunks: (async function* () {
+      const buf = new Float32Array(piece);
+      for (let i = 0; i < values.length; i += piece) {
+        const part = values.subarray(i, i + piece);
+        buf.set(part);
+        yield new Uint8Array(buf.buffer, 0, part.byteLength);
+      }
+    })(),
+  });
+
+  for (const external of [true, false]) {
+    it(`writes a streamed replacement chunk by chunk (${external ? 'external' : 'inline'} output)`, async () => {
+      const big = floats(3000, (i) => Math.sin(i));
+      const small = floats(10, (i) => i);
+      const out = freshDir();
+      const res = await saveModel(graphOf([makeTensor('big', DataType.FLOAT, [3000], floats(3000, () => 0)), makeTensor('small', DataType.FLOAT, [10], floats(10, () => 0))]), join(out, 'm.onnx'), {
+        externalData: external ? {} : false,
+        transform: (t) => (t.name === 'big' ? pieces(big, 700) : { ...pieces(small, 3), dims: [2, 5] }),
+      });
+      expect(res.tensorsTransformed).toBe(2);
+      expect(res.tensorsExternal).toBe(external ? 1 : 0); // small (40 bytes) stays inline either way
+      const m = await loadModel(join(out, 'm.onnx'));
+      const [tb, ts] = m.model.graph!.initializer!;
+      expect(isExternal(tb!)).toBe(external);
+      expect(ts!.dims!.map(Number)).toEqual([2, 5]);
+      const values = async (t: TensorProto) => Array.from(new Float32Array((await readTensorBytes(t, m.dir)).slice().buffer));
+      expect(await values(tb!)).toEqual(Array.from(big));
+      expect(await values(ts!)).toEqual(Array.from(small));
+    });
+
+    it(`refuses chunks that do not add up to the announced length, leaving nothing (${external ? 'external' : 'inline'})`, async () => {
+      const out = freshDir();
+      for (const extra of [4, -4]) {
+        await expect(
+          saveModel(graphOf([makeTensor('big', DataType.FLOAT, [3000], floats(3000, () => 0))]), join(out, 'm.onnx'), {
+            externalData: external ? {} : false,
+            transform: () => pieces(floats(3000, (i) => i), 1000, extra),
+          }),
+        ).rejects.toThrow(/tensor "big": the chunks hold 12000 bytes, 12004 were announced|more than the 11996 bytes/);
+      }
+      expect(readdirSync(out)).toEqual([]);
+    });
+  }
+
   it('writes sidecars in the same step, told the data file; a failing transform leaves nothing', async () => {
     const t = makeTensor('w', DataType.FLOAT, [512], floats(512, (i) => i));
     const out = freshDir();

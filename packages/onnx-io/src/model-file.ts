@@ -129,12 +129,26 @@ export interface TensorTransformContext {
   read(into?: Uint8Array): Promise<Uint8Array>;
 }
 
-export interface TensorReplacement {
+export type TensorReplacement = BytesReplacement | StreamedReplacement;
+
+export interface BytesReplacement {
   bytes: Uint8Array;
   /** new dims (default: unchanged) */
   dims?: number[];
   /** `bytes` sit in a buffer the transform reuses: a tensor kept inline gets its own copy */
   reused?: boolean;
+}
+
+/**
+ * A tensor too large to hold whole (a 7B model's embedding: 1 GB in fp16): its bytes arrive as
+ * `chunks`, in order, `byteLength` in all. Each chunk is written before the next is pulled, so the
+ * producer may reuse one buffer; memory stays at a chunk.
+ */
+export interface StreamedReplacement {
+  byteLength: number;
+  chunks: AsyncIterable<Uint8Array>;
+  /** new dims (default: unchanged) */
+  dims?: number[];
 }
 
 export type TensorTransform = (tensor: TensorProto, ctx: TensorTransformContext) => TensorReplacement | undefined | Promise<TensorReplacement | undefined>;
@@ -215,7 +229,12 @@ export async function saveModel(model: ModelProto, path: string, opts: SaveModel
     for (const { tensor, initializer } of slots) {
       if (replacements.has(tensor)) continue; // one object referenced twice: write it once
       const made = transform ? await transform(tensor, { initializer, read: (into) => readTensorBytes(tensor, sourceDir, into) }) : undefined;
-      if (made) {
+      if (made && 'chunks' in made) {
+        tensorsTransformed++;
+        const what = `tensor "${tensor.name}"`;
+        if (writer && tensor.dataType !== DataType.STRING && made.byteLength > threshold) toExternal(tensor, await writer.appendChunks(made.chunks, made.byteLength, what), made.dims);
+        else toInline(tensor, await gatherChunks(made, what), made.dims);
+      } else if (made) {
         tensorsTransformed++;
         if (writer && tensor.dataType !== DataType.STRING && made.bytes.length > threshold) toExternal(tensor, await writer.append(made.bytes), made.dims);
         else toInline(tensor, made.reused ? made.bytes.slice() : made.bytes, made.dims);
@@ -269,6 +288,19 @@ export async function saveModel(model: ModelProto, path: string, opts: SaveModel
     for (const t of temps) await unlink(t).catch(() => {});
     throw e;
   }
+}
+
+/** A streamed replacement kept inline: its chunks copied into one buffer. */
+async function gatherChunks(made: StreamedReplacement, what: string): Promise<Uint8Array> {
+  const out = new Uint8Array(made.byteLength);
+  let done = 0;
+  for await (const chunk of made.chunks) {
+    if (done + chunk.length > out.length) throw new RangeError(`${what}: the chunks hold more than the ${out.length} bytes announced`);
+    out.set(chunk, done);
+    done += chunk.length;
+  }
+  if (done !== out.length) throw new RangeError(`${what}: the chunks hold ${done} bytes, ${out.length} were announced`);
+  return out;
 }
 
 /** A tensor's bytes: read by offset from its external file, or its inline data. */

@@ -2,6 +2,7 @@
  * Every default of the pipeline, in one place. The CLI's help text and the benchmarks read these;
  * no other file repeats a number or a name from here.
  */
+import { freemem } from 'node:os';
 import type { AllocationMode, GroupScores, MemoryBudget } from '@llm-bip/scoring';
 import { ALLOCATIONS, AllocationError } from '@llm-bip/scoring';
 
@@ -31,6 +32,8 @@ export const DEFAULTS = {
   eval: {
     ppl: ['wikitext2', 'ptb'] as string[],
     seqLen: 128,
+    /** perplexity windows per forward pass when the model's vocabulary is unknown (else sized by evalMemoryBudget) */
+    windowBatch: 4,
   },
   bench: {
     prompt: 128,
@@ -45,4 +48,14 @@ export function allocationFor(scores: Pick<GroupScores, 'defaultAllocation'>, re
   const allocation = requested ?? (scores.defaultAllocation as AllocationMode | undefined) ?? DEFAULTS.allocation;
   if (!ALLOCATIONS.includes(allocation)) throw new AllocationError(`unknown allocation "${allocation}": choose one of ${ALLOCATIONS.join(', ')}`);
   return allocation;
+}
+
+/**
+ * Memory perplexity windows of one forward pass may take: on the CPU a quarter of the memory free
+ * when evaluation starts, at most 4 GiB (beyond that batches no longer speed the CPU EP up); on
+ * a GPU EP, whose free device memory ORT does not report, 4 GiB.
+ */
+export function evalMemoryBudget(ep: string, freeBytes = freemem()): number {
+  const cap = 4 * 1024 ** 3;
+  return ep === 'cpu' ? Math.min(cap, freeBytes / 4) : cap;
 }

@@ -16,6 +16,7 @@ import {
   type DataLocation,
   type DataSetName,
   TOKEN_LOGPROB_OUTPUT,
+  windowBatchFor,
   type EvalTokenizer,
   type PerplexityResult,
   type ScoringSession,
@@ -23,9 +24,9 @@ import {
   type TaskName,
   type TasksResult,
 } from '@llm-bip/eval';
-import { checkWithinContext, contextLengthOf } from '@llm-bip/model';
+import { checkWithinContext, contextLengthOf, modelWidthsOf } from '@llm-bip/model';
 import { createSession, logitsOutputName, type EpChoice, type KvLayout, type Session } from '@llm-bip/runtime';
-import { DEFAULTS } from './defaults.js';
+import { DEFAULTS, evalMemoryBudget } from './defaults.js';
 import { hooksOf, type PipelineHooks } from './hooks.js';
 
 export interface EvalRequest {
@@ -37,7 +38,7 @@ export interface EvalRequest {
   limit?: number;
   /** first N examples of each task (default: limit) */
   taskLimit?: number;
-  /** sequences per forward pass (default: the eval package's, 4 windows / 8 task requests) */
+  /** sequences per forward pass (default: windows sized by a memory estimate, see windowBatch; 8 task requests) */
   batchSize?: number;
   /** a data folder, or the folders to search in order (eval's dataRoots: --data, $LLM_BIP_DATA, the cache, the development copy) */
   dataDir: DataLocation;
@@ -105,8 +106,12 @@ export async function evaluateModel(model: ModelFile, tokenizer: EvalTokenizer, 
   const { session, cleanup } = await evaluationSession(model.path, req.ep ?? DEFAULTS.ep, hooks);
   const progress = h.evalProgress(label);
   try {
-    opts.checkVocab?.(logitsVocab(session));
+    const vocab = logitsVocab(session);
+    opts.checkVocab?.(vocab);
     const perplexity: PerplexityResult[] = [];
+    const seqLen = req.seqLen ?? DEFAULTS.eval.seqLen;
+    const windowBatch = req.ppl.length ? windowBatchOf(model.path, session.ep, vocab, seqLen, req) : undefined;
+    if (windowBatch && req.batchSize === undefined) h.log(`${label}perplexity: ${windowBatch.batch} windows per run (${windowBatch.why})`);
     for (const name of req.ppl) {
       const found = data.get(name as DataSetName)!;
       const path = found.files[0]!;
@@ -115,11 +120,11 @@ export async function evaluateModel(model: ModelFile, tokenizer: EvalTokenizer, 
       const dataset = await loadTextDataset(name, path);
       perplexity.push(
         await evaluatePerplexity(session, tokenizer, dataset, {
-          seqLen: req.seqLen ?? DEFAULTS.eval.seqLen,
+          seqLen,
           ...(req.cacheDir ? { cacheDir: req.cacheDir } : {}),
           onProgress: progress.onProgress,
           ...(req.limit !== undefined ? { limit: req.limit } : {}),
-          ...(req.batchSize !== undefined ? { batchSize: req.batchSize } : {}),
+          batchSize: windowBatch!.batch,
           ...(model.kv ? { kv: model.kv } : {}),
         }),
       );
@@ -151,6 +156,20 @@ export async function evaluateModel(model: ModelFile, tokenizer: EvalTokenizer, 
       await cleanup();
     }
   }
+}
+
+/**
+ * Perplexity windows per forward pass: the caller's batch size, else as many as evalMemoryBudget holds
+ * by the eval package's per-window estimate (vocabulary from the session, widths from the model's records).
+ */
+export function windowBatchOf(path: string, ep: string, vocab: number | undefined, seqLen: number, req: Pick<EvalRequest, 'batchSize' | 'limit'>): { batch: number; why: string } {
+  if (req.batchSize !== undefined) return { batch: req.batchSize, why: 'as asked' };
+  if (vocab === undefined) return { batch: DEFAULTS.eval.windowBatch, why: 'the default: the graph does not state its vocabulary' };
+  const widths = modelWidthsOf(path);
+  const budget = evalMemoryBudget(ep);
+  const { batch, windowBytes } = windowBatchFor({ vocab, ...widths }, seqLen, budget, req.limit);
+  const mb = (b: number) => `${Math.round(b / 1024 ** 2)} MiB`;
+  return { batch, why: `about ${mb(windowBytes)} each by the memory estimate, budget ${mb(budget)} on ${ep}${widths ? '' : '; model widths unknown, logits term doubled'}` };
 }
 
 export interface BenchRequest {

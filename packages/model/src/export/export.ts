@@ -1,7 +1,8 @@
 /**
- * HF LlamaForCausalLM folder -> ONNX file. Weights are read one tensor at a time from safetensors,
- * converted (dtype, [out, in] -> [in, out]) and written by onnx-io's saveModel: streamed to `<model>.data`
- * with external data, so a model is never held in memory whole; inline for small models.
+ * HF LlamaForCausalLM folder -> ONNX file. Weights are read from safetensors in bands, converted
+ * (dtype, [out, in] -> [in, out]) and written by onnx-io's saveModel: streamed to `<model>.data` with
+ * external data, so neither the model nor one whole tensor is ever held in memory (stream-weights.ts);
+ * inline for small models.
  */
 import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
@@ -10,6 +11,7 @@ import { readHfConfig, type LlamaConfig } from '../hf/config.js';
 import { SafetensorsCheckpoint } from '../hf/safetensors.js';
 import { checkCheckpointMatchesConfig } from '../hf/weights.js';
 import { buildLlamaGraph, type ExportDtype, type WeightSlot } from './llama-graph.js';
+import { streamSlot } from './stream-weights.js';
 
 export class ExportError extends categorisedError('ExportError', 'input') {}
 
@@ -84,17 +86,19 @@ export async function exportLlamaToOnnx(hfDir: string, outPath: string, opts: Ex
     if (!external && weightBytes > 2 ** 31 - 1 - 64 * 1024 * 1024) {
       throw new ExportError(`${hfDir}: ${weightBytes} bytes of weights do not fit in one protobuf file; export with externalData: true`);
     }
-    // onnx-io's one model writer streams the weights: each slot is read, converted and written in turn
+    // onnx-io's one model writer streams the weights: each slot is read, converted and written in bands
     const bySlot = new Map(slots.map((s) => [s.tensor, s]));
+    const slotNames = new Set(slots.map((s) => s.hfName));
     let done = 0;
     const saved = await saveModel(model, target, {
       externalData: external ? {} : false,
-      transform: async (tensor) => {
+      transform: (tensor) => {
         const s = bySlot.get(tensor);
-        if (!s) return undefined;
-        const bytes = slotBytes(s, await ckpt.readFloat32(s.hfName, s.hfShape));
-        opts.onProgress?.({ done: ++done, total: slots.length, tensor: s.hfName });
-        return { bytes };
+        return s ? streamSlot(s, ckpt) : undefined;
+      },
+      // a weight is converted while it is written: report it once written
+      onProgress: (p) => {
+        if (slotNames.has(p.tensor)) opts.onProgress?.({ done: ++done, total: slots.length, tensor: p.tensor });
       },
     });
     return { config, onnxPath: target, ...(saved.dataPath ? { dataPath: saved.dataPath } : {}), bytesWritten: saved.bytesWritten };

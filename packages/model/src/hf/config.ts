@@ -201,6 +201,46 @@ export function contextLengthOf(model: string): ContextLength | undefined {
   return undefined;
 }
 
+/** Widths that size a model's activations, as far as its records say, and the file that says so. */
+export interface ModelWidths {
+  hiddenSize?: number;
+  intermediateSize?: number;
+  numHeads?: number;
+  source: string;
+}
+
+/**
+ * Hidden, MLP and head counts of a model (sizing evaluation batches): the exporter's record in an
+ * .onnx file's metadata (the dense model's widths, an upper bound after pruning), else config.json
+ * in or beside `model`. Undefined when neither is readable.
+ */
+export function modelWidthsOf(model: string): ModelWidths | undefined {
+  const isDir = existsSync(model) && statSync(model).isDirectory();
+  const positive = (v: unknown) => (typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : undefined);
+  const widths = (hidden: unknown, intermediate: unknown, heads: unknown, source: string): ModelWidths | undefined => {
+    const w = { hiddenSize: positive(hidden), intermediateSize: positive(intermediate), numHeads: positive(heads) };
+    if (w.hiddenSize === undefined && w.intermediateSize === undefined && w.numHeads === undefined) return undefined;
+    return { ...Object.fromEntries(Object.entries(w).filter(([, v]) => v !== undefined)), source };
+  };
+  if (!isDir && existsSync(model)) {
+    try {
+      const c = JSON.parse(readModelMetadata(model).get('llm_bip.config') ?? '{}') as Partial<LlamaConfig>;
+      const found = widths(c.hiddenSize, c.intermediateSize, c.numHeads, `${model} (export record)`);
+      if (found) return found;
+    } catch {
+      // no usable record: fall back to config.json
+    }
+  }
+  const path = join(isDir ? model : dirname(model), 'config.json');
+  if (!existsSync(path)) return undefined;
+  try {
+    const j = JSON.parse(readFileSync(path, 'utf8')) as Json;
+    return widths(j.hidden_size, j.intermediate_size, j.num_attention_heads, path);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Refuse a sequence longer than the model's context: positions it was never trained on give
  * meaningless scores or perplexities, and a huge one exhausts memory inside ONNX Runtime.

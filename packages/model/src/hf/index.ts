@@ -1,4 +1,4 @@
-export { readHfConfig, normaliseHfConfig, toHfConfigJson, contextLengthOf, checkWithinContext, ContextLengthError, HfCheckpointError, type ContextLength, type LlamaConfig, type RopeScaling } from './config.js';
+export { readHfConfig, normaliseHfConfig, toHfConfigJson, contextLengthOf, modelWidthsOf, checkWithinContext, ContextLengthError, HfCheckpointError, type ContextLength, type ModelWidths, type LlamaConfig, type RopeScaling } from './config.js';
 export {
   SafetensorsCheckpoint,
   readSafetensorsHeader,
@@ -7,5 +7,5 @@ export {
   type SafetensorsDtype,
   type SafetensorsEntry,
 } from './safetensors.js';
-export { writeSafetensors, encodeSafetensors, type SafetensorsTensorInput } from './safetensors-write.js';
+export { writeSafetensors, writeSafetensorsStreamed, encodeSafetensors, encodeSafetensorsHeader, type SafetensorsTensorInput, type SafetensorsTensorHeader } from './safetensors-write.js';
 export { hfNames, llamaWeightShapes, checkCheckpointMatchesConfig, loadHfWeightsFloat64, type HfWeightShape } from './weights.js';

@@ -168,21 +168,28 @@ export class SafetensorsCheckpoint {
 
   /** Raw little-endian bytes of one tensor, read by offset. */
   async readBytes(name: string): Promise<Uint8Array> {
+    return this.readByteRange(name, 0, new Uint8Array(this.entry(name).byteLength));
+  }
+
+  /** `into.length` raw bytes of one tensor from byte `start` of its data (part of a large tensor). */
+  async readByteRange(name: string, start: number, into: Uint8Array): Promise<Uint8Array> {
     const e = this.entry(name);
+    if (!(Number.isInteger(start) && start >= 0 && start + into.length <= e.byteLength)) {
+      throw new RangeError(`tensor "${name}": bytes [${start}, ${start + into.length}) are outside its ${e.byteLength} bytes`);
+    }
     let fh = this.handles.get(e.file);
     if (!fh) {
       fh = await open(e.file, 'r');
       this.handles.set(e.file, fh);
     }
-    const out = new Uint8Array(e.byteLength);
     let done = 0;
-    while (done < e.byteLength) {
+    while (done < into.length) {
       // one read call is capped below 2 GiB by Node; embeddings of large-vocab models exceed that in fp32
-      const { bytesRead } = await fh.read(out, done, Math.min(READ_CHUNK, e.byteLength - done), e.offset + done);
+      const { bytesRead } = await fh.read(into, done, Math.min(READ_CHUNK, into.length - done), e.offset + start + done);
       if (bytesRead === 0) throw new SafetensorsError(`${e.file}: unexpected end of file reading "${name}" (truncated?)`);
       done += bytesRead;
     }
-    return out;
+    return into;
   }
 
   /** One floating tensor (F32, F16 or BF16) as float32, checked against an expected shape when given. */

@@ -51,6 +51,27 @@ export class ExternalDataWriter {
     return { offset, length: bytes.length };
   }
 
+  /**
+   * Append one tensor that arrives in pieces: `chunks` in order, `length` bytes in all (checked). Each
+   * chunk is written before the next is pulled, so a producer may reuse its buffer.
+   */
+  async appendChunks(chunks: AsyncIterable<Uint8Array>, length: number, what = 'tensor'): Promise<{ offset: number; length: number }> {
+    const offset = this.nextOffset();
+    let done = 0;
+    for await (const chunk of chunks) {
+      if (done + chunk.length > length) throw new RangeError(`${what}: the chunks hold more than the ${length} bytes announced`);
+      let written = 0;
+      while (written < chunk.length) {
+        const { bytesWritten } = await this.handle.write(chunk, written, chunk.length - written, offset + done + written).catch((e: unknown) => Promise.reject(withPath(e, this.tempPath)));
+        written += bytesWritten;
+      }
+      done += chunk.length;
+    }
+    if (done !== length) throw new RangeError(`${what}: the chunks hold ${done} bytes, ${length} were announced`);
+    this.position = offset + length;
+    return { offset, length };
+  }
+
   /** Append `length` bytes read from `source` at `sourceOffset`, in chunks. */
   async copyFrom(source: FileHandle, sourceOffset: number, length: number, what = 'source'): Promise<{ offset: number; length: number }> {
     const offset = this.nextOffset();

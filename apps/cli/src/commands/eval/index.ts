@@ -52,7 +52,7 @@ export const evalCommand = defineCommand({
     'seq-len': { type: 'string', value: 'L', description: 'perplexity window length in tokens', defaultText: String(DEFAULTS.eval.seqLen) },
     limit: { type: 'string', value: 'N', description: 'evaluate only the first N windows / task examples (quick checks)' },
     'task-limit': { type: 'string', value: 'N', description: 'evaluate only the first N examples of each task (perplexity sets stay whole unless --limit)', defaultText: '--limit' },
-    'batch-size': { type: 'string', value: 'N', description: 'sequences per forward pass', defaultText: '4 windows, 8 task requests' },
+    'batch-size': { type: 'string', value: 'N', description: 'sequences per forward pass', defaultText: 'windows: as many as a memory estimate allows; 8 task requests' },
     tokenizer: { type: 'string', value: 'PATH', description: 'tokenizer.json or its folder', defaultText: 'the model\'s folder' },
     data: { type: 'string', value: 'DIR', description: 'folder with the datasets', defaultText: '$LLM_BIP_DATA, then the `llm-bip data fetch` cache, then ../shared/data' },
     ...epOption,

@@ -158,6 +158,7 @@ const fixedOptions: Record<string, OptionSpec> = {
   eval: { type: 'string', value: 'LIST', description: `perplexity sets (${PPL_DATASETS.join(', ')}) and tasks (${TASKS.join(', ')}), or "none"`, defaultText: DEFAULTS.eval.ppl.join(',') },
   'seq-len-eval': { type: 'string', value: 'L', description: 'perplexity window length', defaultText: String(DEFAULTS.eval.seqLen) },
   limit: { type: 'string', value: 'N', description: 'evaluate only the first N windows / task examples (quick runs)' },
+  'eval-batch': { type: 'string', value: 'N', description: 'sequences per evaluation forward pass', defaultText: 'windows: as many as a memory estimate allows; 8 task requests' },
   'no-bench': { type: 'boolean', description: 'skip the speed benchmark' },
   ...benchOptions,
   ...tokenizerOption,
@@ -181,6 +182,7 @@ export function parsePipelineRequest(ctx: CommandContext, model: string, output:
   const ep = parseChoice(stringOption(ctx.values, 'ep'), '--ep', EXECUTION_PROVIDERS, 'auto');
   const list = parseEvalList(listOption(ctx.values, 'eval'), DEFAULTS.eval.ppl, '--eval');
   const limitRaw = stringOption(ctx.values, 'limit');
+  const evalBatchRaw = stringOption(ctx.values, 'eval-batch');
   const limit = limitRaw !== undefined ? parseIntOption(limitRaw, '--limit', 1) : defaults.limit;
   const tokenizer = stringOption(ctx.values, 'tokenizer');
   return {
@@ -198,6 +200,7 @@ export function parsePipelineRequest(ctx: CommandContext, model: string, output:
       tasks: list.tasks,
       seqLen: parseIntOption(stringOption(ctx.values, 'seq-len-eval'), '--seq-len-eval', DEFAULTS.eval.seqLen, 2),
       ...(limit !== undefined ? { limit } : {}),
+      ...(evalBatchRaw !== undefined ? { batchSize: parseIntOption(evalBatchRaw, '--eval-batch', 1) } : {}),
       dataDir: dataDir(stringOption(ctx.values, 'data')),
       ep,
     },
