@@ -3,7 +3,7 @@
 # shape, one CLI command per process, each stage measured by measure.py (wall, peak RSS, peak GPU memory):
 #   export --dtype fp16 -> score llm-bip (128 x 128 C4 tokens) -> plan 20 % -> prune (+ compensation)
 #   -> eval full WikiText-2, dense and pruned -> bench dense and pruned -> PyTorch eager fp16 eval speed.
-#   [DEADLINE_S=540] bash tooling/gpu/pipeline-7b.sh HF_DIR WORK_DIR OUT_DIR [EP] [EXTRA SCORE ARGS...]
+#   [DEADLINE_S=540] [BUDGET=4GB] bash tooling/gpu/pipeline-7b.sh HF_DIR WORK_DIR OUT_DIR [EP] [EXTRA SCORE ARGS...]
 # Resumable over back-to-back device calls (the host keeps /tmp while warm): a stage whose record is in
 # OUT_DIR/stages.jsonl with exit 0 is skipped, and no stage starts after DEADLINE_S seconds.
 set -uo pipefail
@@ -40,5 +40,9 @@ stage bench-dense "${cli[@]}" bench "$dense" --ep "$ep" --json || exit 1
 stage bench-pruned "${cli[@]}" bench "$work/pruned/model.onnx" --ep "$ep" --json || exit 1
 if [ -f "$work/wikitext2.txt" ]; then
   stage torch-eval python3 "$here/torch_eval_speed.py" "$hf" "$work/wikitext2.txt" "$out/torch-eval.result.json" || exit 1
+fi
+# block by block under a device-memory budget far below the model's size (BUDGET, e.g. 4GB)
+if [ -n "${BUDGET:-}" ]; then
+  stage score-budget "${cli[@]}" score "$dense" --tokenizer "$hf" --criterion llm-bip --samples 128 --seq-len 128 --ep "$ep" "${data[@]}" --max-device-memory "$BUDGET" -o "$work/scores-budget.json" --json || exit 1
 fi
 echo "[7b] all stages done"
