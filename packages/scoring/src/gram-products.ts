@@ -2,11 +2,12 @@
  * Gram-matrix products x -> G x (G = W^T W or W W^T) for the spectral norms, two ways:
  * - `hostGram`: float64 accumulation in JavaScript, one core (the exact reference);
  * - `OrtGram`: two float32 MatMuls in ONNX Runtime (MLAS, all cores), about 10x faster at 7B shape.
- * The ORT graph takes W as an input, not an initializer: one tiny graph serves every matrix of every
- * shape, and onnxruntime-node wraps the Float32Array of the weight without copying it, so peak memory
- * stays one weight matrix.
+ * The ORT graph holds W as an initializer, one session per matrix: sessions run on runtime's host
+ * thread, and a feed crosses to it as a copy on every run (180 MB per product at LLaMA-2-7B's down_proj,
+ * which made the step 4x slower than the products themselves). Baked in, W crosses once; each product
+ * feeds only x. Peak memory: the weight, its encoded graph and ORT's copy (three matrices, one at a time).
  */
-import { DataType, writeDerivedModelFile, type ModelProto, type ValueInfoProto } from '@llm-bip/onnx-io';
+import { DataType, encodeModel, type ModelProto, type TensorProto, type ValueInfoProto } from '@llm-bip/onnx-io';
 import { createSession, ort, type Session } from '@llm-bip/runtime';
 import type { LinearWeight } from './weights.js';
 
@@ -76,8 +77,8 @@ function floatInput(name: string, dims: Array<number | string>): ValueInfoProto 
   } as ValueInfoProto;
 }
 
-/** y = x W W^T (side 'rows', x: [1, n]) or y = x W^T W (side 'cols', x: [1, m]); W: [n, m] fed at run time. */
-function gramGraph(side: 'rows' | 'cols'): ModelProto {
+/** y = x W W^T (side 'rows', x: [1, n]) or y = x W^T W (side 'cols', x: [1, m]); W: [n, m] an initializer. */
+function gramGraph(side: 'rows' | 'cols', w: LinearWeight): ModelProto {
   const transB = [{ name: 'transB', type: 2, i: 1 }];
   const node =
     side === 'rows'
@@ -96,54 +97,56 @@ function gramGraph(side: 'rows' | 'cols'): ModelProto {
     graph: {
       name: `gram_${side}`,
       node,
-      input: [floatInput('x', [1, side === 'rows' ? 'n' : 'm']), floatInput('w', ['n', 'm'])],
-      output: [floatInput('y', [1, side === 'rows' ? 'n' : 'm'])],
+      input: [floatInput('x', [1, side === 'rows' ? w.inFeatures : w.outFeatures])],
+      output: [floatInput('y', [1, side === 'rows' ? w.inFeatures : w.outFeatures])],
+      initializer: [
+        {
+          name: 'w',
+          dims: [w.inFeatures, w.outFeatures],
+          dataType: DataType.FLOAT,
+          rawData: new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength),
+        } as TensorProto,
+      ],
     },
   } as ModelProto;
 }
 
 /**
- * Gram products on the ORT CPU EP (products are memory-bound: the host's cores, not a device, and no
- * copy of W per product). Holds at most two small sessions; `release()` when done.
+ * Gram products on the ORT CPU EP (products are memory-bound: the host's cores, not a device). Holds
+ * the session of the matrix in use; the next matrix's product() releases it; `release()` when done.
  */
 export class OrtGram {
-  private readonly sessions = new Map<'rows' | 'cols', Promise<Session>>();
+  private current: Promise<Session> | undefined;
 
   constructor(private readonly threads?: number) {}
 
-  private session(side: 'rows' | 'cols'): Promise<Session> {
-    let s = this.sessions.get(side);
-    if (!s) {
-      s = (async () => {
-        const file = await writeDerivedModelFile(gramGraph(side), '.', { prefix: '.llm-bip-gram-', label: 'spectral-norm product graph' });
-        try {
-          return await createSession(file.path, { ep: 'cpu', ...(this.threads ? { threads: this.threads } : {}) });
-        } finally {
-          await file.cleanup();
-        }
-      })();
-      this.sessions.set(side, s);
-    }
-    return s;
+  private async drop(): Promise<void> {
+    const s = this.current;
+    this.current = undefined;
+    if (s) await (await s).release();
   }
 
   product(w: LinearWeight): GramProduct {
     const side = gramSide(w);
     const size = side === 'rows' ? w.inFeatures : w.outFeatures;
-    const wt = new ort.Tensor('float32', w.data, [w.inFeatures, w.outFeatures]);
+    const previous = this.drop();
+    const session = (async () => {
+      await previous;
+      const bytes = encodeModel(gramGraph(side, w));
+      return createSession({ path: 'spectral-norm product graph', bytes }, { ep: 'cpu', ...(this.threads ? { threads: this.threads } : {}) });
+    })();
+    this.current = session;
     return {
       size,
       apply: async (x) => {
         const xt = new ort.Tensor('float32', Float32Array.from(x), [1, size]);
-        const out = await (await this.session(side)).run({ x: xt, w: wt });
+        const out = await (await session).run({ x: xt });
         return Float64Array.from(out.y!.data as Float32Array);
       },
     };
   }
 
   async release(): Promise<void> {
-    const all = [...this.sessions.values()];
-    this.sessions.clear();
-    for (const s of all) await (await s).release();
+    await this.drop();
   }
 }
