@@ -51,6 +51,21 @@ export class ExternalDataWriter {
     return { offset, length: bytes.length };
   }
 
+  /** Write zeros up to the next aligned offset, so the file ends on the alignment (formats such as GGUF pad the last tensor too). */
+  async padToAlignment(): Promise<void> {
+    const end = this.nextOffset();
+    const gap = end - this.position;
+    if (gap > 0) {
+      const zeros = new Uint8Array(gap);
+      let done = 0;
+      while (done < gap) {
+        const { bytesWritten } = await this.handle.write(zeros, done, gap - done, this.position + done).catch((e: unknown) => Promise.reject(withPath(e, this.tempPath)));
+        done += bytesWritten;
+      }
+    }
+    this.position = end;
+  }
+
   /** Append `length` bytes read from `source` at `sourceOffset`, in chunks. */
   async copyFrom(source: FileHandle, sourceOffset: number, length: number, what = 'source'): Promise<{ offset: number; length: number }> {
     const offset = this.nextOffset();
