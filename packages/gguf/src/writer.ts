@@ -18,6 +18,8 @@ export interface GgufTensorSource extends GgufTensorInfo {
 export interface WriteGgufOptions {
   signal?: AbortSignal;
   onProgress?: (p: { done: number; total: number; tensor: string }) => void;
+  /** told the temp file's path when it is created, and again (`done: true`) once it is renamed or removed (Ctrl-C cleanup) */
+  onTemp?: (tempPath: string, done: boolean) => void;
 }
 
 export interface WriteGgufResult {
@@ -31,6 +33,7 @@ export async function writeGguf(path: string, metadata: GgufMetadata, tensors: r
   const header = encodeHeader(metadata, tensors);
   opts.signal?.throwIfAborted();
   const writer = await ExternalDataWriter.create(path, header.alignment);
+  opts.onTemp?.(writer.tempPath, false);
   try {
     await writer.append(header.bytes);
     for (const [i, t] of header.tensors.entries()) {
@@ -50,6 +53,8 @@ export async function writeGguf(path: string, metadata: GgufMetadata, tensors: r
   } catch (e) {
     await writer.abort();
     throw e;
+  } finally {
+    opts.onTemp?.(writer.tempPath, true);
   }
   return { path, bytes: header.fileSize, tensors: header.tensors, alignment: header.alignment };
 }

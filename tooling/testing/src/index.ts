@@ -40,3 +40,4 @@ export { buildTinyLlama, writeTinyHfCheckpoint, type TinyLlama, type TinyLlamaSh
 export { referenceForward, type LayerActivations, type ReferenceOptions } from './reference/forward.js';
 export { PARITY_VARIANTS, weightChecksum, writeParityVariant, type ParityVariant } from './parity/variants.js';
 export { mulberry32 } from '@llm-bip/scoring'; // scoring's PRNG, for test data
+export { syntheticTokenizerJson } from './tiny/tokenizer-json.js';
