@@ -8,6 +8,7 @@ export default defineConfig({
   resolve: {
     alias: {
       '@llm-bip/onnx-io': src('./packages/onnx-io/src/index.ts'),
+      '@llm-bip/gguf': src('./packages/gguf/src/index.ts'),
       '@llm-bip/model': src('./packages/model/src/index.ts'),
       '@llm-bip/runtime': src('./packages/runtime/src/index.ts'),
       '@llm-bip/scoring': src('./packages/scoring/src/index.ts'),

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import * as evalPkg from '@llm-bip/eval';
+import * as ggufPkg from '@llm-bip/gguf';
 import * as modelPkg from '@llm-bip/model';
 import * as onnxIo from '@llm-bip/onnx-io';
 import * as runtimePkg from '@llm-bip/runtime';
@@ -16,6 +17,7 @@ import { CliError, ExitCode, categoryExitCodes, errorCategory, toCliError, type 
 
 const packages: Record<string, Record<string, unknown>> = {
   '@llm-bip/eval': evalPkg,
+  '@llm-bip/gguf': ggufPkg,
   '@llm-bip/model': modelPkg,
   '@llm-bip/onnx-io': onnxIo,
   '@llm-bip/runtime': runtimePkg,
@@ -44,7 +46,7 @@ function instance(Cls: ErrorClass): Error {
 describe('error categories', () => {
   it('finds the error classes of every package', () => {
     const names = errorClasses.map((c) => c.name);
-    for (const expected of ['OnnxDecodeError', 'UnsafeExternalDataError', 'SafetensorsError', 'SessionRunError', 'ScoringError', 'SurgeryError', 'DatasetError', 'ReportDataError', 'TokenizerMismatchError']) {
+    for (const expected of ['OnnxDecodeError', 'UnsafeExternalDataError', 'SafetensorsError', 'SessionRunError', 'ScoringError', 'SurgeryError', 'DatasetError', 'ReportDataError', 'TokenizerMismatchError', 'GgufError', 'GgufExportError']) {
       expect(names).toContain(expected);
     }
   });

@@ -41,3 +41,4 @@ export { referenceForward, type LayerActivations, type ReferenceOptions } from '
 export { PARITY_VARIANTS, weightChecksum, writeParityVariant, type ParityVariant } from './parity/variants.js';
 export { mulberry32 } from '@llm-bip/scoring'; // scoring's PRNG, for test data
 export * from './synthetic/index.js';
+export { syntheticTokenizerJson } from './tiny/tokenizer-json.js';

@@ -4,6 +4,7 @@ import { dataCommand } from './data/index.js';
 import { demoCommand } from './demo/index.js';
 import { evalCommand } from './eval/index.js';
 import { exportCommand } from './export/index.js';
+import { exportGgufCommand } from './export-gguf/index.js';
 import { inspectCommand } from './inspect/index.js';
 import { planCommand } from './plan/index.js';
 import { pruneLlmCommand } from './prune-llm/index.js';
@@ -18,6 +19,7 @@ export const builtinCommands: Command[] = [
   pruneLlmCommand,
   inspectCommand,
   exportCommand,
+  exportGgufCommand,
   scoreCommand,
   planCommand,
   pruneCommand,

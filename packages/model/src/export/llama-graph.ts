@@ -47,7 +47,7 @@ export const ioNames = {
 };
 
 /** Inverse rotary frequencies for head_dim as transformers computes them (default, linear, llama3), rounded to float32. */
-function inverseFrequencies(c: LlamaConfig): Float32Array {
+export function inverseFrequencies(c: Pick<LlamaConfig, 'headDim' | 'ropeTheta' | 'ropeScaling'>): Float32Array {
   const half = c.headDim / 2;
   const out = new Float32Array(half);
   const r = c.ropeScaling;

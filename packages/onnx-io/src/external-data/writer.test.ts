@@ -34,6 +34,20 @@ describe('ExternalDataWriter', () => {
     expect(out.subarray(12288).every((x) => x === 9)).toBe(true);
   });
 
+  it('padToAlignment ends the file on the alignment with zeros, and is a no-op when already aligned', async () => {
+    const target = join(tmp.dir, 'padded.data');
+    const w = await ExternalDataWriter.create(target, 32);
+    await w.append(new Uint8Array(40).fill(5));
+    await w.padToAlignment();
+    expect(w.size).toBe(64);
+    await w.padToAlignment();
+    expect(w.size).toBe(64);
+    await w.commit();
+    const out = readFileSync(target);
+    expect(out.length).toBe(64);
+    expect(out.subarray(40).every((x) => x === 0)).toBe(true);
+  });
+
   it('abort leaves no file behind', async () => {
     const target = join(tmp.dir, 'aborted.data');
     const before = readdirSync(tmp.dir).length;

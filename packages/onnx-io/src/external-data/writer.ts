@@ -42,11 +42,7 @@ export class ExternalDataWriter {
   /** Append bytes at the next aligned offset; the gap reads as zeros. */
   async append(bytes: Uint8Array): Promise<{ offset: number; length: number }> {
     const offset = this.nextOffset();
-    let done = 0;
-    while (done < bytes.length) {
-      const { bytesWritten } = await this.handle.write(bytes, done, bytes.length - done, offset + done).catch((e: unknown) => Promise.reject(withPath(e, this.tempPath)));
-      done += bytesWritten;
-    }
+    await this.writeFully(bytes, offset);
     this.position = offset + bytes.length;
     return { offset, length: bytes.length };
   }
@@ -60,16 +56,28 @@ export class ExternalDataWriter {
     let done = 0;
     for await (const chunk of chunks) {
       if (done + chunk.length > length) throw new RangeError(`${what}: the chunks hold more than the ${length} bytes announced`);
-      let written = 0;
-      while (written < chunk.length) {
-        const { bytesWritten } = await this.handle.write(chunk, written, chunk.length - written, offset + done + written).catch((e: unknown) => Promise.reject(withPath(e, this.tempPath)));
-        written += bytesWritten;
-      }
+      await this.writeFully(chunk, offset + done);
       done += chunk.length;
     }
     if (done !== length) throw new RangeError(`${what}: the chunks hold ${done} bytes, ${length} were announced`);
     this.position = offset + length;
     return { offset, length };
+  }
+
+  /** Write zeros up to the next aligned offset, so the file ends on the alignment (formats such as GGUF pad the last tensor too). */
+  async padToAlignment(): Promise<void> {
+    const end = this.nextOffset();
+    if (end > this.position) await this.writeFully(new Uint8Array(end - this.position), this.position);
+    this.position = end;
+  }
+
+  /** All of `bytes` at `at` (a write may take fewer bytes than asked). */
+  private async writeFully(bytes: Uint8Array, at: number): Promise<void> {
+    let written = 0;
+    while (written < bytes.length) {
+      const { bytesWritten } = await this.handle.write(bytes, written, bytes.length - written, at + written).catch((e: unknown) => Promise.reject(withPath(e, this.tempPath)));
+      written += bytesWritten;
+    }
   }
 
   /** Append `length` bytes read from `source` at `sourceOffset`, in chunks. */
