@@ -88,11 +88,7 @@ export class ExternalDataWriter {
     for (let done = 0; done < length; ) {
       const n = Math.min(buf.length, length - done);
       await readRange(source, buf, n, sourceOffset + done, what);
-      let written = 0;
-      while (written < n) {
-        const { bytesWritten } = await this.handle.write(buf, written, n - written, offset + done + written).catch((e: unknown) => Promise.reject(withPath(e, this.tempPath)));
-        written += bytesWritten;
-      }
+      await this.writeFully(buf.subarray(0, n), offset + done);
       done += n;
     }
     this.position = offset + length;
