@@ -82,13 +82,14 @@ if [ "$cuda" = 1 ] && [ ! -f "$kit/cuda-provider.tar.xz" ]; then
   rm -rf "$tmp"
 fi
 
-# two halves, each small enough to travel with the working tree in one device call (64 MiB in all)
-rm -rf "$dev/kit-a" "$dev/kit-b"
-mkdir -p "$dev/kit-a" "$dev/kit-b"
-ln "$kit/node.xz" "$kit/ort.tar.xz" "$dev/kit-a/"
+# three parts, each small enough to travel with the working tree in one device call (64 MiB in all)
+rm -rf "$dev/kit-a" "$dev/kit-b" "$dev/kit-c"
+mkdir -p "$dev/kit-a" "$dev/kit-b" "$dev/kit-c"
+ln "$kit/node.xz" "$dev/kit-a/"
+ln "$kit/ort.tar.xz" "$dev/kit-c/"
 ln "$kit/data.tar.xz" "$kit/job.mjs" "$kit/session-worker.js" "$kit/package.json" "$kit/synthetic-checkpoint.mjs" "$dev/kit-b/"
 cp -rl "$kit/gl" "$dev/kit-b/"
-du -sh "$dev/kit-a" "$dev/kit-b"
+du -sh "$dev/kit-a" "$dev/kit-b" "$dev/kit-c"
 
 # big files: pieces of at most PIECE_MB, packed in order into $dev/c1, c2, ... (one folder per call)
 big=()
