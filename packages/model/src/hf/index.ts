@@ -1,4 +1,5 @@
 export { readHfConfig, normaliseHfConfig, toHfConfigJson, contextLengthOf, checkWithinContext, ContextLengthError, HfCheckpointError, type ContextLength, type LlamaConfig, type RopeScaling } from './config.js';
+export { FAMILIES, REFUSED_MODEL_TYPES, familyOf, type Family, type FamilyTraits, type MlpActivation } from './families.js';
 export {
   SafetensorsCheckpoint,
   readSafetensorsHeader,
