@@ -2,7 +2,9 @@
  * Attention written in standard ops (torch exporters, llm-bip export): q/k/v projections of the normed
  * input, scores MatMul -> Softmax -> context MatMul, a merge of the heads, o_proj.
  */
-import type { GraphIndex, NodeProto } from '@llm-bip/onnx-io';
+import { tensorDims, type GraphIndex, type NodeProto } from '@llm-bip/onnx-io';
+import type { NormRef } from '../spec.js';
+import { matchNormOf } from './norm.js';
 import { PatternNotFound } from './errors.js';
 import type { MatchedAttention } from './attention-types.js';
 import { findDecomposedKvCache } from './kv-cache.js';
@@ -20,6 +22,12 @@ export function matchDecomposedAttention(ix: GraphIndex, xn: string, projs: Matc
   const fail = (what: string, at: NodeProto | undefined): never => {
     throw new PatternNotFound(`${ATTENTION_PATTERN}: ${what}`, nodeLabel(at) ?? xn, where);
   };
+  if (projs.length === 1) {
+    fail(
+      `3 projections of the normed input (found 1, of width ${projs[0]!.outFeatures}: a fused q/k/v projection such as Phi-3's qkv_proj, which llm-bip reads only in onnxruntime-genai graphs; export the HF checkpoint with \`llm-bip export\`, which writes q, k and v apart)`,
+      ix.node(projs[0]!.ref.node),
+    );
+  }
   if (projs.length !== 3) fail(`3 projections of the normed input (found ${projs.length})`, ix.producer(xn)?.node);
   const projNodes = projs.map((p) => ix.node(p.ref.node)!);
   // the block ends at the next projection (o_proj): searching past it would find the next layer's Softmax
@@ -76,6 +84,8 @@ export function matchDecomposedAttention(ix: GraphIndex, xn: string, projs: Matc
   const shapeUses = collectShapeUses({ ix, core, tagsOf, numHeads, numKvHeads, headDim, layer });
   const kSet = descendants(ix, [k.output], isProjection);
   const kvCache = findDecomposedKvCache(ix, core, (n) => kSet.has(n), numKvHeads, layer);
+  const qNorm = headNormOn(ix, core, tagsOf, 'q', headDim);
+  const kNorm = headNormOn(ix, core, tagsOf, 'kv', headDim);
   return {
     q: q.ref,
     k: k.ref,
@@ -90,6 +100,8 @@ export function matchDecomposedAttention(ix: GraphIndex, xn: string, projs: Matc
     shapeUses,
     attributeUses: [],
     ...(kvCache ? { kvCache } : {}),
+    ...(qNorm ? { qNorm } : {}),
+    ...(kNorm ? { kNorm } : {}),
     core,
     weightTypes: [q, k, v, o].map((p) => p.weightTensor.dataType ?? 0),
   };
@@ -132,6 +144,29 @@ function headDimOf(ix: GraphIndex, core: Set<NodeProto>, tagsOf: (t: string) => 
       if (d.kind === 'const' && d.value > 0) return d.value;
       const h = els[2]!;
       if (pathTag === 'q' && h.kind === 'const' && h.value > 0 && qWidth % h.value === 0) return qWidth / h.value;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A per-head RMSNorm on the q (or k) path before the scores (Qwen3's q_norm / k_norm): its gain is
+ * [headDim], one for every head. The first tensor of the path that a norm reads (in graph order).
+ */
+function headNormOn(ix: GraphIndex, core: Set<NodeProto>, tagsOf: (t: string) => Set<PathTag>, tag: 'q' | 'kv', headDim: number): NormRef | undefined {
+  const means = [...core].filter((n) => isOp(n, 'ReduceMean')).sort(byPosition(ix));
+  for (const mean of means) {
+    const squared = ix.producer(mean.input![0]!)?.node;
+    const x = squared?.input?.[0];
+    if (!x) continue;
+    const tags = tagsOf(x);
+    if (!tags.has(tag) || tags.has('ctx') || (tag === 'kv' && tags.has('q'))) continue;
+    try {
+      const norm = matchNormOf(ix, x);
+      const gain = ix.initializer(norm.weight);
+      if (gain && tensorDims(gain).length === 1 && tensorDims(gain)[0] === headDim) return norm;
+    } catch (e) {
+      if (!(e instanceof PatternNotFound)) throw e;
     }
   }
   return undefined;
