@@ -24,6 +24,7 @@ import { checkWithinContext, contextLengthOf } from '@llm-bip/model';
 import { createSession, logitsOutputName, type EpChoice, type KvLayout, type Session } from '@llm-bip/runtime';
 import { DEFAULTS } from './defaults.js';
 import { hooksOf, type PipelineHooks } from './hooks.js';
+import { batchForModel, benchDemand, evalDemands, inputsOfSession } from './input-demands.js';
 
 export interface EvalRequest {
   /** perplexity sets: wikitext2, ptb, ptb-test */
@@ -100,6 +101,8 @@ export async function evaluateModel(model: ModelFile, tokenizer: EvalTokenizer, 
   const progress = h.evalProgress(label);
   try {
     opts.checkVocab?.(logitsVocab(session));
+    // a model with fixed input dims: its batch, or a clear refusal before any window runs
+    const batchSize = batchForModel(inputsOfSession(session), { inputs: { inputIds: 'input_ids' } }, evalDemands(req), req.batchSize, model.path);
     const perplexity: PerplexityResult[] = [];
     for (const name of req.ppl) {
       const path = locatePerplexitySet(name, req.dataDir);
@@ -112,7 +115,7 @@ export async function evaluateModel(model: ModelFile, tokenizer: EvalTokenizer, 
           ...(req.cacheDir ? { cacheDir: req.cacheDir } : {}),
           onProgress: progress.onProgress,
           ...(req.limit !== undefined ? { limit: req.limit } : {}),
-          ...(req.batchSize !== undefined ? { batchSize: req.batchSize } : {}),
+          ...(batchSize !== undefined ? { batchSize } : {}),
           ...(model.kv ? { kv: model.kv } : {}),
         }),
       );
@@ -125,7 +128,7 @@ export async function evaluateModel(model: ModelFile, tokenizer: EvalTokenizer, 
         tasks: req.tasks,
         onProgress: progress.onProgress,
         ...(limit !== undefined ? { limit } : {}),
-        ...(req.batchSize !== undefined ? { batchSize: req.batchSize } : {}),
+        ...(batchSize !== undefined ? { batchSize } : {}),
         // WebGPU compiles kernels per input shape: round request lengths up so few shapes occur
         ...(session.ep === 'webgpu' ? { seqMultiple: 16 } : {}),
         ...(model.kv ? { kv: model.kv } : {}),
@@ -163,6 +166,7 @@ export async function benchModel(model: ModelFile, req: BenchRequest = {}, hooks
   const session = await createSession(model.path, { ep: req.ep ?? DEFAULTS.ep, onLog: h.log });
   const progress = h.evalProgress(opts.label ?? '');
   try {
+    batchForModel(inputsOfSession(session), { inputs: { inputIds: 'input_ids' } }, [benchDemand(req)], b.batch, model.path);
     return await benchmarkSpeed(session, {
       batch: [b.batch],
       seq: [b.prompt],

@@ -3,7 +3,7 @@
  * chosen execution provider, accumulate the per-row tap outputs in float64 on the host.
  */
 import { loadModel, type LoadedModel } from '@llm-bip/onnx-io';
-import type { ModelSpec } from '@llm-bip/model';
+import { batchForFixedDims, fixedDimsOf, type ModelSpec } from '@llm-bip/model';
 import { chunk, createSession, makeTokenBatch, toFloat32, type EpChoice, type Session } from '@llm-bip/runtime';
 import { ScoringError } from '../errors.js';
 import { baseTaps, StatisticsAccumulator, uniqueTaps } from '../statistics.js';
@@ -69,17 +69,8 @@ export async function collectStatistics(opts: CollectOptions): Promise<Statistic
   }
 }
 
-/** The batch size to use: the requested one, unless the model fixes its batch (or sequence) dimension. */
+/** The batch size to use: the requested one, unless the model fixes its batch (or sequence) dimension (model's fixed-dims decision). */
 export function batchSizeFor(session: Session, spec: ModelSpec, rows: number, seqLen: number, requested: number): number {
-  const meta = session.inputMetadata.find((m) => m.name === spec.inputs.inputIds);
-  const shape = meta?.isTensor ? meta.shape : [];
-  const [b, t] = shape;
-  if (typeof t === 'number' && t >= 0 && t !== seqLen) {
-    throw new ScoringError(`the model fixes the sequence length to ${t}; calibrate with --seqlen ${t}`);
-  }
-  if (typeof b === 'number' && b > 0) {
-    if (rows % b !== 0) throw new ScoringError(`the model fixes the batch size to ${b}; use a number of calibration samples divisible by ${b}`);
-    return b;
-  }
-  return requested;
+  const dims = fixedDimsOf(session.inputMetadata.map((m) => ({ name: m.name, shape: m.isTensor ? m.shape : [] })), spec.inputs.inputIds);
+  return batchForFixedDims(dims, [{ what: 'calibration rows', option: '--seq-len', seqLen, rows }], requested, session.modelPath) ?? requested;
 }
