@@ -138,9 +138,9 @@ export function loadTokenizer(pathOrDir: string): EvalTokenizer {
 /** The ids the post-processor puts before and after a text (add_special_tokens: true vs false), if any. */
 function specialsAdded(tok: Tokenizer): { first?: number; last?: number } {
   try {
-    const plain = tok.encode('a', { add_special_tokens: false }).ids;
-    const full = tok.encode('a', { add_special_tokens: true }).ids;
-    const at = full.findIndex((_, i) => plain.every((id, j) => full[i + j] === id));
+    const plain: number[] = Array.from(tok.encode('a', { add_special_tokens: false }).ids);
+    const full: number[] = Array.from(tok.encode('a', { add_special_tokens: true }).ids);
+    const at = full.findIndex((_: number, i: number) => plain.every((id: number, j: number) => full[i + j] === id));
     if (at < 0) return {};
     return { ...(at > 0 ? { first: full[0]! } : {}), ...(at + plain.length < full.length ? { last: full[full.length - 1]! } : {}) };
   } catch {
