@@ -29,7 +29,7 @@ function referenceNll(ref: FamilyReference): number {
 
 describe.each(FAMILY_FIXTURES)('%s fixture', (name) => {
   const ref = JSON.parse(readFileSync(familyFixture(name, 'reference.json'), 'utf8')) as FamilyReference;
-  const sources = name === 'phi3' ? (['llm-bip export'] as const) : (['llm-bip export', 'dynamo'] as const);
+  const sources = ['llm-bip export', 'dynamo'] as const;
 
   it.each(sources)('%s: window NLL equals PyTorch logits', async (source) => {
     let path = familyFixture(name, 'model.dynamo.onnx');

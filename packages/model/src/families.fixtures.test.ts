@@ -90,7 +90,7 @@ describe.each(FAMILY_FIXTURES)('%s fixture', (name) => {
   });
 
   for (const exporter of ['torchscript', 'dynamo'] as const) {
-    it(`torch.onnx ${exporter} export: runs to PyTorch's logits, and ${name === 'phi3' ? 'its fused qkv_proj is refused, naming it' : 'is recognised with the spec config.json implies'}`, async () => {
+    it(`torch.onnx ${exporter} export: runs to PyTorch's logits, and is recognised with the spec config.json implies`, async () => {
       const path = familyFixture(name, `model.${exporter}.onnx`);
       const session = await openSession(path);
       const { input_ids, attention_mask } = forwardFeeds(ids);
@@ -99,10 +99,6 @@ describe.each(FAMILY_FIXTURES)('%s fixture', (name) => {
       expect(compare(got, ref).rel).toBeLessThanOrEqual(TOL);
 
       const { model } = await loadModel(path);
-      if (name === 'phi3') {
-        expect(() => recogniseModel(model)).toThrow(/a fused q\/k\/v projection such as Phi-3's qkv_proj.*llm-bip export/);
-        return;
-      }
       const spec = recogniseModel(model, { source: path });
       const c = readHfConfig(familyFixture(name));
       expect(spec.recogniser).toBe('torch-onnx');
@@ -118,6 +114,17 @@ describe.each(FAMILY_FIXTURES)('%s fixture', (name) => {
         expect(l.o.bias).toBeUndefined();
         expect(l.qNorm !== undefined && l.kNorm !== undefined).toBe(c.qkNorm);
         if (l.qNorm) expect(l.qNorm.weight).toMatch(/q_norm/);
+        if (c.fusedCheckpoint) {
+          // Phi-3: q, k, v are column ranges of one qkv_proj weight, gate and up of one gate_up_proj
+          const [q, kv, I] = [c.numHeads * c.headDim, c.numKvHeads * c.headDim, c.intermediateSize];
+          expect([l.q, l.k, l.v].map((p) => p.columns)).toEqual([{ start: 0, end: q }, { start: q, end: q + kv }, { start: q + kv, end: q + 2 * kv }]);
+          expect(new Set([l.q.weight, l.k.weight, l.v.weight]).size).toBe(1);
+          expect([l.gate.columns, l.up.columns]).toEqual([{ start: 0, end: I }, { start: I, end: 2 * I }]);
+          expect(l.gate.weight).toBe(l.up.weight);
+          // the constant slice bounds at q width and q + kv width are listed for surgery to rewrite
+          const roles = l.shapeUses.filter((u) => model.graph!.node!.find((n) => n.name === u.node)?.opType === 'Slice').map((u) => u.role);
+          expect(new Set(roles)).toEqual(new Set(['qWidth', 'qkWidth']));
+        }
       }
     });
   }

@@ -49,8 +49,8 @@ export interface ShapeUse {
   input: number;
   /** element index inside the constant's 1-D value */
   element: number;
-  /** which quantity the element holds; surgery writes the pruned value */
-  role: 'numHeads' | 'numKvHeads' | 'qWidth' | 'kvWidth' | 'ffnWidth' | 'kvGroupsRepeat';
+  /** which quantity the element holds; surgery writes the pruned value (qkWidth: q width + kv width, where a fused q/k/v output is sliced) */
+  role: 'numHeads' | 'numKvHeads' | 'qWidth' | 'kvWidth' | 'qkWidth' | 'ffnWidth' | 'kvGroupsRepeat';
   /**
    * Set when `node` is an intermediate (a Concat building a shape from pieces) rather than the op that
    * uses the shape: the Reshape/Expand whose shape input this element ends up in, and its position there.

@@ -160,7 +160,7 @@ export function walkDecoder(ix: GraphIndex): DecoderWalk {
       ffnOutput: mlp.down.output,
       output: out.sum,
       attention: att.attention,
-      shapeUses: att.shapeUses,
+      shapeUses: [...att.shapeUses, ...mlp.shapeUses],
       attributeUses: att.attributeUses,
       ...(att.kvCache ? { kvCache: att.kvCache } : {}),
     });

@@ -6,6 +6,7 @@ import type { GraphIndex, NodeProto } from '@llm-bip/onnx-io';
 import { PatternNotFound } from './errors.js';
 import { matchLinear, projectionsOf, type MatchedLinear } from './linear.js';
 import type { MlpActivation } from '../hf/families.js';
+import type { ShapeUse } from '../spec.js';
 import { ancestors, attrString, descendants, isOp, nodeLabel, source, usesThrough } from './walk.js';
 
 export const MLP_PATTERN = 'gated MLP (gate MatMul -> silu or gelu, up MatMul, Mul -> down MatMul)';
@@ -18,6 +19,8 @@ export interface MatchedMlp {
   act: string;
   /** φ */
   activation: MlpActivation;
+  /** constant slice bounds / split sizes of a fused gate_up projection (ffnWidth) */
+  shapeUses: ShapeUse[];
   nodes: Set<NodeProto>;
 }
 
@@ -65,7 +68,12 @@ export function matchMlp(ix: GraphIndex, xn: string): MatchedMlp {
         if (!downNode) throw new PatternNotFound(`${MLP_PATTERN}: down projection`, nodeLabel(mul));
         const down = matchLinear(ix, downNode.node)!;
         const nodes = new Set<NodeProto>([ix.node(gate.ref.node)!, ix.node(up.ref.node)!, ix.producer(a)!.node, mul, downNode.node]);
-        return { gate, up, down, act, activation, nodes };
+        const shapeUses: ShapeUse[] = [];
+        for (const b of [...(gate.bounds ?? []), ...(up.bounds ?? [])]) {
+          if (b.value !== gate.outFeatures) throw new PatternNotFound(`${MLP_PATTERN}: fused gate/up slices at the FFN width ${gate.outFeatures} (${b.node} has ${b.value})`, b.node);
+          shapeUses.push({ node: b.node, input: b.input, element: b.element, role: 'ffnWidth' });
+        }
+        return { gate, up, down, act, activation, nodes, shapeUses };
       }
     }
   }

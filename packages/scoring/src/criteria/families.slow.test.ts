@@ -117,4 +117,16 @@ describe.each(FAMILY_FIXTURES)('llm-bip on the %s fixture', (name) => {
     }
     console.log(`[llm-bip ${name}] ${c.spec.mlpActivation}, gain offset ${c.config.normOffset}: smallest bound / measured change ${tightest.toFixed(2)}`);
   });
+
+  it('the torch.onnx dynamo export of the same checkpoint gets the same scores (Phi-3: from its fused qkv_proj / gate_up_proj)', async () => {
+    const loaded = await loadModel(familyFixture(name, 'model.dynamo.onnx'));
+    const spec = recogniseModel(loaded.model);
+    const stats = await collectStatistics({ model: loaded, spec, taps: getCriterion('llm-bip').taps(spec), rows: c.rows, ep: 'cpu' });
+    const theirs = await getCriterion('llm-bip').score(stats, modelWeights(loaded.model, loaded.dir), spec);
+    const ours = await getCriterion('llm-bip').score(c.stats, c.weightSource, c.spec);
+    for (const l of [0, 1]) {
+      expect(worstRelative(theirs.layers[l]!.channels!, ours.layers[l]!.channels!), `channels ${l}`).toBeLessThan(1e-4);
+      expect(worstRelative(theirs.layers[l]!.heads!, ours.layers[l]!.heads!), `heads ${l}`).toBeLessThan(1e-4);
+    }
+  });
 });
