@@ -50,8 +50,6 @@ export function describeSpec(spec: ModelSpec): SpecSummary {
 function blockWords(spec: ModelSpec): string {
   const l = spec.layers[0];
   const words = [spec.mlpActivation === 'silu' ? 'SwiGLU MLP' : 'GeGLU MLP (tanh gelu)'];
-  if (l?.q.columns) words.push('fused q/k/v weight');
-  if (l?.gate.columns) words.push('fused gate/up weight');
   if (l?.q.bias) words.push('q/k/v biases');
   if (l?.qNorm) words.push('per-head q/k norms');
   if (l?.ffnNorm.offset) words.push(`norm gain ${l.ffnNorm.offset} + w`);
