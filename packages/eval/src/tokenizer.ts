@@ -85,8 +85,11 @@ export function loadTokenizer(pathOrDir: string): EvalTokenizer {
   const eosId = eosText !== undefined ? tok.token_to_id(eosText) : undefined;
   // without tokenizer_config.json the post-processor decides (add_special_tokens: true)
   const byConfig = config !== undefined && ('add_bos_token' in config || 'add_eos_token' in config);
-  const addBos = byConfig ? config.add_bos_token === true : false;
-  const addEos = byConfig ? config.add_eos_token === true : false;
+  // otherwise the tokenizer.json post-processor decides (Llama-3.1: TemplateProcessing adds <|begin_of_text|>;
+  // Llama-3.0 as packaged by @lenml: ByteLevel only, no BOS): read what it adds off one encoding
+  const postAdds = byConfig ? undefined : specialsAdded(tok);
+  const addBos = byConfig ? config.add_bos_token === true : bosId !== undefined && postAdds!.first === bosId;
+  const addEos = byConfig ? config.add_eos_token === true : eosId !== undefined && postAdds!.last === eosId;
   if (addBos && bosId === undefined) throw new TokenizerError(`${configPath}: add_bos_token is true but bos_token is not in the vocabulary`);
   if (addEos && eosId === undefined) throw new TokenizerError(`${configPath}: add_eos_token is true but eos_token is not in the vocabulary`);
 
@@ -130,4 +133,17 @@ export function loadTokenizer(pathOrDir: string): EvalTokenizer {
     },
     decode: (ids) => damaged(() => tok.decode([...ids])),
   };
+}
+
+/** The ids the post-processor puts before and after a text (add_special_tokens: true vs false), if any. */
+function specialsAdded(tok: Tokenizer): { first?: number; last?: number } {
+  try {
+    const plain: number[] = Array.from(tok.encode('a', { add_special_tokens: false }).ids);
+    const full: number[] = Array.from(tok.encode('a', { add_special_tokens: true }).ids);
+    const at = full.findIndex((_: number, i: number) => plain.every((id: number, j: number) => full[i + j] === id));
+    if (at < 0) return {};
+    return { ...(at > 0 ? { first: full[0]! } : {}), ...(at + plain.length < full.length ? { last: full[full.length - 1]! } : {}) };
+  } catch {
+    return {};
+  }
 }

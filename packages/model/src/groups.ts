@@ -7,7 +7,8 @@
  * head (multi-head attention, where each head is its own KV group), or an FFN channel. It owns, per
  * projection, one `GroupSlice`: the indices along one axis of one initializer. Fused weights (the genai
  * builder's qkv_proj) are offset by the projection's column range, so q, k and v slices name one
- * tensor. ModelSpec has no per-head norms (Qwen3's q_norm / k_norm), so none appear here yet.
+ * tensor. Biases (Qwen2's q/k/v) are sliced with their features. Qwen3's q_norm / k_norm gains are
+ * [headDim], shared by every head: a group owns no slice of them.
  *
  * Worked example: layer 0 of a GQA model exported by `exportLlamaToOnnx` with hidden 64, 8 query
  * heads, 2 KV heads, head_dim 8, 80 channels (MatMul weights stored [in, out]). KV group 1 owns query

@@ -7,3 +7,4 @@ export * from './recognise/index.js';
 export { modelFingerprint } from './fingerprint.js';
 export { modelWeights, canonicalLinear, WeightReadError, type LinearWeight, type WeightSource } from './weights.js';
 export * from './gguf/index.js';
+export { batchForFixedDims, declaredInputs, fixedDimsOf, FixedDimensionError, type DeclaredInput, type FixedDims, type InputDemand } from './fixed-dims.js';

@@ -12,6 +12,7 @@
  * - A TensorRef (onnx-io) names a tensor in the graph, or the node and output slot of an unnamed one.
  */
 import type { TensorRef } from '@llm-bip/onnx-io';
+import type { Family, MlpActivation } from './hf/families.js';
 
 export interface LinearRef {
   /** the MatMul / Gemm node that applies this projection */
@@ -36,6 +37,8 @@ export interface NormRef {
   epsilon: number;
   /** the node computing it when the norm is one fused op (SimplifiedLayerNormalization, ...) */
   node?: string;
+  /** the gain is (offset + weight) (Gemma's RMSNorm: 1); absent means 0, the gain is the weight */
+  offset?: number;
 }
 
 /** A constant element that encodes a head count or a width, and must change when the layer is pruned. */
@@ -46,8 +49,8 @@ export interface ShapeUse {
   input: number;
   /** element index inside the constant's 1-D value */
   element: number;
-  /** which quantity the element holds; surgery writes the pruned value */
-  role: 'numHeads' | 'numKvHeads' | 'qWidth' | 'kvWidth' | 'ffnWidth' | 'kvGroupsRepeat';
+  /** which quantity the element holds; surgery writes the pruned value (qkWidth: q width + kv width, where a fused q/k/v output is sliced) */
+  role: 'numHeads' | 'numKvHeads' | 'qWidth' | 'kvWidth' | 'qkWidth' | 'ffnWidth' | 'kvGroupsRepeat';
   /**
    * Set when `node` is an intermediate (a Concat building a shape from pieces) rather than the op that
    * uses the shape: the Reshape/Expand whose shape input this element ends up in, and its position there.
@@ -90,6 +93,12 @@ export interface LayerSpec {
   attnContext: TensorRef;
   /** o_proj output, before the residual add */
   attnOutput: TensorRef;
+  /**
+   * Qwen3's q_norm / k_norm: RMSNorm over head_dim with one [headDim] gain shared by every head, so a
+   * head prune never slices it (input/output are the per-head q/k tensors)
+   */
+  qNorm?: NormRef;
+  kNorm?: NormRef;
   /** m = x + attention output: the residual entering the post-attention norm */
   residualMid: TensorRef;
   ffnNorm: NormRef;
@@ -100,7 +109,7 @@ export interface LayerSpec {
   gateOut: TensorRef;
   /** u: up projection output */
   upOut: TensorRef;
-  /** s = silu(g) * u: the SwiGLU activation entering down_proj */
+  /** s = φ(g) * u (φ: ModelSpec.mlpActivation): the gated activation entering down_proj */
   ffnAct: TensorRef;
   /** down_proj output, before the residual add */
   ffnOutput: TensorRef;
@@ -121,7 +130,12 @@ export interface ModelSpec {
   recogniser: RecogniserName;
   /** what it matched, in words (e.g. "torch.onnx TorchScript exporter, opset 17") */
   flavour: string;
+  /** a LLaMA-family decoder (pre-norm blocks, RoPE attention, gated MLP) */
   architecture: 'llama';
+  /** the HF model_type, when the model says (our exporter's metadata); torch.onnx graphs do not */
+  family?: Family;
+  /** φ of the gated MLP: silu (SwiGLU) or gelu in its tanh form (GeGLU, Gemma) */
+  mlpActivation: MlpActivation;
   hiddenSize: number;
   vocabSize: number;
   numLayers: number;
@@ -132,7 +146,8 @@ export interface ModelSpec {
   logitsType: 'float32' | 'float16';
   inputs: { inputIds: string; attentionMask?: string; positionIds?: string };
   logits: string;
-  embedding: { weight: string };
+  /** the token embedding; `scale` when the graph multiplies it by a constant (Gemma: sqrt(hidden)) */
+  embedding: { weight: string; scale?: number };
   finalNorm: NormRef;
   lmHead: LinearRef;
   /** tied input/output embeddings share one initializer */

@@ -28,6 +28,7 @@ import { checkWithinContext, contextLengthOf, modelWidthsOf } from '@llm-bip/mod
 import { createSession, logitsOutputName, type EpChoice, type KvLayout, type Session } from '@llm-bip/runtime';
 import { DEFAULTS, evalMemoryBudget } from './defaults.js';
 import { hooksOf, type PipelineHooks } from './hooks.js';
+import { batchForModel, benchDemand, evalDemands, inputsOfSession } from './input-demands.js';
 
 export interface EvalRequest {
   /** perplexity sets: wikitext2, ptb, ptb-test */
@@ -108,9 +109,11 @@ export async function evaluateModel(model: ModelFile, tokenizer: EvalTokenizer, 
   try {
     const vocab = logitsVocab(session);
     opts.checkVocab?.(vocab);
+    // a model with fixed input dims: its batch, or a clear refusal before any window runs
+    const fixedBatch = batchForModel(inputsOfSession(session), { inputs: { inputIds: 'input_ids' } }, evalDemands(req), req.batchSize, model.path);
     const perplexity: PerplexityResult[] = [];
     const seqLen = req.seqLen ?? DEFAULTS.eval.seqLen;
-    const windowBatch = req.ppl.length ? windowBatchOf(model.path, session.ep, vocab, seqLen, req) : undefined;
+    const windowBatch = req.ppl.length && fixedBatch === undefined ? windowBatchOf(model.path, session.ep, vocab, seqLen, req) : undefined;
     if (windowBatch && req.batchSize === undefined) h.log(`${label}perplexity: ${windowBatch.batch} windows per run (${windowBatch.why})`);
     for (const name of req.ppl) {
       const found = data.get(name as DataSetName)!;
@@ -124,7 +127,7 @@ export async function evaluateModel(model: ModelFile, tokenizer: EvalTokenizer, 
           ...(req.cacheDir ? { cacheDir: req.cacheDir } : {}),
           onProgress: progress.onProgress,
           ...(req.limit !== undefined ? { limit: req.limit } : {}),
-          batchSize: windowBatch!.batch,
+          batchSize: fixedBatch ?? windowBatch!.batch,
           ...(model.kv ? { kv: model.kv } : {}),
         }),
       );
@@ -137,7 +140,7 @@ export async function evaluateModel(model: ModelFile, tokenizer: EvalTokenizer, 
         tasks: req.tasks,
         onProgress: progress.onProgress,
         ...(limit !== undefined ? { limit } : {}),
-        ...(req.batchSize !== undefined ? { batchSize: req.batchSize } : {}),
+        ...(fixedBatch !== undefined ? { batchSize: fixedBatch } : {}),
         // WebGPU compiles kernels per input shape: round request lengths up so few shapes occur
         ...(session.ep === 'webgpu' ? { seqMultiple: 16 } : {}),
         ...(model.kv ? { kv: model.kv } : {}),
@@ -189,6 +192,7 @@ export async function benchModel(model: ModelFile, req: BenchRequest = {}, hooks
   const session = await createSession(model.path, { ep: req.ep ?? DEFAULTS.ep, onLog: h.log });
   const progress = h.evalProgress(opts.label ?? '');
   try {
+    batchForModel(inputsOfSession(session), { inputs: { inputIds: 'input_ids' } }, [benchDemand(req)], b.batch, model.path);
     return await benchmarkSpeed(session, {
       batch: [b.batch],
       seq: [b.prompt],

@@ -12,6 +12,7 @@ import { calibrate, calibrationRecord, type CalibrationRequest } from './calibra
 import { DEFAULTS } from './defaults.js';
 import { benchModel, evaluateModel, type BenchRequest, type EvalRequest, type EvalRun } from './evaluate.js';
 import { hooksOf, type PipelineHooks } from './hooks.js';
+import { batchForModel, benchDemand, calibrationDemand, evalDemands, inputsOfModel } from './input-demands.js';
 import { planFromScores } from './plan.js';
 import { pruneTo } from './prune.js';
 import { scoreModel, type ExecutionReport, type ModelInput } from './score.js';
@@ -69,6 +70,18 @@ export interface PruneLlmHooks extends PipelineHooks {
 
 export async function pruneLlm(input: PruneLlmInput, req: PruneLlmRequest, hooks: PruneLlmHooks = {}): Promise<PruneLlmResult> {
   const h = hooksOf(hooks);
+  // a model with fixed input dims must take every step's rows; find out now, not after the scoring
+  batchForModel(
+    inputsOfModel(input.loaded.model),
+    input.spec,
+    [
+      calibrationDemand(req.calibration),
+      ...(req.eval ? evalDemands(req.eval, '--seq-len-eval') : []),
+      ...(req.bench ? [benchDemand(req.bench)] : []),
+    ],
+    undefined,
+    input.loaded.path,
+  );
   const calibration = await calibrate(input.tokenizer, req.calibration);
   const { statistics, scores, execution } = await scoreModel(
     input,

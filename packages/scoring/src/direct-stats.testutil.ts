@@ -8,6 +8,18 @@ import { tapKey, type Tap } from './types.js';
 
 export const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 
+const geluTanh = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+
+/** φ and φ' of the MLP: silu analytically; gelu_tanh's derivative by central differences (independent of the probe's formula). */
+export function activation(kind: ModelSpec['mlpActivation'], g: number): { phi: number; dphi: number } {
+  if (kind === 'silu') {
+    const sg = sigmoid(g);
+    return { phi: g * sg, dphi: sg * (1 + g * (1 - sg)) };
+  }
+  const h = 1e-5 * Math.max(1, Math.abs(g));
+  return { phi: geluTanh(g), dphi: (geluTanh(g + h) - geluTanh(g - h)) / (2 * h) };
+}
+
 /** Per-token quantities of layer l: n[h][t], a[t], b[t] (see types.ts). */
 export function perToken(spec: ModelSpec, weights: Map<string, Float64Array>, l: number, a: LayerActivations) {
   const layer = spec.layers[l]!;
@@ -37,9 +49,9 @@ export function perToken(spec: ModelSpec, weights: Map<string, Float64Array>, l:
     let mb = 0;
     for (let k = 0; k < I; k++) {
       const g = a.g[t * I + k]!;
-      const sg = sigmoid(g);
-      ma = Math.max(ma, Math.abs(sg * (1 + g * (1 - sg)) * a.u[t * I + k]!));
-      mb = Math.max(mb, Math.abs(g * sg));
+      const { phi, dphi } = activation(spec.mlpActivation, g);
+      ma = Math.max(ma, Math.abs(dphi * a.u[t * I + k]!));
+      mb = Math.max(mb, Math.abs(phi));
     }
     slope[t] = ma * r;
     value[t] = mb * r;

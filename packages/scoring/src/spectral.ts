@@ -139,7 +139,8 @@ function normalise(v: Float64Array): number {
 }
 
 /**
- * Spectral norms of every layer's W_down, W_gate, W_up and the post-attention norm's max |gamma|.
+ * Spectral norms of every layer's W_down, W_gate, W_up and the post-attention norm's max |gain| (gain =
+ * offset + gamma: Gemma's (1 + w)).
  * One weight matrix is in memory at a time; `onProgress` hears of every matrix.
  */
 export async function spectralNorms(spec: ModelSpec, weights: WeightSource, opts: SpectralNormsOptions = {}): Promise<SpectralNorms> {
@@ -154,9 +155,11 @@ export async function spectralNorms(spec: ModelSpec, weights: WeightSource, opts
   };
   try {
     for (const l of spec.layers) {
+      // the norm's gain is offset + w (Gemma: 1 + w)
       const gamma = await weights.vector(l.ffnNorm.weight);
+      const offset = l.ffnNorm.offset ?? 0;
       let gmax = 0;
-      for (const g of gamma) gmax = Math.max(gmax, Math.abs(g));
+      for (const g of gamma) gmax = Math.max(gmax, Math.abs(offset + g));
       layers.push({
         layer: l.index,
         down: await norm(l.index, 'down', await weights.linear(l.down)),

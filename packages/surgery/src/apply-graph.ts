@@ -258,13 +258,16 @@ function applyBypass(e: Extract<GraphEdit, { kind: 'bypass' }>, ctx: ApplyContex
 
   if (node.opType === 'Add' && (node.domain ?? '') === '') {
     const ins = node.input ?? [];
-    if (ins.length !== 2 || !ins.includes(base)) {
+    // the Add may read a Cast/Identity copy of the block input (TorchScript reuses RMSNorm's float32 cast of
+    // the residual), which the recogniser looked through: keep whichever operand is not the branch
+    const kept = ins.includes(base) ? base : ins.length === 2 && ins.includes(branch) ? ins.find((i) => i !== branch)! : undefined;
+    if (ins.length !== 2 || kept === undefined) {
       throw new SurgeryError(`${where}: the residual Add "${node.name}" reads [${ins.join(', ')}], not the block input "${base}"; the spec does not match the graph`);
     }
-    if (bias) node.input = [base, bias];
+    if (bias) node.input = [kept, bias];
     else {
-      g.renameUses(residual, base, node);
-      ctx.alias.set(residual, base);
+      g.renameUses(residual, kept, node);
+      ctx.alias.set(residual, kept);
     }
     return;
   }

@@ -132,6 +132,7 @@ function roleValues(l: LayerSpec, heads: number, kv: number, channels: number): 
     numKvHeads: kv,
     qWidth: heads * l.headDim,
     kvWidth: kv * l.headDim,
+    qkWidth: (heads + kv) * l.headDim,
     ffnWidth: channels,
     kvGroupsRepeat: heads / kv,
   };

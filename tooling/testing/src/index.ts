@@ -30,6 +30,27 @@ export const fixtures = {
   scoresReference: shared('reference/llm-bip-scores.bip-llama-tiny.json'),
 };
 
+/**
+ * Tiny seeded checkpoints of current families made with transformers, with their PyTorch references
+ * and torch.onnx exports (fixtures/families/README.md says how they were made).
+ */
+export const FAMILY_FIXTURES = ['llama3', 'llama32', 'mistral', 'qwen2', 'qwen3', 'phi3', 'gemma'] as const;
+export type FamilyFixture = (typeof FAMILY_FIXTURES)[number];
+
+export function familyFixture(name: FamilyFixture | 'gemma2' | 'gemma3' | 'mixtral', file = ''): string {
+  return join(repoRoot, 'tooling/testing/fixtures/families', name, file);
+}
+
+/** reference.json of a family fixture: the HF forward's fp32 logits [seq][vocab] for input_ids [1][seq]. */
+export interface FamilyReference {
+  torch: string;
+  transformers: string;
+  input_ids: number[][];
+  logits: number[][];
+  argmax: number[];
+  max_abs_logit: number;
+}
+
 /** A fresh temp dir; call the returned cleanup in afterAll/afterEach. */
 export function tempDir(prefix = 'llm-bip-test-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));

@@ -54,7 +54,11 @@ function transpose(src: ArrayLike<number>, rows: number, cols: number): Float32A
 function slotBytes(slot: WeightSlot, values: ArrayLike<number>): Uint8Array {
   const n = slot.hfShape.reduce((a, b) => a * b, 1);
   if (values.length !== n) throw new ExportError(`weight "${slot.hfName}" has ${values.length} values, expected ${n} for shape [${slot.hfShape}]`);
-  const laid = slot.transpose ? transpose(values, slot.hfShape[0]!, slot.hfShape[1]!) : values instanceof Float32Array ? values : Float32Array.from(values);
+  // a row block of a fused tensor (Phi-3): rows are contiguous in the [out, in] layout
+  const cols = slot.hfShape.length === 2 ? slot.hfShape[1]! : 1;
+  const rows = slot.rows ?? { start: 0, end: slot.hfShape[0]! };
+  const own = slot.rows ? Float32Array.from({ length: (rows.end - rows.start) * cols }, (_, i) => values[rows.start * cols + i]!) : values;
+  const laid = slot.transpose ? transpose(own, rows.end - rows.start, cols) : own instanceof Float32Array ? own : Float32Array.from(own);
   return encodeFloats(laid, slot.tensor.dataType ?? DataType.FLOAT);
 }
 
@@ -70,7 +74,7 @@ export function buildLlamaOnnx(config: LlamaConfig, weights: WeightLookup, opts:
   return model;
 }
 
-/** Export a HF LLaMA folder (config.json + safetensors, single or sharded) to ONNX at `outPath`. */
+/** Export a HF LLaMA-family folder (config.json + safetensors, single or sharded; families in hf/families.ts) to ONNX at `outPath`. */
 export async function exportLlamaToOnnx(hfDir: string, outPath: string, opts: ExportOptions): Promise<ExportResult> {
   const config = readHfConfig(hfDir);
   const target = resolve(outPath);
@@ -81,7 +85,7 @@ export async function exportLlamaToOnnx(hfDir: string, outPath: string, opts: Ex
     checkCheckpointMatchesConfig(ckpt, config, hfDir);
     const { model, weights: slots } = buildLlamaGraph(config, opts);
     const width = opts.dtype === 'float16' ? 2 : 4;
-    const weightBytes = slots.reduce((a, s) => a + s.hfShape.reduce((x, y) => x * y, 1) * width, 0);
+    const weightBytes = slots.reduce((a, s) => a + (s.tensor.dims ?? []).reduce((x: number, y) => x * Number(y), 1) * width, 0);
     const external = opts.externalData ?? weightBytes > INLINE_LIMIT;
     if (!external && weightBytes > 2 ** 31 - 1 - 64 * 1024 * 1024) {
       throw new ExportError(`${hfDir}: ${weightBytes} bytes of weights do not fit in one protobuf file; export with externalData: true`);

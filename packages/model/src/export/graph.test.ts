@@ -164,14 +164,16 @@ describe('export errors', () => {
     expect(existsSync(join(dir, 'm.onnx'))).toBe(false);
   });
 
-  it('non-LLaMA folders and missing output folders are refused clearly', async () => {
-    const hfDir = join(tmp.dir, 'mistral', 'hf');
+  it('unsupported families (MoE) and missing output folders are refused clearly, before any output', async () => {
+    const hfDir = join(tmp.dir, 'mixtral', 'hf');
     await writeTinyHfCheckpoint(GQA, hfDir, 'float32');
-    const out = join(tmp.dir, 'mistral', 'm.onnx');
+    const out = join(tmp.dir, 'mixtral', 'm.onnx');
     await expect(exportLlamaToOnnx(hfDir, join(tmp.dir, 'no/such/dir/m.onnx'), { dtype: 'float32', kvCache: false })).rejects.toThrow(/folder .* does not exist/);
     const cfg = JSON.parse(readFileSync(join(hfDir, 'config.json'), 'utf8')) as Record<string, unknown>;
-    writeFileSync(join(hfDir, 'config.json'), JSON.stringify({ ...cfg, model_type: 'mistral' }));
-    await expect(exportLlamaToOnnx(hfDir, out, { dtype: 'float32', kvCache: false })).rejects.toThrow(/model_type is "mistral"; only "llama"/);
+    writeFileSync(join(hfDir, 'config.json'), JSON.stringify({ ...cfg, model_type: 'mixtral', num_local_experts: 8 }));
+    await expect(exportLlamaToOnnx(hfDir, out, { dtype: 'float32', kvCache: false })).rejects.toThrow(/model_type "mixtral" is not supported: it has a mixture-of-experts MLP/);
+    writeFileSync(join(hfDir, 'config.json'), JSON.stringify({ ...cfg, model_type: 'gpt_neox' }));
+    await expect(exportLlamaToOnnx(hfDir, out, { dtype: 'float32', kvCache: false })).rejects.toThrow(/model_type is "gpt_neox"; supported: "llama", "mistral", "qwen2", "qwen3", "phi3", "gemma"/);
     expect(existsSync(out)).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 /**
- * The ONNX graph of a HF LlamaForCausalLM in standard ops (opset 17), written to follow
- * transformers' modeling_llama.py step by step. Weight initializers are returned as slots
+ * The ONNX graph of a HF LLaMA-family causal LM (Llama, Mistral, Qwen2, Qwen3, Phi-3, Gemma) in
+ * standard ops (opset 17), written to follow transformers' modeling_llama.py step by step, with each
+ * family's differences (hf/families.ts) where that file's counterpart has them. Weight initializers are returned as slots
  * (name, type, dims, where the data comes from); the caller fills them inline or streams them to
  * external data. See README.md in this folder for the layout.
  */
@@ -24,9 +25,12 @@ export interface LlamaGraphOptions {
 export interface WeightSlot {
   tensor: TensorProto;
   hfName: string;
+  /** shape of the HF tensor (the whole tensor, also when only `rows` of it fill this slot) */
   hfShape: number[];
   /** HF [out, in] stored as ONNX [in, out] (Linear weights used by MatMul) */
   transpose: boolean;
+  /** rows [start, end) of the HF tensor (Phi-3's fused qkv_proj / gate_up_proj split into q, k, v, gate, up) */
+  rows?: { start: number; end: number };
 }
 
 export interface LlamaGraph {
@@ -81,13 +85,16 @@ export function buildLlamaGraph(c: LlamaConfig, opts: LlamaGraphOptions): LlamaG
   const D = c.headDim;
   const nRep = H / KV;
 
-  const weight = (hfName: string, hfShape: number[], transpose: boolean): string => {
+  const weight = (hfName: string, hfShape: number[], transpose: boolean, from?: { name: string; shape: number[]; rows: { start: number; end: number } }): string => {
     const dims = transpose ? [hfShape[1]!, hfShape[0]!] : hfShape.slice();
     const tensor: TensorProto = { name: hfName, dataType: T, dims };
     g.initializer(tensor);
-    weights.push({ tensor, hfName, hfShape, transpose });
+    weights.push(from ? { tensor, hfName: from.name, hfShape: from.shape, transpose, rows: from.rows } : { tensor, hfName, hfShape, transpose });
     return hfName;
   };
+  // a Linear weight; Phi-3 checkpoints hold q/k/v and gate/up as row blocks of one fused tensor, exported as separate MatMuls
+  const linearWeight = (hfName: string, out: number, inp: number, fused?: { name: string; rows: number; start: number }): string =>
+    fused ? weight(hfName, [out, inp], true, { name: fused.name, shape: [fused.rows, inp], rows: { start: fused.start, end: fused.start + out } }) : weight(hfName, [out, inp], true);
 
   // shared constants (no head counts in them: surgery never touches these)
   const axis0 = g.int64('/const/axes_0', [0]);
@@ -98,9 +105,16 @@ export function buildLlamaGraph(c: LlamaConfig, opts: LlamaGraphOptions): LlamaG
   const one = g.int64('/const/one', [1], true);
   const halfSplit = g.int64('/const/rope_split', [D / 2, D / 2]);
   const two = g.constant('/const/two', DataType.FLOAT, [], [2]);
+  // constants only some families use, made on first use (a LLaMA export stays as it was)
+  const once = <V>(make: () => V): (() => V) => {
+    let made: V | undefined;
+    return () => (made ??= make());
+  };
+  const normOffset = once(() => g.constant('/const/norm_offset', DataType.FLOAT, [], [c.normOffset]));
 
-  // RMSNorm as HF (x * rsqrt(mean(x^2, -1) + eps), in float32, cast back, times gamma), written as x / sqrt(...)
-  const rmsNorm = (x: string, prefix: string, hfName: string): string => {
+  // RMSNorm as HF (x * rsqrt(mean(x^2, -1) + eps), in float32, cast back, times gamma), written as x / sqrt(...);
+  // Gemma: times (1 + w) in float32, then cast back (GemmaRMSNorm)
+  const rmsNorm = (x: string, prefix: string, hfName: string, width = c.hiddenSize): string => {
     const eps = g.constant(`${prefix}/eps`, DataType.FLOAT, [], [c.rmsNormEps]);
     const x32 = T === DataType.FLOAT ? x : g.op('Cast', `${prefix}/Cast`, [x], { to: DataType.FLOAT });
     // Pow -> ReduceMean -> Add -> Sqrt -> Div: the pattern ORT fuses into SimplifiedLayerNormalization
@@ -109,12 +123,21 @@ export function buildLlamaGraph(c: LlamaConfig, opts: LlamaGraphOptions): LlamaG
     const plus = g.op('Add', `${prefix}/Add_eps`, [mean, eps]);
     const rms = g.op('Sqrt', `${prefix}/Sqrt`, [plus]);
     const normed32 = g.op('Div', `${prefix}/Div`, [x32, rms]);
+    if (c.normOffset !== 0) {
+      const w = weight(hfName, [width], false);
+      const w32 = T === DataType.FLOAT ? w : g.op('Cast', `${prefix}/Cast_weight`, [w], { to: DataType.FLOAT });
+      const gain = g.op('Add', `${prefix}/Add_offset`, [w32, normOffset()]);
+      const scaled32 = g.op('Mul', `${prefix}/Mul_weight`, [normed32, gain]);
+      return T === DataType.FLOAT ? scaled32 : g.op('Cast', `${prefix}/Cast_back`, [scaled32], { to: T });
+    }
     const normed = T === DataType.FLOAT ? normed32 : g.op('Cast', `${prefix}/Cast_back`, [normed32], { to: T });
-    return g.op('Mul', `${prefix}/Mul_weight`, [normed, weight(hfName, [c.hiddenSize], false)]);
+    return g.op('Mul', `${prefix}/Mul_weight`, [normed, weight(hfName, [width], false)]);
   };
 
   // embeddings
-  const x0 = g.op('Gather', '/model/embed_tokens/Gather', [weight(hfNames.embed, [c.vocabSize, c.hiddenSize], false), ioNames.inputIds], { axis: 0 });
+  const embedded = g.op('Gather', '/model/embed_tokens/Gather', [weight(hfNames.embed, [c.vocabSize, c.hiddenSize], false), ioNames.inputIds], { axis: 0 });
+  // Gemma: times sqrt(hidden) as a constant of the activation type (GemmaModel's normalizer)
+  const x0 = c.embeddingScale === 1 ? embedded : g.op('Mul', '/model/embed_tokens/Mul_scale', [embedded, g.constant('/model/embed_tokens/scale', T, [], [c.embeddingScale])]);
 
   // rotary cos/sin [batch, 1, seq, head_dim], computed once from position_ids (float32, then cast like HF)
   const invFreq = g.constant('/model/rotary_emb/inv_freq', DataType.FLOAT, [D / 2], inverseFrequencies(c));
@@ -145,9 +168,32 @@ export function buildLlamaGraph(c: LlamaConfig, opts: LlamaGraphOptions): LlamaG
   const allowed = g.op('And', '/model/mask/And', [causal, pad4]);
   const maskZero = g.constant('/model/mask/zero', DataType.FLOAT, [], [0]);
   const maskMin = g.constant('/model/mask/min', DataType.FLOAT, [], [-3.4028234663852886e38]);
-  const bias = g.op('Where', '/model/mask/Where', [allowed, maskZero, maskMin]);
+  // sliding window (Mistral, Phi-3; transformers' sliding_window_overlay): key j also needs j > i - window
+  const visible =
+    c.slidingWindow === undefined
+      ? allowed
+      : g.op('And', '/model/mask/And_window', [
+          allowed,
+          g.op('Greater', '/model/mask/Greater_window', [keyRow, g.op('Sub', '/model/mask/Sub_window', [queryCol, g.int64('/model/mask/window', [c.slidingWindow], true)])]),
+        ]);
+  const bias = g.op('Where', '/model/mask/Where', [visible, maskZero, maskMin]);
 
   const scale = g.constant('/model/attention_scale', T, [], [1 / Math.sqrt(D)]);
+
+  const silu = (x: string, prefix: string): string => g.op('Mul', `${prefix}/Mul`, [x, g.op('Sigmoid', `${prefix}/Sigmoid`, [x])]);
+  // gelu, tanh form, as torch computes gelu(approximate='tanh'): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+  const gelu = once(() => {
+    const k = (name: string, v: number) => g.constant(`/const/gelu_${name}`, T, [], [v]);
+    return { c: k('sqrt_2_over_pi', Math.sqrt(2 / Math.PI)), cubic: k('cubic', 0.044715), half: k('half', 0.5), one: k('one', 1), three: k('three', 3) };
+  });
+  const geluTanh = (x: string, prefix: string): string => {
+    const k = gelu();
+    const cube = g.op('Pow', `${prefix}/Pow`, [x, k.three]);
+    const inner = g.op('Add', `${prefix}/Add_cubic`, [x, g.op('Mul', `${prefix}/Mul_cubic`, [cube, k.cubic])]);
+    const t = g.op('Tanh', `${prefix}/Tanh`, [g.op('Mul', `${prefix}/Mul_c`, [inner, k.c])]);
+    const halfX = g.op('Mul', `${prefix}/Mul_half`, [x, k.half]);
+    return g.op('Mul', `${prefix}/Mul`, [halfX, g.op('Add', `${prefix}/Add_one`, [t, k.one])]);
+  };
 
   const applyRope = (x: string, prefix: string): string => {
     const [x1, x2] = g.node('Split', `${prefix}/Split`, [x, halfSplit], { axis: -1 }, 2) as [string, string];
@@ -172,12 +218,18 @@ export function buildLlamaGraph(c: LlamaConfig, opts: LlamaGraphOptions): LlamaG
     const A = `${L}/self_attn`;
     const xn = rmsNorm(x, `${L}/input_layernorm`, hfNames.attnNorm(i));
 
+    const qkvRows = (H + 2 * KV) * D;
+    const fusedStart = { q: 0, k: H * D, v: (H + KV) * D };
     const proj = (name: 'q' | 'k' | 'v', heads: number): string => {
       const P = `${A}/${name}_proj`;
-      const w = weight(hfNames[name](i), [heads * D, c.hiddenSize], true);
-      const y = g.op('MatMul', `${P}/MatMul`, [xn, w]);
+      const fused = c.fusedCheckpoint ? { name: hfNames.qkv(i), rows: qkvRows, start: fusedStart[name] } : undefined;
+      const w = linearWeight(hfNames[name](i), heads * D, c.hiddenSize, fused);
+      let y = g.op('MatMul', `${P}/MatMul`, [xn, w]);
+      if (c.qkvBias) y = g.op('Add', `${P}/Add_bias`, [y, weight(hfNames[`${name}Bias`](i), [heads * D], false)]);
       const shape = g.int64(`${A}/${name}_shape`, [0, 0, heads, D]);
-      const r = g.op('Reshape', `${A}/Reshape_${name}`, [y, shape]);
+      let r = g.op('Reshape', `${A}/Reshape_${name}`, [y, shape]);
+      // Qwen3: RMSNorm over head_dim, one gain for every head, before RoPE
+      if (c.qkNorm && name !== 'v') r = rmsNorm(r, `${A}/${name}_norm`, name === 'q' ? hfNames.qNorm(i) : hfNames.kNorm(i), D);
       return g.op('Transpose', `${A}/Transpose_${name}`, [r], { perm: [0, 2, 1, 3] });
     };
     const q = applyRope(proj('q', H), `${A}/rope_q`);
@@ -223,11 +275,12 @@ export function buildLlamaGraph(c: LlamaConfig, opts: LlamaGraphOptions): LlamaG
 
     const M = `${L}/mlp`;
     const mn = rmsNorm(m, `${L}/post_attention_layernorm`, hfNames.ffnNorm(i));
-    const gate = g.op('MatMul', `${M}/gate_proj/MatMul`, [mn, weight(hfNames.gate(i), [c.intermediateSize, c.hiddenSize], true)]);
-    const up = g.op('MatMul', `${M}/up_proj/MatMul`, [mn, weight(hfNames.up(i), [c.intermediateSize, c.hiddenSize], true)]);
-    const sig = g.op('Sigmoid', `${M}/act_fn/Sigmoid`, [gate]);
-    const silu = g.op('Mul', `${M}/act_fn/Mul`, [gate, sig]);
-    const s = g.op('Mul', `${M}/Mul_gate_up`, [silu, up]);
+    const I = c.intermediateSize;
+    const gateUp = (start: number) => (c.fusedCheckpoint ? { name: hfNames.gateUp(i), rows: 2 * I, start } : undefined);
+    const gate = g.op('MatMul', `${M}/gate_proj/MatMul`, [mn, linearWeight(hfNames.gate(i), I, c.hiddenSize, gateUp(0))]);
+    const up = g.op('MatMul', `${M}/up_proj/MatMul`, [mn, linearWeight(hfNames.up(i), I, c.hiddenSize, gateUp(I))]);
+    const act = c.hiddenAct === 'silu' ? silu(gate, `${M}/act_fn`) : geluTanh(gate, `${M}/act_fn`);
+    const s = g.op('Mul', `${M}/Mul_gate_up`, [act, up]);
     const down = g.op('MatMul', `${M}/down_proj/MatMul`, [s, weight(hfNames.down(i), [c.hiddenSize, c.intermediateSize], true)]);
     x = g.op('Add', `${L}/Add_mlp_residual`, [m, down]);
   }
@@ -259,7 +312,7 @@ export function buildLlamaGraph(c: LlamaConfig, opts: LlamaGraphOptions): LlamaG
       { key: 'llm_bip.config', value: config },
     ],
     graph: {
-      name: 'llama',
+      name: c.modelType,
       node: g.nodes,
       initializer: g.initializers,
       input: inputs,

@@ -76,11 +76,37 @@ describe('readHfConfig', () => {
   });
 
   it('refuses what the exporter cannot do, naming the key', () => {
-    expect(() => normaliseHfConfig({ ...v4, model_type: 'gpt2' })).toThrow(/model_type is "gpt2"; only "llama"/);
+    expect(() => normaliseHfConfig({ ...v4, model_type: 'gpt2' })).toThrow(/model_type is "gpt2"; supported: "llama", "mistral"/);
     expect(() => normaliseHfConfig({ ...v4, rope_scaling: { rope_type: 'yarn', factor: 4 } })).toThrow(/rope scaling type "yarn" is not supported/);
     expect(() => normaliseHfConfig({ ...v4, num_key_value_heads: 5 })).toThrow(/not a multiple of num_key_value_heads/);
     expect(() => normaliseHfConfig({ ...v4, attention_bias: true })).toThrow(/attention_bias=true/);
     expect(() => normaliseHfConfig({ ...v4, hidden_size: undefined })).toThrow(/"hidden_size" must be a positive integer/);
+  });
+
+  it('families: each model_type gives its traits; MoE, Gemma 2/3 and partial sliding windows are refused naming what is missing', () => {
+    const base = { ...v4, num_key_value_heads: 8, head_dim: 128 };
+    expect(normaliseHfConfig({ ...base, model_type: 'llama' })).toMatchObject({ modelType: 'llama', qkvBias: false, qkNorm: false, fusedCheckpoint: false, normOffset: 0, embeddingScale: 1, hiddenAct: 'silu', slidingWindow: undefined });
+    expect(normaliseHfConfig({ ...base, model_type: 'mistral', sliding_window: 4096 })).toMatchObject({ modelType: 'mistral', slidingWindow: 4096 });
+    expect(normaliseHfConfig({ ...base, model_type: 'mistral', sliding_window: null }).slidingWindow).toBeUndefined();
+    expect(normaliseHfConfig({ ...base, model_type: 'qwen2', sliding_window: 4096, use_sliding_window: false })).toMatchObject({ qkvBias: true, slidingWindow: undefined });
+    expect(normaliseHfConfig({ ...base, model_type: 'qwen3' })).toMatchObject({ qkvBias: false, qkNorm: true });
+    expect(normaliseHfConfig({ ...base, model_type: 'qwen3', attention_bias: true }).qkvBias).toBe(true);
+    expect(normaliseHfConfig({ ...base, model_type: 'phi3', sliding_window: 2047 })).toMatchObject({ fusedCheckpoint: true, slidingWindow: 2047 });
+    const gemma = normaliseHfConfig({ ...base, model_type: 'gemma', hidden_act: 'gelu', hidden_activation: 'gelu_pytorch_tanh', tie_word_embeddings: undefined });
+    expect(gemma).toMatchObject({ normOffset: 1, embeddingScale: Math.sqrt(4096), hiddenAct: 'gelu_tanh', tieWordEmbeddings: true });
+    // every family round-trips through the config.json we write
+    for (const t of ['llama', 'mistral', 'qwen2', 'qwen3', 'phi3', 'gemma']) {
+      const c = normaliseHfConfig({ ...base, model_type: t, ...(t === 'qwen2' || t === 'qwen3' ? {} : { sliding_window: 64 }) });
+      expect(normaliseHfConfig(toHfConfigJson(c))).toEqual(c);
+    }
+    expect(() => normaliseHfConfig({ ...base, model_type: 'mixtral', num_local_experts: 8 })).toThrow(/"mixtral" is not supported: it has a mixture-of-experts MLP/);
+    expect(() => normaliseHfConfig({ ...base, model_type: 'qwen2_moe' })).toThrow(/mixture-of-experts/);
+    expect(() => normaliseHfConfig({ ...base, num_local_experts: 4 })).toThrow(/num_local_experts = 4 marks a mixture-of-experts model/);
+    expect(() => normaliseHfConfig({ ...base, model_type: 'gemma2' })).toThrow(/soft-capping.*Gemma 1 only/);
+    expect(() => normaliseHfConfig({ ...base, model_type: 'gemma3_text' })).toThrow(/sandwich norms/);
+    expect(() => normaliseHfConfig({ ...base, model_type: 'qwen2', use_sliding_window: true, sliding_window: 4096 })).toThrow(/use_sliding_window=true is not supported/);
+    expect(() => normaliseHfConfig({ ...base, model_type: 'gemma', hidden_activation: 'gelu' })).toThrow(/hidden_activation "gelu" is not supported/);
+    expect(() => normaliseHfConfig({ ...base, model_type: 'phi3', rope_scaling: { type: 'longrope', short_factor: [1], long_factor: [1] } })).toThrow(/rope scaling type "longrope" is not supported/);
   });
 
   it('missing or broken config.json is a HfCheckpointError naming the path', () => {

@@ -1,11 +1,12 @@
 /**
- * config.json of a HF LLaMA checkpoint, normalised once into one vocabulary (LlamaConfig), whichever
- * transformers version wrote it (4.x: top-level `rope_theta`, `torch_dtype`, `rope_scaling`;
- * 5.x: `rope_parameters`, `dtype`).
+ * config.json of a HF LLaMA-family checkpoint (Llama, Mistral, Qwen2, Qwen3, Phi-3, Gemma: see
+ * families.ts), normalised once into one vocabulary (LlamaConfig), whichever transformers version
+ * wrote it (4.x: top-level `rope_theta`, `torch_dtype`, `rope_scaling`; 5.x: `rope_parameters`, `dtype`).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { categorisedError, INPUT_LIMITS, readModelMetadata } from '@llm-bip/onnx-io';
+import { activationOf, FAMILIES, familyOf, MOE_KEYS, REFUSED_MODEL_TYPES, type Family, type MlpActivation } from './families.js';
 
 export class HfCheckpointError extends categorisedError('HfCheckpointError', 'input') {}
 
@@ -17,7 +18,8 @@ export type RopeScaling =
   | { kind: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number };
 
 export interface LlamaConfig {
-  modelType: 'llama';
+  /** the HF model_type, one of the families llm-bip exports */
+  modelType: Family;
   hiddenSize: number;
   intermediateSize: number;
   numLayers: number;
@@ -32,6 +34,20 @@ export interface LlamaConfig {
   tieWordEmbeddings: boolean;
   /** storage type the checkpoint declares (informational; safetensors headers are authoritative) */
   torchDtype: 'float32' | 'float16' | 'bfloat16' | undefined;
+  /** q/k/v projections have biases (Qwen2; Qwen3 with attention_bias) */
+  qkvBias: boolean;
+  /** q_norm / k_norm over head_dim before RoPE (Qwen3) */
+  qkNorm: boolean;
+  /** the checkpoint fuses qkv_proj and gate_up_proj (Phi-3) */
+  fusedCheckpoint: boolean;
+  /** RMSNorm gain is (normOffset + w) (Gemma: 1) */
+  normOffset: 0 | 1;
+  /** embeddings are multiplied by this (Gemma: sqrt(hidden_size); others 1) */
+  embeddingScale: number;
+  /** φ in s = φ(gate) ⊙ up */
+  hiddenAct: MlpActivation;
+  /** keys further back than this many positions are masked out (Mistral, Phi-3); undefined: full causal attention */
+  slidingWindow: number | undefined;
 }
 
 type Json = Record<string, unknown>;
@@ -63,9 +79,16 @@ export function normaliseHfConfig(raw: unknown, source = 'config.json'): LlamaCo
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new HfCheckpointError(`${source}: expected a JSON object`);
   const c = raw as Json;
   const modelType = c.model_type;
-  if (modelType !== 'llama') {
+  const refused = typeof modelType === 'string' && Object.hasOwn(REFUSED_MODEL_TYPES, modelType) ? REFUSED_MODEL_TYPES[modelType] : undefined;
+  if (refused) throw new HfCheckpointError(`${source}: model_type "${String(modelType)}" is not supported: it has ${refused}.`);
+  const moe = MOE_KEYS.find((k) => typeof c[k] === 'number' && (c[k] as number) > 0);
+  if (moe) {
+    throw new HfCheckpointError(`${source}: ${moe} = ${String(c[moe])} marks a mixture-of-experts model; llm-bip prunes dense MLPs (gate/up/down) only, and has no expert or router pruning.`);
+  }
+  const traits = familyOf(modelType);
+  if (!traits) {
     throw new HfCheckpointError(
-      `${source}: model_type is ${JSON.stringify(modelType)}; only "llama" (LlamaForCausalLM) is supported by this exporter.`,
+      `${source}: model_type is ${JSON.stringify(modelType)}; supported: ${Object.keys(FAMILIES).map((f) => `"${f}"`).join(', ')} (LLaMA-family decoders).`,
     );
   }
   const int = (key: string, fallback?: number): number => {
@@ -95,12 +118,18 @@ export function normaliseHfConfig(raw: unknown, source = 'config.json'): LlamaCo
   const headDim = int('head_dim', hiddenSize / numHeads);
   if (headDim % 2 !== 0) throw new HfCheckpointError(`${source}: head_dim ${headDim} must be even for rotary embeddings`);
 
-  if (c.hidden_act !== undefined && c.hidden_act !== 'silu') {
-    throw new HfCheckpointError(`${source}: hidden_act "${String(c.hidden_act)}" is not supported (LLaMA uses "silu")`);
+  const actName = c[traits.activation.key] ?? traits.activation.default;
+  const hiddenAct = activationOf(actName);
+  if (!hiddenAct) {
+    throw new HfCheckpointError(`${source}: ${traits.activation.key} "${String(actName)}" is not supported (supported: silu, gelu_pytorch_tanh / gelu_new)`);
   }
-  for (const key of ['attention_bias', 'mlp_bias'] as const) {
-    if (c[key] === true) throw new HfCheckpointError(`${source}: ${key}=true is not supported (LLaMA projections have no bias)`);
+  if (c.mlp_bias === true) throw new HfCheckpointError(`${source}: mlp_bias=true is not supported (the MLP projections of these families have no bias)`);
+  // LLaMA's attention_bias also puts a bias on o_proj, which surgery would have to keep whole; Qwen3's is q/k/v only
+  if (c.attention_bias === true && traits.qkvBias === 'never') {
+    throw new HfCheckpointError(`${source}: attention_bias=true is not supported for model_type "${traits.family}" (a bias on o_proj too); q/k/v biases are supported for qwen2 and qwen3`);
   }
+  const qkvBias = traits.qkvBias === 'always' || (traits.qkvBias === 'config' && c.attention_bias === true);
+  const slidingWindow = slidingWindowOf(c, traits.slidingWindow, source);
   // transformers 5: rope_parameters { rope_type, rope_theta, factor, ... }; 4.x: rope_theta + rope_scaling { type|rope_type, factor }.
   const params = (c.rope_parameters ?? null) as Json | null;
   const scaling = (c.rope_scaling ?? null) as Json | null;
@@ -116,7 +145,7 @@ export function normaliseHfConfig(raw: unknown, source = 'config.json'): LlamaCo
   const torchDtype = dtypeRaw === 'float32' || dtypeRaw === 'float16' || dtypeRaw === 'bfloat16' ? dtypeRaw : undefined;
 
   return {
-    modelType: 'llama',
+    modelType: traits.family,
     hiddenSize,
     intermediateSize: int('intermediate_size'),
     numLayers: int('num_hidden_layers'),
@@ -128,9 +157,31 @@ export function normaliseHfConfig(raw: unknown, source = 'config.json'): LlamaCo
     ropeTheta,
     ropeScaling,
     maxPositionEmbeddings: int('max_position_embeddings', 2048),
-    tieWordEmbeddings: c.tie_word_embeddings === true,
+    // transformers' default is tied for Gemma (GemmaConfig tie_word_embeddings=True), untied for the others
+    tieWordEmbeddings: c.tie_word_embeddings === undefined ? traits.family === 'gemma' : c.tie_word_embeddings === true,
     torchDtype,
+    qkvBias,
+    qkNorm: traits.qkNorm,
+    fusedCheckpoint: traits.fusedCheckpoint,
+    normOffset: traits.normOffset,
+    embeddingScale: traits.scaleEmbeddings ? Math.sqrt(hiddenSize) : 1,
+    hiddenAct,
+    slidingWindow,
   };
+}
+
+/** sliding_window as the family uses it: every layer (Mistral, Phi-3), or refused where only some layers slide (Qwen). */
+function slidingWindowOf(c: Json, kind: 'all-layers' | 'refused' | 'none', source: string): number | undefined {
+  const w = c.sliding_window;
+  if (w === undefined || w === null || kind === 'none') return undefined;
+  if (kind === 'refused') {
+    if (c.use_sliding_window !== true) return undefined;
+    throw new HfCheckpointError(
+      `${source}: use_sliding_window=true is not supported (Qwen slides only layers from max_window_layers on); export a config with use_sliding_window=false, which is what the released Qwen2/Qwen3 checkpoints use`,
+    );
+  }
+  if (typeof w !== 'number' || !Number.isInteger(w) || w <= 0) throw new HfCheckpointError(`${source}: "sliding_window" must be a positive integer or null, got ${JSON.stringify(w)}`);
+  return w;
 }
 
 function normaliseRopeScaling(r: Json | null, c: Json, source: string): RopeScaling {
@@ -261,9 +312,10 @@ export class ContextLengthError extends categorisedError('ContextLengthError', '
 
 /** The config.json a transformers 5 LlamaForCausalLM checkpoint would carry for `config` (used by the tiny-model builder). */
 export function toHfConfigJson(config: LlamaConfig): Record<string, unknown> {
+  const traits = FAMILIES[config.modelType];
   return {
-    architectures: ['LlamaForCausalLM'],
-    model_type: 'llama',
+    architectures: [traits.architecture],
+    model_type: config.modelType,
     hidden_size: config.hiddenSize,
     intermediate_size: config.intermediateSize,
     num_hidden_layers: config.numLayers,
@@ -275,9 +327,11 @@ export function toHfConfigJson(config: LlamaConfig): Record<string, unknown> {
     rope_parameters: ropeParametersJson(config),
     max_position_embeddings: config.maxPositionEmbeddings,
     tie_word_embeddings: config.tieWordEmbeddings,
-    hidden_act: 'silu',
-    attention_bias: false,
+    [traits.activation.key]: config.hiddenAct === 'silu' ? 'silu' : 'gelu_pytorch_tanh',
+    ...(traits.qkvBias === 'always' ? {} : { attention_bias: config.qkvBias }),
     mlp_bias: false,
+    sliding_window: config.slidingWindow ?? null,
+    ...(traits.slidingWindow === 'refused' ? { use_sliding_window: false } : {}),
     dtype: config.torchDtype ?? 'float32',
   };
 }

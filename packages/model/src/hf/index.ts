@@ -1,4 +1,5 @@
 export { readHfConfig, normaliseHfConfig, toHfConfigJson, contextLengthOf, modelWidthsOf, checkWithinContext, ContextLengthError, HfCheckpointError, type ContextLength, type ModelWidths, type LlamaConfig, type RopeScaling } from './config.js';
+export { FAMILIES, REFUSED_MODEL_TYPES, familyOf, type Family, type FamilyTraits, type MlpActivation } from './families.js';
 export {
   SafetensorsCheckpoint,
   readSafetensorsHeader,

@@ -1,6 +1,7 @@
 /**
- * The tensor names and shapes of a HF LlamaForCausalLM checkpoint (PyTorch layout: Linear weights are
- * [out, in]), and a whole-checkpoint float64 loader for tiny models in tests.
+ * The tensor names and shapes of a HF LLaMA-family checkpoint (PyTorch layout: Linear weights are
+ * [out, in]), per family (Qwen biases and q/k norms, Phi-3's fused projections), and a
+ * whole-checkpoint float64 loader for tiny models in tests.
  */
 import { readHfConfig, HfCheckpointError, type LlamaConfig } from './config.js';
 import { SafetensorsCheckpoint } from './safetensors.js';
@@ -23,6 +24,16 @@ export const hfNames = {
   gate: (i: number) => `model.layers.${i}.mlp.gate_proj.weight`,
   up: (i: number) => `model.layers.${i}.mlp.up_proj.weight`,
   down: (i: number) => `model.layers.${i}.mlp.down_proj.weight`,
+  /** q/k/v biases (Qwen2, Qwen3 with attention_bias) */
+  qBias: (i: number) => `model.layers.${i}.self_attn.q_proj.bias`,
+  kBias: (i: number) => `model.layers.${i}.self_attn.k_proj.bias`,
+  vBias: (i: number) => `model.layers.${i}.self_attn.v_proj.bias`,
+  /** per-head RMSNorm gains over head_dim (Qwen3) */
+  qNorm: (i: number) => `model.layers.${i}.self_attn.q_norm.weight`,
+  kNorm: (i: number) => `model.layers.${i}.self_attn.k_norm.weight`,
+  /** Phi-3's fused projections: rows [q; k; v] and [gate; up] */
+  qkv: (i: number) => `model.layers.${i}.self_attn.qkv_proj.weight`,
+  gateUp: (i: number) => `model.layers.${i}.mlp.gate_up_proj.weight`,
 };
 
 /** Every tensor the model needs, in checkpoint order, with its HF shape. lm_head is absent when tied. */
@@ -31,18 +42,17 @@ export function llamaWeightShapes(c: LlamaConfig): HfWeightShape[] {
   const qw = c.numHeads * c.headDim;
   const kvw = c.numKvHeads * c.headDim;
   const out: HfWeightShape[] = [{ name: hfNames.embed, shape: [c.vocabSize, h] }];
+  const I = c.intermediateSize;
   for (let i = 0; i < c.numLayers; i++) {
-    out.push(
-      { name: hfNames.attnNorm(i), shape: [h] },
-      { name: hfNames.q(i), shape: [qw, h] },
-      { name: hfNames.k(i), shape: [kvw, h] },
-      { name: hfNames.v(i), shape: [kvw, h] },
-      { name: hfNames.o(i), shape: [h, qw] },
-      { name: hfNames.ffnNorm(i), shape: [h] },
-      { name: hfNames.gate(i), shape: [c.intermediateSize, h] },
-      { name: hfNames.up(i), shape: [c.intermediateSize, h] },
-      { name: hfNames.down(i), shape: [h, c.intermediateSize] },
-    );
+    out.push({ name: hfNames.attnNorm(i), shape: [h] });
+    if (c.fusedCheckpoint) out.push({ name: hfNames.qkv(i), shape: [qw + 2 * kvw, h] });
+    else out.push({ name: hfNames.q(i), shape: [qw, h] }, { name: hfNames.k(i), shape: [kvw, h] }, { name: hfNames.v(i), shape: [kvw, h] });
+    if (c.qkvBias) out.push({ name: hfNames.qBias(i), shape: [qw] }, { name: hfNames.kBias(i), shape: [kvw] }, { name: hfNames.vBias(i), shape: [kvw] });
+    if (c.qkNorm) out.push({ name: hfNames.qNorm(i), shape: [c.headDim] }, { name: hfNames.kNorm(i), shape: [c.headDim] });
+    out.push({ name: hfNames.o(i), shape: [h, qw] }, { name: hfNames.ffnNorm(i), shape: [h] });
+    if (c.fusedCheckpoint) out.push({ name: hfNames.gateUp(i), shape: [2 * I, h] });
+    else out.push({ name: hfNames.gate(i), shape: [I, h] }, { name: hfNames.up(i), shape: [I, h] });
+    out.push({ name: hfNames.down(i), shape: [h, I] });
   }
   out.push({ name: hfNames.finalNorm, shape: [h] });
   if (!c.tieWordEmbeddings) out.push({ name: hfNames.lmHead, shape: [c.vocabSize, h] });

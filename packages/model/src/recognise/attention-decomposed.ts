@@ -2,11 +2,13 @@
  * Attention written in standard ops (torch exporters, llm-bip export): q/k/v projections of the normed
  * input, scores MatMul -> Softmax -> context MatMul, a merge of the heads, o_proj.
  */
-import type { GraphIndex, NodeProto } from '@llm-bip/onnx-io';
+import { tensorDims, type GraphIndex, type NodeProto } from '@llm-bip/onnx-io';
+import type { NormRef, ShapeUse } from '../spec.js';
+import { matchNormOf } from './norm.js';
 import { PatternNotFound } from './errors.js';
 import type { MatchedAttention } from './attention-types.js';
 import { findDecomposedKvCache } from './kv-cache.js';
-import { matchLinear, type MatchedLinear } from './linear.js';
+import { matchLinear, projectionNode, type MatchedLinear } from './linear.js';
 import { shapeElements } from './shape-elements.js';
 import { collectShapeUses, type PathTag } from './shape-uses.js';
 import { ancestors, descendants, isOp, nodeLabel, source } from './walk.js';
@@ -20,8 +22,15 @@ export function matchDecomposedAttention(ix: GraphIndex, xn: string, projs: Matc
   const fail = (what: string, at: NodeProto | undefined): never => {
     throw new PatternNotFound(`${ATTENTION_PATTERN}: ${what}`, nodeLabel(at) ?? xn, where);
   };
+  if (projs.length === 1 && !projs[0]!.via) {
+    fail(
+      `3 projections of the normed input (found 1, of width ${projs[0]!.outFeatures}: a fused q/k/v projection whose output is not cut into q, k and v by slices of its last axis that tile it, which llm-bip cannot read; export the HF checkpoint with \`llm-bip export\`, which writes q, k and v apart)`,
+      ix.node(projs[0]!.ref.node),
+    );
+  }
   if (projs.length !== 3) fail(`3 projections of the normed input (found ${projs.length})`, ix.producer(xn)?.node);
-  const projNodes = projs.map((p) => ix.node(p.ref.node)!);
+  // a fused q/k/v projection (Phi-3) stands in the graph as its three slices
+  const projNodes = projs.map((p) => ix.node(projectionNode(p))!);
   // the block ends at the next projection (o_proj): searching past it would find the next layer's Softmax
   const isProjection = (n: NodeProto) => matchLinear(ix, n) !== undefined;
   const reach = projs.map((p) => descendants(ix, [p.output], isProjection));
@@ -73,9 +82,11 @@ export function matchDecomposedAttention(ix: GraphIndex, xn: string, projs: Matc
     return fail(`head counts: q width ${q.outFeatures} and kv width ${k.outFeatures} are not multiples of head_dim ${headDim} in a GQA ratio`, projNodes[qi]);
   }
 
-  const shapeUses = collectShapeUses({ ix, core, tagsOf, numHeads, numKvHeads, headDim, layer });
+  const shapeUses = [...collectShapeUses({ ix, core, tagsOf, numHeads, numKvHeads, headDim, layer }), ...fusedBoundUses([q, k, v], numHeads, numKvHeads, headDim, layer)];
   const kSet = descendants(ix, [k.output], isProjection);
   const kvCache = findDecomposedKvCache(ix, core, (n) => kSet.has(n), numKvHeads, layer);
+  const qNorm = headNormOn(ix, core, tagsOf, 'q', headDim);
+  const kNorm = headNormOn(ix, core, tagsOf, 'kv', headDim);
   return {
     q: q.ref,
     k: k.ref,
@@ -90,6 +101,8 @@ export function matchDecomposedAttention(ix: GraphIndex, xn: string, projs: Matc
     shapeUses,
     attributeUses: [],
     ...(kvCache ? { kvCache } : {}),
+    ...(qNorm ? { qNorm } : {}),
+    ...(kNorm ? { kNorm } : {}),
     core,
     weightTypes: [q, k, v, o].map((p) => p.weightTensor.dataType ?? 0),
   };
@@ -135,4 +148,55 @@ function headDimOf(ix: GraphIndex, core: Set<NodeProto>, tagsOf: (t: string) => 
     }
   }
   return undefined;
+}
+
+/**
+ * A per-head RMSNorm on the q (or k) path before the scores (Qwen3's q_norm / k_norm): its gain is
+ * [headDim], one for every head. The first tensor of the path that a norm reads (in graph order).
+ */
+function headNormOn(ix: GraphIndex, core: Set<NodeProto>, tagsOf: (t: string) => Set<PathTag>, tag: 'q' | 'kv', headDim: number): NormRef | undefined {
+  const means = [...core].filter((n) => isOp(n, 'ReduceMean')).sort(byPosition(ix));
+  for (const mean of means) {
+    const squared = ix.producer(mean.input![0]!)?.node;
+    const x = squared?.input?.[0];
+    if (!x) continue;
+    const tags = tagsOf(x);
+    if (!tags.has(tag) || tags.has('ctx') || (tag === 'kv' && tags.has('q'))) continue;
+    try {
+      const norm = matchNormOf(ix, x);
+      const gain = ix.initializer(norm.weight);
+      if (gain && tensorDims(gain).length === 1 && tensorDims(gain)[0] === headDim) return norm;
+    } catch (e) {
+      if (!(e instanceof PatternNotFound)) throw e;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The constant bounds of the slices that cut q, k and v out of a fused projection (Phi-3's torch.onnx
+ * qkv_proj): q ends / k starts at the q width, k ends / v starts at q width + kv width. Surgery rewrites
+ * them; a bound that is neither is an error, not a silently wrong cut.
+ */
+function fusedBoundUses(projs: MatchedLinear[], heads: number, kvHeads: number, headDim: number, layer: number): ShapeUse[] {
+  const uses: ShapeUse[] = [];
+  for (const p of projs) {
+    for (const b of p.bounds ?? []) {
+      const role: ShapeUse['role'] | undefined =
+        b.kind === 'size'
+          ? b.value === p.outFeatures
+            ? p === projs[0]
+              ? 'qWidth'
+              : 'kvWidth'
+            : undefined
+          : b.value === heads * headDim
+            ? 'qWidth'
+            : b.value === (heads + kvHeads) * headDim
+              ? 'qkWidth'
+              : undefined;
+      if (!role) throw new PatternNotFound(`${ATTENTION_PATTERN}: fused q/k/v slice bounds at the q and q + kv widths (${b.node} has ${b.value})`, b.node, `in layer ${layer}'s attention`);
+      uses.push({ node: b.node, input: b.input, element: b.element, role });
+    }
+  }
+  return uses;
 }

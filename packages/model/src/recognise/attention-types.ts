@@ -1,5 +1,5 @@
 import type { NodeProto, TensorRef } from '@llm-bip/onnx-io';
-import type { AttributeUse, KvCacheRef, LayerSpec, LinearRef, ShapeUse } from '../spec.js';
+import type { AttributeUse, KvCacheRef, LayerSpec, LinearRef, NormRef, ShapeUse } from '../spec.js';
 
 /** What an attention matcher finds in one layer, from the normed input to the o_proj output. */
 export interface MatchedAttention {
@@ -18,6 +18,9 @@ export interface MatchedAttention {
   shapeUses: ShapeUse[];
   attributeUses: AttributeUse[];
   kvCache?: KvCacheRef;
+  /** Qwen3's per-head q/k RMSNorms (one [headDim] gain each) */
+  qNorm?: NormRef;
+  kNorm?: NormRef;
   /** every node between the projections and o_proj (for completeness checks) */
   core: Set<NodeProto>;
   /** weight storage types of q/k/v/o (ONNX data type codes) */

@@ -12,7 +12,8 @@ import { PatternNotFound } from './errors.js';
 import { projectionsOf, type MatchedLinear } from './linear.js';
 import { matchMlp } from './mlp.js';
 import { matchNormOf, matchResidualAdd } from './norm.js';
-import { aliases, dimsOf, elemTypeOf, initializerThrough, isOp, nodeLabel, source } from './walk.js';
+import type { MlpActivation } from '../hf/families.js';
+import { aliases, constFloat, dimsOf, elemTypeOf, initializerThrough, isOp, nodeLabel, source, usesThrough } from './walk.js';
 
 export type DecoderWalk = Omit<ModelSpec, 'recogniser' | 'flavour'> & { contribAttention: boolean };
 
@@ -68,11 +69,13 @@ export function walkDecoder(ix: GraphIndex): DecoderWalk {
   const embedW = initializerThrough(ix, embedNode.input![0]!)!;
   const [vocabSize, hiddenSize] = dimsOf(embedW) as [number, number];
   const inputIds = source(ix, embedNode.input![1]!);
+  const scaled = embeddingScale(ix, embedNode.output![0]!);
 
-  let x: TensorRef = embedNode.output![0]!;
+  let x: TensorRef = scaled?.output ?? embedNode.output![0]!;
   let pendingNorm: NormRef | undefined;
   const layers: LayerSpec[] = [];
   const weightTypes: number[] = [];
+  const activations = new Set<MlpActivation>();
   let contribAttention = false;
 
   for (let i = 0; i <= MAX_LAYERS; i++) {
@@ -98,7 +101,8 @@ export function walkDecoder(ix: GraphIndex): DecoderWalk {
           ...(ix.isGraphInput('position_ids') ? { positionIds: 'position_ids' } : {}),
         },
         logits: head.logits,
-        embedding: { weight: embedW.name! },
+        mlpActivation: mixedActivations(activations),
+        embedding: { weight: embedW.name!, ...(scaled ? { scale: scaled.scale } : {}) },
         finalNorm: attnNorm,
         lmHead: lm.ref,
         tiedEmbeddings: lm.ref.weight === embedW.name,
@@ -115,11 +119,18 @@ export function walkDecoder(ix: GraphIndex): DecoderWalk {
     const att: MatchedAttention = contrib ? matchContribAttention(ix, xn, projs, i) : matchDecomposedAttention(ix, xn, projs, i);
     weightTypes.push(...att.weightTypes);
 
-    const mid = within(`after layer ${i}'s attention`, () => matchResidualAdd(ix, x, att.output));
+    const mid = within(`after layer ${i}'s attention`, () => {
+      refuseSandwichNorm(ix, att.output, 'attention');
+      return matchResidualAdd(ix, x, att.output);
+    });
     const ffnNorm = mid.fusedNorm ?? within(`feeding layer ${i}'s MLP`, () => matchNormOf(ix, nameOf(mid.sum, `layer ${i} residual`)));
     const mlp = within(`in layer ${i}'s MLP`, () => matchMlp(ix, nameOf(ffnNorm.output, 'norm output')));
     weightTypes.push(...[mlp.gate, mlp.up, mlp.down].map((p) => p.weightTensor.dataType ?? 0));
-    const out = within(`after layer ${i}'s MLP`, () => matchResidualAdd(ix, mid.sum, mlp.down.output));
+    activations.add(mlp.activation);
+    const out = within(`after layer ${i}'s MLP`, () => {
+      refuseSandwichNorm(ix, mlp.down.output, 'MLP');
+      return matchResidualAdd(ix, mid.sum, mlp.down.output);
+    });
     checkFfnConstants(ix, mlp.nodes, mlp.gate.outFeatures, i);
 
     layers.push({
@@ -136,6 +147,8 @@ export function walkDecoder(ix: GraphIndex): DecoderWalk {
       o: att.o,
       attnContext: att.context,
       attnOutput: att.output,
+      ...(att.qNorm ? { qNorm: att.qNorm } : {}),
+      ...(att.kNorm ? { kNorm: att.kNorm } : {}),
       residualMid: mid.sum,
       ffnNorm,
       gate: mlp.gate.ref,
@@ -147,7 +160,7 @@ export function walkDecoder(ix: GraphIndex): DecoderWalk {
       ffnOutput: mlp.down.output,
       output: out.sum,
       attention: att.attention,
-      shapeUses: att.shapeUses,
+      shapeUses: [...att.shapeUses, ...mlp.shapeUses],
       attributeUses: att.attributeUses,
       ...(att.kvCache ? { kvCache: att.kvCache } : {}),
     });
@@ -155,6 +168,43 @@ export function walkDecoder(ix: GraphIndex): DecoderWalk {
     pendingNorm = out.fusedNorm;
   }
   throw new PatternNotFound(`lm_head within ${MAX_LAYERS} layers`, undefined);
+}
+
+/**
+ * Gemma 2/3 normalise the branch output before the residual add (sandwich norms): the LLM-BIP bound
+ * and surgery's compensation assume the branch output is added as it is, so such graphs are named, not
+ * half-matched.
+ */
+function refuseSandwichNorm(ix: GraphIndex, branch: string, what: string): void {
+  let norm: NormRef | undefined;
+  try {
+    norm = matchNormOf(ix, branch);
+  } catch (e) {
+    if (!(e instanceof PatternNotFound)) throw e;
+  }
+  if (norm) {
+    throw new PatternNotFound(
+      `residual Add of the ${what} output: the output is RMS-normalised first (a sandwich norm, as in Gemma 2 / Gemma 3), which llm-bip does not support`,
+      nodeLabel(ix.producer(branch)?.node) ?? branch,
+    );
+  }
+}
+
+/** Gemma multiplies the embedding by sqrt(hidden): a Mul by a scalar constant right after the Gather. */
+function embeddingScale(ix: GraphIndex, embedded: string): { output: string; scale: number } | undefined {
+  const uses = usesThrough(ix, embedded);
+  if (uses.length !== 1 || !isOp(uses[0]!.node, 'Mul')) return undefined;
+  const mul = uses[0]!.node;
+  const other = mul.input?.[1 - uses[0]!.input];
+  const t = other ? ix.constantTensor(source(ix, other)) : undefined;
+  if (!t || dimsOf(t).reduce((a, b) => a * b, 1) !== 1) return undefined;
+  const scale = constFloat(ix, other);
+  return scale === undefined ? undefined : { output: mul.output![0]!, scale };
+}
+
+function mixedActivations(seen: Set<MlpActivation>): MlpActivation {
+  if (seen.size !== 1) throw new PatternNotFound(`one MLP activation in every layer (found ${[...seen].join(' and ')})`, undefined);
+  return [...seen][0]!;
 }
 
 function majorityType(types: number[]): ModelSpec['weightType'] {

@@ -12,6 +12,8 @@ export interface SpecSummary {
   kvCache: boolean;
   tiedEmbeddings: boolean;
   rmsNormEps: number;
+  /** what the block computes beyond LLaMA's, in words ("GeGLU MLP, norm gain 1 + w, embeddings x 8"); the family when known */
+  block: string;
   /** per layer: heads, KV heads, head_dim, FFN width and parameters (attention, MLP) */
   perLayer: Array<{ index: number; numHeads: number; numKvHeads: number; headDim: number; intermediateSize: number; attentionParams: number; mlpParams: number; attention: string }>;
   parameters: Omit<ParameterCounts, 'perLayer'>;
@@ -30,6 +32,7 @@ export function describeSpec(spec: ModelSpec): SpecSummary {
     kvCache: spec.kvCache,
     tiedEmbeddings: spec.tiedEmbeddings,
     rmsNormEps: spec.rmsNormEps,
+    block: blockWords(spec),
     perLayer: spec.layers.map((l, i) => ({
       index: l.index,
       numHeads: l.numHeads,
@@ -44,6 +47,16 @@ export function describeSpec(spec: ModelSpec): SpecSummary {
   };
 }
 
+function blockWords(spec: ModelSpec): string {
+  const l = spec.layers[0];
+  const words = [spec.mlpActivation === 'silu' ? 'SwiGLU MLP' : 'GeGLU MLP (tanh gelu)'];
+  if (l?.q.bias) words.push('q/k/v biases');
+  if (l?.qNorm) words.push('per-head q/k norms');
+  if (l?.ffnNorm.offset) words.push(`norm gain ${l.ffnNorm.offset} + w`);
+  if (spec.embedding.scale !== undefined) words.push(`embeddings x ${Number(spec.embedding.scale.toPrecision(6))}`);
+  return `${spec.family ? `${spec.family}: ` : ''}${words.join(', ')}`;
+}
+
 const fmt = (n: number) => n.toLocaleString('en-US');
 
 /** The summary as text: a header and one row per layer. */
@@ -51,6 +64,7 @@ export function formatSpecSummary(s: SpecSummary): string {
   const head = [
     `recogniser   ${s.recogniser} (${s.flavour})`,
     `layers       ${s.layers}   hidden ${s.hiddenSize}   vocab ${fmt(s.vocabSize)}   weights ${s.weightType}   rms_norm_eps ${s.rmsNormEps}`,
+    `block        ${s.block}`,
     `KV cache     ${s.kvCache ? 'yes' : 'no'}   tied embeddings ${s.tiedEmbeddings ? 'yes' : 'no'}`,
     `parameters   ${fmt(s.parameters.total)} total: attention ${fmt(s.parameters.attention)}, MLP ${fmt(s.parameters.mlp)}, embeddings ${fmt(s.parameters.embeddings)}`,
     '',

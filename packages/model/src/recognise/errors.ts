@@ -40,7 +40,7 @@ export class UnsupportedGraphError extends Error {
     super(
       `${source} is not a LLaMA-family graph that llm-bip recognises${failed ? `: ${failed.reason}` : ''}.\n` +
         `What each recogniser tried:\n${lines.join('\n')}\n` +
-        'Supported: graphs from `llm-bip export`, torch.onnx exports (TorchScript or dynamo) of HF LlamaForCausalLM, ' +
+        'Supported: graphs from `llm-bip export`, torch.onnx exports (TorchScript or dynamo) of HF Llama, Mistral, Qwen2, Qwen3, Phi-3 and Gemma (1) causal LMs, ' +
         'and onnxruntime-genai model-builder graphs. Re-export the model with `llm-bip export` from its HF checkpoint.',
     );
     this.name = 'UnsupportedGraphError';

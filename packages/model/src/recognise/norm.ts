@@ -69,12 +69,29 @@ export function matchNormOf(ix: GraphIndex, x: string): NormRef {
   }
   if (!normed) return fail();
   stopped = nodeLabel(normed)!;
-  const scale = usesThrough(ix, normed.output![0]!).find(
-    (u) => isOp(u.node, 'Mul') && initializerThrough(ix, u.node.input?.[1 - u.input] ?? '') !== undefined,
-  );
-  if (!scale) return fail();
-  const gamma = initializerThrough(ix, scale.node.input![1 - scale.input]!)!;
-  return { weight: gamma.name!, input: x, output: outputRef(scale.node, 0), epsilon };
+  for (const u of usesThrough(ix, normed.output![0]!)) {
+    if (!isOp(u.node, 'Mul')) continue;
+    const gain = gainOf(ix, u.node.input?.[1 - u.input] ?? '');
+    if (gain) return { weight: gain.weight, input: x, output: outputRef(u.node, 0), epsilon, ...(gain.offset !== 0 ? { offset: gain.offset } : {}) };
+  }
+  return fail();
+}
+
+/** The norm's gain: an initializer w, or Add(w, c) with c a scalar constant (Gemma's 1 + w). */
+function gainOf(ix: GraphIndex, t: string): { weight: string; offset: number } | undefined {
+  const direct = initializerThrough(ix, t);
+  if (direct) return { weight: direct.name!, offset: 0 };
+  const add = ix.producer(source(ix, t))?.node;
+  if (!add || !isOp(add, 'Add') || add.input?.length !== 2) return undefined;
+  for (const slot of [0, 1]) {
+    const w = initializerThrough(ix, add.input[slot] ?? '');
+    const c = constFloatOrInt(ix, add.input[1 - slot]);
+    // a 1-element constant beside a [width] initializer; the gain itself is never a scalar
+    if (w && c !== undefined && (w.dims ?? []).length === 1 && ix.constantTensor(source(ix, add.input[1 - slot]!))?.dims?.every((d) => Number(d) === 1)) {
+      return { weight: w.name!, offset: c };
+    }
+  }
+  return undefined;
 }
 
 function constFloatOrInt(ix: GraphIndex, name: string | undefined | null): number | undefined {

@@ -103,7 +103,7 @@ export function pruneGroup(model: ModelProto, spec: ModelSpec, layer: number, g:
   }
   for (const [w, d] of drops) replaceInit(m, w, (t) => sliceOut(t, d.axis, d.idx));
 
-  const value: Record<ShapeUse['role'], number> = { numHeads: H, numKvHeads: KV, qWidth: H * D, kvWidth: KV * D, ffnWidth: l.intermediateSize, kvGroupsRepeat: rep };
+  const value: Record<ShapeUse['role'], number> = { numHeads: H, numKvHeads: KV, qWidth: H * D, kvWidth: KV * D, qkWidth: (H + KV) * D, ffnWidth: l.intermediateSize, kvGroupsRepeat: rep };
   if (!opts.skipShapeUses) {
     const copies = new Map<string, string>();
     for (const use of l.shapeUses) {

@@ -1,5 +1,6 @@
 /** recogniseModel: try each recogniser in turn; the first whose structural walk succeeds gives the ModelSpec. */
 import { GraphIndex, type ModelProto, toNumber } from '@llm-bip/onnx-io';
+import { familyOf, type Family } from '../hf/families.js';
 import type { ModelSpec, RecogniserName } from '../spec.js';
 import { walkDecoder, type DecoderWalk } from './decoder.js';
 import { PatternNotFound, UnsupportedGraphError, type RecogniserAttempt } from './errors.js';
@@ -66,6 +67,15 @@ export const RECOGNISERS: readonly Recogniser[] = [
   },
 ];
 
+/** The HF model_type our exporter recorded (llm_bip.config); other exporters do not say. */
+function exportedFamily(model: ModelProto): Family | undefined {
+  try {
+    return familyOf((JSON.parse(meta(model, 'llm_bip.config') ?? '{}') as { modelType?: unknown }).modelType)?.family;
+  } catch {
+    return undefined;
+  }
+}
+
 export function recogniseModel(model: ModelProto, opts: RecogniseOptions = {}): ModelSpec {
   const src = opts.source ?? 'the model';
   if (!model.graph) throw new UnsupportedGraphError([{ recogniser: 'all', outcome: 'failed', reason: 'the model has no graph' }], src);
@@ -90,7 +100,8 @@ export function recogniseModel(model: ModelProto, opts: RecogniseOptions = {}): 
       if (walkError) throw walkError;
       const flavour = r.flavour(model, walk!);
       const { contribAttention: _c, ...spec } = walk!;
-      return { recogniser: r.name, flavour, ...spec };
+      const family = exportedFamily(model);
+      return { recogniser: r.name, flavour, ...(family ? { family } : {}), ...spec };
     } catch (e) {
       if (e instanceof PatternNotFound) attempts.push({ recogniser: r.name, outcome: 'failed', reason: e.message, pattern: e.pattern, ...(e.stoppedAt ? { stoppedAt: e.stoppedAt } : {}) });
       else if (e instanceof NotThisKind) attempts.push({ recogniser: r.name, outcome: 'failed', reason: e.message });

@@ -60,7 +60,7 @@ export function collectShapeUses(s: ShapeScan): ShapeUse[] {
   const qW = H * D;
   const uses: ShapeUse[] = [];
   const explained = new Set<string>();
-  const expect: Record<ShapeUse['role'], number> = { numHeads: H, numKvHeads: KV, qWidth: qW, kvWidth: KV * D, ffnWidth: NaN, kvGroupsRepeat: nRep };
+  const expect: Record<ShapeUse['role'], number> = { numHeads: H, numKvHeads: KV, qWidth: qW, kvWidth: KV * D, qkWidth: (H + KV) * D, ffnWidth: NaN, kvGroupsRepeat: nRep };
 
   const add = (el: ShapeElement, n: NodeProto, slot: number, p: number, v: Verdict) => {
     if (el.kind !== 'const' || v === 'unknown') return; // unknown positions are left to the value check below

@@ -113,7 +113,7 @@ export function checkSpec(model: ModelProto, spec: ModelSpec, e: ExpectedShape):
     expect(ix.node(l.down.node)!.input![0]).toBe(l.ffnAct);
     expect(ix.node(l.gate.node)!.output![0]).toBe(l.gateOut);
     expect(ix.node(l.up.node)!.output![0]).toBe(l.upOut);
-    const expected = { numHeads: e.numHeads, numKvHeads: e.numKvHeads, qWidth: qW, kvWidth: kvW, ffnWidth: e.intermediateSize, kvGroupsRepeat: e.numHeads / e.numKvHeads };
+    const expected = { numHeads: e.numHeads, numKvHeads: e.numKvHeads, qWidth: qW, kvWidth: kvW, qkWidth: qW + kvW, ffnWidth: e.intermediateSize, kvGroupsRepeat: e.numHeads / e.numKvHeads };
     for (const u of l.shapeUses) {
       expect(shapeUseValue(ix, u), `${at} ${u.role} at ${u.node}[${u.input}][${u.element}]`).toBe(expected[u.role]);
       if (u.shapeOf) expect(ix.node(u.shapeOf.node), `shapeOf node ${u.shapeOf.node}`).toBeDefined();

@@ -54,6 +54,12 @@ export function attrInt(n: NodeProto, name: string, dflt?: number): number | und
   return toNumber(a.i);
 }
 
+export function attrString(n: NodeProto, name: string): string | undefined {
+  const a = (n.attribute ?? []).find((x) => x.name === name);
+  if (!a?.s) return undefined;
+  return typeof a.s === 'string' ? a.s : new TextDecoder().decode(a.s);
+}
+
 export function attrFloat(n: NodeProto, name: string): number | undefined {
   const a = (n.attribute ?? []).find((x) => x.name === name);
   return a ? (a.f ?? 0) : undefined;

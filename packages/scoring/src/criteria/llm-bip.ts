@@ -2,8 +2,27 @@
  * LLM-BIP (DESIGN.md): scores in units of the block-output change.
  *   FFN channel k:  S_k = ||W_down[:,k]||_2 * mean_t |s_tk|                  (exact)
  *   head h:         S_h = mean_t (1 + L_t) * ||W_o^(h) z_{h,t}||_2           (upper bound)
- *   L_t = ||W_down||_2 * (max_k |silu'(g_tk) u_tk| * ||W_gate||_2 + max_k |silu(g_tk)| * ||W_up||_2) * max|gamma_2| / rms(m_t)
+ *   L_t = ||W_down||_2 * (max_k |φ'(g_tk) u_tk| * ||W_gate||_2 + max_k |φ(g_tk)| * ||W_up||_2) * max_i|c + γ_i| / rms(m_t)
  * Under GQA a KV group's score is the sum of its query heads' scores.
+ *
+ * L_t for any gated MLP and any RMSNorm gain (SwiGLU with gain γ: φ = silu, c = 0, as in DESIGN.md;
+ * GeGLU with Gemma's gain 1 + w: φ = gelu_tanh, c = 1). The FFN branch is
+ *   F(m) = W_down s,  s = φ(g) ⊙ u,  g = W_gate v,  u = W_up v,  v = N(m) = (c + γ) ⊙ m / r(m),
+ *   r(m) = sqrt(mean_i m_i² + ε).
+ * Its Jacobian at m_t is, by the chain and product rules,
+ *   J_F = W_down [diag(φ'(g) ⊙ u) W_gate + diag(φ(g)) W_up] J_N,
+ *   J_N = diag(c + γ) (I - m mᵀ / (n r²)) / r.
+ * The bracketed projector P = I - m mᵀ/(n r²) is symmetric with eigenvalues 1 (on m⊥) and
+ * 1 - |m|²/(n r²) = ε / r² ∈ [0, 1] (along m), so ||P||₂ <= 1 and ||J_N||₂ <= max_i|c + γ_i| / r(m_t).
+ * With ||diag(a) W||₂ <= max|a| ||W||₂ and the triangle inequality,
+ *   ||J_F(m_t)||₂ <= ||W_down||₂ (max_k|φ'(g_k) u_k| ||W_gate||₂ + max_k|φ(g_k)| ||W_up||₂) max_i|c + γ_i| / r(m_t) = L_t.
+ * Removing head h moves m_t by δ_t and y_t = m_t + F(m_t) by δ_t + J_F δ_t to first order, so
+ * ||Δy_t|| <= (1 + L_t) ||δ_t||. Nothing in this depends on which φ it is: only the per-token maxima
+ * of |φ'(g) u| and |φ(g)| change; for gelu_tanh, with t = tanh(√(2/π)(g + 0.044715 g³)),
+ *   φ(g) = g (1 + t) / 2,   φ'(g) = (1 + t) / 2 + g (1 - t²) √(2/π) (1 + 3·0.044715 g²) / 2,
+ * built in the probe graph (probe/build-probe.ts). The gain offset c enters through max|c + γ|
+ * (spectral.ts). criteria/families.test.ts checks the bound against the measured change of every token
+ * of every head group on the family fixtures (GeGLU and 1 + w included).
  *
  * Options
  *   headTerm: 'lipschitz' (default, the bound above) | 'direct' (mean_t ||W_o^(h) z_{h,t}||, the change

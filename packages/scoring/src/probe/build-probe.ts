@@ -65,13 +65,8 @@ export async function buildProbe(model: ModelProto, spec: ModelSpec, taps: Tap[]
     return n;
   };
 
-  const lipschitzParts = new Map<number, { slope: string; value: string }>();
-  const lipschitz = (layer: LayerSpec): { slope: string; value: string } => {
-    let parts = lipschitzParts.get(layer.index);
-    if (parts) return parts;
-    const L = `L${layer.index}`;
-    const g = input(layer, 'gateOut');
-    const u = input(layer, 'upOut');
+  // φ'(g) u and φ(g) of the gated MLP, per token and channel (see the L_t derivation in criteria/llm-bip.ts)
+  const siluParts = (g: string, u: string, layer: LayerSpec, L: string): { slope: string; value: string } => {
     // reuse the model's own sigmoid(g) and g * sigmoid(g) when it has them in float32
     const own = castToFloat ? undefined : findSilu(index, g);
     const sig = own?.sigmoid ?? em.op('Sigmoid', [g], `${L}_sig`);
@@ -79,9 +74,32 @@ export async function buildProbe(model: ModelProto, spec: ModelSpec, taps: Tap[]
     // silu'(g) u = sig (1 + g (1 - sig)) u = sig (u - s) + s with s = silu(g) u, the model's own ffnAct
     const s = input(layer, 'ffnAct');
     const sigTimesRest = em.op('Mul', [sig, em.op('Sub', [u, s], `${L}_u_minus_s`)], `${L}_sig_u_minus_s`);
-    const slope = em.op('Add', [sigTimesRest, s], `${L}_dsilu_u`);
-    const slopeMax = em.reduce('ReduceMax', em.op('Abs', [slope], `${L}_abs_dsilu_u`), [2], `${L}_max_dsilu_u`);
-    const valueMax = em.reduce('ReduceMax', em.op('Abs', [silu], `${L}_abs_silu`), [2], `${L}_max_silu`);
+    return { slope: em.op('Add', [sigTimesRest, s], `${L}_dsilu_u`), value: silu };
+  };
+  const geluParts = (g: string, u: string, L: string): { slope: string; value: string } => {
+    // gelu_tanh(g) = g (1 + t) / 2, t = tanh(c (g + k g^3)); gelu_tanh'(g) = (1 + t) / 2 + g (1 - t^2) c (1 + 3 k g^2) / 2
+    const c = Math.sqrt(2 / Math.PI);
+    const k = 0.044715;
+    const g2 = em.op('Mul', [g, g], `${L}_g2`);
+    const t = em.op('Tanh', [em.op('Mul', [g, em.op('Add', [em.scalar(c, `${L}_c`), em.op('Mul', [g2, em.scalar(c * k, `${L}_ck`)], `${L}_ckg2`)], `${L}_inner_slope`)], `${L}_inner`)], `${L}_tanh`);
+    const halfOnePlusT = em.op('Mul', [em.op('Add', [t, em.scalar(1, `${L}_one`)], `${L}_one_plus_t`), em.scalar(0.5, `${L}_half`)], `${L}_half_one_plus_t`);
+    const value = em.op('Mul', [g, halfOnePlusT], `${L}_gelu`);
+    const sech2 = em.op('Sub', [em.scalar(1, `${L}_one_b`), em.op('Mul', [t, t], `${L}_t2`)], `${L}_sech2`);
+    const inner = em.op('Add', [em.scalar(0.5 * c, `${L}_half_c`), em.op('Mul', [g2, em.scalar(1.5 * c * k, `${L}_three_half_ck`)], `${L}_3ckg2`)], `${L}_dinner`);
+    const dgelu = em.op('Add', [halfOnePlusT, em.op('Mul', [em.op('Mul', [g, sech2], `${L}_g_sech2`), inner], `${L}_tail`)], `${L}_dgelu`);
+    return { slope: em.op('Mul', [dgelu, u], `${L}_dgelu_u`), value };
+  };
+
+  const lipschitzParts = new Map<number, { slope: string; value: string }>();
+  const lipschitz = (layer: LayerSpec): { slope: string; value: string } => {
+    let parts = lipschitzParts.get(layer.index);
+    if (parts) return parts;
+    const L = `L${layer.index}`;
+    const g = input(layer, 'gateOut');
+    const u = input(layer, 'upOut');
+    const { slope, value } = spec.mlpActivation === 'gelu_tanh' ? geluParts(g, u, L) : siluParts(g, u, layer, L);
+    const slopeMax = em.reduce('ReduceMax', em.op('Abs', [slope], `${L}_abs_dphi_u`), [2], `${L}_max_dphi_u`);
+    const valueMax = em.reduce('ReduceMax', em.op('Abs', [value], `${L}_abs_phi`), [2], `${L}_max_phi`);
     const m = input(layer, 'residualMid');
     const meanSq = em.op('Mul', [em.reduce('ReduceSumSquare', m, [2], `${L}_m_sumsq`), em.scalar(1 / spec.hiddenSize, `${L}_inv_hidden`)], `${L}_m_meansq`);
     const invRms = em.op('Reciprocal', [em.op('Sqrt', [em.op('Add', [meanSq, em.scalar(layer.ffnNorm.epsilon, `${L}_eps`)], `${L}_m_var`)], `${L}_rms`)], `${L}_inv_rms`);

@@ -5,7 +5,7 @@
  * per session asks for it and the whole probe does not fit.
  */
 import { loadModel, tensorByteLength, toNumber, type LoadedModel } from '@llm-bip/onnx-io';
-import type { ModelSpec } from '@llm-bip/model';
+import { batchForFixedDims, fixedDimsOf, type ModelSpec } from '@llm-bip/model';
 import { chunk, createSession, deviceMemory, makeTokenBatch, toFloat32, type EpChoice, type Session } from '@llm-bip/runtime';
 import { ScoringError } from '../errors.js';
 import { baseTaps, StatisticsAccumulator, uniqueTaps } from '../statistics.js';
@@ -181,17 +181,8 @@ function graphInputs(loaded: LoadedModel): Pick<Session, 'inputMetadata'> {
   };
 }
 
-/** The batch size to use: the requested one, unless the model fixes its batch (or sequence) dimension. */
-export function batchSizeFor(session: Pick<Session, 'inputMetadata'>, spec: ModelSpec, rows: number, seqLen: number, requested: number): number {
-  const meta = session.inputMetadata.find((m) => m.name === spec.inputs.inputIds);
-  const shape = meta?.isTensor ? meta.shape : [];
-  const [b, t] = shape;
-  if (typeof t === 'number' && t >= 0 && t !== seqLen) {
-    throw new ScoringError(`the model fixes the sequence length to ${t}; calibrate with --seqlen ${t}`);
-  }
-  if (typeof b === 'number' && b > 0) {
-    if (rows % b !== 0) throw new ScoringError(`the model fixes the batch size to ${b}; use a number of calibration samples divisible by ${b}`);
-    return b;
-  }
-  return requested;
+/** The batch size to use: the requested one, unless the model fixes its batch (or sequence) dimension (model's fixed-dims decision). */
+export function batchSizeFor(session: Pick<Session, 'inputMetadata'> & { modelPath?: string }, spec: ModelSpec, rows: number, seqLen: number, requested: number): number {
+  const dims = fixedDimsOf(session.inputMetadata.map((m) => ({ name: m.name, shape: m.isTensor ? m.shape : [] })), spec.inputs.inputIds);
+  return batchForFixedDims(dims, [{ what: 'calibration rows', option: '--seq-len', seqLen, rows }], requested, session.modelPath) ?? requested;
 }

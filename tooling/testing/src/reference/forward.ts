@@ -1,6 +1,6 @@
 /**
- * A float64 forward pass of a HF LlamaForCausalLM in plain TypeScript, written from the model's
- * equations, not from the exporter: the independent reference that ONNX exports, scoring and
+ * A float64 forward pass of a HF LLaMA-family causal LM (Llama, Mistral, Qwen2/3, Phi-3, Gemma) in
+ * plain TypeScript, written from the models' equations, not from the exporter: the independent reference that ONNX exports, scoring and
  * surgery are checked against in tests. Slow by design (plain loops); tiny models only.
  */
 import type { LlamaConfig } from '@llm-bip/model';
@@ -56,15 +56,33 @@ function linear(x: Float64Array, rows: number, w: Float64Array, out: number, inp
   return y;
 }
 
-function rmsNorm(x: Float64Array, rows: number, width: number, gamma: Float64Array, eps: number): Float64Array {
+/** RMSNorm of each `width`-wide row, times (offset + gamma): Gemma stores the gain minus one. */
+function rmsNorm(x: Float64Array, rows: number, width: number, gamma: Float64Array, eps: number, offset = 0): Float64Array {
   const y = new Float64Array(x.length);
   for (let r = 0; r < rows; r++) {
     let ss = 0;
     for (let i = 0; i < width; i++) ss += x[r * width + i]! ** 2;
     const inv = 1 / Math.sqrt(ss / width + eps);
-    for (let i = 0; i < width; i++) y[r * width + i] = x[r * width + i]! * inv * gamma[i]!;
+    for (let i = 0; i < width; i++) y[r * width + i] = x[r * width + i]! * inv * (offset + gamma[i]!);
   }
   return y;
+}
+
+/** Rows [start, start + count) of a row-major matrix `width` wide. */
+function rowBlock(w: Float64Array, width: number, start: number, count: number): Float64Array {
+  return w.subarray(start * width, (start + count) * width);
+}
+
+function addBias(y: Float64Array, bias: Float64Array | undefined): Float64Array {
+  if (!bias) return y;
+  for (let i = 0; i < y.length; i++) y[i] = y[i]! + bias[i % bias.length]!;
+  return y;
+}
+
+/** The MLP activation: silu, or gelu in its tanh form (Gemma's gelu_pytorch_tanh). */
+function activation(config: LlamaConfig, g: number): number {
+  if (config.hiddenAct === 'silu') return g / (1 + Math.exp(-g));
+  return 0.5 * g * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (g + 0.044715 * g ** 3)));
 }
 
 function add(a: Float64Array, b: Float64Array): Float64Array {
@@ -127,19 +145,30 @@ export function referenceForward(config: LlamaConfig, weights: Map<string, Float
   const L = (i: number, n: string) => weightOf(weights, `model.layers.${i}.${n}.weight`);
 
   const embed = weightOf(weights, 'model.embed_tokens.weight');
+  const offset = config.normOffset;
   let x: Float64Array = new Float64Array(rows * Hd);
   inputIds.flat().forEach((id, r) => {
     if (!(id >= 0 && id < V)) throw new Error(`reference: token id ${id} out of range [0, ${V})`);
-    x.set(embed.subarray(id * Hd, (id + 1) * Hd), r * Hd);
+    for (let i = 0; i < Hd; i++) x[r * Hd + i] = embed[id * Hd + i]! * config.embeddingScale;
   });
+  const window = config.slidingWindow ?? Infinity;
 
   for (let layer = 0; layer < config.numLayers; layer++) {
-    const attnNormOut = rmsNorm(x, rows, Hd, L(layer, 'input_layernorm'), eps);
-    const q = linear(attnNormOut, rows, L(layer, 'self_attn.q_proj'), H * D, Hd);
-    const k = linear(attnNormOut, rows, L(layer, 'self_attn.k_proj'), KV * D, Hd);
-    const v = linear(attnNormOut, rows, L(layer, 'self_attn.v_proj'), KV * D, Hd);
-    const qr = rope(q, rows, H, D, positions, invFreq);
-    const kr = rope(k, rows, KV, D, positions, invFreq);
+    const attnNormOut = rmsNorm(x, rows, Hd, L(layer, 'input_layernorm'), eps, offset);
+    // Phi-3 stores [q; k; v] as one qkv_proj
+    const qkv = config.fusedCheckpoint ? L(layer, 'self_attn.qkv_proj') : undefined;
+    const qW = qkv ? rowBlock(qkv, Hd, 0, H * D) : L(layer, 'self_attn.q_proj');
+    const kW = qkv ? rowBlock(qkv, Hd, H * D, KV * D) : L(layer, 'self_attn.k_proj');
+    const vW = qkv ? rowBlock(qkv, Hd, (H + KV) * D, KV * D) : L(layer, 'self_attn.v_proj');
+    const bias = (n: string) => (config.qkvBias ? weightOf(weights, `model.layers.${layer}.self_attn.${n}.bias`) : undefined);
+    const q = addBias(linear(attnNormOut, rows, qW, H * D, Hd), bias('q_proj'));
+    const k = addBias(linear(attnNormOut, rows, kW, KV * D, Hd), bias('k_proj'));
+    const v = addBias(linear(attnNormOut, rows, vW, KV * D, Hd), bias('v_proj'));
+    // Qwen3: each head's q and k RMS-normalised over head_dim (one gain for all heads) before RoPE
+    const qn = config.qkNorm ? rmsNorm(q, rows * H, D, L(layer, 'self_attn.q_norm'), eps) : q;
+    const kn = config.qkNorm ? rmsNorm(k, rows * KV, D, L(layer, 'self_attn.k_norm'), eps) : k;
+    const qr = rope(qn, rows, H, D, positions, invFreq);
+    const kr = rope(kn, rows, KV, D, positions, invFreq);
 
     const z = new Float64Array(rows * H * D);
     const scores = new Float64Array(S);
@@ -151,7 +180,7 @@ export function referenceForward(config: LlamaConfig, weights: Map<string, Float
           let max = -Infinity;
           let any = false;
           for (let j = 0; j < S; j++) {
-            if (j > t || mask[b]![j] === 0) {
+            if (j > t || t - j >= window || mask[b]![j] === 0) {
               scores[j] = -Infinity;
               continue;
             }
@@ -179,18 +208,20 @@ export function referenceForward(config: LlamaConfig, weights: Map<string, Float
     }
     const attnOut = linear(z, rows, L(layer, 'self_attn.o_proj'), Hd, H * D);
     const m = add(x, attnOut);
-    const ffnNormOut = rmsNorm(m, rows, Hd, L(layer, 'post_attention_layernorm'), eps);
-    const g = linear(ffnNormOut, rows, L(layer, 'mlp.gate_proj'), I, Hd);
-    const u = linear(ffnNormOut, rows, L(layer, 'mlp.up_proj'), I, Hd);
+    const ffnNormOut = rmsNorm(m, rows, Hd, L(layer, 'post_attention_layernorm'), eps, offset);
+    // Phi-3 stores [gate; up] as one gate_up_proj
+    const gateUp = config.fusedCheckpoint ? L(layer, 'mlp.gate_up_proj') : undefined;
+    const g = linear(ffnNormOut, rows, gateUp ? rowBlock(gateUp, Hd, 0, I) : L(layer, 'mlp.gate_proj'), I, Hd);
+    const u = linear(ffnNormOut, rows, gateUp ? rowBlock(gateUp, Hd, I, I) : L(layer, 'mlp.up_proj'), I, Hd);
     const s = new Float64Array(rows * I);
-    for (let i = 0; i < s.length; i++) s[i] = (g[i]! / (1 + Math.exp(-g[i]!))) * u[i]!;
+    for (let i = 0; i < s.length; i++) s[i] = activation(config, g[i]!) * u[i]!;
     const ffnOut = linear(s, rows, L(layer, 'mlp.down_proj'), Hd, I);
     const y = add(m, ffnOut);
     opts.capture?.(layer, { x, attnNormOut, q, k, v, z, attnOut, m, ffnNormOut, g, u, s, ffnOut, y });
     x = y;
   }
 
-  const xf = rmsNorm(x, rows, Hd, weightOf(weights, 'model.norm.weight'), eps);
+  const xf = rmsNorm(x, rows, Hd, weightOf(weights, 'model.norm.weight'), eps, offset);
   const head = config.tieWordEmbeddings ? embed : weightOf(weights, 'lm_head.weight');
   return linear(xf, rows, head, V, Hd);
 }

@@ -4,7 +4,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { normaliseHfConfig, toHfConfigJson, type LlamaConfig, type RopeScaling, writeSafetensors, type SafetensorsTensorInput, llamaWeightShapes, exportLlamaToOnnx, type ExportDtype } from '@llm-bip/model';
+import { FAMILIES, type Family, normaliseHfConfig, toHfConfigJson, type LlamaConfig, type RopeScaling, writeSafetensors, type SafetensorsTensorInput, llamaWeightShapes, exportLlamaToOnnx, type ExportDtype } from '@llm-bip/model';
 import { float32ToBfloat16, float32ToFloat16 } from '@llm-bip/onnx-io';
 import { mulberry32 } from '@llm-bip/scoring';
 
@@ -21,6 +21,10 @@ export interface TinyLlamaShape {
   ropeTheta?: number;
   ropeScaling?: RopeScaling;
   rmsNormEps?: number;
+  /** HF model_type (default llama): its traits (biases, q/k norms, fused checkpoint, Gemma norms and GeGLU) come from FAMILIES */
+  family?: Family;
+  /** Mistral / Phi-3 sliding window */
+  slidingWindow?: number;
 }
 
 export interface TinyLlamaOutput {
@@ -57,11 +61,25 @@ function normals(next: () => number, n: number, mean: number, std: number): Floa
   return out;
 }
 
-/** Write the HF folder of a seeded random LLaMA; returns its normalised config. */
+/** The family-dependent LlamaConfig fields (normaliseHfConfig checks them again). */
+function familyFields(shape: TinyLlamaShape): Pick<LlamaConfig, 'qkvBias' | 'qkNorm' | 'fusedCheckpoint' | 'normOffset' | 'embeddingScale' | 'hiddenAct' | 'slidingWindow'> {
+  const t = FAMILIES[shape.family ?? 'llama'];
+  return {
+    qkvBias: t.qkvBias === 'always',
+    qkNorm: t.qkNorm,
+    fusedCheckpoint: t.fusedCheckpoint,
+    normOffset: t.normOffset,
+    embeddingScale: t.scaleEmbeddings ? Math.sqrt(shape.hiddenSize) : 1,
+    hiddenAct: t.family === 'gemma' ? 'gelu_tanh' : 'silu',
+    slidingWindow: t.slidingWindow === 'all-layers' ? shape.slidingWindow : undefined,
+  };
+}
+
+/** Write the HF folder of a seeded random LLaMA-family model; returns its normalised config. */
 export async function writeTinyHfCheckpoint(shape: TinyLlamaShape, hfDir: string, dtype: TinyStorage, shards = 1): Promise<LlamaConfig> {
   const config = normaliseHfConfig(
     toHfConfigJson({
-      modelType: 'llama',
+      modelType: shape.family ?? 'llama',
       hiddenSize: shape.hiddenSize,
       intermediateSize: shape.intermediateSize,
       numLayers: shape.numLayers,
@@ -75,6 +93,7 @@ export async function writeTinyHfCheckpoint(shape: TinyLlamaShape, hfDir: string
       maxPositionEmbeddings: 2048,
       tieWordEmbeddings: shape.tieEmbeddings ?? false,
       torchDtype: dtype,
+      ...familyFields(shape),
     }),
     'tiny config',
   );
@@ -82,9 +101,9 @@ export async function writeTinyHfCheckpoint(shape: TinyLlamaShape, hfDir: string
   const tensors: SafetensorsTensorInput[] = [];
   for (const w of llamaWeightShapes(config)) {
     const n = w.shape.reduce((a, b) => a * b, 1);
-    // norms near 1 (but not 1, so a missing gamma shows), embeddings unit scale, Linear 1/sqrt(fan_in): logits of order 1
+    // norm gains near 1 (but not 1, so a missing gamma shows; Gemma stores gain - 1), biases near 0, embeddings unit scale, Linear 1/sqrt(fan_in): logits of order 1
     const values =
-      w.shape.length === 1 ? normals(next, n, 1, 0.1) : w.name === 'model.embed_tokens.weight' ? normals(next, n, 0, config.tieWordEmbeddings ? 1 / Math.sqrt(config.hiddenSize) : 1) : normals(next, n, 0, 1 / Math.sqrt(w.shape[1]!));
+      w.name.endsWith('.bias') ? normals(next, n, 0, 0.1) : w.shape.length === 1 ? normals(next, n, 1 - config.normOffset, 0.1) : w.name === 'model.embed_tokens.weight' ? normals(next, n, 0, config.tieWordEmbeddings ? 1 / Math.sqrt(config.hiddenSize) : 1) : normals(next, n, 0, 1 / Math.sqrt(w.shape[1]!));
     const data = dtype === 'float16' ? float32ToFloat16(values) : dtype === 'bfloat16' ? float32ToBfloat16(values) : values;
     const st = dtype === 'float16' ? 'F16' : dtype === 'bfloat16' ? 'BF16' : 'F32';
     tensors.push({ name: w.name, dtype: st, shape: w.shape, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
