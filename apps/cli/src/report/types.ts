@@ -3,6 +3,8 @@
  * section except model, params and plan may be missing (the page then says "not measured").
  */
 
+import type { ExecutionReport } from '@llm-bip/pipeline';
+
 export const RESULTS_FORMAT = 'llm-bip.results/v1';
 
 export interface ParamSummary {
@@ -127,13 +129,4 @@ export interface ReportData {
 }
 
 /** The pipeline's ExecutionReport, as results.json holds it. */
-export interface ScoringRun {
-  mode: 'whole' | 'blockwise';
-  reason: string;
-  batchSize: number;
-  budgetBytes?: number;
-  wholeBytes?: number;
-  segments?: Array<{ segment: string; weightBytes: number; estimatedBytes: number }>;
-  estimatedPeakBytes?: number;
-  hostPeakRssBytes: number;
-}
+export type ScoringRun = ExecutionReport;
