@@ -67,7 +67,9 @@ export function streamSlot(slot: WeightSlot, ckpt: SafetensorsCheckpoint, sizes:
   const { width, decode } = decoderOf(entry.dtype, slot.hfName);
   const dataType = slot.tensor.dataType ?? DataType.FLOAT;
   const outWidth = dataType === DataType.FLOAT16 ? 2 : 4;
-  const rows = slot.hfShape.length === 2 ? slot.hfShape[0]! : 1;
+  // a row block of a fused tensor (Phi-3's qkv_proj, gate_up_proj): rows first..first+rows-1 of it
+  const first = slot.rows?.start ?? 0;
+  const rows = slot.rows ? slot.rows.end - slot.rows.start : slot.hfShape.length === 2 ? slot.hfShape[0]! : 1;
   const cols = slot.hfShape.length === 2 ? slot.hfShape[1]! : slot.hfShape[0]!;
   const encode = encoder(dataType);
   const byteLength = rows * cols * outWidth;
@@ -79,7 +81,7 @@ export function streamSlot(slot: WeightSlot, ckpt: SafetensorsCheckpoint, sizes:
     const band = new Float32Array(Math.min(rows, blockRows) * cols);
     for (let r0 = 0; r0 < rows; r0 += blockRows) {
       const n = Math.min(blockRows, rows - r0) * cols;
-      await ckpt.readByteRange(slot.hfName, r0 * cols * width, raw.subarray(0, n * width));
+      await ckpt.readByteRange(slot.hfName, (first + r0) * cols * width, raw.subarray(0, n * width));
       decode(raw, 0, n, band.subarray(0, n));
       yield encode(band.subarray(0, n));
     }
@@ -96,7 +98,7 @@ export function streamSlot(slot: WeightSlot, ckpt: SafetensorsCheckpoint, sizes:
       const c = Math.min(bandCols, cols - j0);
       for (let r0 = 0; r0 < rows; r0 += blockRows) {
         const nr = Math.min(blockRows, rows - r0);
-        await ckpt.readByteRange(slot.hfName, r0 * cols * width, raw.subarray(0, nr * cols * width));
+        await ckpt.readByteRange(slot.hfName, (first + r0) * cols * width, raw.subarray(0, nr * cols * width));
         for (let r = 0; r < nr; r++) {
           decode(raw, r * cols + j0, c, segment);
           const row = r0 + r;

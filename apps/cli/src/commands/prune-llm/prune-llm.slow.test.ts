@@ -140,12 +140,13 @@ describe('llm-bip prune-llm (tiny test-bed model)', () => {
     const args = quick.map((a) => (a === 'wikitext2' ? 'wikitext2,ptb' : a));
     const r = await cli(['prune-llm', fixtures.tinyHf, '--ratio', '0.2', ...args, '--no-bench', '-o', target], { env });
     expect(r.code).toBe(3);
-    expect(r.stderr).toContain(`ptb: expected ${join(data, 'ptb', 'ptb.valid.txt')}`);
+    expect(r.stderr).toContain(`dataset not found: ptb (looked in ${data} (--data))`);
+    expect(r.stderr).toContain('llm-bip data fetch ptb');
     expect(r.stderr).not.toContain('calibration'); // caught before calibrating
     expect(existsSync(target)).toBe(false);
   });
 
-  it('Ctrl-C during calibration: exit 130, the output folder is not created', async () => {
+  it('Ctrl-C during calibration: the run ends by SIGINT (a shell reports 130), the output folder is not created', async () => {
     const target = join(t.dir, 'interrupted');
     const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'apps/cli/src/bin.ts', 'prune-llm', fixtures.tinyHf, '--ratio', '0.2', ...quick.map((a) => (a === '8' ? '400' : a)), '-o', target], {
       cwd: repoRoot,
@@ -154,12 +155,15 @@ describe('llm-bip prune-llm (tiny test-bed model)', () => {
     });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
-    const exited = new Promise<number | null>((res) => child.on('close', (c) => res(c)));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('close', (code, signal) => res({ code, signal })));
     const t0 = Date.now();
     while (!stderr.includes('execution provider') && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 300));
     child.kill('SIGINT');
-    expect(await exited).toBe(130);
+    // exit 130 between ORT runs; during one, the process ends by the signal itself after its cleanup
+    // (runtime's session host thread cannot be stopped mid-run): a shell reports 130 either way
+    const end = await exited;
+    expect(end.code === 130 || end.signal === 'SIGINT', JSON.stringify(end)).toBe(true);
     expect(stderr).toContain('llm-bip: interrupted (Ctrl-C); partial outputs were removed');
     expect(existsSync(target)).toBe(false);
     expect(readdirSync(t.dir).filter((n) => n.includes('.llm-bip-tmp-'))).toEqual([]);
