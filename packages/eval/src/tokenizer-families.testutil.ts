@@ -4,25 +4,21 @@
  * in fixtures/tokenizer-references.json (Python `tokenizers` 0.23.2 / transformers 5.17.0, made by the
  * lead with tooling/gpu/tokenizer_reference.py over the texts below).
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { shared } from '@llm-bip/testing';
 import { loadTextDataset } from './datasets/perplexity-sets.js';
+import type { Digest } from './tokenizer-digest.testutil.js';
+
+export { digestOf } from './tokenizer-digest.testutil.js';
 
 export const FAMILY_TOKENIZERS = ['llama2', 'llama3', 'llama3_1', 'qwen3', 'gemma3'] as const;
 export type FamilyTokenizer = (typeof FAMILY_TOKENIZERS)[number];
 export const REFERENCE_TEXTS = ['wikitext2', 'ptb', 'c4'] as const;
 export type ReferenceText = (typeof REFERENCE_TEXTS)[number];
 
-interface Digest {
-  count: number;
-  sha256_int32le: string;
-  first: number[];
-  last: number[];
-}
 export interface TokenizerReference {
   texts: Record<ReferenceText, { whole: Digest; head100k: Digest }>;
   auto: { sample: string; with_special: number[]; without_special: number[]; bos_token: string | null; bos_token_id: number | null };
@@ -50,9 +46,4 @@ export async function referenceText(name: ReferenceText): Promise<string> {
 /** The first n code points (Python's text[:n]), not UTF-16 units. */
 export function firstCodePoints(text: string, n: number): string {
   return Array.from(text).slice(0, n).join('');
-}
-
-export function digestOf(ids: readonly number[]): Digest {
-  const bytes = new Uint8Array(Int32Array.from(ids).buffer); // little-endian on every platform Node runs on
-  return { count: ids.length, sha256_int32le: createHash('sha256').update(bytes).digest('hex'), first: ids.slice(0, 64), last: ids.slice(-64) };
 }
