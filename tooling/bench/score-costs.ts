@@ -1,0 +1,145 @@
+/**
+ * Scoring's fixed costs (issue 13 item 3: "scoring <= 2x one plain forward over the calibration tokens"):
+ * every phase of `llm-bip score` timed on its own, then the whole step as the CLI runs it, then a plain
+ * forward of the same rows, all in one process on one EP. Not a test: it prints a table.
+ *
+ *   pnpm synthetic-checkpoint --shape llama2-7b --layers 2 --out /tmp/sc-l2
+ *   pnpm llm-bip export /tmp/sc-l2 -o /tmp/sc-l2o/model.onnx --kv-cache
+ *   node --conditions=source --import tsx tooling/bench/score-costs.ts /tmp/sc-l2o/model.onnx [--samples 16] [--seq-len 128] [--ep cpu] [--json OUT]
+ *
+ * Phases (each alone, in the order collection runs them): load + recognise; reading every o_proj and
+ * making the per-head Gram matrices (`headGram`; buildProbe does it again, so "probe build" includes it);
+ * the rest of the probe build; placing the probe file; creating its session; the probe's runs with the
+ * host-side accumulation; the spectral norms; the rest of llm-bip's scoring. Then `scoreModel` end to end
+ * (what the CLI calls), and the plain model over the same rows in batches of the same size, logits out
+ * (what `llm-bip eval` runs per window), its session creation timed apart. Token ids are seeded uniform
+ * draws (the cost does not depend on the text).
+ */
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { parseArgs } from 'node:util';
+import { loadModel } from '@llm-bip/onnx-io';
+import { recogniseModel } from '@llm-bip/model';
+import { scoreModel } from '@llm-bip/pipeline';
+import { chunk, createSession, forwardFeeds, makeTokenBatch, toFloat32, type EpChoice } from '@llm-bip/runtime';
+import {
+  baseTaps,
+  buildProbe,
+  headGram,
+  llmBip,
+  modelWeights,
+  mulberry32,
+  probeFeeds,
+  spectralNorms,
+  StatisticsAccumulator,
+  uniqueTaps,
+  writeProbeFile,
+} from '@llm-bip/scoring';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    samples: { type: 'string', default: '16' },
+    'seq-len': { type: 'string', default: '128' },
+    'batch-size': { type: 'string', default: '8' },
+    ep: { type: 'string', default: 'cpu' },
+    json: { type: 'string' },
+  },
+});
+const modelPath = positionals[0];
+if (!modelPath) {
+  process.stderr.write('usage: score-costs.ts MODEL.onnx [--samples N] [--seq-len L] [--batch-size B] [--ep cpu|cuda|webgpu|auto] [--json OUT]\n');
+  process.exit(2);
+}
+const samples = Number(values.samples);
+const seqLen = Number(values['seq-len']);
+const batchSize = Number(values['batch-size']);
+const ep = values.ep as EpChoice;
+
+const phases: Array<{ phase: string; seconds: number }> = [];
+async function timed<T>(phase: string, f: () => Promise<T>): Promise<T> {
+  const t0 = performance.now();
+  const r = await f();
+  const seconds = (performance.now() - t0) / 1000;
+  phases.push({ phase, seconds });
+  process.stderr.write(`${phase}: ${seconds.toFixed(2)} s\n`);
+  return r;
+}
+
+const loaded = await timed('load + recognise', async () => loadModel(modelPath));
+const spec = recogniseModel(loaded.model);
+const vocab = spec.vocabSize;
+const rnd = mulberry32(0);
+const rows = Array.from({ length: samples }, () => Array.from({ length: seqLen }, () => Math.floor(rnd() * vocab)));
+const batches = chunk(rows, batchSize).map((r) => makeTokenBatch(r));
+const weights = modelWeights(loaded.model, loaded.dir);
+const taps = uniqueTaps([...baseTaps(spec), ...llmBip.taps(spec, { headTerm: 'lipschitz' })]);
+
+await timed('head Gram matrices (all layers; inside the probe build)', async () => {
+  for (const l of spec.layers) await headGram(l, weights);
+});
+const probe = await timed('probe build (with the Gram matrices)', () => buildProbe(loaded.model, spec, taps, weights));
+const file = await timed('probe file', () => writeProbeFile(probe.model, loaded.dir));
+let statistics;
+try {
+  const session = await timed('probe session', () => createSession(file, { ep }));
+  try {
+    const acc = new StatisticsAccumulator(taps);
+    const names = probe.outputs.map((o) => o.output);
+    let accSeconds = 0;
+    await timed(`probe runs (${batches.length} batches of ${batchSize} x ${seqLen}, with accumulation)`, async () => {
+      for (const b of batches) {
+        const result = await session.run(probeFeeds(session, spec, b), names);
+        const t0 = performance.now();
+        const outputs: Record<string, Float32Array> = {};
+        for (const o of probe.outputs) outputs[o.key] = toFloat32(result[o.output]!);
+        acc.addBatch(b.batch, seqLen, outputs);
+        accSeconds += (performance.now() - t0) / 1000;
+      }
+    });
+    phases.push({ phase: '  of which host accumulation', seconds: accSeconds });
+    statistics = acc.result(session.ep);
+  } finally {
+    await session.release();
+  }
+} finally {
+  await file.cleanup();
+}
+const norms = await timed('spectral norms', () => spectralNorms(spec, weights));
+await timed('llm-bip scores (norms given)', () => llmBip.score(statistics, weights, spec, { headTerm: 'lipschitz', spectralNorms: norms }));
+
+const calibration = { rows, samples, seqLen, seed: 0, source: 'seeded uniform token ids' };
+const scoreSeconds = (await timed('scoreModel end to end (collect + llm-bip)', () => scoreModel({ loaded, spec }, { criterion: 'llm-bip', calibration, ep, batchSize })), phases.at(-1)!.seconds);
+
+const plain = await timed('plain model session', () => createSession(loaded.path, { ep }));
+let forwardSeconds: number;
+try {
+  const logits = plain.outputNames.find((n) => n === 'logits') ?? plain.outputNames[0]!;
+  const kv = { numKvHeads: spec.layers[0]!.numKvHeads, headDim: spec.layers[0]!.headDim };
+  forwardSeconds = (
+    await timed('plain forward (same batches, logits out)', async () => {
+      for (const b of batches) await plain.run(forwardFeeds(plain, b, kv), [logits]);
+    }),
+    phases.at(-1)!.seconds
+  );
+} finally {
+  await plain.release();
+}
+
+const tokens = samples * seqLen;
+const summary = {
+  model: modelPath,
+  shape: { layers: spec.numLayers, hidden: spec.hiddenSize, heads: spec.layers[0]!.numHeads, ffn: spec.layers[0]!.intermediateSize, weightType: spec.weightType },
+  ep,
+  tokens,
+  batchSize,
+  machine: `${cpus().length} x ${cpus()[0]?.model ?? '?'}`,
+  date: new Date().toISOString(),
+  phases,
+  plainTokensPerSecond: tokens / forwardSeconds,
+  scoreOverForward: scoreSeconds / forwardSeconds,
+};
+console.log(`| phase | seconds |\n|---|---:|`);
+for (const p of phases) console.log(`| ${p.phase} | ${p.seconds.toFixed(2)} |`);
+console.log(`\n${tokens} tokens; plain forward ${summary.plainTokensPerSecond.toFixed(0)} tok/s; scoreModel / plain forward = ${summary.scoreOverForward.toFixed(2)}x`);
+if (values.json) writeFileSync(values.json, JSON.stringify(summary, null, 2) + '\n');
