@@ -5,10 +5,11 @@
  *
  *   pnpm synthetic-checkpoint --shape llama2-7b --layers 2 --out /tmp/sc-l2
  *   pnpm llm-bip export /tmp/sc-l2 -o /tmp/sc-l2o/model.onnx --kv-cache
- *   node --conditions=source --import tsx tooling/bench/score-costs.ts /tmp/sc-l2o/model.onnx [--samples 16] [--seq-len 128] [--ep cpu] [--json OUT]
+ *   node --conditions=source --import tsx tooling/bench/score-costs.ts /tmp/sc-l2o/model.onnx [--samples 16] [--seq-len 128] [--ep cpu] [--json OUT] [--no-host-gram]
  *
  * Phases (each alone, in the order collection runs them): load + recognise; reading every o_proj and
- * making the per-head Gram matrices (`headGram`; buildProbe does it again, so "probe build" includes it);
+ * making the per-head Gram matrices (`headGrams`; buildProbe does it again, so "probe build" includes it;
+ * the float64 JavaScript reference `hostHeadGram` is timed beside it unless --no-host-gram);
  * the rest of the probe build; placing the probe file; creating its session; the probe's runs with the
  * host-side accumulation; the spectral norms; the rest of llm-bip's scoring. Then `scoreModel` end to end
  * (what the CLI calls), and the plain model over the same rows in batches of the same size, logits out
@@ -25,7 +26,8 @@ import { chunk, createSession, forwardFeeds, makeTokenBatch, toFloat32, type EpC
 import {
   baseTaps,
   buildProbe,
-  headGram,
+  headGrams,
+  hostHeadGram,
   llmBip,
   modelWeights,
   mulberry32,
@@ -44,11 +46,12 @@ const { values, positionals } = parseArgs({
     'batch-size': { type: 'string', default: '8' },
     ep: { type: 'string', default: 'cpu' },
     json: { type: 'string' },
+    'no-host-gram': { type: 'boolean', default: false },
   },
 });
 const modelPath = positionals[0];
 if (!modelPath) {
-  process.stderr.write('usage: score-costs.ts MODEL.onnx [--samples N] [--seq-len L] [--batch-size B] [--ep cpu|cuda|webgpu|auto] [--json OUT]\n');
+  process.stderr.write('usage: score-costs.ts MODEL.onnx [--samples N] [--seq-len L] [--batch-size B] [--ep cpu|cuda|webgpu|auto] [--json OUT] [--no-host-gram]\n');
   process.exit(2);
 }
 const samples = Number(values.samples);
@@ -75,9 +78,12 @@ const batches = chunk(rows, batchSize).map((r) => makeTokenBatch(r));
 const weights = modelWeights(loaded.model, loaded.dir);
 const taps = uniqueTaps([...baseTaps(spec), ...llmBip.taps(spec, { headTerm: 'lipschitz' })]);
 
-await timed('head Gram matrices (all layers; inside the probe build)', async () => {
-  for (const l of spec.layers) await headGram(l, weights);
-});
+if (!values['no-host-gram']) {
+  await timed('head Gram matrices, float64 JavaScript (the reference; not in the probe build)', async () => {
+    for (const l of spec.layers) await hostHeadGram(l, weights);
+  });
+}
+await timed('head Gram matrices, ORT (all layers; inside the probe build)', () => headGrams(spec.layers, weights));
 const probe = await timed('probe build (with the Gram matrices)', () => buildProbe(loaded.model, spec, taps, weights));
 const file = await timed('probe file', () => writeProbeFile(probe.model, loaded.dir));
 let statistics;

@@ -4,7 +4,7 @@
  * activations stay on the device. Nodes no tap needs (final norm, lm_head) are removed.
  *
  * The per-head projected norm n_ht = ||W_o^(h) z_{h,t}|| is computed through the head's Gram matrix
- * G_h = W_o^(h)T W_o^(h) (headDim x headDim, made on the host in float64): n_ht^2 = z_{h,t}^T G_h z_{h,t}.
+ * G_h = W_o^(h)T W_o^(h) (headDim x headDim, accumulated in float64 by head-gram.ts): n_ht^2 = z_{h,t}^T G_h z_{h,t}.
  * Same quantity as the direct product, at headDim/hidden of its cost (one batched MatMul against
  * [heads, headDim, headDim]), which keeps the probe near the cost of a plain forward.
  */
@@ -14,8 +14,12 @@ import { ScoringError } from '../errors.js';
 import { tapKey, type Tap, type TapTensor } from '../types.js';
 import type { WeightSource } from '../weights.js';
 import { Emitter } from './emit.js';
+import { headGrams } from './head-gram.js';
 
 export const PROBE_OUTPUT_PREFIX = 'llm_bip_probe.';
+
+/** Reductions computed from the per-head norms n_ht (they need the layer's head Gram matrices). */
+const HEAD_NORM_REDUCTIONS: ReadonlySet<Tap['reduction']> = new Set(['headNorm', 'headNormSlope', 'headNormValue']);
 
 export interface ProbeModel {
   model: ModelProto;
@@ -49,14 +53,19 @@ export async function buildProbe(model: ModelProto, spec: ModelSpec, taps: Tap[]
     return name;
   };
 
+  // every Gram matrix the taps need, made in one go (one ORT session for all layers)
+  const grams = await headGrams(
+    spec.layers.filter((l) => taps.some((t) => t.layer === l.index && HEAD_NORM_REDUCTIONS.has(t.reduction))),
+    weights,
+  );
   const headNorms = new Map<number, string>();
-  const headNorm = async (layer: LayerSpec): Promise<string> => {
+  const headNorm = (layer: LayerSpec): string => {
     let n = headNorms.get(layer.index);
     if (n) return n;
     const L = `L${layer.index}`;
     const { numHeads: H, headDim: D } = layer;
     const z = em.op('Transpose', [em.reshape(input(layer, 'attnContext'), [0, 0, H, D], `${L}_z_heads`)], `${L}_z_bhtd`, { perm: [0, 2, 1, 3] });
-    const gram = em.float(await headGram(layer, weights), [H, D, D], `${L}_o_gram`);
+    const gram = em.float(grams.get(layer.index)!, [H, D, D], `${L}_o_gram`);
     const zg = em.op('MatMul', [z, gram], `${L}_zG`);
     const quad = em.reduce('ReduceSum', em.op('Mul', [zg, z], `${L}_zGz`), [3], `${L}_n2`);
     // z^T G z >= 0 exactly; rounding can make a zero slightly negative
@@ -131,12 +140,12 @@ export async function buildProbe(model: ModelProto, spec: ModelSpec, taps: Tap[]
         em.reduce('ReduceSum', em.reduce('ReduceL2', input(layer, tap.tensor), [2], `${L}_token_norm`), [1], key, out);
         break;
       case 'headNorm':
-        em.reduce('ReduceSum', await headNorm(layer), [2], key, out);
+        em.reduce('ReduceSum', headNorm(layer), [2], key, out);
         break;
       case 'headNormSlope':
       case 'headNormValue': {
         const p = lipschitz(layer)[tap.reduction === 'headNormSlope' ? 'slope' : 'value'];
-        const weighted = em.op('Mul', [await headNorm(layer), em.unsqueeze(p, [1], `${L}_${tap.reduction}_bt`)], `${L}_${tap.reduction}_w`);
+        const weighted = em.op('Mul', [headNorm(layer), em.unsqueeze(p, [1], `${L}_${tap.reduction}_bt`)], `${L}_${tap.reduction}_w`);
         em.reduce('ReduceSum', weighted, [2], key, out);
         break;
       }
@@ -166,30 +175,6 @@ function defaultOpset(model: ModelProto): number {
   const entry = (model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx');
   if (!entry || entry.version === undefined || entry.version === null) throw new ScoringError('the model declares no default-domain opset');
   return toNumber(entry.version);
-}
-
-/** G_h = W_o^(h)T W_o^(h) for every query head, [H, D, D] in float32 (accumulated in float64). */
-export async function headGram(layer: LayerSpec, weights: WeightSource): Promise<Float32Array> {
-  const w = await weights.linear(layer.o);
-  const { numHeads: H, headDim: D } = layer;
-  if (w.inFeatures !== H * D) {
-    throw new ScoringError(`layer ${layer.index}: o_proj takes ${w.inFeatures} inputs, expected numHeads*headDim = ${H * D}: the spec does not fit this weight`);
-  }
-  const out = w.outFeatures;
-  const g = new Float32Array(H * D * D);
-  for (let h = 0; h < H; h++) {
-    for (let d = 0; d < D; d++) {
-      const rd = (h * D + d) * out;
-      for (let e = d; e < D; e++) {
-        const re = (h * D + e) * out;
-        let s = 0;
-        for (let o = 0; o < out; o++) s += w.data[rd + o]! * w.data[re + o]!;
-        g[h * D * D + d * D + e] = s;
-        g[h * D * D + e * D + d] = s;
-      }
-    }
-  }
-  return g;
 }
 
 /** The model's Sigmoid(g) and Mul(g, Sigmoid(g)) nodes, when its SiLU is written that way. */
