@@ -1,4 +1,6 @@
-import { fixtures } from '@llm-bip/testing';
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { buildTinyLlama, fixtures, tempDir } from '@llm-bip/testing';
 import { describe, expect, it } from 'vitest';
 import { cudaMissingReason } from './cuda.js';
 import { webgpuMissingReason } from './ep-probe.js';
@@ -39,6 +41,28 @@ describe('createSession', () => {
       );
     } else {
       await expect(createSession(fixtures.torchscript, { ep: 'cuda' })).rejects.toThrow(/cuda execution provider unavailable: libonnxruntime_providers_cuda/);
+    }
+  });
+
+  it('prepack: false loads (also in memory, with the external data read from its folder) and computes the same logits up to float32 rounding', async () => {
+    const tmp = tempDir('runtime-prepack-');
+    try {
+      const tiny = await buildTinyLlama({ seed: 2, hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 4, intermediateSize: 96, vocabSize: 50 }, { dir: tmp.dir, dtype: 'float32', externalData: true });
+      const bytes = new Uint8Array(await readFile(tiny.onnxPath));
+      const feeds = { input_ids: int64Tensor([5, 9, 2, 7], [1, 4]), attention_mask: int64Tensor([1, 1, 1, 1], [1, 4]), position_ids: int64Tensor([0, 1, 2, 3], [1, 4]) };
+      const logits = async (prepack: boolean) => {
+        // in memory under a path whose folder has no data: the weights must come from externalDataDir
+        const s = await createSession({ path: '/nonexistent/copy.onnx', bytes, externalDataDir: dirname(tiny.onnxPath) }, { ep: 'cpu', prepack });
+        const out = (await s.run(feeds)).logits!.data as Float32Array;
+        await s.release();
+        return out;
+      };
+      const [packed, plain] = [await logits(true), await logits(false)];
+      const scale = packed.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      expect(plain.length).toBe(packed.length);
+      for (let i = 0; i < packed.length; i++) expect(Math.abs(plain[i]! - packed[i]!)).toBeLessThanOrEqual(1e-5 * scale);
+    } finally {
+      tmp.cleanup();
     }
   });
 
