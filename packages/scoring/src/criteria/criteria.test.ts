@@ -70,6 +70,24 @@ describe('criteria on tiny random models', () => {
     }
   });
 
+  it('llm-bip reads each W_down once (its column norms are taken during the spectral norms), with the same scores as from given norms', async () => {
+    const c = cases[2]!;
+    const reads = new Map<string, number>();
+    const counting: WeightSource = {
+      ...c.weightSource,
+      linear: (ref) => {
+        reads.set(ref.weight, (reads.get(ref.weight) ?? 0) + 1);
+        return c.weightSource.linear(ref);
+      },
+    };
+    const computed = await getCriterion('llm-bip').score(c.stats, counting, c.spec);
+    for (const l of c.spec.layers) expect(reads.get(l.down.weight), `layer ${l.index} down`).toBe(1);
+    reads.clear();
+    const given = await getCriterion('llm-bip').score(c.stats, counting, c.spec, { spectralNorms: computed.options!.spectralNorms });
+    for (const l of c.spec.layers) expect(reads.get(l.down.weight), `layer ${l.index} down, norms given`).toBe(1);
+    expect(given.layers).toEqual(computed.layers);
+  });
+
   it('llm-bip head bound >= measured block-output change for every head group and token', async () => {
     for (const c of cases) {
       const norms = await spectralNorms(c.spec, c.weightSource);

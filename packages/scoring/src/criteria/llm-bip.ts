@@ -31,11 +31,11 @@
  *   spectralNorms: precomputed SpectralNorms (otherwise computed here by Lanczos, reporting each matrix
  *                  through `progress.onProgress`, step 'spectral norms')
  */
-import type { ModelSpec } from '@llm-bip/model';
+import type { LinearRef, ModelSpec } from '@llm-bip/model';
 import { spectralNorms as computeSpectralNorms } from '../spectral.js';
 import { blockOutputNorm, tapValues } from '../statistics.js';
 import type { Criterion, GroupScores, ScoreProgress, SpectralNorms, Statistics, Tap } from '../types.js';
-import { perInputSum, square, type WeightSource } from '../weights.js';
+import { perInputSum, square, type LinearWeight, type WeightSource } from '../weights.js';
 import { headGranularity, optionOf, sumPerGroup } from './common.js';
 
 const HEAD_TERMS = ['lipschitz', 'direct', 'none'] as const;
@@ -75,10 +75,21 @@ export const llmBip: Criterion = {
   async score(stats: Statistics, weights: WeightSource, spec: ModelSpec, options, progress?: ScoreProgress) {
     const headTerm = optionOf(options, 'headTerm', HEAD_TERMS, 'lipschitz');
     const onProgress = progress?.onProgress;
+    // ||W_down[:,k]|| per channel, taken while the spectral norms have W_down in memory (one read per layer)
+    const downColNorms = new Map<string, Float64Array>();
+    const downNames = new Set(spec.layers.map((l) => l.down.weight));
+    const noting: WeightSource = {
+      ...weights,
+      async linear(ref) {
+        const w = await weights.linear(ref);
+        if (downNames.has(ref.weight)) downColNorms.set(linearKey(ref), columnNorms(w));
+        return w;
+      },
+    };
     const norms =
       headTerm === 'lipschitz'
         ? ((options?.spectralNorms as SpectralNorms | undefined) ??
-          (await computeSpectralNorms(spec, weights, {
+          (await computeSpectralNorms(spec, noting, {
             ...(onProgress ? { onProgress: (done, total, detail) => onProgress({ step: 'spectral norms', done, total, unit: 'matrix', detail }) } : {}),
           })))
         : undefined;
@@ -86,8 +97,7 @@ export const llmBip: Criterion = {
     const layers: GroupScores['layers'] = [];
     for (const l of spec.layers) {
       const get = (tensor: Tap['tensor'], reduction: Tap['reduction']) => tapValues(stats, { layer: l.index, tensor, reduction }, 'llm-bip');
-      const down = await weights.linear(l.down);
-      const downColNorm = perInputSum(down, square).map(Math.sqrt);
+      const downColNorm = downColNorms.get(linearKey(l.down)) ?? columnNorms(await weights.linear(l.down));
       const sumAbs = get('ffnAct', 'sumAbs');
       const channels = Array.from(downColNorm, (w, k) => (w * sumAbs[k]!) / n);
       const details: Record<string, number | number[]> = {};
@@ -119,3 +129,13 @@ export const llmBip: Criterion = {
     };
   },
 };
+
+/** ||W[:,k]||_2 for every input k (W stored [in][out]: the 2-norm of row k). */
+function columnNorms(w: LinearWeight): Float64Array {
+  return perInputSum(w, square).map(Math.sqrt);
+}
+
+/** A projection weight's identity: its initializer and, for a fused tensor, its column range. */
+function linearKey(ref: LinearRef): string {
+  return `${ref.weight}[${ref.columns?.start ?? ''}:${ref.columns?.end ?? ''}]`;
+}
