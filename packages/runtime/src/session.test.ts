@@ -47,7 +47,7 @@ describe('createSession', () => {
   it('prepack: false loads (also in memory, with the external data read from its folder) and computes the same logits up to float32 rounding', async () => {
     const tmp = tempDir('runtime-prepack-');
     try {
-      const tiny = await buildTinyLlama({ seed: 2, hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 4, intermediateSize: 96, vocabSize: 50 }, { dir: tmp.dir, dtype: 'float32', externalData: true });
+      const tiny = await buildTinyLlama({ seed: 2, hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 4, intermediateSize: 96, vocabSize: 50 }, { dir: tmp.dir, dtype: 'float32', kvCache: false, externalData: true });
       const bytes = new Uint8Array(await readFile(tiny.onnxPath));
       const feeds = { input_ids: int64Tensor([5, 9, 2, 7], [1, 4]), attention_mask: int64Tensor([1, 1, 1, 1], [1, 4]), position_ids: int64Tensor([0, 1, 2, 3], [1, 4]) };
       const logits = async (prepack: boolean) => {
