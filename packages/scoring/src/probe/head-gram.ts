@@ -2,8 +2,8 @@
  * Per-head Gram matrices of o_proj for the probe's head norms: G_h = W_o^(h)T W_o^(h), [heads, headDim,
  * headDim] (in the stored [in][out] layout: head h's headDim input rows times themselves transposed). Two ways:
  * - `headGrams` (used by buildProbe): one batched float64 MatMul per layer in ONNX Runtime on the CPU EP
- *   (all cores). At LLaMA-2-7B width that is 2.1 GFLOP a layer: about 0.25 s on the 2-core dev box,
- *   where the JavaScript loop took 2.4-3.5 s (BENCHMARKS.md "Scoring fixed costs at 7B width").
+ *   (all cores). At LLaMA-2-7B width that is 2.1 GFLOP a layer: 0.25-0.6 s on the 2-core dev box,
+ *   where the JavaScript loop took 2.4-3.7 s (BENCHMARKS.md "Scoring fixed costs at 7B width").
  * - `hostHeadGram`: that float64 loop in JavaScript, one core; kept as the reference.
  * Both accumulate in float64 and round once to float32, so they give the same float32 values (unless a
  * float64 sum lies within about 1e-16 of a float32 rounding boundary), and statistics do not move. A
