@@ -59,42 +59,76 @@ export async function spectralNormEstimate(w: LinearWeight, opts: PowerIteration
 
 /** Largest eigenvalue of the Gram matrix behind `gram`, as its square root (the top singular value). */
 async function lanczosTop(gram: GramProduct, opts: PowerIterationOptions): Promise<SpectralEstimate> {
-  const tol = opts.tolerance ?? DEFAULT_SPECTRAL_TOLERANCE;
-  const size = gram.size;
-  const maxIt = Math.min(opts.maxIterations ?? 200, size);
-  const rng = seededRng(opts.seed ?? 0);
-  const q0 = new Float64Array(size);
-  for (let i = 0; i < size; i++) q0[i] = rng.next() - 0.5;
-  if (normalise(q0) === 0) return { norm: 0, products: 0 };
-  const basis: Float64Array[] = [q0];
-  const alpha: number[] = [];
-  const beta: number[] = [];
-  let estimate = 0;
-  let settled = 0;
-  let products = 0;
-  for (let j = 0; j < maxIt; j++) {
-    const q = basis[j]!;
-    const v = await gram.apply(q);
-    products++;
-    alpha.push(dot(q, v));
+  const run = new LanczosRun(gram.size, opts);
+  while (!run.done) run.accept(await gram.apply(run.next()));
+  return run.result();
+}
+
+/**
+ * One matrix's Lanczos recurrence, stepped from outside: `next()` is the vector to multiply by the Gram
+ * matrix, `accept(G x)` takes the product. Stepping lets one ORT run serve many matrices (lockstep);
+ * each recurrence is the same float64 arithmetic as when it runs alone.
+ */
+export class LanczosRun {
+  private readonly tol: number;
+  private readonly maxIt: number;
+  private readonly basis: Float64Array[] = [];
+  private readonly alpha: number[] = [];
+  private readonly beta: number[] = [];
+  private estimate = 0;
+  private settled = 0;
+  products = 0;
+  done = false;
+
+  constructor(
+    readonly size: number,
+    opts: PowerIterationOptions,
+  ) {
+    this.tol = opts.tolerance ?? DEFAULT_SPECTRAL_TOLERANCE;
+    this.maxIt = Math.min(opts.maxIterations ?? 200, size);
+    const rng = seededRng(opts.seed ?? 0);
+    const q0 = new Float64Array(size);
+    for (let i = 0; i < size; i++) q0[i] = rng.next() - 0.5;
+    this.basis.push(q0);
+    this.done = this.maxIt <= 0 || normalise(q0) === 0;
+  }
+
+  /** The vector whose product the recurrence needs next (the newest basis vector). */
+  next(): Float64Array {
+    return this.basis[this.basis.length - 1]!;
+  }
+
+  /** Takes G q for q = next(); `v` is overwritten. */
+  accept(v: Float64Array): void {
+    if (this.done) throw new RangeError('LanczosRun.accept after the recurrence finished');
+    const size = this.size;
+    const q = this.next();
+    const j = this.products++;
+    this.alpha.push(dot(q, v));
     // full reorthogonalisation (twice is enough, Kahan's rule) against the whole basis
     for (let pass = 0; pass < 2; pass++) {
-      for (const b of basis) {
+      for (const b of this.basis) {
         const c = dot(b, v);
         for (let i = 0; i < size; i++) v[i]! -= c * b[i]!;
       }
     }
-    const next = largestTridiagonalEigenvalue(alpha, beta);
+    const next = largestTridiagonalEigenvalue(this.alpha, this.beta);
     // Ritz values rise monotonically to the top eigenvalue; ask for two quiet steps in a row
-    settled = j > 0 && Math.abs(next - estimate) <= tol * next ? settled + 1 : 0;
-    const converged = settled >= 2;
-    estimate = next;
+    this.settled = j > 0 && Math.abs(next - this.estimate) <= this.tol * next ? this.settled + 1 : 0;
+    const converged = this.settled >= 2;
+    this.estimate = next;
     const b = normalise(v);
-    if (converged || b <= 1e-14 * Math.sqrt(Math.max(estimate, 0)) || j === maxIt - 1) break;
-    beta.push(b);
-    basis.push(v);
+    if (converged || b <= 1e-14 * Math.sqrt(Math.max(this.estimate, 0)) || j === this.maxIt - 1) {
+      this.done = true;
+      return;
+    }
+    this.beta.push(b);
+    this.basis.push(v);
   }
-  return { norm: Math.sqrt(Math.max(estimate, 0)), products };
+
+  result(): SpectralEstimate {
+    return { norm: Math.sqrt(Math.max(this.estimate, 0)), products: this.products };
+  }
 }
 
 /** Largest eigenvalue of the symmetric tridiagonal matrix (diagonal a, off-diagonal b) by Sturm bisection. */
