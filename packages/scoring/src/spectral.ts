@@ -11,7 +11,11 @@
  * JavaScript (`'host'`, one core, ~10x slower at 7B shape). README "Spectral norms" says why the
  * default tolerance is 1e-6.
  */
+import type { LoadedModel } from '@llm-bip/onnx-io';
 import type { ModelSpec } from '@llm-bip/model';
+import type { EpChoice } from '@llm-bip/runtime';
+import { formatBytes, resolveBudget, type MemoryBudget } from './blockwise/schedule.js';
+import { ffnMatrices, gramGroups, GramGroupSession } from './gram-group.js';
 import { hostGram, OrtGram, type GramProduct, type GramProducts } from './gram-products.js';
 import { seededRng } from './rng.js';
 import type { SpectralNorms } from './types.js';
@@ -32,7 +36,22 @@ export interface PowerIterationOptions {
 export interface SpectralNormsOptions extends PowerIterationOptions {
   /** called after each matrix: matrices done, matrices in all (3 per layer), which one ("layer 3 down") */
   onProgress?: (done: number, total: number, matrix: string) => void;
+  /**
+   * The model the spec was recognised from. With it, `products: 'ort'` runs the products on `ep` in
+   * lockstep, one session per group of layers holding their weights in place (gram-group.ts); without
+   * it, one CPU session per matrix with the weight read through `weights`.
+   */
+  model?: LoadedModel;
+  /** the scoring EP (default 'auto'); only with `model` */
+  ep?: EpChoice;
+  /** device memory a group's session may hold (bytes or 'auto'); absent: every layer in one session. Only with `model` */
+  maxDeviceMemory?: MemoryBudget;
+  /** groups, sessions and iteration counts, a line each (only with `model`) */
+  onLog?: (line: string) => void;
 }
+
+/** Lockstep: a line every this many product runs, so a group is never silent for long. */
+const LOG_EVERY_ITERATIONS = 10;
 
 /** The estimate and the number of Gram products it took. */
 export interface SpectralEstimate {
@@ -175,9 +194,22 @@ function normalise(v: Float64Array): number {
 /**
  * Spectral norms of every layer's W_down, W_gate, W_up and the post-attention norm's max |gain| (gain =
  * offset + gamma: Gemma's (1 + w)).
- * One weight matrix is in memory at a time; `onProgress` hears of every matrix.
+ * With `model` and ORT products: lockstep on the scoring EP (spectralNormsLockstep). Otherwise one
+ * weight matrix is in memory at a time; `onProgress` hears of every matrix, in order.
  */
 export async function spectralNorms(spec: ModelSpec, weights: WeightSource, opts: SpectralNormsOptions = {}): Promise<SpectralNorms> {
+  const gmax = async (l: ModelSpec['layers'][number]): Promise<number> => {
+    // the norm's gain is offset + w (Gemma: 1 + w)
+    const gamma = await weights.vector(l.ffnNorm.weight);
+    const offset = l.ffnNorm.offset ?? 0;
+    let m = 0;
+    for (const g of gamma) m = Math.max(m, Math.abs(offset + g));
+    return m;
+  };
+  if ((opts.products ?? 'ort') === 'ort' && opts.model) {
+    const norms = await spectralNormsLockstep(spec, opts.model, opts);
+    return { layers: await Promise.all(spec.layers.map(async (l, i) => ({ layer: l.index, ...norms[i]!, gmax: await gmax(l) }))) };
+  }
   const layers: SpectralNorms['layers'] = [];
   const ortGram = (opts.products ?? 'ort') === 'ort' ? new OrtGram(opts.threads) : undefined;
   const total = spec.layers.length * 3;
@@ -189,21 +221,60 @@ export async function spectralNorms(spec: ModelSpec, weights: WeightSource, opts
   };
   try {
     for (const l of spec.layers) {
-      // the norm's gain is offset + w (Gemma: 1 + w)
-      const gamma = await weights.vector(l.ffnNorm.weight);
-      const offset = l.ffnNorm.offset ?? 0;
-      let gmax = 0;
-      for (const g of gamma) gmax = Math.max(gmax, Math.abs(offset + g));
       layers.push({
         layer: l.index,
         down: await norm(l.index, 'down', await weights.linear(l.down)),
         gate: await norm(l.index, 'gate', await weights.linear(l.gate)),
         up: await norm(l.index, 'up', await weights.linear(l.up)),
-        gmax,
+        gmax: await gmax(l),
       });
     }
   } finally {
     await ortGram?.release();
   }
   return { layers };
+}
+
+/**
+ * Every FFN matrix's norm with the products on the scoring EP: the layers are cut into groups that fit
+ * the memory budget (all in one when they fit or no budget is given), one session per group; each run
+ * of a group's session takes one Lanczos step of every matrix of the group still iterating. A matrix
+ * that has converged is dropped from the runs (its output is not asked for, so ORT skips its MatMuls);
+ * a group takes as many runs as its slowest matrix. `onProgress` hears of each matrix as it converges.
+ */
+async function spectralNormsLockstep(spec: ModelSpec, model: LoadedModel, opts: SpectralNormsOptions): Promise<Array<Record<'down' | 'gate' | 'up', number>>> {
+  const ep = opts.ep ?? 'auto';
+  const log = opts.onLog ?? (() => {});
+  const budget = opts.maxDeviceMemory === undefined ? undefined : resolveBudget(opts.maxDeviceMemory, ep);
+  const groups = gramGroups(ffnMatrices(model.model, spec), budget?.bytes);
+  const total = spec.layers.length * 3;
+  const result = spec.layers.map(() => ({ down: 0, gate: 0, up: 0 }));
+  const layerIndex = new Map(spec.layers.map((l, i) => [l.index, i]));
+  let done = 0;
+  if (groups.length > 1) log(`spectral norms: ${groups.length} sessions of layers (${budget!.source}: ${formatBytes(budget!.bytes!)})`);
+  for (const [g, group] of groups.entries()) {
+    log(`spectral norms: session ${g + 1}/${groups.length}, layers ${group.first}-${group.last}: ${group.matrices.length} matrices, weights ${formatBytes(group.weightBytes)}, estimate ${formatBytes(group.totalBytes)}`);
+    const session = await GramGroupSession.open(model, group, { ep, ...(opts.threads ? { threads: opts.threads } : {}), ...(g === 0 && opts.onLog ? { onLog: opts.onLog } : {}) });
+    try {
+      const runs = group.matrices.map((m) => new LanczosRun(m.size, opts));
+      const finish = (i: number) => {
+        const m = group.matrices[i]!;
+        result[layerIndex.get(m.layer)!]![m.name] = runs[i]!.result().norm;
+        opts.onProgress?.(++done, total, `layer ${m.layer} ${m.name}`);
+      };
+      runs.forEach((r, i) => r.done && finish(i));
+      for (let it = 1; runs.some((r) => !r.done); it++) {
+        const products = await session.apply(runs.map((r) => (r.done ? undefined : r.next())));
+        runs.forEach((r, i) => {
+          if (r.done) return;
+          r.accept(products[i]!);
+          if (r.done) finish(i);
+        });
+        if (it % LOG_EVERY_ITERATIONS === 0) log(`spectral norms: session ${g + 1}/${groups.length}, ${it} products: ${runs.filter((r) => r.done).length}/${runs.length} matrices converged`);
+      }
+    } finally {
+      await session.release();
+    }
+  }
+  return result;
 }
