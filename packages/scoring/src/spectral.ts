@@ -7,8 +7,9 @@
  * taken from the whole Krylov space, which converges in tens of products where plain power iteration
  * needs hundreds (slow when the top two singular values are close). Matrices are a few thousand wide,
  * so keeping up to `maxIterations` basis vectors is cheap. The recurrence runs in float64 on the host;
- * the products run as float32 MatMuls in ONNX Runtime (`products: 'ort'`, default) or in float64 in
- * JavaScript (`'host'`, one core, ~10x slower at 7B shape). README "Spectral norms" says why the
+ * the products run as float32 MatMuls in ONNX Runtime (`products: 'ort'`, default: in lockstep on the
+ * scoring EP when the model is given, gram-group.ts; else per matrix on the CPU EP, gram-products.ts)
+ * or in float64 in JavaScript (`'host'`, one core, ~10x slower at 7B shape). README "Spectral norms" says why the
  * default tolerance is 1e-6.
  */
 import type { LoadedModel } from '@llm-bip/onnx-io';
