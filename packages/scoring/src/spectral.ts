@@ -255,7 +255,7 @@ async function spectralNormsLockstep(spec: ModelSpec, model: LoadedModel, opts: 
   if (groups.length > 1) log(`spectral norms: ${groups.length} sessions of layers (${budget!.source}: ${formatBytes(budget!.bytes!)})`);
   for (const [g, group] of groups.entries()) {
     log(`spectral norms: session ${g + 1}/${groups.length}, layers ${group.first}-${group.last}: ${group.matrices.length} matrices, weights ${formatBytes(group.weightBytes)}, estimate ${formatBytes(group.totalBytes)}`);
-    const session = await GramGroupSession.open(model, group, { ep, ...(opts.threads ? { threads: opts.threads } : {}), ...(g === 0 && opts.onLog ? { onLog: opts.onLog } : {}) });
+    const session = await GramGroupSession.open(model, group, { ep, ...(opts.threads ? { threads: opts.threads } : {}), ...(g === 0 ? { onLog: (l: string) => log(`spectral norms: ${l}`) } : {}) });
     try {
       const runs = group.matrices.map((m) => new LanczosRun(m.size, opts));
       const finish = (i: number) => {
