@@ -72,10 +72,16 @@ describe('spectral norms in lockstep on the scoring EP (CPU EP here)', () => {
     expect(split).toEqual(whole);
   });
 
-  it('a budget below one layer is refused before any session, naming what one layer needs', async () => {
-    const c = await tinyCase(tmp.dir, 'small-budget', SHAPE, 'float32');
+  it('a budget below one layer splits the layer into sessions of its matrices (same norms); below one matrix it is refused before any session', async () => {
+    const c = await tinyCase(tmp.dir, 'small-budget', SHAPE, 'float16');
     const loaded = await loadModel(c.onnxPath);
-    await expect(lockstep(loaded, c.spec, 1000)).rejects.toThrow(/--max-device-memory 1\.0 kB is below what the spectral norms of layer 0 alone need: about [\d.]+ kB .*Give at least/);
+    const layers = ffnMatrices(loaded.model, c.spec);
+    const oneMatrix = Math.max(...layers[0]!.map((m) => gramGroups([[m]], Infinity)[0]!.totalBytes));
+    const lines: string[] = [];
+    const split = await lockstep(loaded, c.spec, oneMatrix, lines);
+    expect(lines.filter((l) => /^spectral norms: session \d+\/12, layer \d (down|gate|up): 1 matrix,/.test(l)).length).toBe(12);
+    expect(split).toEqual(await lockstep(loaded, c.spec));
+    await expect(lockstep(loaded, c.spec, 1000)).rejects.toThrow(/--max-device-memory 1\.0 kB is below what the spectral norm of layer 0 down alone needs: about [\d.]+ kB .*Give at least/);
   });
 
   it('onnxruntime-genai export (weights in external data): references the data file by offset; norms within 2e-6 of the host reference', async () => {

@@ -41,10 +41,12 @@ export interface GramMatrix {
   workBytes: number;
 }
 
-/** Consecutive layers whose FFN matrices share one session. */
+/** Consecutive layers (or, when one layer alone exceeds the budget, some of its matrices) sharing one session. */
 export interface GramGroup {
   first: number;
   last: number;
+  /** "layers 0-15", or "layer 7 gate, up" for part of a layer */
+  label: string;
   matrices: GramMatrix[];
   /** bytes of the distinct initializers the group holds, as stored */
   weightBytes: number;
@@ -76,37 +78,51 @@ export function ffnMatrices(model: ModelProto, spec: ModelSpec): GramMatrix[][] 
   );
 }
 
-function groupOf(layers: GramMatrix[][]): GramGroup {
-  const matrices = layers.flat();
+function groupOf(matrices: GramMatrix[], whole: boolean): GramGroup {
   const distinct = new Map<TensorProto, number>();
   for (const m of matrices) distinct.set(m.tensor, tensorByteLength(m.tensor));
   const weightBytes = [...distinct.values()].reduce((a, b) => a + b, 0);
   const work = matrices.map((m) => m.workBytes).sort((a, b) => b - a);
-  return { first: matrices[0]!.layer, last: matrices[matrices.length - 1]!.layer, matrices, weightBytes, totalBytes: weightBytes + (work[0] ?? 0) + (work[1] ?? 0) };
+  const first = matrices[0]!.layer;
+  const last = matrices[matrices.length - 1]!.layer;
+  const label = whole ? `layers ${first}-${last}` : `layer ${first} ${matrices.map((m) => m.name).join(', ')}`;
+  return { first, last, label, matrices, weightBytes, totalBytes: weightBytes + (work[0] ?? 0) + (work[1] ?? 0) };
 }
 
 /**
  * As many consecutive layers per group as fit `budgetBytes` (all of them in one group without a
- * budget). Refused, before anything runs, when one layer alone does not fit.
+ * budget). A layer that does not fit alone is split into groups of its matrices (the probe, block by
+ * block, needs a whole block to fit, so this is rare); refused, before any session, when one matrix
+ * alone does not fit.
  */
 export function gramGroups(layers: GramMatrix[][], budgetBytes?: number): GramGroup[] {
-  if (budgetBytes === undefined) return [groupOf(layers)];
+  if (budgetBytes === undefined) return [groupOf(layers.flat(), true)];
   const groups: GramGroup[] = [];
-  let current: GramMatrix[][] = [];
+  let current: GramMatrix[] = [];
+  const flush = (whole: boolean) => {
+    if (current.length > 0) groups.push(groupOf(current, whole));
+    current = [];
+  };
   for (const layer of layers) {
-    const alone = groupOf([layer]);
-    if (alone.totalBytes > budgetBytes) {
-      throw new ScoringError(
-        `--max-device-memory ${formatBytes(budgetBytes)} is below what the spectral norms of layer ${layer[0]!.layer} alone need: about ${formatBytes(alone.totalBytes)} (its FFN weights ${formatBytes(alone.weightBytes)} and their float32 working copies). Give at least ${formatBytes(alone.totalBytes)}.`,
-      );
+    if (groupOf(layer, true).totalBytes <= budgetBytes) {
+      if (current.length > 0 && groupOf([...current, ...layer], true).totalBytes > budgetBytes) flush(true);
+      current.push(...layer);
+      continue;
     }
-    if (current.length > 0 && groupOf([...current, layer]).totalBytes > budgetBytes) {
-      groups.push(groupOf(current));
-      current = [];
+    flush(true);
+    for (const m of layer) {
+      const alone = groupOf([m], false);
+      if (alone.totalBytes > budgetBytes) {
+        throw new ScoringError(
+          `--max-device-memory ${formatBytes(budgetBytes)} is below what the spectral norm of layer ${m.layer} ${m.name} alone needs: about ${formatBytes(alone.totalBytes)} (the weight ${formatBytes(alone.weightBytes)} and its float32 working copies). Give at least ${formatBytes(alone.totalBytes)}.`,
+        );
+      }
+      if (current.length > 0 && groupOf([...current, m], false).totalBytes > budgetBytes) flush(false);
+      current.push(m);
     }
-    current.push(layer);
+    flush(false);
   }
-  if (current.length > 0) groups.push(groupOf(current));
+  flush(true);
   return groups;
 }
 

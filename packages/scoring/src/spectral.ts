@@ -254,7 +254,7 @@ async function spectralNormsLockstep(spec: ModelSpec, model: LoadedModel, opts: 
   let done = 0;
   if (groups.length > 1) log(`spectral norms: ${groups.length} sessions of layers (${budget!.source}: ${formatBytes(budget!.bytes!)})`);
   for (const [g, group] of groups.entries()) {
-    log(`spectral norms: session ${g + 1}/${groups.length}, layers ${group.first}-${group.last}: ${group.matrices.length} matrices, weights ${formatBytes(group.weightBytes)}, estimate ${formatBytes(group.totalBytes)}`);
+    log(`spectral norms: session ${g + 1}/${groups.length}, ${group.label}: ${group.matrices.length === 1 ? '1 matrix' : `${group.matrices.length} matrices`}, weights ${formatBytes(group.weightBytes)}, estimate ${formatBytes(group.totalBytes)}`);
     const session = await GramGroupSession.open(model, group, { ep, ...(opts.threads ? { threads: opts.threads } : {}), ...(g === 0 ? { onLog: (l: string) => log(`spectral norms: ${l}`) } : {}) });
     try {
       const runs = group.matrices.map((m) => new LanczosRun(m.size, opts));
