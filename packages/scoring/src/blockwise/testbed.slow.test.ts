@@ -1,7 +1,8 @@
 /**
  * Block-by-block scoring on the test-bed models and the exporter fixtures: every statistic equal to the
  * whole-model run (1e-6 relative) and the plans of llm-bip, flap and wanda-sp identical (same hash),
- * at one block per session and under a memory budget that holds about three blocks.
+ * at one block per session and under a memory budget that holds about three blocks; and the llm-bip plans
+ * with the spectral norms in lockstep on the EP equal those of the per-matrix and float64 host products.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
