@@ -70,6 +70,9 @@ export interface ExecutionReport {
   estimatedPeakBytes?: number;
   /** peak resident memory of this process so far (the host side; on the CPU EP also the device) */
   hostPeakRssBytes: number;
+  /** wall seconds of the two phases: the probe over the calibration rows (session creation included), and
+   * the criterion's own step after it (llm-bip: the spectral norms); what a run's time goes to, under --json too */
+  seconds?: { calibration: number; criterion: number };
 }
 
 export async function scoreModel(model: ModelInput, req: ScoreRequest = {}, hooks?: PipelineHooks): Promise<Scored> {
@@ -83,6 +86,7 @@ export async function scoreModel(model: ModelInput, req: ScoreRequest = {}, hook
     const c = req.calibration;
     checkWithinContext('--seq-len', c.seqLen, contextLengthOf(model.loaded.path));
     const bar = h.progress({ label: 'calibration', total: c.samples * c.seqLen, unit: 'tok' });
+    const calibrationStart = performance.now();
     let schedule: ExecutionSchedule | undefined;
     statistics = await collectStatistics({
       model: model.loaded,
@@ -107,7 +111,7 @@ export async function scoreModel(model: ModelInput, req: ScoreRequest = {}, hook
     });
     bar.finish();
     h.check();
-    execution = executionReport(schedule!);
+    execution = { ...executionReport(schedule!), seconds: { calibration: (performance.now() - calibrationStart) / 1000, criterion: 0 } };
   } else if (taps.length > 0) {
     throw new ScoringError(`criterion "${criterion.name}" reads activations: give calibration text (--calib FILE)`);
   } else {
@@ -115,6 +119,7 @@ export async function scoreModel(model: ModelInput, req: ScoreRequest = {}, hook
   }
   // the criterion's own host-side step (llm-bip: spectral norms) gets a bar at its first report
   let stepBar: ReturnType<typeof h.progress> | undefined;
+  const criterionStart = performance.now();
   const scored = await criterion.score(statistics, modelWeights(model.loaded.model, model.loaded.dir), model.spec, options, {
     // the criterion's own products (llm-bip's spectral norms) run where the probe ran, under its budget
     compute: {
@@ -130,6 +135,7 @@ export async function scoreModel(model: ModelInput, req: ScoreRequest = {}, hook
     },
   });
   stepBar?.finish();
+  if (execution?.seconds) execution.seconds.criterion = (performance.now() - criterionStart) / 1000;
   const scores = withBlockNorms(scored, statistics);
   return { statistics, scores, ...(execution ? { execution } : {}) };
 }

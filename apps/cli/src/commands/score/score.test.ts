@@ -55,6 +55,9 @@ describe('llm-bip score', () => {
     expect(scoring.segments[0].segment).toBe('embedding');
     expect(scoring.estimatedPeakBytes).toBeLessThanOrEqual(20e6);
     expect(scoring.hostPeakRssBytes).toBeGreaterThan(0);
+    // where the time went, in the JSON too (progress lines are silent under --json)
+    expect(scoring.seconds.calibration).toBeGreaterThan(0);
+    expect(scoring.seconds.criterion).toBeGreaterThan(0);
   });
 
   it('refuses a malformed --max-device-memory as a usage error naming the accepted forms', async () => {
