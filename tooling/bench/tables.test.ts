@@ -29,9 +29,10 @@ describe('speed tables over measuring rounds', () => {
     expect(dense).toMatchObject({ model: 'dense', rounds: 3, prefillTokensPerSec: 50, decodeTokensPerSec: 5, loadMs: 500, prefillVsDense: 1, decodeVsDense: 1 });
     expect(pruned).toMatchObject({ model: 'pruned', rounds: 3, prefillTokensPerSec: 75, decodeTokensPerSec: 10, prefillVsDense: 1.5, decodeVsDense: 2 });
     expect(pruned).not.toHaveProperty('round');
+    expect(pruned).toMatchObject({ prefillBestTokensPerSec: 150, decodeBestTokensPerSec: 20 });
     const table = speedTables({ model: 'm', machine: 'x', date: 'd', command: 'c', config: {}, surgery: [], probe: [], rows });
-    expect(table).toContain('Medians over 3 rounds');
-    expect(table).toContain('| pruned | – | cpu | 1 | 75 | 1.50x | 10.0 | 2.00x | 750 |');
+    expect(table).toContain('Over 3 rounds: median / fastest round');
+    expect(table).toContain('| pruned | – | cpu | 1 | 75 / 150 | 1.50x / 1.50x | 10.0 / 20.0 | 2.00x / 2.00x | 3 |');
   });
 
   it('a failed round is left out of the medians; a model failing in every round shows its error', () => {
@@ -43,7 +44,7 @@ describe('speed tables over measuring rounds', () => {
     expect(b).not.toHaveProperty('prefillTokensPerSec');
   });
 
-  it('rows without rounds (older files) come back one for one', () => {
+  it('rows without rounds (older files) come back one for one, in the one-round table', () => {
     const rows = [row('dense', undefined, 100, 10), row('pruned', undefined, 120, 15), row('dense', undefined, 80, 8, { batch: 8 })];
     const s = speedSummary(rows);
     expect(s.map((r) => [r.model, r.batch, r.rounds, r.prefillVsDense])).toEqual([
@@ -51,5 +52,8 @@ describe('speed tables over measuring rounds', () => {
       ['pruned', 1, 1, 1.2],
       ['dense', 8, 1, 1],
     ]);
+    const table = speedTables({ model: 'm', machine: 'x', date: 'd', command: 'c', config: {}, surgery: [], probe: [], rows });
+    expect(table).toContain('| pruned | – | cpu | 1 | 120 | 1.20x | 15.0 | 1.50x | 1200 |');
+    expect(table).not.toContain('rounds');
   });
 });
