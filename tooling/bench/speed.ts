@@ -6,9 +6,11 @@
  *
  *   pnpm bench:speed --model ../shared/testbed/bip-llama-small --out bench-results/speed.small.json
  *     [--eps cpu,webgpu] [--ratios 0.2,0.5] [--prompt 128] [--decode 32] [--batches 1,8] [--repeats 5]
- *     [--aligns 1,64,128] [--ppl-limit 200]
+ *     [--aligns 1,64,128] [--ppl-limit 200] [--rounds 3]
  * --aligns: one pruned model per ratio and FFN width alignment (plan --align N); --ppl-limit N adds the
  * WikiText-2 perplexity of every model on its first N windows (CPU EP), the quality side of alignment.
+ * --rounds N measures every model N times in turn (dense, pruned..., dense, pruned...): on a shared box the
+ * load drifts over minutes, and interleaving spreads that drift over all models instead of the last ones.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +25,8 @@ export interface SpeedRow {
   align?: number;
   ep: string;
   batch: number;
+  /** 1-based measuring round (--rounds) */
+  round?: number;
   params?: number;
   wikitext2?: number;
   prefillTokensPerSec?: number;
@@ -66,10 +70,13 @@ export async function main(argv = process.argv.slice(2)): Promise<SpeedResults> 
       'no-probe': { type: 'boolean', default: false },
       aligns: { type: 'string', default: '1' },
       'ppl-limit': { type: 'string' },
+      rounds: { type: 'string', default: '1' },
     },
   });
   if (!values.model || !values.out) throw new Error('usage: bench:speed --model HF_DIR --out results.json [options]');
   const eps = values.eps.split(',');
+  const rounds = Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, got "${values.rounds}"`);
   const ratios = values.ratios.split(',').map(Number);
   const data = values.data ? { data: values.data } : {};
   const work = mkdtempSync(join(tmpdir(), 'llm-bip-speed-'));
@@ -78,7 +85,7 @@ export async function main(argv = process.argv.slice(2)): Promise<SpeedResults> 
     machine: values.machine,
     date: new Date().toISOString().slice(0, 10),
     command: `pnpm bench:speed ${argv.join(' ')}`,
-    config: { eps, ratios, aligns: values.aligns, pplLimit: values['ppl-limit'] ?? null, prompt: Number(values.prompt), decode: Number(values.decode), batches: values.batches, repeats: Number(values.repeats), calibrationSamples: Number(values.samples) },
+    config: { eps, ratios, aligns: values.aligns, pplLimit: values['ppl-limit'] ?? null, prompt: Number(values.prompt), decode: Number(values.decode), batches: values.batches, repeats: Number(values.repeats), calibrationSamples: Number(values.samples), rounds },
     surgery: [],
     probe: [],
     rows: [],
@@ -129,23 +136,25 @@ export async function main(argv = process.argv.slice(2)): Promise<SpeedResults> 
         }
         saveAtomic(values.out, res);
       }
-      for (const m of models) {
-        for (const batch of values.batches.split(',').map(Number)) {
-          const row: SpeedRow = { model: m.name, ratio: m.ratio, ...(m.align !== undefined ? { align: m.align } : {}), ep, batch, ...(m.params !== undefined ? { params: m.params } : {}), ...(m.wikitext2 !== undefined ? { wikitext2: m.wikitext2 } : {}) };
-          try {
-            const b = await bench(m.path, { ep: ep as 'cpu', prompt: Number(values.prompt), decode: Number(values.decode), batch, repeats: Number(values.repeats) });
-            row.prefillTokensPerSec = b.prefill?.[0]?.tokensPerSec;
-            row.prefillMedianMs = b.prefill?.[0]?.medianMs;
-            row.decodeTokensPerSec = b.decode?.tokensPerSec;
-            row.loadMs = b.loadMs;
-            row.peakRssMiB = b.peakRssMiB;
-            log(`${m.name} ${ep} b${batch}: prefill ${row.prefillTokensPerSec?.toFixed(0)} tok/s, decode ${row.decodeTokensPerSec?.toFixed(1)} tok/s`);
-          } catch (e) {
-            row.error = (e as Error).message.slice(0, 500);
-            log(`${m.name} ${ep}: ${row.error}`);
+      for (let round = 1; round <= rounds; round++) {
+        for (const m of models) {
+          for (const batch of values.batches.split(',').map(Number)) {
+            const row: SpeedRow = { model: m.name, ratio: m.ratio, ...(m.align !== undefined ? { align: m.align } : {}), ep, batch, ...(rounds > 1 ? { round } : {}), ...(m.params !== undefined ? { params: m.params } : {}), ...(m.wikitext2 !== undefined ? { wikitext2: m.wikitext2 } : {}) };
+            try {
+              const b = await bench(m.path, { ep: ep as 'cpu', prompt: Number(values.prompt), decode: Number(values.decode), batch, repeats: Number(values.repeats) });
+              row.prefillTokensPerSec = b.prefill?.[0]?.tokensPerSec;
+              row.prefillMedianMs = b.prefill?.[0]?.medianMs;
+              row.decodeTokensPerSec = b.decode?.tokensPerSec;
+              row.loadMs = b.loadMs;
+              row.peakRssMiB = b.peakRssMiB;
+              log(`${rounds > 1 ? `round ${round}/${rounds} ` : ''}${m.name} ${ep} b${batch}: prefill ${row.prefillTokensPerSec?.toFixed(0)} tok/s, decode ${row.decodeTokensPerSec?.toFixed(1)} tok/s`);
+            } catch (e) {
+              row.error = (e as Error).message.slice(0, 500);
+              log(`${m.name} ${ep}: ${row.error}`);
+            }
+            res.rows.push(row);
+            saveAtomic(values.out, res);
           }
-          res.rows.push(row);
-          saveAtomic(values.out, res);
         }
       }
     }

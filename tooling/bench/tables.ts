@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { primaryMetric, type TaskName } from '@llm-bip/eval';
 import { mergeResults, type QualityResults, type Row } from './quality.js';
-import type { SpeedResults } from './speed.js';
+import type { SpeedResults, SpeedRow } from './speed.js';
 
 const fmt = (v: number | undefined, digits = 1) => (v === undefined || Number.isNaN(v) ? '–' : v.toFixed(digits));
 const pct = (v: number | undefined) => (v === undefined ? '–' : `${(v * 100).toFixed(1)} %`);
@@ -71,20 +71,92 @@ export function seedSpreadTable(q: QualityResults): string {
   return lines.join('\n');
 }
 
+function median(v: number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export interface SpeedSummaryRow extends SpeedRow {
+  /** rounds that measured this (model, EP, batch) without error */
+  rounds: number;
+  /** median over rounds of tok/s / the same round's dense tok/s */
+  prefillVsDense?: number;
+  decodeVsDense?: number;
+  /** the fastest round: on a shared box, the one least slowed by others' jobs */
+  prefillBestTokensPerSec?: number;
+  decodeBestTokensPerSec?: number;
+}
+
+/**
+ * One row per (model, EP, batch): tok/s and load time are medians over the rounds (`--rounds`), and
+ * "vs dense" is the median of each round's ratio to the dense model measured in that round, so load
+ * that drifts between rounds cancels. Files without rounds give their rows back one for one.
+ */
+export function speedSummary(rows: SpeedRow[]): SpeedSummaryRow[] {
+  const key = (r: SpeedRow) => `${r.model}\u0000${r.ep}\u0000${r.batch}`;
+  const groups = new Map<string, SpeedRow[]>();
+  for (const r of rows) groups.set(key(r), [...(groups.get(key(r)) ?? []), r]);
+  const denseOf = (r: SpeedRow) => rows.find((d) => d.model === 'dense' && d.ep === r.ep && d.batch === r.batch && d.round === r.round && !d.error);
+  const ratios = (g: SpeedRow[], f: (r: SpeedRow) => number | undefined) =>
+    g.flatMap((r) => {
+      const a = f(r);
+      const b = denseOf(r) && f(denseOf(r)!);
+      return a && b ? [a / b] : [];
+    });
+  const values = (g: SpeedRow[], f: (r: SpeedRow) => number | undefined) => g.flatMap((r) => (f(r) === undefined ? [] : [f(r)!]));
+  const med = <K extends string>(k: K, v: number[]) => (v.length ? { [k]: median(v) } : {}) as { [k in K]?: number };
+  const best = <K extends string>(k: K, v: number[]) => (v.length ? { [k]: Math.max(...v) } : {}) as { [k in K]?: number };
+  return [...groups.values()].map((all) => {
+    // identity of the row (model, EP, batch, params, quality) from the first round; measurements from all
+    const { round: _r, error, prefillTokensPerSec: _p, prefillMedianMs: _pm, decodeTokensPerSec: _d, loadMs: _l, peakRssMiB: _m, ...identity } = all[0]!;
+    const g = all.filter((r) => !r.error);
+    if (!g.length) return { ...identity, rounds: 0, ...(error !== undefined ? { error } : {}) };
+    return {
+      ...identity,
+      rounds: g.length,
+      ...med('prefillTokensPerSec', values(g, (r) => r.prefillTokensPerSec)),
+      ...med('prefillMedianMs', values(g, (r) => r.prefillMedianMs)),
+      ...med('decodeTokensPerSec', values(g, (r) => r.decodeTokensPerSec)),
+      ...med('loadMs', values(g, (r) => r.loadMs)),
+      ...med('peakRssMiB', values(g, (r) => r.peakRssMiB)),
+      ...med('prefillVsDense', ratios(g, (r) => r.prefillTokensPerSec)),
+      ...med('decodeVsDense', ratios(g, (r) => r.decodeTokensPerSec)),
+      ...best('prefillBestTokensPerSec', values(g, (r) => r.prefillTokensPerSec)),
+      ...best('decodeBestTokensPerSec', values(g, (r) => r.decodeTokensPerSec)),
+    };
+  });
+}
+
 export function speedTables(s: SpeedResults): string {
   const out: string[] = [];
-  out.push('| model | params | EP | batch | prefill tok/s | vs dense | decode tok/s (KV cache) | vs dense | load ms |');
-  out.push('|---|---:|---|---:|---:|---:|---:|---:|---:|');
-  for (const r of s.rows) {
-    const dense = s.rows.find((d) => d.model === 'dense' && d.ep === r.ep && d.batch === r.batch);
-    const rel = (a?: number, b?: number) => (a && b ? `${(a / b).toFixed(2)}x` : '–');
-    if (r.error) {
-      out.push(`| ${r.model} | ${r.params ?? '–'} | ${r.ep} | ${r.batch} | failed: ${r.error.slice(0, 60)} | | | | |`);
-      continue;
+  const rounds = Math.max(1, ...s.rows.map((r) => r.round ?? 1));
+  const rel = (x?: number) => (x ? `${x.toFixed(2)}x` : '–');
+  const summary = speedSummary(s.rows);
+  if (rounds > 1) {
+    // medians, then the fastest round and its ratio to the fastest dense round
+    out.push(`Over ${rounds} rounds: median / fastest round. "vs dense": median of each round's ratio to that round's dense model / fastest to fastest.`, '');
+    out.push('| model | params | EP | batch | prefill tok/s | vs dense | decode tok/s (KV cache) | vs dense | rounds |');
+    out.push('|---|---:|---|---:|---:|---:|---:|---:|---:|');
+    for (const r of summary) {
+      const dense = summary.find((d) => d.model === 'dense' && d.ep === r.ep && d.batch === r.batch);
+      const ratio = (a?: number, b?: number) => (a && b ? a / b : undefined);
+      out.push(
+        r.rounds
+          ? `| ${r.model} | ${r.params?.toLocaleString('en-US') ?? '–'} | ${r.ep} | ${r.batch} | ${fmt(r.prefillTokensPerSec, 0)} / ${fmt(r.prefillBestTokensPerSec, 0)} | ${rel(r.prefillVsDense)} / ${rel(ratio(r.prefillBestTokensPerSec, dense?.prefillBestTokensPerSec))} | ${fmt(r.decodeTokensPerSec)} / ${fmt(r.decodeBestTokensPerSec)} | ${rel(r.decodeVsDense)} / ${rel(ratio(r.decodeBestTokensPerSec, dense?.decodeBestTokensPerSec))} | ${r.rounds} |`
+          : `| ${r.model} | ${r.params ?? '–'} | ${r.ep} | ${r.batch} | failed: ${(r.error ?? '').slice(0, 60)} | | | | 0 |`,
+      );
     }
-    out.push(
-      `| ${r.model} | ${r.params?.toLocaleString('en-US') ?? '–'} | ${r.ep} | ${r.batch} | ${fmt(r.prefillTokensPerSec, 0)} | ${rel(r.prefillTokensPerSec, dense?.prefillTokensPerSec)} | ${fmt(r.decodeTokensPerSec)} | ${rel(r.decodeTokensPerSec, dense?.decodeTokensPerSec)} | ${fmt(r.loadMs, 0)} |`,
-    );
+  } else {
+    out.push('| model | params | EP | batch | prefill tok/s | vs dense | decode tok/s (KV cache) | vs dense | load ms |');
+    out.push('|---|---:|---|---:|---:|---:|---:|---:|---:|');
+    for (const r of summary) {
+      out.push(
+        r.rounds
+          ? `| ${r.model} | ${r.params?.toLocaleString('en-US') ?? '–'} | ${r.ep} | ${r.batch} | ${fmt(r.prefillTokensPerSec, 0)} | ${rel(r.prefillVsDense)} | ${fmt(r.decodeTokensPerSec)} | ${rel(r.decodeVsDense)} | ${fmt(r.loadMs, 0)} |`
+          : `| ${r.model} | ${r.params ?? '–'} | ${r.ep} | ${r.batch} | failed: ${(r.error ?? '').slice(0, 60)} | | | | |`,
+      );
+    }
   }
   if (s.probe.length) {
     out.push('', '| EP | plain forward s | probe s (taps only) | probe / plain | probe keeping logits / plain | tokens |', '|---|---:|---:|---:|---:|---:|');

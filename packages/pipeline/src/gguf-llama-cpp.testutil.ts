@@ -1,8 +1,9 @@
 /**
  * Shared steps of the llama.cpp checks: a test-bed model exported to ONNX, pruned by seeded plans
- * with uneven per-layer widths, written as GGUF, and compared with our ONNX evaluation on WikiText-2.
+ * with uneven per-layer widths (KV heads too, under GQA), written as GGUF, and compared with our ONNX
+ * evaluation on WikiText-2.
  */
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { emptyPlan, exportGguf, exportLlamaToOnnx, recogniseModel, type ExportGgufResult, type GgufDtype, type ModelSpec, type PruningPlan } from '@llm-bip/model';
 import { loadModel } from '@llm-bip/onnx-io';
@@ -25,6 +26,19 @@ export async function exportTestbed(name: string, dir: string): Promise<string> 
 export async function specOf(onnx: string): Promise<ModelSpec> {
   const loaded = await loadModel(onnx);
   return recogniseModel(loaded.model, { modelDir: loaded.dir, source: onnx });
+}
+
+/**
+ * A grouped-query-attention plan: layer l keeps the KV heads `kvHeads[l]` (each with its whole group of
+ * query heads, as plans must) and `channels[l]` FFN channels chosen by a seeded shuffle.
+ */
+export function groupPlan(spec: ModelSpec, kvHeads: number[][], channels: number[], seed: number): PruningPlan {
+  const plan = seededPlan(spec, spec.layers.map((l) => l.numHeads), channels, seed);
+  plan.layers = plan.layers.map((lp, i) => {
+    const rep = spec.layers[i]!.numHeads / spec.layers[i]!.numKvHeads;
+    return { ...lp, keepKvHeads: kvHeads[i]!, keepHeads: kvHeads[i]!.flatMap((g) => Array.from({ length: rep }, (_, r) => g * rep + r)) };
+  });
+  return plan;
 }
 
 /** A plan keeping `heads[l]` heads and `channels[l]` channels of layer l, chosen by a seeded shuffle. */
@@ -60,7 +74,7 @@ export async function pruneInto(onnx: string, spec: ModelSpec, plan: PruningPlan
       }
     : undefined;
   const res = await pruneModel({ model: onnx, spec, plan, outPath: join(dir, 'model.onnx'), ...(compensation ? { compensation } : {}) });
-  for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(onnx, '..', f), join(dir, f));
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) if (existsSync(join(onnx, '..', f))) copyFileSync(join(onnx, '..', f), join(dir, f));
   return res.modelPath;
 }
 

@@ -38,6 +38,11 @@ export interface ReferenceOptions {
   /** [batch][seq]; default 0..seq-1 */
   positionIds?: number[][];
   capture?: (layer: number, acts: LayerActivations) => void;
+  /**
+   * What every projection (q/k/v/o, gate/up/down, LM head) sees of its input: e.g. values rounded to
+   * fp16, as llama.cpp's CPU kernels convert activations before an F16 weight's matmul. Default: as is.
+   */
+  linearInput?: (x: Float64Array) => Float64Array;
 }
 
 /** y[r, o] = sum_i x[r, i] * W[o, i] for W in HF [out, in] layout. */
@@ -138,6 +143,7 @@ export function referenceForward(config: LlamaConfig, weights: Map<string, Float
   if (inputIds.some((r) => r.length !== S)) throw new Error('reference: all rows of inputIds must have the same length');
   const { hiddenSize: Hd, numHeads: H, numKvHeads: KV, headDim: D, intermediateSize: I, vocabSize: V, rmsNormEps: eps } = config;
   const rows = B * S;
+  const project = (x: Float64Array, w: Float64Array, out: number, inp: number) => linear(opts.linearInput ? opts.linearInput(x) : x, rows, w, out, inp);
   const mask = opts.attentionMask ?? inputIds.map((r) => r.map(() => 1));
   const positions = (opts.positionIds ?? inputIds.map((r) => r.map((_, t) => t))).flat();
   const invFreq = Array.from({ length: D / 2 }, (_, d) => ropeFrequency(config, d));
@@ -161,9 +167,9 @@ export function referenceForward(config: LlamaConfig, weights: Map<string, Float
     const kW = qkv ? rowBlock(qkv, Hd, H * D, KV * D) : L(layer, 'self_attn.k_proj');
     const vW = qkv ? rowBlock(qkv, Hd, (H + KV) * D, KV * D) : L(layer, 'self_attn.v_proj');
     const bias = (n: string) => (config.qkvBias ? weightOf(weights, `model.layers.${layer}.self_attn.${n}.bias`) : undefined);
-    const q = addBias(linear(attnNormOut, rows, qW, H * D, Hd), bias('q_proj'));
-    const k = addBias(linear(attnNormOut, rows, kW, KV * D, Hd), bias('k_proj'));
-    const v = addBias(linear(attnNormOut, rows, vW, KV * D, Hd), bias('v_proj'));
+    const q = addBias(project(attnNormOut, qW, H * D, Hd), bias('q_proj'));
+    const k = addBias(project(attnNormOut, kW, KV * D, Hd), bias('k_proj'));
+    const v = addBias(project(attnNormOut, vW, KV * D, Hd), bias('v_proj'));
     // Qwen3: each head's q and k RMS-normalised over head_dim (one gain for all heads) before RoPE
     const qn = config.qkNorm ? rmsNorm(q, rows * H, D, L(layer, 'self_attn.q_norm'), eps) : q;
     const kn = config.qkNorm ? rmsNorm(k, rows * KV, D, L(layer, 'self_attn.k_norm'), eps) : k;
@@ -206,16 +212,16 @@ export function referenceForward(config: LlamaConfig, weights: Map<string, Float
         }
       }
     }
-    const attnOut = linear(z, rows, L(layer, 'self_attn.o_proj'), Hd, H * D);
+    const attnOut = project(z, L(layer, 'self_attn.o_proj'), Hd, H * D);
     const m = add(x, attnOut);
     const ffnNormOut = rmsNorm(m, rows, Hd, L(layer, 'post_attention_layernorm'), eps, offset);
     // Phi-3 stores [gate; up] as one gate_up_proj
     const gateUp = config.fusedCheckpoint ? L(layer, 'mlp.gate_up_proj') : undefined;
-    const g = linear(ffnNormOut, rows, gateUp ? rowBlock(gateUp, Hd, 0, I) : L(layer, 'mlp.gate_proj'), I, Hd);
-    const u = linear(ffnNormOut, rows, gateUp ? rowBlock(gateUp, Hd, I, I) : L(layer, 'mlp.up_proj'), I, Hd);
+    const g = project(ffnNormOut, gateUp ? rowBlock(gateUp, Hd, 0, I) : L(layer, 'mlp.gate_proj'), I, Hd);
+    const u = project(ffnNormOut, gateUp ? rowBlock(gateUp, Hd, I, I) : L(layer, 'mlp.up_proj'), I, Hd);
     const s = new Float64Array(rows * I);
     for (let i = 0; i < s.length; i++) s[i] = activation(config, g[i]!) * u[i]!;
-    const ffnOut = linear(s, rows, L(layer, 'mlp.down_proj'), Hd, I);
+    const ffnOut = project(s, L(layer, 'mlp.down_proj'), Hd, I);
     const y = add(m, ffnOut);
     opts.capture?.(layer, { x, attnNormOut, q, k, v, z, attnOut, m, ffnNormOut, g, u, s, ffnOut, y });
     x = y;
@@ -223,5 +229,5 @@ export function referenceForward(config: LlamaConfig, weights: Map<string, Float
 
   const xf = rmsNorm(x, rows, Hd, weightOf(weights, 'model.norm.weight'), eps, offset);
   const head = config.tieWordEmbeddings ? embed : weightOf(weights, 'lm_head.weight');
-  return linear(xf, rows, head, V, Hd);
+  return project(xf, head, V, Hd);
 }
