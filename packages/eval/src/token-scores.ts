@@ -3,7 +3,7 @@
  * hands back two [batch, seq] tensors instead of the [batch, seq, vocab] logits, and the log-softmax
  * runs in the graph rather than in JavaScript.
  */
-import { loadModel, writeDerivedModelFile, type DerivedModelFile } from '@llm-bip/onnx-io';
+import { floatKind, loadModel, tensorByteLength, writeDerivedModelFile, type DerivedModelFile, type ModelProto } from '@llm-bip/onnx-io';
 import { createSession, forwardFeeds, forwardLogits, int64Tensor, type KvLayout, type Session, type SessionOptions, type TokenBatch } from '@llm-bip/runtime';
 import { EvalError } from './errors.js';
 import { isArgmax, tokenLogProb } from './log-softmax.js';
@@ -25,12 +25,14 @@ export function hasScoringHead(session: Session): boolean {
  * A session on `modelPath` with the scoring head added. The derived model never goes into the model's
  * folder: with external weights ORT loads it from memory and reads the weights from that folder; a
  * self-contained one goes to a temp folder, removed by `cleanup`, or here when the session cannot be created.
+ * A model whose weights are mostly float16 or bfloat16 gets `keepFp16Weights` unless the options say
+ * otherwise: on the CPU EP that keeps evaluation near the weights' size instead of about 1.7x.
  */
 export async function createScoringSession(modelPath: string, sessionOptions: SessionOptions = {}): Promise<ScoringSession> {
-  const { file, originalPath } = await writeHeadModel(modelPath);
+  const { file, originalPath, halfWeights } = await writeHeadModel(modelPath);
   let inner: Session;
   try {
-    inner = await createSession(file, sessionOptions);
+    inner = await createSession(file, { keepFp16Weights: halfWeights, ...sessionOptions });
   } catch (e) {
     await file.cleanup();
     throw e;
@@ -56,11 +58,24 @@ export async function createScoringSession(modelPath: string, sessionOptions: Se
  * The derived model on disk. Its own function so that the decoded model (all weights, for a
  * self-contained file) is garbage before ORT loads its copy.
  */
-async function writeHeadModel(modelPath: string): Promise<{ file: DerivedModelFile; originalPath: string }> {
+async function writeHeadModel(modelPath: string): Promise<{ file: DerivedModelFile; originalPath: string; halfWeights: boolean }> {
   const loaded = await loadModel(modelPath);
+  const halfWeights = mostlyHalfPrecision(loaded.model);
   addTokenScoringHead(loaded.model);
   const file = await writeDerivedModelFile(loaded.model, loaded.dir, { prefix: '.llm-bip-eval-', label: 'scoring-head model' });
-  return { file, originalPath: loaded.path };
+  return { file, originalPath: loaded.path, halfWeights };
+}
+
+/** Whether float16/bfloat16 initializers hold more bytes than float32 ones (an fp16 or bf16 export). */
+export function mostlyHalfPrecision(model: ModelProto): boolean {
+  let half = 0;
+  let single = 0;
+  for (const t of model.graph?.initializer ?? []) {
+    const kind = floatKind(t.dataType ?? 0);
+    if (kind === 'float16' || kind === 'bfloat16') half += tensorByteLength(t);
+    else if (kind === 'float32') single += tensorByteLength(t);
+  }
+  return half > single;
 }
 
 export interface TokenScores {
