@@ -30,7 +30,7 @@ import {
 import { checkWithinContext, contextLengthOf, modelWidthsOf } from '@llm-bip/model';
 import { createSession, deviceMemory, logitsOutputName, type EpChoice, type KvLayout, type Session } from '@llm-bip/runtime';
 import { formatBytes, type MemoryBudget } from '@llm-bip/scoring';
-import { loadBlockwiseModel, planEvaluation } from './evaluate-blockwise.js';
+import { loadBlockwiseModel, planEvaluation, type EvalExecution } from './evaluate-blockwise.js';
 import { DEFAULTS, evalMemoryBudget } from './defaults.js';
 import { hooksOf, type PipelineHooks } from './hooks.js';
 import { batchForModel, benchDemand, evalDemands, inputsOfSession } from './input-demands.js';
@@ -201,37 +201,48 @@ async function perplexities(
 async function evaluateUnderBudget(model: ModelFile, tokenizer: EvalTokenizer, req: EvalRequest, data: ReturnType<typeof requireDataSets>, hooks: PipelineHooks | undefined, opts: EvaluateOptions): Promise<EvalRun | undefined> {
   const h = hooksOf(hooks);
   const label = opts.label ?? '';
+  const { plan, windowBatch } = await planUnderBudget(model.path, req, { ...opts, onLog: h.log });
+  if (plan.mode === 'whole') {
+    h.log(`${label}evaluation: the whole model in one session (${plan.reason})`);
+    return undefined;
+  }
+  h.log(`${label}evaluation: block by block, ${plan.schedule.segments.length} segments, estimated peak ${formatBytes(plan.schedule.peakBytes)} (${plan.reason}); ${windowBatch.batch} windows per run (${windowBatch.why})`);
+  const progress = h.evalProgress(label);
+  try {
+    const perplexity = await perplexities(plan.scoring, model, tokenizer, req, data, windowBatch.batch, progress.onProgress, h.log, label);
+    return { ep: plan.ep() ?? req.ep ?? DEFAULTS.ep, perplexity };
+  } finally {
+    progress.finish();
+  }
+}
+
+/**
+ * How `req` would evaluate the model at `path` under its budget: whole, or block by block with its
+ * schedule. Refuses, before anything runs, a budget below one block and zero-shot tasks with a budget
+ * the model exceeds (prune-llm asks this of the dense model before calibrating).
+ */
+export async function planUnderBudget(path: string, req: EvalRequest, opts: EvaluateOptions & { onLog?: (line: string) => void } = {}): Promise<{ plan: EvalExecution; windowBatch: { batch: number; why: string } }> {
+  const label = opts.label ?? '';
   const ep = req.ep ?? DEFAULTS.ep;
-  const m = await loadBlockwiseModel(model.path);
+  const m = await loadBlockwiseModel(path);
   opts.checkVocab?.(m.vocab);
   const seqLen = req.seqLen ?? DEFAULTS.eval.seqLen;
-  const fixedBatch = batchForModel(m.inputs, m.spec, evalDemands(req), req.batchSize, model.path);
-  const windowBatch = fixedBatch !== undefined ? { batch: fixedBatch, why: 'fixed by the model' } : windowBatchOf(model.path, deviceMemory(ep).ep, m.vocab, seqLen, req);
+  const fixedBatch = batchForModel(m.inputs, m.spec, evalDemands(req), req.batchSize, path);
+  const windowBatch = fixedBatch !== undefined ? { batch: fixedBatch, why: 'fixed by the model' } : windowBatchOf(path, deviceMemory(ep).ep, m.vocab, seqLen, req);
   const plan = planEvaluation(m, {
     ep,
     ...(req.maxDeviceMemory !== undefined ? { maxDeviceMemory: req.maxDeviceMemory } : {}),
     ...(req.blocksPerSession !== undefined ? { blocksPerSession: req.blocksPerSession } : {}),
     batchWindows: windowBatch.batch,
     seqLen,
-    onLog: h.log,
+    ...(opts.onLog ? { onLog: opts.onLog } : {}),
   });
-  if (plan.mode === 'whole') {
-    h.log(`${label}evaluation: the whole model in one session (${plan.reason})`);
-    return undefined;
-  }
-  if (req.tasks.length) {
+  if (plan.mode === 'blockwise' && req.tasks.length) {
     throw new EvalError(
       `${label}evaluation: ${plan.reason}, and zero-shot tasks (${req.tasks.join(', ')}) are not evaluated block by block. Run the tasks in an eval of their own without --max-device-memory (the whole model must fit), or leave them out.`,
     );
   }
-  h.log(`${label}evaluation: block by block, ${plan.schedule.segments.length} segments, estimated peak ${formatBytes(plan.schedule.peakBytes)} (${plan.reason}); ${windowBatch.batch} windows per run (${windowBatch.why})`);
-  const progress = h.evalProgress(label);
-  try {
-    const perplexity = await perplexities(plan.scoring, model, tokenizer, req, data, windowBatch.batch, progress.onProgress, h.log, label);
-    return { ep: plan.ep() ?? ep, perplexity };
-  } finally {
-    progress.finish();
-  }
+  return { plan, windowBatch };
 }
 
 /**
