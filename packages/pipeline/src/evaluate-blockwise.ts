@@ -107,7 +107,7 @@ export function planEvaluation(m: BlockwiseModel, opts: BlockwiseEvalOptions): E
     const budget = budgetBytes(opts.maxDeviceMemory!, opts.ep);
     if (budget.bytes === undefined) return { mode: 'whole', reason: `${budget.source}: the whole model in one session` };
     if (wholeBytes <= budget.bytes) return { mode: 'whole', reason: `the whole model (about ${formatBytes(wholeBytes)}) fits ${formatBytes(budget.bytes)} (${budget.source})` };
-    schedule = scheduleByBudget(input(m.runner().blocks.weightBytes()), budget.bytes);
+    schedule = scheduleByBudget(input(m.runner().blocks.weightBytes()), budget.bytes, 'fewer windows per run, --batch-size (eval) or --eval-batch (prune-llm), need less');
     reason = `the whole model (about ${formatBytes(wholeBytes)}) exceeds ${formatBytes(budget.bytes)} (${budget.source})`;
   }
   const passWindows = opts.passWindows ?? windowsPerPass(m.spec, opts.seqLen, opts.batchWindows, schedule.budgetBytes);

@@ -228,7 +228,8 @@ export async function planUnderBudget(path: string, req: EvalRequest, opts: Eval
   opts.checkVocab?.(m.vocab);
   const seqLen = req.seqLen ?? DEFAULTS.eval.seqLen;
   const fixedBatch = batchForModel(m.inputs, m.spec, evalDemands(req), req.batchSize, path);
-  const windowBatch = fixedBatch !== undefined ? { batch: fixedBatch, why: 'fixed by the model' } : windowBatchOf(path, deviceMemory(ep).ep, m.vocab, seqLen, req);
+  // the caller's batch size comes back from batchForModel too: only an unasked one is the model's
+  const windowBatch = fixedBatch !== undefined && req.batchSize === undefined ? { batch: fixedBatch, why: 'fixed by the model' } : windowBatchOf(path, deviceMemory(ep).ep, m.vocab, seqLen, req);
   const plan = planEvaluation(m, {
     ep,
     ...(req.maxDeviceMemory !== undefined ? { maxDeviceMemory: req.maxDeviceMemory } : {}),
