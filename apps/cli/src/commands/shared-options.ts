@@ -33,10 +33,10 @@ export const scoringMemoryOptions: Record<string, OptionSpec> = {
   'max-device-memory': {
     type: 'string',
     value: 'SIZE',
-    description: 'device memory scoring and evaluation may use, e.g. 8GB, 500MB, 1.5GiB or auto (free memory now); over it, the model runs block by block (evaluation: only when given)',
-    defaultText: `scoring: ${String(DEFAULTS.maxDeviceMemory)}`,
+    description: "device memory scoring (and prune-llm's evaluation, when given) may use, e.g. 8GB, 500MB, 1.5GiB or auto (free memory now); over it, the model runs block by block",
+    defaultText: String(DEFAULTS.maxDeviceMemory),
   },
-  'blocks-per-session': { type: 'string', value: 'N', description: 'score (and, when given, evaluate) block by block, N decoder blocks per ORT session (overrides --max-device-memory)' },
+  'blocks-per-session': { type: 'string', value: 'N', description: "score (and, when given, prune-llm's evaluation) block by block, N decoder blocks per ORT session (overrides --max-device-memory)" },
 };
 
 /** How evaluation uses device memory: the same option names as scoring's; absent, the whole model runs in one session. */
