@@ -11,10 +11,13 @@
  * making the per-head Gram matrices (`headGrams`; buildProbe does it again, so "probe build" includes it;
  * the float64 JavaScript reference `hostHeadGram` is timed beside it unless --no-host-gram);
  * the rest of the probe build; placing the probe file; creating its session; the probe's runs with the
- * host-side accumulation; the spectral norms; the rest of llm-bip's scoring. Then `scoreModel` end to end
- * (what the CLI calls), and the plain model over the same rows in batches of the same size, logits out
+ * host-side accumulation; the spectral norms (one CPU session per matrix, the way before lockstep, unless
+ * --no-per-matrix-spectral; then in lockstep on the EP, as scoreModel runs them); the rest of llm-bip's scoring.
+ * Then `scoreModel` end to end (what the CLI calls), and the plain model over the same rows in batches of the same size, logits out
  * (what `llm-bip eval` runs per window), its session creation timed apart. Token ids are seeded uniform
  * draws (the cost does not depend on the text).
+ * --spectral-only: load, then the spectral norms per matrix (unless --no-per-matrix-spectral) and in lockstep,
+ * with the process's peak RSS before and after the lockstep.
  */
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -47,11 +50,13 @@ const { values, positionals } = parseArgs({
     ep: { type: 'string', default: 'cpu' },
     json: { type: 'string' },
     'no-host-gram': { type: 'boolean', default: false },
+    'no-per-matrix-spectral': { type: 'boolean', default: false },
+    'spectral-only': { type: 'boolean', default: false },
   },
 });
 const modelPath = positionals[0];
 if (!modelPath) {
-  process.stderr.write('usage: score-costs.ts MODEL.onnx [--samples N] [--seq-len L] [--batch-size B] [--ep cpu|cuda|webgpu|auto] [--json OUT] [--no-host-gram]\n');
+  process.stderr.write('usage: score-costs.ts MODEL.onnx [--samples N] [--seq-len L] [--batch-size B] [--ep cpu|cuda|webgpu|auto] [--json OUT] [--no-host-gram] [--no-per-matrix-spectral] [--spectral-only]\n');
   process.exit(2);
 }
 const samples = Number(values.samples);
@@ -76,6 +81,23 @@ const rnd = mulberry32(0);
 const rows = Array.from({ length: samples }, () => Array.from({ length: seqLen }, () => Math.floor(rnd() * vocab)));
 const batches = chunk(rows, batchSize).map((r) => makeTokenBatch(r));
 const weights = modelWeights(loaded.model, loaded.dir);
+const peakRss = () => process.resourceUsage().maxRSS * 1024;
+
+if (values['spectral-only']) {
+  // the spectral phase alone, for its peak resident memory (run under /usr/bin/time -v as well)
+  // the previous way first, unless asked not to (a peak-RSS run wants the lockstep alone)
+  const perMatrix = values['no-per-matrix-spectral'] ? undefined : await timed('spectral norms, one CPU session per matrix (the previous way)', () => spectralNorms(spec, weights));
+  const before = peakRss();
+  const lockstep = await timed('spectral norms, lockstep on the EP', () => spectralNorms(spec, weights, { model: loaded, ep, onLog: (l) => process.stderr.write(`${l}\n`) }));
+  if (perMatrix) {
+    const worst = Math.max(...lockstep.layers.flatMap((l, i) => (['down', 'gate', 'up'] as const).map((k) => Math.abs(l[k] / perMatrix.layers[i]![k] - 1))));
+    process.stderr.write(`largest relative difference of the norms, lockstep vs per matrix: ${worst.toExponential(2)}\n`);
+  }
+  const summary = { model: modelPath, weightType: spec.weightType, ep, phases, peakRssBeforeBytes: before, peakRssAfterBytes: peakRss(), machine: `${cpus().length} x ${cpus()[0]?.model ?? '?'}`, date: new Date().toISOString() };
+  console.log(JSON.stringify(summary, null, 2));
+  if (values.json) writeFileSync(values.json, JSON.stringify(summary, null, 2) + '\n');
+  process.exit(0);
+}
 const taps = uniqueTaps([...baseTaps(spec), ...llmBip.taps(spec, { headTerm: 'lipschitz' })]);
 
 if (!values['no-host-gram']) {
@@ -111,7 +133,8 @@ try {
 } finally {
   await file.cleanup();
 }
-const norms = await timed('spectral norms', () => spectralNorms(spec, weights));
+if (!values['no-per-matrix-spectral']) await timed('spectral norms, one CPU session per matrix (the previous way)', () => spectralNorms(spec, weights));
+const norms = await timed('spectral norms, lockstep on the EP (what scoreModel runs)', () => spectralNorms(spec, weights, { model: loaded, ep }));
 await timed('llm-bip scores (norms given)', () => llmBip.score(statistics, weights, spec, { headTerm: 'lipschitz', spectralNorms: norms }));
 
 const calibration = { rows, samples, seqLen, seed: 0, source: 'seeded uniform token ids' };

@@ -3,7 +3,7 @@
 # onnxruntime-node's linux-x64 binaries (with the WebGPU EP), the Vulkan/EGL loader packages, the
 # bundled job script and the evaluation data. The GPU host has no Node.js and reaches no registry.
 # Then tooling/gpu/run-job.sh runs there (see BENCHMARKS.md for the device calls).
-#   [DEVICE_DIR=DIR] [PIECE_MB=38] bash tooling/gpu/prepare-kit.sh [--cuda] [MODEL_DIR...]
+#   [DEVICE_DIR=DIR] [PIECE_MB=21] bash tooling/gpu/prepare-kit.sh [--cuda] [MODEL_DIR...]
 # With MODEL_DIRs (e.g. ../shared/testbed/bip-llama-small) it also tars each model; with --cuda it adds
 # the CUDA EP provider package's two libraries (for `llm-bip setup cuda --from` there; the GPU host reaches
 # no registry). Those big files are cut into pieces of at most PIECE_MB and packed into .device/c1,
@@ -82,18 +82,25 @@ if [ "$cuda" = 1 ] && [ ! -f "$kit/cuda-provider.tar.xz" ]; then
   rm -rf "$tmp"
 fi
 
-# three parts, each small enough to travel with the working tree in one device call (64 MiB in all)
+# what travels whole: the job, the data, the loaders (a few MB, with the last call's pieces or alone)
 rm -rf "$dev/kit-a" "$dev/kit-b" "$dev/kit-c"
-mkdir -p "$dev/kit-a" "$dev/kit-b" "$dev/kit-c"
-ln "$kit/node.xz" "$dev/kit-a/"
-ln "$kit/ort.tar.xz" "$dev/kit-c/"
-ln "$kit/data.tar.xz" "$kit/job.mjs" "$kit/session-worker.js" "$kit/package.json" "$kit/synthetic-checkpoint.mjs" "$dev/kit-b/"
+mkdir -p "$dev/kit-b"
+# the WikiText-2 evaluation string for the PyTorch reference (torch_eval_speed.py), built by our loader
+node --conditions=source --import tsx tooling/bench/dump-eval-text.ts wikitext2 "$kit/wikitext2.txt" >/dev/null
+ln "$kit/data.tar.xz" "$kit/job.mjs" "$kit/session-worker.js" "$kit/package.json" "$kit/synthetic-checkpoint.mjs" "$kit/wikitext2.txt" "$dev/kit-b/"
 cp -rl "$kit/gl" "$dev/kit-b/"
-du -sh "$dev/kit-a" "$dev/kit-b" "$dev/kit-c"
+du -sh "$dev/kit-b"
+# Node and onnxruntime-node travel in pieces like the big files: the working tree alone is ~44 MB now, so a
+# call has ~20 MB to spare. Each is wrapped in a tar whose entry is kit/NAME: stage.sh's assemble unpacks
+# tars into /tmp/llmbip, which puts them where it looks for them (/tmp/llmbip/kit/node.xz, ort.tar.xz).
+tar -C "$dev" -cf "$kit/node-kit.tar" kit/node.xz
+tar -C "$dev" -cf "$kit/ort-kit.tar" kit/ort.tar.xz
 
 # big files: pieces of at most PIECE_MB, packed in order into $dev/c1, c2, ... (one folder per call)
-big=()
+# Node first: with it and kit-b on the host, the checkpoints can be generated while the rest travels
+big=("$kit/node-kit.tar")
 [ "$cuda" = 1 ] && big+=("$kit/cuda-provider.tar.xz")
+big+=("$kit/ort-kit.tar")
 for m in "$@"; do
   parent=$(cd "$m/../.." && pwd)
   rel=$(realpath --relative-to="$parent" "$m")
@@ -101,7 +108,7 @@ for m in "$@"; do
   big+=("$kit/$(basename "$m").tar")
 done
 rm -rf "$dev"/c[0-9]* "$kit/pieces" && mkdir -p "$kit/pieces"
-limit=$(( ${PIECE_MB:-38} * 1000000 ))
+limit=$(( ${PIECE_MB:-21} * 1000000 ))
 n=1; used=0
 for f in ${big[@]+"${big[@]}"}; do
   split -b "$limit" -a 2 "$f" "$kit/pieces/$(basename "$f").part."

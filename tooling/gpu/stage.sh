@@ -16,8 +16,10 @@ if [ "${1:-}" = assemble ]; then
     [ -e "$first" ] || continue
     name=${first%.part.aa}
     cat "$name".part.* >"$dest/$name"
-    if tar -C "$dest" -xf "$dest/$name" 2>/dev/null; then
+    # list before extracting: a truncated tar would leave a truncated file behind
+    if tar -tf "$dest/$name" >/dev/null 2>&1 && tar -C "$dest" -xf "$dest/$name"; then
       echo "assembled $name: $(stat -c %s "$dest/$name") bytes"
+      rm -f "$name".part.*
     else
       echo "$name: not all pieces here yet"
     fi

@@ -116,6 +116,14 @@ export async function scoreModel(model: ModelInput, req: ScoreRequest = {}, hook
   // the criterion's own host-side step (llm-bip: spectral norms) gets a bar at its first report
   let stepBar: ReturnType<typeof h.progress> | undefined;
   const scored = await criterion.score(statistics, modelWeights(model.loaded.model, model.loaded.dir), model.spec, options, {
+    // the criterion's own products (llm-bip's spectral norms) run where the probe ran, under its budget
+    compute: {
+      model: model.loaded,
+      ep: req.ep ?? DEFAULTS.ep,
+      ...(req.threads ? { threads: req.threads } : {}),
+      maxDeviceMemory: req.maxDeviceMemory ?? DEFAULTS.maxDeviceMemory,
+    },
+    onLog: h.log,
     onProgress: (e) => {
       h.check();
       (stepBar ??= h.progress({ label: e.step, total: e.total, unit: e.unit })).update(e.done);

@@ -1,5 +1,7 @@
 /**
- * Gram-matrix products x -> G x (G = W^T W or W W^T) for the spectral norms, two ways:
+ * Gram-matrix products x -> G x (G = W^T W or W W^T) of one matrix read through JavaScript, for the
+ * spectral norms when no model is at hand (a WeightSource alone); with the model, the products run in
+ * lockstep on the scoring EP against the weights in place (gram-group.ts). Two ways:
  * - `hostGram`: float64 accumulation in JavaScript, one core (the exact reference);
  * - `OrtGram`: two float32 MatMuls in ONNX Runtime (MLAS, all cores), about 10x faster at 7B shape.
  * The ORT graph holds W as an initializer, one session per matrix: sessions run on runtime's host

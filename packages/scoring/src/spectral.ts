@@ -7,11 +7,16 @@
  * taken from the whole Krylov space, which converges in tens of products where plain power iteration
  * needs hundreds (slow when the top two singular values are close). Matrices are a few thousand wide,
  * so keeping up to `maxIterations` basis vectors is cheap. The recurrence runs in float64 on the host;
- * the products run as float32 MatMuls in ONNX Runtime (`products: 'ort'`, default) or in float64 in
- * JavaScript (`'host'`, one core, ~10x slower at 7B shape). README "Spectral norms" says why the
+ * the products run as float32 MatMuls in ONNX Runtime (`products: 'ort'`, default: in lockstep on the
+ * scoring EP when the model is given, gram-group.ts; else per matrix on the CPU EP, gram-products.ts)
+ * or in float64 in JavaScript (`'host'`, one core, ~10x slower at 7B shape). README "Spectral norms" says why the
  * default tolerance is 1e-6.
  */
+import type { LoadedModel } from '@llm-bip/onnx-io';
 import type { ModelSpec } from '@llm-bip/model';
+import type { EpChoice } from '@llm-bip/runtime';
+import { formatBytes, resolveBudget, type MemoryBudget } from './blockwise/schedule.js';
+import { ffnMatrices, gramGroups, GramGroupSession } from './gram-group.js';
 import { hostGram, OrtGram, type GramProduct, type GramProducts } from './gram-products.js';
 import { seededRng } from './rng.js';
 import type { SpectralNorms } from './types.js';
@@ -32,7 +37,22 @@ export interface PowerIterationOptions {
 export interface SpectralNormsOptions extends PowerIterationOptions {
   /** called after each matrix: matrices done, matrices in all (3 per layer), which one ("layer 3 down") */
   onProgress?: (done: number, total: number, matrix: string) => void;
+  /**
+   * The model the spec was recognised from. With it, `products: 'ort'` runs the products on `ep` in
+   * lockstep, one session per group of layers holding their weights in place (gram-group.ts); without
+   * it, one CPU session per matrix with the weight read through `weights`.
+   */
+  model?: LoadedModel;
+  /** the scoring EP (default 'auto'); only with `model` */
+  ep?: EpChoice;
+  /** device memory a group's session may hold (bytes or 'auto'); absent: every layer in one session. Only with `model` */
+  maxDeviceMemory?: MemoryBudget;
+  /** groups, sessions and iteration counts, a line each (only with `model`) */
+  onLog?: (line: string) => void;
 }
+
+/** Lockstep: a line every this many product runs, so a group is never silent for long. */
+const LOG_EVERY_ITERATIONS = 10;
 
 /** The estimate and the number of Gram products it took. */
 export interface SpectralEstimate {
@@ -59,42 +79,76 @@ export async function spectralNormEstimate(w: LinearWeight, opts: PowerIteration
 
 /** Largest eigenvalue of the Gram matrix behind `gram`, as its square root (the top singular value). */
 async function lanczosTop(gram: GramProduct, opts: PowerIterationOptions): Promise<SpectralEstimate> {
-  const tol = opts.tolerance ?? DEFAULT_SPECTRAL_TOLERANCE;
-  const size = gram.size;
-  const maxIt = Math.min(opts.maxIterations ?? 200, size);
-  const rng = seededRng(opts.seed ?? 0);
-  const q0 = new Float64Array(size);
-  for (let i = 0; i < size; i++) q0[i] = rng.next() - 0.5;
-  if (normalise(q0) === 0) return { norm: 0, products: 0 };
-  const basis: Float64Array[] = [q0];
-  const alpha: number[] = [];
-  const beta: number[] = [];
-  let estimate = 0;
-  let settled = 0;
-  let products = 0;
-  for (let j = 0; j < maxIt; j++) {
-    const q = basis[j]!;
-    const v = await gram.apply(q);
-    products++;
-    alpha.push(dot(q, v));
+  const run = new LanczosRun(gram.size, opts);
+  while (!run.done) run.accept(await gram.apply(run.next()));
+  return run.result();
+}
+
+/**
+ * One matrix's Lanczos recurrence, stepped from outside: `next()` is the vector to multiply by the Gram
+ * matrix, `accept(G x)` takes the product. Stepping lets one ORT run serve many matrices (lockstep);
+ * each recurrence is the same float64 arithmetic as when it runs alone.
+ */
+export class LanczosRun {
+  private readonly tol: number;
+  private readonly maxIt: number;
+  private readonly basis: Float64Array[] = [];
+  private readonly alpha: number[] = [];
+  private readonly beta: number[] = [];
+  private estimate = 0;
+  private settled = 0;
+  products = 0;
+  done = false;
+
+  constructor(
+    readonly size: number,
+    opts: PowerIterationOptions,
+  ) {
+    this.tol = opts.tolerance ?? DEFAULT_SPECTRAL_TOLERANCE;
+    this.maxIt = Math.min(opts.maxIterations ?? 200, size);
+    const rng = seededRng(opts.seed ?? 0);
+    const q0 = new Float64Array(size);
+    for (let i = 0; i < size; i++) q0[i] = rng.next() - 0.5;
+    this.basis.push(q0);
+    this.done = this.maxIt <= 0 || normalise(q0) === 0;
+  }
+
+  /** The vector whose product the recurrence needs next (the newest basis vector). */
+  next(): Float64Array {
+    return this.basis[this.basis.length - 1]!;
+  }
+
+  /** Takes G q for q = next(); `v` is overwritten. */
+  accept(v: Float64Array): void {
+    if (this.done) throw new RangeError('LanczosRun.accept after the recurrence finished');
+    const size = this.size;
+    const q = this.next();
+    const j = this.products++;
+    this.alpha.push(dot(q, v));
     // full reorthogonalisation (twice is enough, Kahan's rule) against the whole basis
     for (let pass = 0; pass < 2; pass++) {
-      for (const b of basis) {
+      for (const b of this.basis) {
         const c = dot(b, v);
         for (let i = 0; i < size; i++) v[i]! -= c * b[i]!;
       }
     }
-    const next = largestTridiagonalEigenvalue(alpha, beta);
+    const next = largestTridiagonalEigenvalue(this.alpha, this.beta);
     // Ritz values rise monotonically to the top eigenvalue; ask for two quiet steps in a row
-    settled = j > 0 && Math.abs(next - estimate) <= tol * next ? settled + 1 : 0;
-    const converged = settled >= 2;
-    estimate = next;
+    this.settled = j > 0 && Math.abs(next - this.estimate) <= this.tol * next ? this.settled + 1 : 0;
+    const converged = this.settled >= 2;
+    this.estimate = next;
     const b = normalise(v);
-    if (converged || b <= 1e-14 * Math.sqrt(Math.max(estimate, 0)) || j === maxIt - 1) break;
-    beta.push(b);
-    basis.push(v);
+    if (converged || b <= 1e-14 * Math.sqrt(Math.max(this.estimate, 0)) || j === this.maxIt - 1) {
+      this.done = true;
+      return;
+    }
+    this.beta.push(b);
+    this.basis.push(v);
   }
-  return { norm: Math.sqrt(Math.max(estimate, 0)), products };
+
+  result(): SpectralEstimate {
+    return { norm: Math.sqrt(Math.max(this.estimate, 0)), products: this.products };
+  }
 }
 
 /** Largest eigenvalue of the symmetric tridiagonal matrix (diagonal a, off-diagonal b) by Sturm bisection. */
@@ -141,9 +195,22 @@ function normalise(v: Float64Array): number {
 /**
  * Spectral norms of every layer's W_down, W_gate, W_up and the post-attention norm's max |gain| (gain =
  * offset + gamma: Gemma's (1 + w)).
- * One weight matrix is in memory at a time; `onProgress` hears of every matrix.
+ * With `model` and ORT products: lockstep on the scoring EP (spectralNormsLockstep). Otherwise one
+ * weight matrix is in memory at a time; `onProgress` hears of every matrix, in order.
  */
 export async function spectralNorms(spec: ModelSpec, weights: WeightSource, opts: SpectralNormsOptions = {}): Promise<SpectralNorms> {
+  const gmax = async (l: ModelSpec['layers'][number]): Promise<number> => {
+    // the norm's gain is offset + w (Gemma: 1 + w)
+    const gamma = await weights.vector(l.ffnNorm.weight);
+    const offset = l.ffnNorm.offset ?? 0;
+    let m = 0;
+    for (const g of gamma) m = Math.max(m, Math.abs(offset + g));
+    return m;
+  };
+  if ((opts.products ?? 'ort') === 'ort' && opts.model) {
+    const norms = await spectralNormsLockstep(spec, opts.model, opts);
+    return { layers: await Promise.all(spec.layers.map(async (l, i) => ({ layer: l.index, ...norms[i]!, gmax: await gmax(l) }))) };
+  }
   const layers: SpectralNorms['layers'] = [];
   const ortGram = (opts.products ?? 'ort') === 'ort' ? new OrtGram(opts.threads) : undefined;
   const total = spec.layers.length * 3;
@@ -155,21 +222,60 @@ export async function spectralNorms(spec: ModelSpec, weights: WeightSource, opts
   };
   try {
     for (const l of spec.layers) {
-      // the norm's gain is offset + w (Gemma: 1 + w)
-      const gamma = await weights.vector(l.ffnNorm.weight);
-      const offset = l.ffnNorm.offset ?? 0;
-      let gmax = 0;
-      for (const g of gamma) gmax = Math.max(gmax, Math.abs(offset + g));
       layers.push({
         layer: l.index,
         down: await norm(l.index, 'down', await weights.linear(l.down)),
         gate: await norm(l.index, 'gate', await weights.linear(l.gate)),
         up: await norm(l.index, 'up', await weights.linear(l.up)),
-        gmax,
+        gmax: await gmax(l),
       });
     }
   } finally {
     await ortGram?.release();
   }
   return { layers };
+}
+
+/**
+ * Every FFN matrix's norm with the products on the scoring EP: the layers are cut into groups that fit
+ * the memory budget (all in one when they fit or no budget is given), one session per group; each run
+ * of a group's session takes one Lanczos step of every matrix of the group still iterating. A matrix
+ * that has converged is dropped from the runs (its output is not asked for, so ORT skips its MatMuls);
+ * a group takes as many runs as its slowest matrix. `onProgress` hears of each matrix as it converges.
+ */
+async function spectralNormsLockstep(spec: ModelSpec, model: LoadedModel, opts: SpectralNormsOptions): Promise<Array<Record<'down' | 'gate' | 'up', number>>> {
+  const ep = opts.ep ?? 'auto';
+  const log = opts.onLog ?? (() => {});
+  const budget = opts.maxDeviceMemory === undefined ? undefined : resolveBudget(opts.maxDeviceMemory, ep);
+  const groups = gramGroups(ffnMatrices(model.model, spec), budget?.bytes);
+  const total = spec.layers.length * 3;
+  const result = spec.layers.map(() => ({ down: 0, gate: 0, up: 0 }));
+  const layerIndex = new Map(spec.layers.map((l, i) => [l.index, i]));
+  let done = 0;
+  if (groups.length > 1) log(`spectral norms: ${groups.length} sessions of layers (${budget!.source}: ${formatBytes(budget!.bytes!)})`);
+  for (const [g, group] of groups.entries()) {
+    log(`spectral norms: session ${g + 1}/${groups.length}, ${group.label}: ${group.matrices.length === 1 ? '1 matrix' : `${group.matrices.length} matrices`}, weights ${formatBytes(group.weightBytes)}, estimate ${formatBytes(group.totalBytes)}`);
+    const session = await GramGroupSession.open(model, group, { ep, ...(opts.threads ? { threads: opts.threads } : {}), ...(g === 0 ? { onLog: (l: string) => log(`spectral norms: ${l}`) } : {}) });
+    try {
+      const runs = group.matrices.map((m) => new LanczosRun(m.size, opts));
+      const finish = (i: number) => {
+        const m = group.matrices[i]!;
+        result[layerIndex.get(m.layer)!]![m.name] = runs[i]!.result().norm;
+        opts.onProgress?.(++done, total, `layer ${m.layer} ${m.name}`);
+      };
+      runs.forEach((r, i) => r.done && finish(i));
+      for (let it = 1; runs.some((r) => !r.done); it++) {
+        const products = await session.apply(runs.map((r) => (r.done ? undefined : r.next())));
+        runs.forEach((r, i) => {
+          if (r.done) return;
+          r.accept(products[i]!);
+          if (r.done) finish(i);
+        });
+        if (it % LOG_EVERY_ITERATIONS === 0) log(`spectral norms: session ${g + 1}/${groups.length}, ${it} products: ${runs.filter((r) => r.done).length}/${runs.length} matrices converged`);
+      }
+    } finally {
+      await session.release();
+    }
+  }
+  return result;
 }

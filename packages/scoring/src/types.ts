@@ -2,7 +2,10 @@
  * The scoring contracts: what a criterion asks the probe to measure (taps), what comes back
  * (Statistics), and what a criterion makes of it (GroupScores).
  */
+import type { LoadedModel } from '@llm-bip/onnx-io';
 import type { ModelSpec, PruningPlan } from '@llm-bip/model';
+import type { EpChoice } from '@llm-bip/runtime';
+import type { MemoryBudget } from './blockwise/schedule.js';
 import type { WeightSource } from './weights.js';
 
 /** Tensors of a LayerSpec a tap may read (the field names of LayerSpec). */
@@ -97,6 +100,22 @@ export interface SpectralNorms {
 export interface ScoreProgress {
   /** `done` of `total` `unit`s of `step` are done; `detail` names the last one ("layer 3 down") */
   onProgress?: (e: { step: string; done: number; total: number; unit: string; detail?: string }) => void;
+  /** lines about a criterion's own step (llm-bip: the spectral norms' sessions and iterations) */
+  onLog?: (line: string) => void;
+  /**
+   * Where a criterion's own products may run (llm-bip: the spectral norms): the model loaded once and
+   * the scoring run's EP and memory budget. Absent: the criterion reads weights through `weights` only.
+   */
+  compute?: ScoreCompute;
+}
+
+/** The scoring run's model and device, for a criterion's own ORT sessions. */
+export interface ScoreCompute {
+  model: LoadedModel;
+  ep?: EpChoice;
+  threads?: number;
+  /** device memory one session may hold (the run's --max-device-memory); absent: no limit */
+  maxDeviceMemory?: MemoryBudget;
 }
 
 /**

@@ -4,6 +4,7 @@
  * hidden states it takes and returns. Blocks are packed greedily in order, as many per segment as fit.
  */
 import type { ModelSpec } from '@llm-bip/model';
+import { deviceMemory, type EpChoice } from '@llm-bip/runtime';
 import { ScoringError } from '../errors.js';
 import type { BlockRange } from './partition.js';
 
@@ -118,6 +119,13 @@ export function scheduleByBudget(input: ScheduleInput, budgetBytes: number, lowe
     throw new ScoringError(`--max-device-memory ${formatBytes(budgetBytes)} is below what the embedding alone needs: about ${formatBytes(embedding.totalBytes)}. Give at least that.`);
   }
   return { ...schedule, budgetBytes };
+}
+
+/** A budget in bytes, or 'auto' measured on the device the EP choice resolves to (undefined: not measurable). */
+export function resolveBudget(budget: MemoryBudget, ep: EpChoice): { bytes?: number; source: string } {
+  if (budget !== 'auto') return { bytes: budget, source: '--max-device-memory' };
+  const m = deviceMemory(ep);
+  return m.freeBytes === undefined ? { source: `free memory of the ${m.ep} device unknown (${m.source})` } : { bytes: m.freeBytes, source: `auto: ${m.source}` };
 }
 
 const UNITS: Record<string, number> = { '': 1, B: 1, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, KIB: 2 ** 10, MIB: 2 ** 20, GIB: 2 ** 30, TIB: 2 ** 40 };

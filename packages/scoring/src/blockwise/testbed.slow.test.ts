@@ -1,7 +1,8 @@
 /**
  * Block-by-block scoring on the test-bed models and the exporter fixtures: every statistic equal to the
  * whole-model run (1e-6 relative) and the plans of llm-bip, flap and wanda-sp identical (same hash),
- * at one block per session and under a memory budget that holds about three blocks.
+ * at one block per session and under a memory budget that holds about three blocks; and the llm-bip plans
+ * with the spectral norms in lockstep on the EP equal those of the per-matrix and float64 host products.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -17,8 +18,9 @@ import { makePlan } from '../allocation/plan.js';
 import { modelWeights } from '../weights.js';
 import { baseTaps, uniqueTaps } from '../statistics.js';
 import type { AllocationMode } from '../allocation/allocate.js';
-import type { Statistics } from '../types.js';
+import type { SpectralNorms, Statistics } from '../types.js';
 import { BlockwiseProbe } from './run.js';
+import { ffnMatrices, gramGroups } from '../gram-group.js';
 import { estimateSegments } from './schedule.js';
 
 const tmp = tempDir('scoring-blockwise-testbed-');
@@ -37,11 +39,11 @@ function worst(a: Statistics, b: Statistics, scaled = false): number {
   return w;
 }
 
-async function planHashes(loaded: LoadedModel, spec: ModelSpec, stats: Statistics): Promise<string[]> {
+async function planHashes(loaded: LoadedModel, spec: ModelSpec, stats: Statistics, criteria = CRITERIA, given?: SpectralNorms): Promise<string[]> {
   const weights = modelWeights(loaded.model, loaded.dir);
-  const norms = await spectralNorms(spec, weights);
+  const norms = given ?? (await spectralNorms(spec, weights));
   const out: string[] = [];
-  for (const name of CRITERIA) {
+  for (const name of criteria) {
     const scores = await getCriterion(name).score(stats, weights, spec, { spectralNorms: norms });
     for (const ratio of [0.2, 0.5]) {
       const plan = makePlan(scores, planModelShape(spec, ''), { ratio, allocation: (scores.defaultAllocation ?? 'global-kind') as AllocationMode, createdAt: 'fixed' });
@@ -79,6 +81,32 @@ describe.each([
     const want = await planHashes(loaded, spec, whole);
     expect(await planHashes(loaded, spec, single)).toEqual(want);
     expect(await planHashes(loaded, spec, budgeted)).toEqual(want);
+  }, 600_000);
+
+  it('spectral norms in lockstep on the EP (one session; several under a budget) give the llm-bip plans of the per-matrix products and of the float64 host products', async () => {
+    const onnxPath = join(tmp.dir, `${name}-spectral.onnx`);
+    await exportLlamaToOnnx(hf, onnxPath, { dtype: 'float32', kvCache: true });
+    const loaded = await loadModel(onnxPath);
+    const spec = recogniseModel(loaded.model);
+    const stats = await collectStatistics({ model: loaded, spec, taps: getCriterion('llm-bip').taps(spec), rows, batchSize: 8, ep: 'cpu' });
+    const weights = modelWeights(loaded.model, loaded.dir);
+    // a budget of about three layers' FFN
+    const budget = gramGroups(ffnMatrices(loaded.model, spec).slice(0, 3))[0]!.totalBytes;
+    const lines: string[] = [];
+    const perMatrix = await spectralNorms(spec, weights);
+    const host = await spectralNorms(spec, weights, { products: 'host' });
+    const one = await spectralNorms(spec, weights, { model: loaded, ep: 'cpu' });
+    const split = await spectralNorms(spec, weights, { model: loaded, ep: 'cpu', maxDeviceMemory: budget, onLog: (l) => lines.push(l) });
+    expect(lines[0]).toMatch(new RegExp(`^spectral norms: ${Math.ceil(spec.numLayers / 3)} sessions of layers`));
+    expect(split).toEqual(one);
+    for (const n of [perMatrix, host]) {
+      n.layers.forEach((l, i) => {
+        for (const k of ['down', 'gate', 'up'] as const) expect(Math.abs(one.layers[i]![k] / l[k] - 1), `layer ${i} ${k}`).toBeLessThan(2e-6);
+      });
+    }
+    const want = await planHashes(loaded, spec, stats, ['llm-bip'], perMatrix);
+    expect(await planHashes(loaded, spec, stats, ['llm-bip'], host)).toEqual(want);
+    expect(await planHashes(loaded, spec, stats, ['llm-bip'], one)).toEqual(want);
   }, 600_000);
 });
 

@@ -29,12 +29,13 @@
  *             of m without the FFN's propagation) | 'none' (the "FFN term only" ablation: heads are not
  *             scored, so allocation keeps every head and takes the whole ratio from FFN channels)
  *   spectralNorms: precomputed SpectralNorms (otherwise computed here by Lanczos, reporting each matrix
- *                  through `progress.onProgress`, step 'spectral norms')
+ *                  through `progress.onProgress`, step 'spectral norms'; on `progress.compute`'s EP in
+ *                  lockstep when the run gives it, else one CPU session per matrix)
  */
 import type { LinearRef, ModelSpec } from '@llm-bip/model';
-import { spectralNorms as computeSpectralNorms } from '../spectral.js';
+import { spectralNorms as computeSpectralNorms, type SpectralNormsOptions } from '../spectral.js';
 import { blockOutputNorm, tapValues } from '../statistics.js';
-import type { Criterion, GroupScores, ScoreProgress, SpectralNorms, Statistics, Tap } from '../types.js';
+import type { Criterion, GroupScores, ScoreCompute, ScoreProgress, SpectralNorms, Statistics, Tap } from '../types.js';
 import { perInputSum, square, type LinearWeight, type WeightSource } from '../weights.js';
 import { headGranularity, optionOf, sumPerGroup } from './common.js';
 
@@ -75,7 +76,8 @@ export const llmBip: Criterion = {
   async score(stats: Statistics, weights: WeightSource, spec: ModelSpec, options, progress?: ScoreProgress) {
     const headTerm = optionOf(options, 'headTerm', HEAD_TERMS, 'lipschitz');
     const onProgress = progress?.onProgress;
-    // ||W_down[:,k]|| per channel, taken while the spectral norms have W_down in memory (one read per layer)
+    // ||W_down[:,k]|| per channel, taken while the per-matrix spectral norms have W_down in memory (one read
+    // per layer); the lockstep products on the EP read no weight in JS, so then it is read here, once
     const downColNorms = new Map<string, Float64Array>();
     const downNames = new Set(spec.layers.map((l) => l.down.weight));
     const noting: WeightSource = {
@@ -91,6 +93,8 @@ export const llmBip: Criterion = {
         ? ((options?.spectralNorms as SpectralNorms | undefined) ??
           (await computeSpectralNorms(spec, noting, {
             ...(onProgress ? { onProgress: (done, total, detail) => onProgress({ step: 'spectral norms', done, total, unit: 'matrix', detail }) } : {}),
+            ...(progress?.onLog ? { onLog: progress.onLog } : {}),
+            ...spectralSite(progress?.compute),
           })))
         : undefined;
     const n = stats.tokens;
@@ -129,6 +133,17 @@ export const llmBip: Criterion = {
     };
   },
 };
+
+/** The products on the scoring run's EP with the model's weights in place, when the run says where (spectral.ts). */
+function spectralSite(c: ScoreCompute | undefined): Pick<SpectralNormsOptions, 'model' | 'ep' | 'threads' | 'maxDeviceMemory'> {
+  if (!c) return {};
+  return {
+    model: c.model,
+    ...(c.ep ? { ep: c.ep } : {}),
+    ...(c.threads ? { threads: c.threads } : {}),
+    ...(c.maxDeviceMemory !== undefined ? { maxDeviceMemory: c.maxDeviceMemory } : {}),
+  };
+}
 
 /** ||W[:,k]||_2 for every input k (W stored [in][out]: the 2-norm of row k). */
 function columnNorms(w: LinearWeight): Float64Array {

@@ -6,13 +6,13 @@
  */
 import { loadModel, tensorByteLength, toNumber, type LoadedModel } from '@llm-bip/onnx-io';
 import { batchForFixedDims, fixedDimsOf, type ModelSpec } from '@llm-bip/model';
-import { chunk, createSession, deviceMemory, makeTokenBatch, toFloat32, type EpChoice, type Session } from '@llm-bip/runtime';
+import { chunk, createSession, makeTokenBatch, toFloat32, type EpChoice, type Session } from '@llm-bip/runtime';
 import { ScoringError } from '../errors.js';
 import { baseTaps, StatisticsAccumulator, uniqueTaps } from '../statistics.js';
 import type { Statistics, Tap } from '../types.js';
 import { modelWeights } from '../weights.js';
 import { BlockwiseProbe, runSegments } from '../blockwise/run.js';
-import { formatBytes, scheduleByBudget, scheduleByCount, wholeModelBytes, type BlockSchedule, type MemoryBudget } from '../blockwise/schedule.js';
+import { formatBytes, resolveBudget, scheduleByBudget, scheduleByCount, wholeModelBytes, type BlockSchedule, type MemoryBudget } from '../blockwise/schedule.js';
 import { buildProbe, type ProbeModel } from './build-probe.js';
 import { probeFeeds } from './feeds.js';
 import { writeProbeFile } from './probe-file.js';
@@ -159,13 +159,6 @@ async function collectWhole(loaded: LoadedModel, spec: ModelSpec, taps: Tap[], p
   } finally {
     await file.cleanup();
   }
-}
-
-/** A budget in bytes, or 'auto' measured on the device the EP choice resolves to (undefined: not measurable). */
-function resolveBudget(budget: MemoryBudget, ep: EpChoice): { bytes?: number; source: string } {
-  if (budget !== 'auto') return { bytes: budget, source: '--max-device-memory' };
-  const m = deviceMemory(ep);
-  return m.freeBytes === undefined ? { source: `free memory of the ${m.ep} device unknown (${m.source})` } : { bytes: m.freeBytes, source: `auto: ${m.source}` };
 }
 
 /** The model's declared inputs in the shape a session reports them (for batchSizeFor before any session exists). */
