@@ -14,12 +14,13 @@ import { addTokenScoringHead, EvalError, mostlyHalfPrecision, TARGETS_INPUT, ARG
 import { loadModel, tensorByteLength, toNumber } from '@llm-bip/onnx-io';
 import { recogniseModel, type DeclaredInput, type ModelSpec } from '@llm-bip/model';
 import { inputsOfModel } from './input-demands.js';
-import { deviceMemory, int64Tensor, type EpChoice, type OrtTensor } from '@llm-bip/runtime';
+import { int64Tensor, type EpChoice, type OrtTensor } from '@llm-bip/runtime';
 import {
   formatBytes,
   hiddenStateBytes,
   probeFeeds,
   ProbeBlocks,
+  resolveBudget,
   scheduleByBudget,
   scheduleByCount,
   SegmentRunner,
@@ -104,7 +105,7 @@ export function planEvaluation(m: BlockwiseModel, opts: BlockwiseEvalOptions): E
     reason = `${opts.blocksPerSession} block(s) per session, as asked`;
   } else {
     const wholeBytes = wholeModelBytes(input({ embedding: 0, blocks: [m.weightBytes] }));
-    const budget = budgetBytes(opts.maxDeviceMemory!, opts.ep);
+    const budget = resolveBudget(opts.maxDeviceMemory!, opts.ep);
     if (budget.bytes === undefined) return { mode: 'whole', reason: `${budget.source}: the whole model in one session` };
     if (wholeBytes <= budget.bytes) return { mode: 'whole', reason: `the whole model (about ${formatBytes(wholeBytes)}) fits ${formatBytes(budget.bytes)} (${budget.source})` };
     schedule = scheduleByBudget(input(m.runner().blocks.weightBytes()), budget.bytes, 'fewer windows per run, --batch-size (eval) or --eval-batch (prune-llm), need less');
@@ -119,12 +120,6 @@ export function windowsPerPass(spec: ModelSpec, seqLen: number, batchWindows: nu
   const perWindow = hiddenStateBytes(spec, 1, seqLen);
   const fit = budgetBytes === undefined ? Number.POSITIVE_INFINITY : Math.floor(budgetBytes / 4 / perWindow);
   return Math.max(batchWindows, Math.floor(fit / batchWindows) * batchWindows);
-}
-
-function budgetBytes(budget: MemoryBudget, ep: EpChoice): { bytes?: number; source: string } {
-  if (budget !== 'auto') return { bytes: budget, source: '--max-device-memory' };
-  const m = deviceMemory(ep);
-  return m.freeBytes === undefined ? { source: `free memory of the ${m.ep} device unknown (${m.source})` } : { bytes: m.freeBytes, source: `auto: ${m.source}` };
 }
 
 function blockwiseScoring(runner: SegmentRunner, spec: ModelSpec, schedule: BlockSchedule, passWindows: number, keepFp16Weights: boolean, opts: BlockwiseEvalOptions): { scoring: BatchScoring; ep: () => string | undefined } {

@@ -36,6 +36,7 @@ export {
   formatBytes,
   hiddenStateBytes,
   parseMemoryBudget,
+  resolveBudget,
   scheduleByBudget,
   scheduleByCount,
   wholeModelBytes,
