@@ -1,6 +1,7 @@
 import { chunk, makeTokenBatch, type KvLayout, type Session, type TokenBatch } from '@llm-bip/runtime';
 import { EvalError } from './errors.js';
-import { scoreBatch, type BatchScorer } from './token-scores.js';
+import { batchProgress, scoreBatches, type BatchScorer, type BatchScoring, type TargetBatch } from './token-scores.js';
+
 import { ProgressTracker, type ProgressCallback } from './progress.js';
 import { encodeCached } from './token-cache.js';
 import type { EvalTokenizer } from './tokenizer.js';
@@ -54,19 +55,6 @@ export function splitWindows(ids: readonly number[], seqLen: number, limit?: num
   return out;
 }
 
-/** One forward pass of windows: the batch and, per position (row-major), the token it predicts (0: none). */
-export interface TargetBatch {
-  batch: TokenBatch;
-  targets: Int32Array;
-}
-
-/**
- * Scores every batch at once instead of one forward pass at a time: what block-by-block evaluation
- * provides (each segment's session runs every batch before the next segment's is made).
- * `onProgress(fraction)` reports the share of the work done, 0..1.
- */
-export type BatchScoring = (batches: TargetBatch[], onProgress: (fraction: number) => void) => Promise<BatchScorer[]>;
-
 /** Windows in batches of `batchSize`, each with its targets: position t predicts token t+1. */
 export function targetBatches(windows: readonly number[][], batchSize: number): { windows: readonly number[][]; scored: TargetBatch }[] {
   return chunk(windows, batchSize).map((group) => {
@@ -101,28 +89,19 @@ export async function windowNlls(
   opts: Pick<PerplexityOptions, 'batchSize' | 'kv'> & { onBatch?: (done: number, tokens: number) => void } = {},
 ): Promise<number[]> {
   const batches = targetBatches(windows, opts.batchSize ?? 4);
-  if (typeof source === 'function') {
-    const tokens = windows.reduce((a, w) => a + w.length, 0);
-    let reported = 0;
-    const scorers = await source(
-      batches.map((b) => b.scored),
-      (fraction) => {
-        const done = Math.min(windows.length, Math.floor(fraction * windows.length));
-        const t = Math.round(fraction * tokens);
-        opts.onBatch?.(done, t - reported);
-        reported = t;
-      },
-    );
-    if (scorers.length !== batches.length) throw new EvalError(`block-by-block scoring returned ${scorers.length} results for ${batches.length} batches`);
-    return batches.flatMap((b, i) => batchNlls(b.windows, b.scored.batch.seq, scorers[i]!));
-  }
-  const out: number[] = [];
-  for (const { windows: group, scored } of batches) {
-    const scorer = await scoreBatch(source, scored.batch, scored.targets, opts.kv);
-    out.push(...batchNlls(group, scored.batch.seq, scorer));
-    opts.onBatch?.(out.length, group.reduce((a, w) => a + w.length, 0));
-  }
-  return out;
+  const nlls: number[][] = [];
+  await scoreBatches(
+    source,
+    batches.map((b) => b.scored),
+    (i, scorer) => (nlls[i] = batchNlls(batches[i]!.windows, batches[i]!.scored.batch.seq, scorer)),
+    batchProgress(
+      batches.map((b) => b.windows.length),
+      batches.map((b) => b.windows.reduce((a, w) => a + w.length, 0)),
+      opts.onBatch,
+    ),
+    opts.kv,
+  );
+  return nlls.flat();
 }
 
 /** Perplexity of a text set with the peers' protocol: tokenize once, windows, exp(mean token NLL). */

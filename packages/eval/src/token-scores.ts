@@ -126,3 +126,59 @@ export async function scoreBatch(session: Session, batch: TokenBatch, targets: I
   const view = await forwardLogits(session, batch, kv);
   return { logprobAt: (row, token) => tokenLogProb(view, row, token), greedyAt: (row, token) => isArgmax(view, row, token) };
 }
+
+/** One forward pass: the batch and, per position (row-major), the token read there (0: none). */
+export interface TargetBatch {
+  batch: TokenBatch;
+  targets: Int32Array;
+}
+
+/**
+ * Scores every batch at once instead of one forward pass at a time: what block-by-block evaluation
+ * provides (each segment's session runs every batch before the next is made), for perplexity and the
+ * tasks alike. `onProgress(fraction)` reports the share of the work done, 0..1.
+ */
+export type BatchScoring = (batches: TargetBatch[], onProgress: (fraction: number) => void) => Promise<BatchScorer[]>;
+
+/**
+ * Each batch scored, in order, handed to `use(i, scorer)`: one forward pass per batch through a session
+ * (a scorer may hold the batch's whole logits, so it is used and dropped before the next pass), or every
+ * batch at once through a BatchScoring. `onProgress(batchesDone)` counts batches, fractionally for a
+ * BatchScoring.
+ */
+export async function scoreBatches(
+  source: Session | BatchScoring,
+  batches: TargetBatch[],
+  use: (i: number, scorer: BatchScorer) => void,
+  onProgress: (batchesDone: number) => void,
+  kv?: KvLayout,
+): Promise<void> {
+  if (typeof source === 'function') {
+    const scorers = await source(batches, (fraction) => onProgress(fraction * batches.length));
+    if (scorers.length !== batches.length) throw new EvalError(`block-by-block scoring returned ${scorers.length} results for ${batches.length} batches`);
+    scorers.forEach((scorer, i) => use(i, scorer));
+    return;
+  }
+  for (const [i, b] of batches.entries()) {
+    use(i, await scoreBatch(source, b.batch, b.targets, kv));
+    onProgress(i + 1);
+  }
+}
+
+/**
+ * scoreBatches' `onProgress` as (items done, tokens added) for a caller counting items (windows,
+ * requests) and tokens: `items[i]` and `tokens[i]` are batch i's; a fraction of a batch counts pro rata.
+ */
+export function batchProgress(items: readonly number[], tokens: readonly number[], onBatch?: (done: number, tokensAdded: number) => void): (batchesDone: number) => void {
+  const before = (xs: readonly number[]) => xs.reduce<number[]>((acc, x) => [...acc, acc.at(-1)! + x], [0]);
+  const itemsBefore = before(items);
+  const tokensBefore = before(tokens);
+  let reported = 0;
+  return (done) => {
+    const whole = Math.min(Math.floor(done), items.length);
+    const at = (xs: number[]) => xs[whole]! + (whole < items.length ? (done - whole) * (xs[whole + 1]! - xs[whole]!) : 0);
+    const t = Math.round(at(tokensBefore));
+    onBatch?.(Math.floor(at(itemsBefore)), t - reported);
+    reported = t;
+  };
+}

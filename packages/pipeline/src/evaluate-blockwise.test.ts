@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shared, tempDir } from '@llm-bip/testing';
-import { evaluatePerplexity, loadTextDataset, loadTokenizer, locatePerplexitySet } from '@llm-bip/eval';
+import { createScoringSession, evaluatePerplexity, evaluateTasks, loadTextDataset, loadTokenizer, locatePerplexitySet, type TaskName, type TasksResult } from '@llm-bip/eval';
 import { exportLlamaToOnnx } from '@llm-bip/model';
 import { evaluateModel, type EvalRequest } from './evaluate.js';
 import { loadBlockwiseModel, planEvaluation, windowsPerPass } from './evaluate-blockwise.js';
@@ -78,8 +78,33 @@ describe('block-by-block perplexity', () => {
     if (passes.mode !== 'blockwise' || one.mode !== 'blockwise') throw new Error('expected block-by-block plans');
     const a = await evaluatePerplexity(passes.scoring, tokenizer, dataset, opts);
     const b = await evaluatePerplexity(one.scoring, tokenizer, dataset, opts);
-    expect(logs.filter((l) => /^pass \d\/3: 2 windows$/.test(l))).toHaveLength(3);
+    expect(logs.filter((l) => /^pass \d\/3: 2 sequences$/.test(l))).toHaveLength(3);
     expect(worst(a.windowNll, b.windowNll)).toBeLessThanOrEqual(1e-6);
+  });
+
+  it("zero-shot tasks: every request's log-likelihood and greedy flag equal the whole-model session's (1e-6 relative)", { timeout: 300_000 }, async () => {
+    const path = onnx['bip-llama-tiny']!;
+    const taskOpts = { tasksDir: shared('data', 'tasks'), tasks: ['boolq', 'piqa'] as TaskName[], limit: 6, batchSize: 4, logSamples: true };
+    const { session, cleanup } = await createScoringSession(path, { ep: 'cpu' });
+    let whole: TasksResult;
+    try {
+      whole = await evaluateTasks(session, tokenizer, taskOpts);
+    } finally {
+      await session.release();
+      await cleanup();
+    }
+    // passes of at most 8 x 64 tokens of requests
+    const plan = planEvaluation(await loadBlockwiseModel(path), { ep: 'cpu', blocksPerSession: 2, batchWindows: 4, seqLen: 64, passWindows: 8 });
+    if (plan.mode !== 'blockwise') throw new Error('expected a block-by-block plan');
+    const blockwise = await evaluateTasks(plan.scoring, tokenizer, taskOpts);
+    for (const task of taskOpts.tasks) {
+      const [a, b] = [blockwise.results[task]!, whole.results[task]!];
+      expect(a.samples).toBe(6);
+      const lls = (r: typeof a) => r.log!.flatMap((l) => l.lls);
+      expect(worst(lls(a), lls(b))).toBeLessThanOrEqual(1e-6);
+      expect(a.log!.map((l) => l.isGreedy)).toEqual(b.log!.map((l) => l.isGreedy));
+      expect([a.acc, a.acc_norm]).toEqual([b.acc, b.acc_norm]);
+    }
   });
 
   it('windows per pass: a quarter of the budget over one window\'s hidden state, whole batches, at least one batch', async () => {
@@ -91,7 +116,7 @@ describe('block-by-block perplexity', () => {
   });
 });
 
-describe('bad budgets', () => {
+describe('budgets: refusals, whole when it fits, tasks', () => {
   it('a budget below one block is refused before any window runs, with the size it needs', async () => {
     const logs: string[] = [];
     await expect(evaluateModel({ path: onnx['bip-llama-small']! }, tokenizer, request({ maxDeviceMemory: 1_000_000 }), { log: (l) => logs.push(l) })).rejects.toThrow(
@@ -100,10 +125,12 @@ describe('bad budgets', () => {
     expect(logs.some((l) => l.includes('wikitext2'))).toBe(false);
   });
 
-  it('zero-shot tasks with a budget the model exceeds are refused, naming the way out', async () => {
-    await expect(evaluateModel({ path: onnx['bip-llama-tiny']! }, tokenizer, request({ tasks: ['boolq'], blocksPerSession: 2 }))).rejects.toThrow(
-      /zero-shot tasks \(boolq\) are not evaluated block by block\. Run the tasks in an eval of their own without --max-device-memory/,
-    );
+  it('evaluateModel runs perplexity and tasks block by block under a budget the model exceeds', { timeout: 300_000 }, async () => {
+    const logs: string[] = [];
+    const run = await evaluateModel({ path: onnx['bip-llama-tiny']! }, tokenizer, request({ tasks: ['boolq'], limit: 3, blocksPerSession: 3 }), { log: (l) => logs.push(l) });
+    expect(run.perplexity[0]!.windows).toBe(3);
+    expect(run.tasks!.results.boolq!.samples).toBe(3);
+    expect(logs.some((l) => /^evaluation: block by block, 3 segments/.test(l))).toBe(true);
   });
 
   it('a budget the whole model fits runs it whole, and says so', async () => {

@@ -1,14 +1,14 @@
 /**
- * Perplexity block by block: the model with its scoring head is cut into segments by scoring's
+ * Perplexity and zero-shot tasks block by block: the model with its scoring head is cut into segments by scoring's
  * partitioner (ProbeBlocks: the embedding, runs of decoder blocks, the head in the last segment) and
  * run by scoring's SegmentRunner, one ORT session at a time, the hidden states of the windows carried
  * on the host. The head's per-position log-probabilities come out of the last segment, so the NLLs
  * are reduced exactly as in the whole-model session.
  *
- * Windows go in passes: every batch of a pass through segment k, then through k+1. A pass holds the
- * hidden states of its windows on the host (windows x seq x hidden x 4 bytes at most), so the number
- * of windows per pass is capped by a quarter of the budget; each further pass creates every segment's
- * session again.
+ * Batches go in passes: every batch of a pass through segment k, then through k+1. A pass holds the
+ * hidden states of its sequences on the host (tokens x hidden x 4 bytes at most), so its tokens are
+ * capped by a quarter of the budget (windowsPerPass windows of seqLen); each further pass creates every
+ * segment's session again.
  */
 import { addTokenScoringHead, EvalError, mostlyHalfPrecision, TARGETS_INPUT, ARGMAX_OUTPUT, TOKEN_LOGPROB_OUTPUT, type BatchScorer, type BatchScoring, type TargetBatch } from '@llm-bip/eval';
 import { loadModel, tensorByteLength, toNumber } from '@llm-bip/onnx-io';
@@ -125,23 +125,25 @@ export function windowsPerPass(spec: ModelSpec, seqLen: number, batchWindows: nu
 function blockwiseScoring(runner: SegmentRunner, spec: ModelSpec, schedule: BlockSchedule, passWindows: number, keepFp16Weights: boolean, opts: BlockwiseEvalOptions): { scoring: BatchScoring; ep: () => string | undefined } {
   let ep: string | undefined;
   const scoring = async (batches: TargetBatch[], onProgress: (fraction: number) => void): Promise<BatchScorer[]> => {
-    // passes of whole batches, at most passWindows windows each
+    // passes of whole batches holding at most passWindows windows' tokens (task requests vary in length)
+    const passTokens = passWindows * opts.seqLen;
     const passes: TargetBatch[][] = [];
-    let windows = 0;
+    let tokens = 0;
     for (const b of batches) {
-      if (!passes.length || windows + b.batch.batch > passWindows) {
+      const t = b.batch.batch * b.batch.seq;
+      if (!passes.length || tokens + t > passTokens) {
         passes.push([]);
-        windows = 0;
+        tokens = 0;
       }
       passes.at(-1)!.push(b);
-      windows += b.batch.batch;
+      tokens += t;
     }
     const segments = schedule.ranges.length + 1;
     const total = segments * batches.length;
     let done = 0;
     const scorers: BatchScorer[] = [];
     for (const [p, pass] of passes.entries()) {
-      if (passes.length > 1) opts.onLog?.(`pass ${p + 1}/${passes.length}: ${pass.reduce((a, b) => a + b.batch.batch, 0)} windows`);
+      if (passes.length > 1) opts.onLog?.(`pass ${p + 1}/${passes.length}: ${pass.reduce((a, b) => a + b.batch.batch, 0)} sequences`);
       const logprob = new Array<OrtTensor | undefined>(pass.length);
       const argmax = new Array<OrtTensor | undefined>(pass.length);
       const r = await runner.runAll(

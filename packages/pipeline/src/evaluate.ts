@@ -13,7 +13,6 @@ import {
   loadTextDataset,
   requireDataSets,
   DatasetError,
-  EvalError,
   type BatchScoring,
   type DataLocation,
   type ProgressCallback,
@@ -132,24 +131,7 @@ export async function evaluateModel(model: ModelFile, tokenizer: EvalTokenizer, 
     const windowBatch = req.ppl.length && fixedBatch === undefined ? windowBatchOf(model.path, session.ep, vocab, seqLen, req) : undefined;
     if (windowBatch && req.batchSize === undefined) h.log(`${label}perplexity: ${windowBatch.batch} windows per run (${windowBatch.why})`);
     if (req.ppl.length) perplexity.push(...(await perplexities(session, model, tokenizer, req, data, fixedBatch ?? windowBatch!.batch, progress.onProgress, h.log, label)));
-    let tasks: TasksResult | undefined;
-    if (req.tasks.length) {
-      const limit = req.taskLimit ?? req.limit;
-      tasks = await evaluateTasks(session, tokenizer, {
-        tasksDir: (task) => join(data.get(task)!.root.dir, 'tasks'),
-        tasks: req.tasks,
-        onProgress: progress.onProgress,
-        ...(limit !== undefined ? { limit } : {}),
-        ...(fixedBatch !== undefined ? { batchSize: fixedBatch } : {}),
-        // WebGPU compiles kernels per input shape: round request lengths up so few shapes occur
-        ...(session.ep === 'webgpu' ? { seqMultiple: 16 } : {}),
-        ...(model.kv ? { kv: model.kv } : {}),
-      });
-      if (tasks.missing.length) {
-        const m = tasks.missing.map((x) => `${x.task} (${x.files.join(', ')})`).join('; ');
-        throw new DatasetError(`task files missing: ${m}. Pass --data DIR with the datasets (see ../shared/data/README.md), or leave those tasks out`);
-      }
-    }
+    const tasks = req.tasks.length ? await runTasks(session, model, tokenizer, req, data, fixedBatch, session.ep, progress.onProgress) : undefined;
     return { ep: session.ep, perplexity, ...(tasks ? { tasks } : {}) };
   } finally {
     progress.finish();
@@ -159,6 +141,35 @@ export async function evaluateModel(model: ModelFile, tokenizer: EvalTokenizer, 
       await cleanup();
     }
   }
+}
+
+/** The zero-shot tasks of `req`, through a session or block by block; missing task files are an error. */
+async function runTasks(
+  source: Session | BatchScoring,
+  model: ModelFile,
+  tokenizer: EvalTokenizer,
+  req: EvalRequest,
+  data: ReturnType<typeof requireDataSets>,
+  batchSize: number | undefined,
+  ep: string,
+  onProgress: ProgressCallback,
+): Promise<TasksResult> {
+  const limit = req.taskLimit ?? req.limit;
+  const tasks = await evaluateTasks(source, tokenizer, {
+    tasksDir: (task) => join(data.get(task)!.root.dir, 'tasks'),
+    tasks: req.tasks,
+    onProgress,
+    ...(limit !== undefined ? { limit } : {}),
+    ...(batchSize !== undefined ? { batchSize } : {}),
+    // WebGPU compiles kernels per input shape: round request lengths up so few shapes occur
+    ...(ep === 'webgpu' ? { seqMultiple: 16 } : {}),
+    ...(model.kv ? { kv: model.kv } : {}),
+  });
+  if (tasks.missing.length) {
+    const m = tasks.missing.map((x) => `${x.task} (${x.files.join(', ')})`).join('; ');
+    throw new DatasetError(`task files missing: ${m}. Pass --data DIR with the datasets (see ../shared/data/README.md), or leave those tasks out`);
+  }
+  return tasks;
 }
 
 /** Every perplexity set of `req`, through a session or block by block. */
@@ -201,7 +212,7 @@ async function perplexities(
 async function evaluateUnderBudget(model: ModelFile, tokenizer: EvalTokenizer, req: EvalRequest, data: ReturnType<typeof requireDataSets>, hooks: PipelineHooks | undefined, opts: EvaluateOptions): Promise<EvalRun | undefined> {
   const h = hooksOf(hooks);
   const label = opts.label ?? '';
-  const { plan, windowBatch } = await planUnderBudget(model.path, req, { ...opts, onLog: h.log });
+  const { plan, windowBatch, taskBatch } = await planUnderBudget(model.path, req, { ...opts, onLog: h.log });
   if (plan.mode === 'whole') {
     h.log(`${label}evaluation: the whole model in one session (${plan.reason})`);
     return undefined;
@@ -209,8 +220,9 @@ async function evaluateUnderBudget(model: ModelFile, tokenizer: EvalTokenizer, r
   h.log(`${label}evaluation: block by block, ${plan.schedule.segments.length} segments, estimated peak ${formatBytes(plan.schedule.peakBytes)} (${plan.reason}); ${windowBatch.batch} windows per run (${windowBatch.why})`);
   const progress = h.evalProgress(label);
   try {
-    const perplexity = await perplexities(plan.scoring, model, tokenizer, req, data, windowBatch.batch, progress.onProgress, h.log, label);
-    return { ep: plan.ep() ?? req.ep ?? DEFAULTS.ep, perplexity };
+    const perplexity = req.ppl.length ? await perplexities(plan.scoring, model, tokenizer, req, data, windowBatch.batch, progress.onProgress, h.log, label) : [];
+    const tasks = req.tasks.length ? await runTasks(plan.scoring, model, tokenizer, req, data, taskBatch, deviceMemory(req.ep ?? DEFAULTS.ep).ep, progress.onProgress) : undefined;
+    return { ep: plan.ep() ?? req.ep ?? DEFAULTS.ep, perplexity, ...(tasks ? { tasks } : {}) };
   } finally {
     progress.finish();
   }
@@ -218,11 +230,9 @@ async function evaluateUnderBudget(model: ModelFile, tokenizer: EvalTokenizer, r
 
 /**
  * How `req` would evaluate the model at `path` under its budget: whole, or block by block with its
- * schedule. Refuses, before anything runs, a budget below one block and zero-shot tasks with a budget
- * the model exceeds (prune-llm asks this of the dense model before calibrating).
+ * schedule. Refuses, before anything runs, a budget below one block.
  */
-export async function planUnderBudget(path: string, req: EvalRequest, opts: EvaluateOptions & { onLog?: (line: string) => void } = {}): Promise<{ plan: EvalExecution; windowBatch: { batch: number; why: string } }> {
-  const label = opts.label ?? '';
+async function planUnderBudget(path: string, req: EvalRequest, opts: EvaluateOptions & { onLog?: (line: string) => void } = {}): Promise<{ plan: EvalExecution; windowBatch: { batch: number; why: string }; taskBatch?: number }> {
   const ep = req.ep ?? DEFAULTS.ep;
   const m = await loadBlockwiseModel(path);
   opts.checkVocab?.(m.vocab);
@@ -238,12 +248,7 @@ export async function planUnderBudget(path: string, req: EvalRequest, opts: Eval
     seqLen,
     ...(opts.onLog ? { onLog: opts.onLog } : {}),
   });
-  if (plan.mode === 'blockwise' && req.tasks.length) {
-    throw new EvalError(
-      `${label}evaluation: ${plan.reason}, and zero-shot tasks (${req.tasks.join(', ')}) are not evaluated block by block. Run the tasks in an eval of their own without --max-device-memory (the whole model must fit), or leave them out.`,
-    );
-  }
-  return { plan, windowBatch };
+  return { plan, windowBatch, ...(fixedBatch !== undefined ? { taskBatch: fixedBatch } : {}) };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTinyLlama, shared, tempDir } from '@llm-bip/testing';
+import { buildTinyLlama, tempDir } from '@llm-bip/testing';
 import { validatePlan } from '@llm-bip/model';
 import { getCriterion, loadScores, registerCriterion, sampleCalibration, saveScores, tapValues, type CalibrationSet, type Criterion } from '@llm-bip/scoring';
 import { DEFAULTS, loadModelInput, planFromScores, planFromScoresFile, pruneLlm, rescore, scoreModel, scoresFile, type ModelInput } from './index.js';
@@ -108,24 +108,4 @@ describe('pruneLlm: the whole run as a function', () => {
     rmSync(out);
   });
 
-  it('refuses zero-shot tasks that would have to run block by block before calibrating (nothing written)', async () => {
-    const t = await buildTinyLlama({ seed: 6, hiddenSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 4, intermediateSize: 40, vocabSize: 64 }, { dir: join(tmp.dir, 'tasks'), dtype: 'float32', kvCache: false });
-    const m = await loadModelInput(t.onnxPath);
-    const out = join(tmp.dir, 'tasks-out.onnx');
-    const logs: string[] = [];
-    const run = pruneLlm(
-      { ...m, tokenizer: { encode } as never, fingerprint: 'sha256:tasks' },
-      {
-        ratio: 0.25,
-        // no such calibration file: calibrating would fail with another message, so the refusal comes first
-        calibration: { calib: join(tmp.dir, 'no-such-calib.txt'), samples: 4, seqLen: 16 },
-        outPath: out,
-        ep: 'cpu',
-        eval: { ppl: ['wikitext2'], tasks: ['boolq'], dataDir: shared('data'), ep: 'cpu', blocksPerSession: 1 },
-      },
-      { log: (l) => logs.push(l) },
-    );
-    await expect(run).rejects.toThrow(/dense evaluation: 1 block\(s\) per session, as asked, and zero-shot tasks \(boolq\) are not evaluated block by block/);
-    expect(existsSync(out)).toBe(false);
-  });
 });

@@ -10,7 +10,7 @@ import type { AllocationMode, CalibrationSet, GroupScores, MemoryBudget, Statist
 import type { PruneResult } from '@llm-bip/surgery';
 import { calibrate, calibrationRecord, type CalibrationRequest } from './calibrate.js';
 import { DEFAULTS } from './defaults.js';
-import { benchModel, evaluateModel, planUnderBudget, type BenchRequest, type EvalRequest, type EvalRun } from './evaluate.js';
+import { benchModel, evaluateModel, type BenchRequest, type EvalRequest, type EvalRun } from './evaluate.js';
 import { hooksOf, type PipelineHooks } from './hooks.js';
 import { batchForModel, benchDemand, calibrationDemand, evalDemands, inputsOfModel } from './input-demands.js';
 import { planFromScores } from './plan.js';
@@ -82,10 +82,6 @@ export async function pruneLlm(input: PruneLlmInput, req: PruneLlmRequest, hooks
     undefined,
     input.loaded.path,
   );
-  // tasks that would have to run block by block are refused now, not after scoring and pruning
-  if (req.eval?.tasks.length && (req.eval.maxDeviceMemory !== undefined || req.eval.blocksPerSession !== undefined)) {
-    await planUnderBudget(input.loaded.path, req.eval, { label: 'dense ' });
-  }
   const calibration = await calibrate(input.tokenizer, req.calibration);
   const { statistics, scores, execution } = await scoreModel(
     input,

@@ -44,10 +44,10 @@ export const evalMemoryOptions: Record<string, OptionSpec> = {
   'max-device-memory': {
     type: 'string',
     value: 'SIZE',
-    description: 'device memory evaluation may use, e.g. 8GB, 500MB, 1.5GiB or auto (free memory now); over it, perplexity runs block by block',
+    description: 'device memory evaluation may use, e.g. 8GB, 500MB, 1.5GiB or auto (free memory now); over it, perplexity and tasks run block by block',
     defaultText: 'none: the whole model in one session',
   },
-  'blocks-per-session': { type: 'string', value: 'N', description: 'perplexity block by block, N decoder blocks per ORT session (overrides --max-device-memory)' },
+  'blocks-per-session': { type: 'string', value: 'N', description: 'evaluate block by block, N decoder blocks per ORT session (overrides --max-device-memory)' },
 };
 
 export const dataOption: Record<string, OptionSpec> = {

@@ -132,7 +132,7 @@ describe('llm-bip eval', () => {
     expect(JSON.parse(r.stdout).result.results.wikitext2.perplexity).toBe(JSON.parse(plain.stdout).result.results.wikitext2.perplexity);
   });
 
-  it('--blocks-per-session / --max-device-memory: perplexity block by block equals the whole-model run; bad budgets are usage or input errors naming the fix', async () => {
+  it('--blocks-per-session / --max-device-memory: perplexity block by block equals the whole-model run; bad budgets are usage or input errors naming the fix; tasks too', async () => {
     const base = ['eval', onnx, '--ppl', 'wikitext2', '--limit', '3', '--ep', 'cpu', '--data', data];
     const whole = JSON.parse((await cli([...base, '--json'], { env })).stdout).result.results.wikitext2.perplexity;
     const r = await cli([...base, '--blocks-per-session', '2'], { env });
@@ -148,9 +148,12 @@ describe('llm-bip eval', () => {
     const garbage = await cli([...base, '--max-device-memory', 'lots'], { env });
     expect(garbage.code).toBe(ExitCode.usage);
     expect(garbage.stderr).toContain('--max-device-memory must be a size such as 8GB');
-    const tasks = await cli([...base, '--tasks', 'boolq', '--blocks-per-session', '1'], { env });
-    expect(tasks.code).toBe(ExitCode.input);
-    expect(tasks.stderr).toContain('zero-shot tasks (boolq) are not evaluated block by block');
+    // tasks go block by block too, with the same accuracies
+    const taskArgs = ['eval', onnx, '--ppl', 'none', '--tasks', 'boolq', '--limit', '4', '--ep', 'cpu', '--data', data, '--json'];
+    const tw = JSON.parse((await cli(taskArgs, { env })).stdout).result.results.boolq;
+    const tb = await cli([...taskArgs, '--blocks-per-session', '3'], { env });
+    expect(tb.code, tb.stderr).toBe(0);
+    expect(JSON.parse(tb.stdout).result.results.boolq).toEqual(tw);
   });
 
   it('tasks in --ppl are refused with the fix', async () => {

@@ -62,7 +62,7 @@ export const evalCommand = defineCommand({
   examples: [
     { command: 'llm-bip eval model.onnx', explain: 'WikiText-2 test and PTB validation perplexity at 128 tokens' },
     { command: 'llm-bip eval pruned/model.onnx --ppl wikitext2 --tasks boolq,piqa --limit 200 --json', explain: 'a quick check, as JSON' },
-    { command: 'llm-bip eval llama-70b/model.onnx --ppl wikitext2 --ep cuda --max-device-memory 40GB', explain: 'a model larger than the GPU: perplexity block by block, as many blocks per session as fit 40 GB' },
+    { command: 'llm-bip eval llama-70b/model.onnx --ppl wikitext2 --ep cuda --max-device-memory 40GB', explain: 'a model larger than the GPU: evaluated block by block, as many blocks per session as fit 40 GB' },
   ],
   async run(ctx) {
     const model = soleArgument(ctx, 'MODEL', 'eval', 'give an ONNX file or an HF checkpoint folder');
