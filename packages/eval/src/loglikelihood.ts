@@ -1,6 +1,6 @@
-import { makeTokenBatch, type KvLayout, type Session } from '@llm-bip/runtime';
+import { chunk, makeTokenBatch, type KvLayout, type Session } from '@llm-bip/runtime';
 import { EvalError } from './errors.js';
-import { scoreBatch } from './token-scores.js';
+import { batchProgress, scoreBatches, type BatchScoring } from './token-scores.js';
 import type { LoglikelihoodRequest } from './tasks/types.js';
 import type { EvalTokenizer } from './tokenizer.js';
 
@@ -61,7 +61,7 @@ export interface ScoreOptions extends PairEncodingOptions {
  * input = (context + continuation)[-(maxLength+1):][:-1], the continuation scored at its last positions.
  * Requests are batched longest first (right padding does not change a causal model's real positions).
  */
-export async function scoreRequests(session: Session, tokenizer: EvalTokenizer, requests: readonly LoglikelihoodRequest[], opts: ScoreOptions = {}): Promise<LoglikelihoodResult[]> {
+export async function scoreRequests(source: Session | BatchScoring, tokenizer: EvalTokenizer, requests: readonly LoglikelihoodRequest[], opts: ScoreOptions = {}): Promise<LoglikelihoodResult[]> {
   const maxLength = opts.maxLength ?? 2048;
   const encoded = requests.map((r) => {
     const e = encodePair(tokenizer, r, opts);
@@ -73,29 +73,37 @@ export async function scoreRequests(session: Session, tokenizer: EvalTokenizer, 
   const order = encoded.map((_, i) => i).sort((a, b) => encoded[b]!.input.length - encoded[a]!.input.length || a - b);
   const results = new Array<LoglikelihoodResult>(requests.length);
   const batchSize = opts.batchSize ?? 8;
-  let done = 0;
-  for (let start = 0; start < order.length; start += batchSize) {
-    const idx = order.slice(start, start + batchSize);
-    const rows = idx.map((i) => encoded[i]!.input);
-    const batch = makeTokenBatch(rows, 0, opts.seqMultiple ?? 1);
-    // the continuation occupies each row's last positions; position first + j predicts continuation[j]
-    const firstScored = (i: number) => encoded[i]!.input.length - encoded[i]!.continuation.length;
+  // the continuation occupies each row's last positions; position first + j predicts continuation[j]
+  const firstScored = (i: number) => encoded[i]!.input.length - encoded[i]!.continuation.length;
+  const batches = chunk(order, batchSize).map((idx) => {
+    const batch = makeTokenBatch(idx.map((i) => encoded[i]!.input), 0, opts.seqMultiple ?? 1);
     const targets = new Int32Array(batch.batch * batch.seq); // id 0 where nothing is scored
     idx.forEach((i, b) => encoded[i]!.continuation.forEach((tok, j) => (targets[b * batch.seq + firstScored(i) + j] = tok)));
-    const scorer = await scoreBatch(session, batch, targets, opts.kv);
-    idx.forEach((i, b) => {
-      const { continuation } = encoded[i]!;
-      let logprob = 0;
-      let greedy = true;
-      continuation.forEach((tok, j) => {
-        const row = b * batch.seq + firstScored(i) + j;
-        logprob += scorer.logprobAt(row, tok);
-        if (greedy && !scorer.greedyAt(row, tok)) greedy = false;
+    return { idx, scored: { batch, targets } };
+  });
+  await scoreBatches(
+    source,
+    batches.map((b) => b.scored),
+    (k, scorer) => {
+      const { idx, scored } = batches[k]!;
+      idx.forEach((i, b) => {
+        const { continuation } = encoded[i]!;
+        let logprob = 0;
+        let greedy = true;
+        continuation.forEach((tok, j) => {
+          const row = b * scored.batch.seq + firstScored(i) + j;
+          logprob += scorer.logprobAt(row, tok);
+          if (greedy && !scorer.greedyAt(row, tok)) greedy = false;
+        });
+        results[i] = { logprob, isGreedy: greedy, continuationTokens: continuation.length };
       });
-      results[i] = { logprob, isGreedy: greedy, continuationTokens: continuation.length };
-    });
-    done += idx.length;
-    opts.onBatch?.(done, rows.reduce((a, r) => a + r.length, 0));
-  }
+    },
+    batchProgress(
+      batches.map((b) => b.idx.length),
+      batches.map((b) => b.idx.reduce((a, i) => a + encoded[i]!.input.length, 0)),
+      opts.onBatch,
+    ),
+    opts.kv,
+  );
   return results;
 }

@@ -1,6 +1,7 @@
-import { chunk, makeTokenBatch, type KvLayout, type Session } from '@llm-bip/runtime';
+import { chunk, makeTokenBatch, type KvLayout, type Session, type TokenBatch } from '@llm-bip/runtime';
 import { EvalError } from './errors.js';
-import { scoreBatch } from './token-scores.js';
+import { batchProgress, scoreBatches, type BatchScorer, type BatchScoring, type TargetBatch } from './token-scores.js';
+
 import { ProgressTracker, type ProgressCallback } from './progress.js';
 import { encodeCached } from './token-cache.js';
 import type { EvalTokenizer } from './tokenizer.js';
@@ -54,33 +55,57 @@ export function splitWindows(ids: readonly number[], seqLen: number, limit?: num
   return out;
 }
 
-/**
- * NLL sum of each window: every window predicts its tokens 2..L from the ones before it. A session with
- * the scoring head (createScoringSession) returns the log-probabilities from the graph; any other session
- * returns logits, reduced in float64 JS (scoreBatch).
- */
-export async function windowNlls(session: Session, windows: readonly number[][], opts: Pick<PerplexityOptions, 'batchSize' | 'kv'> & { onBatch?: (done: number, tokens: number) => void } = {}): Promise<number[]> {
-  const out: number[] = [];
-  for (const group of chunk(windows, opts.batchSize ?? 4)) {
+/** Windows in batches of `batchSize`, each with its targets: position t predicts token t+1. */
+export function targetBatches(windows: readonly number[][], batchSize: number): { windows: readonly number[][]; scored: TargetBatch }[] {
+  return chunk(windows, batchSize).map((group) => {
     const batch = makeTokenBatch(group);
-    // position t predicts token t+1; the last position of each window (and padding) predicts nothing: id 0
+    // the last position of each window (and padding) predicts nothing: id 0
     const targets = new Int32Array(batch.batch * batch.seq);
     group.forEach((w, b) => {
       for (let t = 0; t + 1 < w.length; t++) targets[b * batch.seq + t] = w[t + 1]!;
     });
-    const scorer = await scoreBatch(session, batch, targets, opts.kv);
-    group.forEach((w, b) => {
-      let nll = 0;
-      for (let t = 0; t + 1 < w.length; t++) nll -= scorer.logprobAt(b * batch.seq + t, w[t + 1]!);
-      out.push(nll);
-    });
-    opts.onBatch?.(out.length, group.reduce((a, w) => a + w.length, 0));
-  }
-  return out;
+    return { windows: group, scored: { batch, targets } };
+  });
+}
+
+/** NLL sums of a batch's windows from its scorer. */
+function batchNlls(group: readonly number[][], seq: number, scorer: BatchScorer): number[] {
+  return group.map((w, b) => {
+    let nll = 0;
+    for (let t = 0; t + 1 < w.length; t++) nll -= scorer.logprobAt(b * seq + t, w[t + 1]!);
+    return nll;
+  });
+}
+
+/**
+ * NLL sum of each window: every window predicts its tokens 2..L from the ones before it. A session with
+ * the scoring head (createScoringSession) returns the log-probabilities from the graph; any other session
+ * returns logits, reduced in float64 JS (scoreBatch). A BatchScoring (block by block) scores every batch
+ * in one call, with the same reduction.
+ */
+export async function windowNlls(
+  source: Session | BatchScoring,
+  windows: readonly number[][],
+  opts: Pick<PerplexityOptions, 'batchSize' | 'kv'> & { onBatch?: (done: number, tokens: number) => void } = {},
+): Promise<number[]> {
+  const batches = targetBatches(windows, opts.batchSize ?? 4);
+  const nlls: number[][] = [];
+  await scoreBatches(
+    source,
+    batches.map((b) => b.scored),
+    (i, scorer) => (nlls[i] = batchNlls(batches[i]!.windows, batches[i]!.scored.batch.seq, scorer)),
+    batchProgress(
+      batches.map((b) => b.windows.length),
+      batches.map((b) => b.windows.reduce((a, w) => a + w.length, 0)),
+      opts.onBatch,
+    ),
+    opts.kv,
+  );
+  return nlls.flat();
 }
 
 /** Perplexity of a text set with the peers' protocol: tokenize once, windows, exp(mean token NLL). */
-export async function evaluatePerplexity(session: Session, tokenizer: EvalTokenizer, dataset: TextDataset, opts: PerplexityOptions = {}): Promise<PerplexityResult> {
+export async function evaluatePerplexity(session: Session | BatchScoring, tokenizer: EvalTokenizer, dataset: TextDataset, opts: PerplexityOptions = {}): Promise<PerplexityResult> {
   const seqLen = opts.seqLen ?? 128;
   const { ids } = encodeCached(tokenizer, dataset.text, opts.cacheDir ? { cacheDir: opts.cacheDir } : {});
   const windows = splitWindows(ids, seqLen, opts.limit);

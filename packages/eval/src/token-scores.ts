@@ -3,7 +3,7 @@
  * hands back two [batch, seq] tensors instead of the [batch, seq, vocab] logits, and the log-softmax
  * runs in the graph rather than in JavaScript.
  */
-import { loadModel, writeDerivedModelFile, type DerivedModelFile } from '@llm-bip/onnx-io';
+import { floatKind, loadModel, tensorByteLength, writeDerivedModelFile, type DerivedModelFile, type ModelProto } from '@llm-bip/onnx-io';
 import { createSession, forwardFeeds, forwardLogits, int64Tensor, type KvLayout, type Session, type SessionOptions, type TokenBatch } from '@llm-bip/runtime';
 import { EvalError } from './errors.js';
 import { isArgmax, tokenLogProb } from './log-softmax.js';
@@ -25,12 +25,14 @@ export function hasScoringHead(session: Session): boolean {
  * A session on `modelPath` with the scoring head added. The derived model never goes into the model's
  * folder: with external weights ORT loads it from memory and reads the weights from that folder; a
  * self-contained one goes to a temp folder, removed by `cleanup`, or here when the session cannot be created.
+ * A model whose weights are mostly float16 or bfloat16 gets `keepFp16Weights` unless the options say
+ * otherwise: on the CPU EP that keeps evaluation near the weights' size instead of about 1.7x.
  */
 export async function createScoringSession(modelPath: string, sessionOptions: SessionOptions = {}): Promise<ScoringSession> {
-  const { file, originalPath } = await writeHeadModel(modelPath);
+  const { file, originalPath, halfWeights } = await writeHeadModel(modelPath);
   let inner: Session;
   try {
-    inner = await createSession(file, sessionOptions);
+    inner = await createSession(file, { keepFp16Weights: halfWeights, ...sessionOptions });
   } catch (e) {
     await file.cleanup();
     throw e;
@@ -56,11 +58,24 @@ export async function createScoringSession(modelPath: string, sessionOptions: Se
  * The derived model on disk. Its own function so that the decoded model (all weights, for a
  * self-contained file) is garbage before ORT loads its copy.
  */
-async function writeHeadModel(modelPath: string): Promise<{ file: DerivedModelFile; originalPath: string }> {
+async function writeHeadModel(modelPath: string): Promise<{ file: DerivedModelFile; originalPath: string; halfWeights: boolean }> {
   const loaded = await loadModel(modelPath);
+  const halfWeights = mostlyHalfPrecision(loaded.model);
   addTokenScoringHead(loaded.model);
   const file = await writeDerivedModelFile(loaded.model, loaded.dir, { prefix: '.llm-bip-eval-', label: 'scoring-head model' });
-  return { file, originalPath: loaded.path };
+  return { file, originalPath: loaded.path, halfWeights };
+}
+
+/** Whether float16/bfloat16 initializers hold more bytes than float32 ones (an fp16 or bf16 export). */
+export function mostlyHalfPrecision(model: ModelProto): boolean {
+  let half = 0;
+  let single = 0;
+  for (const t of model.graph?.initializer ?? []) {
+    const kind = floatKind(t.dataType ?? 0);
+    if (kind === 'float16' || kind === 'bfloat16') half += tensorByteLength(t);
+    else if (kind === 'float32') single += tensorByteLength(t);
+  }
+  return half > single;
 }
 
 export interface TokenScores {
@@ -110,4 +125,60 @@ export async function scoreBatch(session: Session, batch: TokenBatch, targets: I
   }
   const view = await forwardLogits(session, batch, kv);
   return { logprobAt: (row, token) => tokenLogProb(view, row, token), greedyAt: (row, token) => isArgmax(view, row, token) };
+}
+
+/** One forward pass: the batch and, per position (row-major), the token read there (0: none). */
+export interface TargetBatch {
+  batch: TokenBatch;
+  targets: Int32Array;
+}
+
+/**
+ * Scores every batch at once instead of one forward pass at a time: what block-by-block evaluation
+ * provides (each segment's session runs every batch before the next is made), for perplexity and the
+ * tasks alike. `onProgress(fraction)` reports the share of the work done, 0..1.
+ */
+export type BatchScoring = (batches: TargetBatch[], onProgress: (fraction: number) => void) => Promise<BatchScorer[]>;
+
+/**
+ * Each batch scored, in order, handed to `use(i, scorer)`: one forward pass per batch through a session
+ * (a scorer may hold the batch's whole logits, so it is used and dropped before the next pass), or every
+ * batch at once through a BatchScoring. `onProgress(batchesDone)` counts batches, fractionally for a
+ * BatchScoring.
+ */
+export async function scoreBatches(
+  source: Session | BatchScoring,
+  batches: TargetBatch[],
+  use: (i: number, scorer: BatchScorer) => void,
+  onProgress: (batchesDone: number) => void,
+  kv?: KvLayout,
+): Promise<void> {
+  if (typeof source === 'function') {
+    const scorers = await source(batches, (fraction) => onProgress(fraction * batches.length));
+    if (scorers.length !== batches.length) throw new EvalError(`block-by-block scoring returned ${scorers.length} results for ${batches.length} batches`);
+    scorers.forEach((scorer, i) => use(i, scorer));
+    return;
+  }
+  for (const [i, b] of batches.entries()) {
+    use(i, await scoreBatch(source, b.batch, b.targets, kv));
+    onProgress(i + 1);
+  }
+}
+
+/**
+ * scoreBatches' `onProgress` as (items done, tokens added) for a caller counting items (windows,
+ * requests) and tokens: `items[i]` and `tokens[i]` are batch i's; a fraction of a batch counts pro rata.
+ */
+export function batchProgress(items: readonly number[], tokens: readonly number[], onBatch?: (done: number, tokensAdded: number) => void): (batchesDone: number) => void {
+  const before = (xs: readonly number[]) => xs.reduce<number[]>((acc, x) => [...acc, acc.at(-1)! + x], [0]);
+  const itemsBefore = before(items);
+  const tokensBefore = before(tokens);
+  let reported = 0;
+  return (done) => {
+    const whole = Math.min(Math.floor(done), items.length);
+    const at = (xs: number[]) => xs[whole]! + (whole < items.length ? (done - whole) * (xs[whole + 1]! - xs[whole]!) : 0);
+    const t = Math.round(at(tokensBefore));
+    onBatch?.(Math.floor(at(itemsBefore)), t - reported);
+    reported = t;
+  };
 }

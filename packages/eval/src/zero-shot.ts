@@ -4,6 +4,7 @@ import { scoreRequests } from './loglikelihood.js';
 import { meanStderr, scoreItem } from './metrics.js';
 import { ProgressTracker, type ProgressCallback } from './progress.js';
 import { readParquetRows } from './datasets/readers.js';
+import type { BatchScoring } from './token-scores.js';
 import { findHfParquet, taskItemsFromHfRows } from './tasks/hf-rows.js';
 import { loadTaskItems, missingTaskFiles } from './tasks/loaders.js';
 import { taskNames, type TaskItem, type TaskName } from './tasks/types.js';
@@ -77,7 +78,7 @@ export function isTaskName(name: string): name is TaskName {
 }
 
 /** Score items: every choice's log-likelihood, then acc / acc_norm / acc_bytes as lm-eval computes them. */
-export async function evaluateItems(session: Session, tokenizer: EvalTokenizer, task: TaskName, items: readonly TaskItem[], opts: Omit<TaskOptions, 'tasksDir' | 'tasks' | 'limit'> = {}): Promise<TaskResult> {
+export async function evaluateItems(session: Session | BatchScoring, tokenizer: EvalTokenizer, task: TaskName, items: readonly TaskItem[], opts: Omit<TaskOptions, 'tasksDir' | 'tasks' | 'limit'> = {}): Promise<TaskResult> {
   const requests = items.flatMap((it) => it.requests);
   const progress = new ProgressTracker(opts.onProgress, 'task', task, requests.length, 'requests');
   const lls = await scoreRequests(session, tokenizer, requests, {
@@ -125,7 +126,7 @@ export async function evaluateItems(session: Session, tokenizer: EvalTokenizer, 
  * Zero-shot evaluation of the requested tasks. Each task reads its standard files (taskFiles) or, when they
  * are absent, an HF parquet of its scored split in the same folder; a task with neither is listed in `missing`.
  */
-export async function evaluateTasks(session: Session, tokenizer: EvalTokenizer, opts: TaskOptions): Promise<TasksResult> {
+export async function evaluateTasks(session: Session | BatchScoring, tokenizer: EvalTokenizer, opts: TaskOptions): Promise<TasksResult> {
   const tasks = opts.tasks ?? taskNames;
   for (const t of tasks) if (!isTaskName(t)) throw new EvalError(`unknown task "${String(t)}" (known: ${taskNames.join(', ')})`);
   if (opts.limit !== undefined && (!Number.isInteger(opts.limit) || opts.limit < 1)) throw new EvalError(`--limit must be a positive integer, got ${opts.limit}`);

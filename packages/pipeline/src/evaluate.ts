@@ -13,7 +13,9 @@ import {
   loadTextDataset,
   requireDataSets,
   DatasetError,
+  type BatchScoring,
   type DataLocation,
+  type ProgressCallback,
   type DataSetName,
   TOKEN_LOGPROB_OUTPUT,
   windowBatchFor,
@@ -25,7 +27,9 @@ import {
   type TasksResult,
 } from '@llm-bip/eval';
 import { checkWithinContext, contextLengthOf, modelWidthsOf } from '@llm-bip/model';
-import { createSession, logitsOutputName, type EpChoice, type KvLayout, type Session } from '@llm-bip/runtime';
+import { createSession, deviceMemory, logitsOutputName, type EpChoice, type KvLayout, type Session } from '@llm-bip/runtime';
+import { formatBytes, type MemoryBudget } from '@llm-bip/scoring';
+import { loadBlockwiseModel, planEvaluation, type EvalExecution } from './evaluate-blockwise.js';
 import { DEFAULTS, evalMemoryBudget } from './defaults.js';
 import { hooksOf, type PipelineHooks } from './hooks.js';
 import { batchForModel, benchDemand, evalDemands, inputsOfSession } from './input-demands.js';
@@ -46,6 +50,13 @@ export interface EvalRequest {
   ep?: EpChoice;
   /** where tokenized datasets are cached between runs */
   cacheDir?: string;
+  /**
+   * Device memory evaluation may use (bytes, or auto: the device's free memory now). Perplexity runs
+   * block by block when the whole model's estimate exceeds it. Absent: the whole model in one session.
+   */
+  maxDeviceMemory?: MemoryBudget;
+  /** perplexity block by block with this many decoder blocks per session, whatever the budget */
+  blocksPerSession?: number;
 }
 
 export interface EvalRun {
@@ -104,6 +115,10 @@ export async function evaluateModel(model: ModelFile, tokenizer: EvalTokenizer, 
   const label = opts.label ?? '';
   // every set is found (or all the missing ones named, with the fetch command) before a session is made
   const data = requireDataSets([...req.ppl, ...req.tasks], req.dataDir);
+  if (req.maxDeviceMemory !== undefined || req.blocksPerSession !== undefined) {
+    const run = await evaluateUnderBudget(model, tokenizer, req, data, hooks, opts);
+    if (run) return run;
+  }
   const { session, cleanup } = await evaluationSession(model.path, req.ep ?? DEFAULTS.ep, hooks);
   const progress = h.evalProgress(label);
   try {
@@ -115,41 +130,8 @@ export async function evaluateModel(model: ModelFile, tokenizer: EvalTokenizer, 
     const seqLen = req.seqLen ?? DEFAULTS.eval.seqLen;
     const windowBatch = req.ppl.length && fixedBatch === undefined ? windowBatchOf(model.path, session.ep, vocab, seqLen, req) : undefined;
     if (windowBatch && req.batchSize === undefined) h.log(`${label}perplexity: ${windowBatch.batch} windows per run (${windowBatch.why})`);
-    for (const name of req.ppl) {
-      const found = data.get(name as DataSetName)!;
-      const path = found.files[0]!;
-      // the first run tokenizes the whole set (seconds to a minute); later runs read the cache
-      h.log(`${label}${describeResolved(found)}`);
-      const dataset = await loadTextDataset(name, path);
-      perplexity.push(
-        await evaluatePerplexity(session, tokenizer, dataset, {
-          seqLen,
-          ...(req.cacheDir ? { cacheDir: req.cacheDir } : {}),
-          onProgress: progress.onProgress,
-          ...(req.limit !== undefined ? { limit: req.limit } : {}),
-          batchSize: fixedBatch ?? windowBatch!.batch,
-          ...(model.kv ? { kv: model.kv } : {}),
-        }),
-      );
-    }
-    let tasks: TasksResult | undefined;
-    if (req.tasks.length) {
-      const limit = req.taskLimit ?? req.limit;
-      tasks = await evaluateTasks(session, tokenizer, {
-        tasksDir: (task) => join(data.get(task)!.root.dir, 'tasks'),
-        tasks: req.tasks,
-        onProgress: progress.onProgress,
-        ...(limit !== undefined ? { limit } : {}),
-        ...(fixedBatch !== undefined ? { batchSize: fixedBatch } : {}),
-        // WebGPU compiles kernels per input shape: round request lengths up so few shapes occur
-        ...(session.ep === 'webgpu' ? { seqMultiple: 16 } : {}),
-        ...(model.kv ? { kv: model.kv } : {}),
-      });
-      if (tasks.missing.length) {
-        const m = tasks.missing.map((x) => `${x.task} (${x.files.join(', ')})`).join('; ');
-        throw new DatasetError(`task files missing: ${m}. Pass --data DIR with the datasets (see ../shared/data/README.md), or leave those tasks out`);
-      }
-    }
+    if (req.ppl.length) perplexity.push(...(await perplexities(session, model, tokenizer, req, data, fixedBatch ?? windowBatch!.batch, progress.onProgress, h.log, label)));
+    const tasks = req.tasks.length ? await runTasks(session, model, tokenizer, req, data, fixedBatch, session.ep, progress.onProgress) : undefined;
     return { ep: session.ep, perplexity, ...(tasks ? { tasks } : {}) };
   } finally {
     progress.finish();
@@ -159,6 +141,114 @@ export async function evaluateModel(model: ModelFile, tokenizer: EvalTokenizer, 
       await cleanup();
     }
   }
+}
+
+/** The zero-shot tasks of `req`, through a session or block by block; missing task files are an error. */
+async function runTasks(
+  source: Session | BatchScoring,
+  model: ModelFile,
+  tokenizer: EvalTokenizer,
+  req: EvalRequest,
+  data: ReturnType<typeof requireDataSets>,
+  batchSize: number | undefined,
+  ep: string,
+  onProgress: ProgressCallback,
+): Promise<TasksResult> {
+  const limit = req.taskLimit ?? req.limit;
+  const tasks = await evaluateTasks(source, tokenizer, {
+    tasksDir: (task) => join(data.get(task)!.root.dir, 'tasks'),
+    tasks: req.tasks,
+    onProgress,
+    ...(limit !== undefined ? { limit } : {}),
+    ...(batchSize !== undefined ? { batchSize } : {}),
+    // WebGPU compiles kernels per input shape: round request lengths up so few shapes occur
+    ...(ep === 'webgpu' ? { seqMultiple: 16 } : {}),
+    ...(model.kv ? { kv: model.kv } : {}),
+  });
+  if (tasks.missing.length) {
+    const m = tasks.missing.map((x) => `${x.task} (${x.files.join(', ')})`).join('; ');
+    throw new DatasetError(`task files missing: ${m}. Pass --data DIR with the datasets (see ../shared/data/README.md), or leave those tasks out`);
+  }
+  return tasks;
+}
+
+/** Every perplexity set of `req`, through a session or block by block. */
+async function perplexities(
+  source: Session | BatchScoring,
+  model: ModelFile,
+  tokenizer: EvalTokenizer,
+  req: EvalRequest,
+  data: ReturnType<typeof requireDataSets>,
+  batchSize: number,
+  onProgress: ProgressCallback,
+  log: (line: string) => void,
+  label: string,
+): Promise<PerplexityResult[]> {
+  const out: PerplexityResult[] = [];
+  for (const name of req.ppl) {
+    const found = data.get(name as DataSetName)!;
+    // the first run tokenizes the whole set (seconds to a minute); later runs read the cache
+    log(`${label}${describeResolved(found)}`);
+    const dataset = await loadTextDataset(name, found.files[0]!);
+    out.push(
+      await evaluatePerplexity(source, tokenizer, dataset, {
+        seqLen: req.seqLen ?? DEFAULTS.eval.seqLen,
+        ...(req.cacheDir ? { cacheDir: req.cacheDir } : {}),
+        onProgress,
+        ...(req.limit !== undefined ? { limit: req.limit } : {}),
+        batchSize,
+        ...(model.kv ? { kv: model.kv } : {}),
+      }),
+    );
+  }
+  return out;
+}
+
+/**
+ * Evaluation under a memory budget: undefined when the whole model fits (the caller runs it whole as
+ * usual), else perplexity block by block. Zero-shot tasks are not run block by block: asked for with a
+ * budget the whole model exceeds, they are refused before anything runs.
+ */
+async function evaluateUnderBudget(model: ModelFile, tokenizer: EvalTokenizer, req: EvalRequest, data: ReturnType<typeof requireDataSets>, hooks: PipelineHooks | undefined, opts: EvaluateOptions): Promise<EvalRun | undefined> {
+  const h = hooksOf(hooks);
+  const label = opts.label ?? '';
+  const { plan, windowBatch, taskBatch } = await planUnderBudget(model.path, req, { ...opts, onLog: h.log });
+  if (plan.mode === 'whole') {
+    h.log(`${label}evaluation: the whole model in one session (${plan.reason})`);
+    return undefined;
+  }
+  h.log(`${label}evaluation: block by block, ${plan.schedule.segments.length} segments, estimated peak ${formatBytes(plan.schedule.peakBytes)} (${plan.reason}); ${windowBatch.batch} windows per run (${windowBatch.why})`);
+  const progress = h.evalProgress(label);
+  try {
+    const perplexity = req.ppl.length ? await perplexities(plan.scoring, model, tokenizer, req, data, windowBatch.batch, progress.onProgress, h.log, label) : [];
+    const tasks = req.tasks.length ? await runTasks(plan.scoring, model, tokenizer, req, data, taskBatch, deviceMemory(req.ep ?? DEFAULTS.ep).ep, progress.onProgress) : undefined;
+    return { ep: plan.ep() ?? req.ep ?? DEFAULTS.ep, perplexity, ...(tasks ? { tasks } : {}) };
+  } finally {
+    progress.finish();
+  }
+}
+
+/**
+ * How `req` would evaluate the model at `path` under its budget: whole, or block by block with its
+ * schedule. Refuses, before anything runs, a budget below one block.
+ */
+async function planUnderBudget(path: string, req: EvalRequest, opts: EvaluateOptions & { onLog?: (line: string) => void } = {}): Promise<{ plan: EvalExecution; windowBatch: { batch: number; why: string }; taskBatch?: number }> {
+  const ep = req.ep ?? DEFAULTS.ep;
+  const m = await loadBlockwiseModel(path);
+  opts.checkVocab?.(m.vocab);
+  const seqLen = req.seqLen ?? DEFAULTS.eval.seqLen;
+  const fixedBatch = batchForModel(m.inputs, m.spec, evalDemands(req), req.batchSize, path);
+  // the caller's batch size comes back from batchForModel too: only an unasked one is the model's
+  const windowBatch = fixedBatch !== undefined && req.batchSize === undefined ? { batch: fixedBatch, why: 'fixed by the model' } : windowBatchOf(path, deviceMemory(ep).ep, m.vocab, seqLen, req);
+  const plan = planEvaluation(m, {
+    ep,
+    ...(req.maxDeviceMemory !== undefined ? { maxDeviceMemory: req.maxDeviceMemory } : {}),
+    ...(req.blocksPerSession !== undefined ? { blocksPerSession: req.blocksPerSession } : {}),
+    batchWindows: windowBatch.batch,
+    seqLen,
+    ...(opts.onLog ? { onLog: opts.onLog } : {}),
+  });
+  return { plan, windowBatch, ...(fixedBatch !== undefined ? { taskBatch: fixedBatch } : {}) };
 }
 
 /**

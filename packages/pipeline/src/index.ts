@@ -19,3 +19,4 @@ export {
 export { pruneLlm, type PruneLlmInput, type PruneLlmRequest, type PruneLlmResult, type PruneLlmHooks } from './prune-llm.js';
 export { loadModelInput } from './load.js';
 export { exportCached, checkpointKey, type CachedExport, type CachedExportOptions } from './export-cache.js';
+export { loadBlockwiseModel, planEvaluation, windowsPerPass, type BlockwiseEvalOptions, type BlockwiseModel, type EvalExecution } from './evaluate-blockwise.js';

@@ -107,4 +107,5 @@ describe('pruneLlm: the whole run as a function', () => {
     expect(readFileSync(out).equals(readFileSync(join(tmp.dir, 'nocomp.onnx')))).toBe(false);
     rmSync(out);
   });
+
 });

@@ -24,6 +24,18 @@ export interface SessionOptions {
    * matrix-vector products; the products' float32 rounding differs slightly from the packed kernels'.
    */
   prepack?: boolean;
+  /**
+   * CPU EP, models with float16 weights: keep them float16 in memory, once. By default ORT 1.29 on x64
+   * turns the Cast(float16 -> float32) it puts before kernels without a float16 version (the FFN's
+   * MatMuls, next to the fused SiLU) into float32 copies of those weights at load
+   * (FuseFp16InitializerToFp32NodeTransformer): +0.27 GB per LLaMA-2-7B layer, 1.7x the weights at 32
+   * layers. With this set, that transformer is off (the casts run per run, one weight at a time) and so
+   * are the CPU memory arena and the memory pattern, which would otherwise keep every run's float32
+   * temporaries allocated: memory stays near the weights' size plus the largest float32 weight
+   * (BENCHMARKS.md, "Evaluation memory on fp16 models"). No effect on other EPs; float32 models only
+   * lose the arena. Default false.
+   */
+  keepFp16Weights?: boolean;
   /** ORT log severity, 0 verbose .. 4 fatal; default 3 (errors only). */
   logSeverity?: 0 | 1 | 2 | 3 | 4;
   /** CUDA device ordinal; default $LLM_BIP_CUDA_DEVICE, else 0. */
@@ -72,7 +84,8 @@ interface HostSession {
   outputMetadata: OrtValueMetadata[];
 }
 
-function ortOptions(ep: ExecutionProvider, o: SessionOptions): ort.InferenceSession.SessionOptions {
+/** The onnxruntime-node options of a session on `ep` (exported for tests). */
+export function ortOptions(ep: ExecutionProvider, o: SessionOptions): ort.InferenceSession.SessionOptions {
   // onnxruntime-node's binding takes only deviceId for the CUDA EP; cuDNN is loaded lazily by ORT 1.29
   // and is needed by none of the ops of a decoder LLM, so its absence is reported, not fatal.
   const provider: ort.InferenceSession.ExecutionProviderConfig = ep === 'cuda' ? { name: 'cuda', deviceId: cudaDeviceId(o.deviceId) } : ep;
@@ -83,9 +96,19 @@ function ortOptions(ep: ExecutionProvider, o: SessionOptions): ort.InferenceSess
   };
   if (o.threads !== undefined) opts.intraOpNumThreads = o.threads;
   // onnxruntime-node passes `extra` as session config entries ("session.disable_prepacking")
-  if (o.prepack === false) opts.extra = { session: { disable_prepacking: '1' } };
+  const extra: Record<string, Record<string, string>> = {};
+  if (o.prepack === false) extra.session = { disable_prepacking: '1' };
+  if (o.keepFp16Weights && ep === 'cpu') {
+    extra.optimization = { disable_specified_optimizers: FP16_WEIGHT_COPIES };
+    opts.enableCpuMemArena = false;
+    opts.enableMemPattern = false;
+  }
+  if (Object.keys(extra).length) opts.extra = extra;
   return opts;
 }
+
+/** The ORT 1.29 CPU graph transformer that stores float32 copies of float16 weights (keepFp16Weights). */
+export const FP16_WEIGHT_COPIES = 'FuseFp16InitializerToFp32NodeTransformer';
 
 /** ORT options for an in-memory model: its external initializers are read from `externalDataDir`. */
 function inMemoryOptions(base: ort.InferenceSession.SessionOptions, externalDataDir: string): ort.InferenceSession.SessionOptions {

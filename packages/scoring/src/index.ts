@@ -28,14 +28,15 @@ export { buildProbe, PROBE_OUTPUT_PREFIX, type ProbeModel, type ProbeOptions } f
 export { headGrams, hostHeadGram } from './probe/head-gram.js';
 export { writeProbeFile, type ProbeFile } from './probe/probe-file.js';
 export { collectStatistics, type CollectOptions, type ExecutionSchedule } from './probe/collect.js';
-export { ProbeBlocks, segmentModel, type BlockRange, type CarriedType, type ProbeSegment } from './blockwise/partition.js';
-export { BlockwiseProbe, runSegments, type BlockwiseRunOptions, type SegmentResult, type SegmentRunOptions } from './blockwise/run.js';
+export { ProbeBlocks, scoringRefusal, segmentModel, type BlockRange, type CarriedType, type ProbeSegment } from './blockwise/partition.js';
+export { BlockwiseProbe, runSegments, SegmentRunner, type BlockwiseRunOptions, type SegmentBatchRun, type SegmentResult, type SegmentRunOptions } from './blockwise/run.js';
 export {
   blockActivationBytes,
   estimateSegments,
   formatBytes,
   hiddenStateBytes,
   parseMemoryBudget,
+  resolveBudget,
   scheduleByBudget,
   scheduleByCount,
   wholeModelBytes,

@@ -33,10 +33,21 @@ export const scoringMemoryOptions: Record<string, OptionSpec> = {
   'max-device-memory': {
     type: 'string',
     value: 'SIZE',
-    description: 'device memory scoring may use, e.g. 8GB, 500MB, 1.5GiB or auto (free memory now); over it, the probe runs block by block',
+    description: "device memory scoring (and prune-llm's evaluation, when given) may use, e.g. 8GB, 500MB, 1.5GiB or auto (free memory now); over it, the model runs block by block",
     defaultText: String(DEFAULTS.maxDeviceMemory),
   },
-  'blocks-per-session': { type: 'string', value: 'N', description: 'score block by block, N decoder blocks per ORT session (overrides --max-device-memory)' },
+  'blocks-per-session': { type: 'string', value: 'N', description: "score (and, when given, prune-llm's evaluation) block by block, N decoder blocks per ORT session (overrides --max-device-memory)" },
+};
+
+/** How evaluation uses device memory: the same option names as scoring's; absent, the whole model runs in one session. */
+export const evalMemoryOptions: Record<string, OptionSpec> = {
+  'max-device-memory': {
+    type: 'string',
+    value: 'SIZE',
+    description: 'device memory evaluation may use, e.g. 8GB, 500MB, 1.5GiB or auto (free memory now); over it, perplexity and tasks run block by block',
+    defaultText: 'none: the whole model in one session',
+  },
+  'blocks-per-session': { type: 'string', value: 'N', description: 'evaluate block by block, N decoder blocks per ORT session (overrides --max-device-memory)' },
 };
 
 export const dataOption: Record<string, OptionSpec> = {

@@ -84,9 +84,15 @@ export class ProbeBlocks {
   private readonly blockOf = new Map<NodeProto, number>();
   private readonly producerOf = new Map<string, NodeProto>();
 
+  /**
+   * `probe`: the probe, or any model of `spec` (evaluation cuts the model with its scoring head the
+   * same way; graph outputs that are not taps run in the segment of their depth, the head in the last).
+   * `refuse` makes the error for a graph that cannot be cut (default: scoring's, naming its options).
+   */
   constructor(
     readonly probe: ModelProto,
     spec: ModelSpec,
+    private readonly refuse: (why: string) => Error = scoringRefusal,
   ) {
     const graph = probe.graph;
     if (!graph) throw new ScoringError('the probe model has no graph');
@@ -96,7 +102,7 @@ export class ProbeBlocks {
     this.hidden = [...spec.layers.map((l) => materialiseTensor(graph, l.input).name), materialiseTensor(graph, spec.layers[spec.numLayers - 1]!.output).name];
     for (let i = 1; i < spec.numLayers; i++) {
       if (materialiseTensor(graph, spec.layers[i - 1]!.output).name !== this.hidden[i]) {
-        throw refusal(`block ${i}'s input is not block ${i - 1}'s output (a fused op sits between them)`);
+        throw this.refuse(`block ${i}'s input is not block ${i - 1}'s output (a fused op sits between them)`);
       }
     }
     this.index = new GraphIndex(graph);
@@ -116,7 +122,7 @@ export class ProbeBlocks {
       for (const t of BLOCK_TENSORS) {
         const name = materialiseTensor(graph, l[t]).name;
         const d = this.depth.get(name);
-        if (d !== l.index) throw refusal(`block ${l.index}'s ${t} tensor "${name}" depends on ${d === undefined || d < 0 ? 'no block input' : `block ${d}'s input`}`);
+        if (d !== l.index) throw this.refuse(`block ${l.index}'s ${t} tensor "${name}" depends on ${d === undefined || d < 0 ? 'no block input' : `block ${d}'s input`}`);
       }
     }
     this.pullBackOutputTaps();
@@ -185,7 +191,7 @@ export class ProbeBlocks {
       if (b !== undefined) members[segOfBlock[b]!]!.add(node);
     }
     const x0 = this.producerOf.get(this.hidden[0]!);
-    if (!x0) throw refusal(`block 0's input "${this.hidden[0]}" is not computed by a node`);
+    if (!x0) throw this.refuse(`block 0's input "${this.hidden[0]}" is not computed by a node`);
     members[0]!.add(x0);
     // recompute, in each segment, the hidden-state-free nodes it reads
     for (const set of members) {
@@ -242,13 +248,13 @@ export class ProbeBlocks {
     });
     for (const [name, rs] of readers) {
       const from = producedIn.get(name)!;
-      if (rs.some((r) => r <= from)) throw refusal(`tensor "${name}" is read by a segment before the one that computes it`);
+      if (rs.some((r) => r <= from)) throw this.refuse(`tensor "${name}" is read by a segment before the one that computes it`);
       segs[from]!.carriedOut.push(name);
     }
     segs.forEach((seg, s) => {
       const next = s + 1 < segs.length ? this.hidden[ranges[s]!.first]! : undefined;
       if (next) seg.carriedOut = [next, ...seg.carriedOut.filter((n) => n !== next)];
-      if (next && !segs[s]!.nodes.some((n) => (n.output ?? []).includes(next))) throw refusal(`segment ${s} does not compute "${next}"`);
+      if (next && !segs[s]!.nodes.some((n) => (n.output ?? []).includes(next))) throw this.refuse(`segment ${s} does not compute "${next}"`);
     });
     return segs;
   }
@@ -297,7 +303,8 @@ function checkRanges(ranges: BlockRange[], numLayers: number): void {
   if (next !== numLayers) throw new ScoringError(`block ranges end at block ${next - 1}; the model has ${numLayers} blocks (0..${numLayers - 1})`);
 }
 
-function refusal(why: string): ScoringError {
+/** Why a model cannot be scored block by block, and what to do instead. */
+export function scoringRefusal(why: string): ScoringError {
   return new ScoringError(
     `this model cannot be scored block by block: ${why}. Block-by-block scoring needs every block's input as a tensor of its own (our exporter, the torch.onnx exporters); score it whole: leave out --max-device-memory and --blocks-per-session.`,
   );

@@ -12,9 +12,9 @@
  * and returns its outputs and the statistics of its taps (what sequential pruning will call on inputs
  * from already-pruned blocks).
  */
-import { DataType, type LoadedModel } from '@llm-bip/onnx-io';
+import { DataType, type LoadedModel, type ModelProto } from '@llm-bip/onnx-io';
 import type { ModelSpec } from '@llm-bip/model';
-import { createSession, toFloat32, type EpChoice, type Feeds, type OrtTensor, type OrtValueMetadata, type TokenBatch } from '@llm-bip/runtime';
+import { createSession, toFloat32, type EpChoice, type Feeds, type OrtTensor, type OrtValueMetadata, type Session, type TokenBatch } from '@llm-bip/runtime';
 import { ScoringError } from '../errors.js';
 import { buildProbe, type ProbeModel } from '../probe/build-probe.js';
 import { probeFeeds } from '../probe/feeds.js';
@@ -27,9 +27,111 @@ import { ProbeBlocks, segmentModel, type BlockRange, type CarriedType, type Prob
 export interface SegmentRunOptions {
   ep?: EpChoice;
   threads?: number;
+  /** runtime's keepFp16Weights for the segment sessions (float16 models on the CPU EP) */
+  keepFp16Weights?: boolean;
   onLog?: (line: string) => void;
   /** after each batch: batches of this segment done */
   onBatch?: (done: number, total: number) => void;
+}
+
+/** What a segment's session is asked for one batch: its feeds, and the outputs to fetch besides the carried ones. */
+export interface SegmentBatchRun {
+  /** the feeds of batch `b` for `session`; `carriedIn` holds the segment's carried inputs for it */
+  feeds(session: Session, b: number, carriedIn: Feeds): Feeds;
+  /** outputs to fetch besides the carried ones (taps, the scoring head's) */
+  fetch: string[];
+  /** every batch's fetched outputs, carried ones included, as they come (the caller keeps what it needs) */
+  onResult(b: number, result: Record<string, OrtTensor>): void;
+  /** after the last batch, with the EP the session ran on */
+  done?(ep: string): void;
+}
+
+/**
+ * Any model cut by ProbeBlocks (a probe, or a model with its evaluation head), run one segment at a
+ * time: a session per segment, created, run over every batch, released. The one implementation of
+ * segment execution that block-by-block scoring and evaluation share.
+ */
+export class SegmentRunner {
+  /** types of carried tensors, learnt from the sessions that produce them */
+  private readonly carriedTypes = new Map<string, CarriedType>();
+
+  constructor(
+    readonly model: ModelProto,
+    /** the model's folder: external weights are read from it, derived files never go in it */
+    readonly dir: string,
+    readonly blocks: ProbeBlocks,
+  ) {}
+
+  /**
+   * Run `seg` over `batches` batches: `carried[b]` must hold its `carriedIn` for batch b (nothing for the
+   * embedding segment). Returns, per batch, the tensors it hands on (`carriedOut`). One session,
+   * released before this returns.
+   */
+  async runSegment(seg: ProbeSegment, batches: number, carried: Feeds[], run: SegmentBatchRun, opts: SegmentRunOptions = {}): Promise<{ carried: Feeds[]; ep: string }> {
+    if (carried.length !== batches) throw new ScoringError(`runSegment: ${carried.length} carried entries for ${batches} batches`);
+    for (const name of seg.carriedIn) {
+      if (!carried.every((c) => c[name])) throw new ScoringError(`segment ${seg.index} reads "${name}", which the carried tensors do not hold: run the segments before it first`);
+    }
+    const model = segmentModel(this.model, seg, (name) => this.carriedTypes.get(name) ?? typeOfTensor(carried[0]![name]!));
+    const file = await writeProbeFile(model, this.dir);
+    try {
+      const session = await createSession(file, {
+        ...(opts.ep ? { ep: opts.ep } : {}),
+        ...(opts.threads ? { threads: opts.threads } : {}),
+        ...(opts.keepFp16Weights ? { keepFp16Weights: true } : {}),
+        ...(opts.onLog ? { onLog: opts.onLog } : {}),
+      });
+      try {
+        for (const m of session.outputMetadata) if (seg.carriedOut.includes(m.name)) this.carriedTypes.set(m.name, typeOfMetadata(m));
+        const names = [...seg.carriedOut, ...run.fetch.filter((n) => !seg.carriedOut.includes(n))];
+        const out: Feeds[] = [];
+        for (let b = 0; b < batches; b++) {
+          const inputs: Feeds = {};
+          for (const name of seg.carriedIn) inputs[name] = carried[b]![name]!;
+          const result = await session.run(run.feeds(session, b, inputs), names);
+          run.onResult(b, result);
+          const next: Feeds = {};
+          for (const name of seg.carriedOut) next[name] = result[name]!;
+          out.push(next);
+          opts.onBatch?.(b + 1, batches);
+        }
+        return { carried: out, ep: session.ep };
+      } finally {
+        await session.release();
+      }
+    } finally {
+      await file.cleanup();
+    }
+  }
+
+  /**
+   * Every segment of `ranges` in order over every batch. `runFor(seg)` says what to feed and fetch in
+   * each. Between segments the host keeps only what a later segment reads (one generation of hidden
+   * states). Returns the largest carried host bytes and the first EP reported.
+   */
+  async runAll(ranges: BlockRange[], batches: number, runFor: (seg: ProbeSegment) => SegmentBatchRun, opts: SegmentRunOptions & { onSegment?: (seg: ProbeSegment, of: number) => void; signal?: AbortSignal } = {}): Promise<{ carriedHostBytes: number; ep?: string }> {
+    const segs = this.blocks.segments(ranges);
+    let carried: Feeds[] = Array.from({ length: batches }, () => ({}));
+    let carriedHostBytes = 0;
+    let ep: string | undefined;
+    for (const [k, seg] of segs.entries()) {
+      opts.signal?.throwIfAborted();
+      opts.onSegment?.(seg, segs.length);
+      // the execution-provider line once, not once per session
+      const run = runFor(seg);
+      const r = await this.runSegment(seg, batches, carried, run, k === 0 ? opts : { ...opts, onLog: undefined });
+      run.done?.(r.ep);
+      ep ??= r.ep;
+      const later = new Set(segs.slice(k + 1).flatMap((s) => s.carriedIn));
+      carried = carried.map((c, b) => {
+        const keep: Feeds = {};
+        for (const [name, t] of [...Object.entries(c), ...Object.entries(r.carried[b]!)]) if (later.has(name)) keep[name] = t;
+        return keep;
+      });
+      carriedHostBytes = Math.max(carriedHostBytes, carried.reduce((a, c) => a + Object.values(c).reduce((x, t) => x + tensorBytes(t), 0), 0));
+    }
+    return { carriedHostBytes, ...(ep ? { ep } : {}) };
+  }
 }
 
 export interface SegmentResult {
@@ -43,15 +145,16 @@ export interface SegmentResult {
 
 /** A probe built once for a model, cut into segments on demand. */
 export class BlockwiseProbe {
-  /** types of carried tensors, learnt from the sessions that produce them */
-  private readonly carriedTypes = new Map<string, CarriedType>();
+  private readonly runner: SegmentRunner;
 
   private constructor(
     readonly loaded: LoadedModel,
     readonly spec: ModelSpec,
     readonly probe: ProbeModel,
     readonly blocks: ProbeBlocks,
-  ) {}
+  ) {
+    this.runner = new SegmentRunner(probe.model, loaded.dir, blocks);
+  }
 
   /** Build the probe for `taps` (the full list, base taps included) and analyse its blocks; refuses graphs it cannot cut. */
   static async build(loaded: LoadedModel, spec: ModelSpec, taps: Tap[]): Promise<BlockwiseProbe> {
@@ -67,48 +170,45 @@ export class BlockwiseProbe {
     return this.blocks.segments(ranges);
   }
 
+  /** What a segment's session feeds and fetches for the probe: its taps, accumulated as the batches come. */
+  private tapRun(seg: ProbeSegment, batches: TokenBatch[]): { run: SegmentBatchRun; acc: StatisticsAccumulator } {
+    const taps = this.probe.outputs.filter((o) => seg.tapOutputs.some((t) => t.name === o.output));
+    const acc = new StatisticsAccumulator(taps.map((t) => t.tap));
+    const run: SegmentBatchRun = {
+      feeds: (session, b, carriedIn) => probeFeeds(session, this.spec, batches[b]!, carriedIn),
+      fetch: taps.map((t) => t.output),
+      onResult: (b, result) => {
+        const outputs: Record<string, Float32Array> = {};
+        for (const t of taps) outputs[t.key] = toFloat32(result[t.output]!);
+        acc.addBatch(batches[b]!.batch, batches[b]!.seq, outputs);
+      },
+    };
+    return { run, acc };
+  }
+
   /**
    * Run one segment over every batch: `carried[b]` must hold the segment's `carriedIn` for batch b
    * (nothing for the embedding segment). One session, released before this returns.
    */
   async runSegment(seg: ProbeSegment, batches: TokenBatch[], carried: Feeds[], opts: SegmentRunOptions = {}): Promise<SegmentResult> {
-    if (carried.length !== batches.length) throw new ScoringError(`runSegment: ${carried.length} carried entries for ${batches.length} batches`);
-    for (const name of seg.carriedIn) {
-      if (!carried.every((c) => c[name])) throw new ScoringError(`segment ${seg.index} reads "${name}", which the carried tensors do not hold: run the segments before it first`);
-    }
-    const model = segmentModel(this.probe.model, seg, (name) => this.carriedTypes.get(name) ?? typeOfTensor(carried[0]![name]!));
-    const taps = this.probe.outputs.filter((o) => seg.tapOutputs.some((t) => t.name === o.output));
-    const file = await writeProbeFile(model, this.loaded.dir);
-    try {
-      const session = await createSession(file, {
-        ...(opts.ep ? { ep: opts.ep } : {}),
-        ...(opts.threads ? { threads: opts.threads } : {}),
-        ...(opts.onLog ? { onLog: opts.onLog } : {}),
-      });
-      try {
-        for (const m of session.outputMetadata) if (seg.carriedOut.includes(m.name)) this.carriedTypes.set(m.name, typeOfMetadata(m));
-        const acc = new StatisticsAccumulator(taps.map((t) => t.tap));
-        const names = [...seg.carriedOut, ...taps.map((t) => t.output)];
-        const out: Feeds[] = [];
-        for (const [b, batch] of batches.entries()) {
-          const inputs: Feeds = {};
-          for (const name of seg.carriedIn) inputs[name] = carried[b]![name]!;
-          const result = await session.run(probeFeeds(session, this.spec, batch, inputs), names);
-          const outputs: Record<string, Float32Array> = {};
-          for (const t of taps) outputs[t.key] = toFloat32(result[t.output]!);
-          acc.addBatch(batch.batch, batch.seq, outputs);
-          const next: Feeds = {};
-          for (const name of seg.carriedOut) next[name] = result[name]!;
-          out.push(next);
-          opts.onBatch?.(b + 1, batches.length);
-        }
-        return { carried: out, statistics: acc.result(session.ep), ep: session.ep };
-      } finally {
-        await session.release();
-      }
-    } finally {
-      await file.cleanup();
-    }
+    const { run, acc } = this.tapRun(seg, batches);
+    const r = await this.runner.runSegment(seg, batches.length, carried, run, opts);
+    return { carried: r.carried, statistics: acc.result(r.ep), ep: r.ep };
+  }
+
+  /** Every segment over every batch, the statistics of each segment's taps (in segment order). */
+  async runAll(ranges: BlockRange[], batches: TokenBatch[], opts: BlockwiseRunOptions = {}): Promise<{ parts: Statistics[]; carriedHostBytes: number }> {
+    const parts: Statistics[] = [];
+    const r = await this.runner.runAll(
+      ranges,
+      batches.length,
+      (seg) => {
+        const { run, acc } = this.tapRun(seg, batches);
+        return { ...run, done: (ep) => parts.push(acc.result(ep)) };
+      },
+      opts,
+    );
+    return { parts, carriedHostBytes: r.carriedHostBytes };
   }
 }
 
@@ -125,25 +225,7 @@ export interface BlockwiseRunOptions extends SegmentRunOptions {
  * float64 sums match the whole-model run exactly when ORT's float32 outputs do.
  */
 export async function runSegments(bw: BlockwiseProbe, ranges: BlockRange[], taps: Tap[], batches: TokenBatch[], opts: BlockwiseRunOptions = {}): Promise<{ statistics: Statistics; carriedHostBytes: number }> {
-  const segs = bw.segments(ranges);
-  let carried: Feeds[] = batches.map(() => ({}));
-  const parts: Statistics[] = [];
-  let carriedHostBytes = 0;
-  for (const [k, seg] of segs.entries()) {
-    opts.signal?.throwIfAborted();
-    opts.onSegment?.(seg, segs.length);
-    // the execution-provider line once, not once per session
-    const r = await bw.runSegment(seg, batches, carried, k === 0 ? opts : { ...opts, onLog: undefined });
-    parts.push(r.statistics);
-    // keep what a later segment still reads, drop the rest: the host holds one generation of states
-    const later = new Set(segs.slice(k + 1).flatMap((s) => s.carriedIn));
-    carried = carried.map((c, b) => {
-      const keep: Feeds = {};
-      for (const [name, t] of [...Object.entries(c), ...Object.entries(r.carried[b]!)]) if (later.has(name)) keep[name] = t;
-      return keep;
-    });
-    carriedHostBytes = Math.max(carriedHostBytes, carried.reduce((a, c) => a + Object.values(c).reduce((x, t) => x + tensorBytes(t), 0), 0));
-  }
+  const { parts, carriedHostBytes } = await bw.runAll(ranges, batches, opts);
   const first = parts[0]!;
   const all: Record<string, number[]> = {};
   for (const p of parts) Object.assign(all, p.taps);

@@ -93,7 +93,7 @@ export function scheduleByCount(input: ScheduleInput, blocksPerSession: number):
  * As many consecutive blocks per segment as fit the budget. Refused, before anything runs, when the
  * embedding or a single block does not fit: the message says how much it needs.
  */
-export function scheduleByBudget(input: ScheduleInput, budgetBytes: number): BlockSchedule {
+export function scheduleByBudget(input: ScheduleInput, budgetBytes: number, lowerBatch = 'a library caller can lower batchSize'): BlockSchedule {
   const act = blockActivationBytes(input.spec, input.batch, input.seqLen) + 2 * hiddenStateBytes(input.spec, input.batch, input.seqLen);
   const ranges: BlockRange[] = [];
   let current: BlockRange | undefined;
@@ -101,7 +101,7 @@ export function scheduleByBudget(input: ScheduleInput, budgetBytes: number): Blo
   input.weights.blocks.forEach((w, l) => {
     if (w + act > budgetBytes) {
       throw new ScoringError(
-        `--max-device-memory ${formatBytes(budgetBytes)} is below what block ${l} alone needs: about ${formatBytes(w + act)} (weights ${formatBytes(w)}, activations ${formatBytes(act)} for a batch of ${input.batch} x ${input.seqLen} tokens). Give at least ${formatBytes(w + act)} (the activations grow with the batch: a library caller can lower batchSize).`,
+        `--max-device-memory ${formatBytes(budgetBytes)} is below what block ${l} alone needs: about ${formatBytes(w + act)} (weights ${formatBytes(w)}, activations ${formatBytes(act)} for a batch of ${input.batch} x ${input.seqLen} tokens). Give at least ${formatBytes(w + act)} (the activations grow with the batch: ${lowerBatch}).`,
       );
     }
     if (current && weights + w + act <= budgetBytes) {

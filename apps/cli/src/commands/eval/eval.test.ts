@@ -132,6 +132,30 @@ describe('llm-bip eval', () => {
     expect(JSON.parse(r.stdout).result.results.wikitext2.perplexity).toBe(JSON.parse(plain.stdout).result.results.wikitext2.perplexity);
   });
 
+  it('--blocks-per-session / --max-device-memory: perplexity block by block equals the whole-model run; bad budgets are usage or input errors naming the fix; tasks too', async () => {
+    const base = ['eval', onnx, '--ppl', 'wikitext2', '--limit', '3', '--ep', 'cpu', '--data', data];
+    const whole = JSON.parse((await cli([...base, '--json'], { env })).stdout).result.results.wikitext2.perplexity;
+    const r = await cli([...base, '--blocks-per-session', '2'], { env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/evaluation: block by block, 4 segments, estimated peak [\d.]+ MB \(2 block\(s\) per session, as asked\)/);
+    expect(r.stderr).toMatch(/segment 4\/4: blocks 4-5/);
+    const blockwise = JSON.parse((await cli([...base, '--blocks-per-session', '2', '--json'], { env })).stdout).result.results.wikitext2.perplexity;
+    expect(Math.abs(blockwise - whole) / whole).toBeLessThanOrEqual(1e-6);
+
+    const small = await cli([...base, '--max-device-memory', '1MB'], { env });
+    expect(small.code).toBe(ExitCode.input);
+    expect(small.stderr).toMatch(/--max-device-memory 1\.0 MB is below what block 0 alone needs: about [\d.]+ MB .*Give at least/);
+    const garbage = await cli([...base, '--max-device-memory', 'lots'], { env });
+    expect(garbage.code).toBe(ExitCode.usage);
+    expect(garbage.stderr).toContain('--max-device-memory must be a size such as 8GB');
+    // tasks go block by block too, with the same accuracies
+    const taskArgs = ['eval', onnx, '--ppl', 'none', '--tasks', 'boolq', '--limit', '4', '--ep', 'cpu', '--data', data, '--json'];
+    const tw = JSON.parse((await cli(taskArgs, { env })).stdout).result.results.boolq;
+    const tb = await cli([...taskArgs, '--blocks-per-session', '3'], { env });
+    expect(tb.code, tb.stderr).toBe(0);
+    expect(JSON.parse(tb.stdout).result.results.boolq).toEqual(tw);
+  });
+
   it('tasks in --ppl are refused with the fix', async () => {
     const r = await cli(['eval', onnx, '--ppl', 'boolq'], { env });
     expect(r.code).toBe(ExitCode.usage);

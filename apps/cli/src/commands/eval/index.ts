@@ -6,7 +6,8 @@ import { CliError, ExitCode } from '../../errors.js';
 import { kvLayoutOfFile } from '../kv-layout.js';
 import { cacheDir, dataDir, resolveModelInput } from '../model-input.js';
 import { hooksFor } from '../pipeline.js';
-import { EXECUTION_PROVIDERS, epOption } from '../shared-options.js';
+import { EXECUTION_PROVIDERS, epOption, evalMemoryOptions } from '../shared-options.js';
+import { parseScoringMemory } from '../calibration-args.js';
 import { checkTokenizerMatchesModel } from '../tokenizer-check.js';
 import { buildReport, formatReport, loadTokenizer, type TaskName } from './deps.js';
 
@@ -56,10 +57,12 @@ export const evalCommand = defineCommand({
     tokenizer: { type: 'string', value: 'PATH', description: 'tokenizer.json or its folder', defaultText: 'the model\'s folder' },
     data: { type: 'string', value: 'DIR', description: 'folder with the datasets', defaultText: '$LLM_BIP_DATA, then the `llm-bip data fetch` cache, then ../shared/data' },
     ...epOption,
+    ...evalMemoryOptions,
   },
   examples: [
     { command: 'llm-bip eval model.onnx', explain: 'WikiText-2 test and PTB validation perplexity at 128 tokens' },
     { command: 'llm-bip eval pruned/model.onnx --ppl wikitext2 --tasks boolq,piqa --limit 200 --json', explain: 'a quick check, as JSON' },
+    { command: 'llm-bip eval llama-70b/model.onnx --ppl wikitext2 --ep cuda --max-device-memory 40GB', explain: 'a model larger than the GPU: evaluated block by block, as many blocks per session as fit 40 GB' },
   ],
   async run(ctx) {
     const model = soleArgument(ctx, 'MODEL', 'eval', 'give an ONNX file or an HF checkpoint folder');
@@ -79,6 +82,7 @@ export const evalCommand = defineCommand({
       ...(batchRaw !== undefined ? { batchSize: parseIntOption(batchRaw, '--batch-size', 1) } : {}),
       dataDir: dataDir(stringOption(ctx.values, 'data')),
       ep: parseChoice(stringOption(ctx.values, 'ep'), '--ep', EXECUTION_PROVIDERS, 'auto'),
+      ...parseScoringMemory(ctx),
     };
     if (!req.ppl.length && !req.tasks.length) throw new CliError('nothing to evaluate: give --ppl and/or --tasks', ExitCode.usage);
     const tokenizerOpt = stringOption(ctx.values, 'tokenizer');

@@ -72,7 +72,8 @@ export async function runPipeline(ctx: CommandContext, req: PipelineRequest): Pr
         compensate: req.compensate,
         calibration: { ...req.calibration, dataDir: req.eval.dataDir },
         outPath: out.path('model.onnx'),
-        eval: { ...req.eval, cacheDir: cacheDir(ctx.env) },
+        // the memory options bound evaluation too, when given (scoring's default budget is its own)
+        eval: { ...req.eval, ...req.memory, cacheDir: cacheDir(ctx.env) },
         ...(req.bench ? { bench: req.bench } : {}),
         ep: req.ep,
         ...req.memory,
