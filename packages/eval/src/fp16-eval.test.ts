@@ -1,13 +1,13 @@
 // Evaluation of float16 exports: the scoring session keeps the weights float16 on the CPU EP
 // (runtime's keepFp16Weights, chosen from the model's initializers) and its window NLLs still match
 // the float64 reference forward of the same (float16-rounded) weights.
-import { loadModel } from '@llm-bip/onnx-io';
+import { loadModel, mostlyHalfPrecision } from '@llm-bip/onnx-io';
 import { loadHfWeightsFloat64, type LlamaConfig } from '@llm-bip/model';
 import { buildTinyLlama, referenceForward, fixtures, tempDir, type TinyLlama } from '@llm-bip/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { splitWindows, windowNlls } from './perplexity.js';
 import { loadTokenizer } from './tokenizer.js';
-import { createScoringSession, mostlyHalfPrecision } from './token-scores.js';
+import { createScoringSession } from './token-scores.js';
 
 const SHAPE = { seed: 13, hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, intermediateSize: 96, vocabSize: 8192 };
 const tmp = tempDir('eval-fp16-');

@@ -3,7 +3,7 @@
  * hands back two [batch, seq] tensors instead of the [batch, seq, vocab] logits, and the log-softmax
  * runs in the graph rather than in JavaScript.
  */
-import { floatKind, loadModel, tensorByteLength, writeDerivedModelFile, type DerivedModelFile, type ModelProto } from '@llm-bip/onnx-io';
+import { loadModel, mostlyHalfPrecision, writeDerivedModelFile, type DerivedModelFile } from '@llm-bip/onnx-io';
 import { createSession, forwardFeeds, forwardLogits, int64Tensor, type KvLayout, type Session, type SessionOptions, type TokenBatch } from '@llm-bip/runtime';
 import { EvalError } from './errors.js';
 import { isArgmax, tokenLogProb } from './log-softmax.js';
@@ -64,18 +64,6 @@ async function writeHeadModel(modelPath: string): Promise<{ file: DerivedModelFi
   addTokenScoringHead(loaded.model);
   const file = await writeDerivedModelFile(loaded.model, loaded.dir, { prefix: '.llm-bip-eval-', label: 'scoring-head model' });
   return { file, originalPath: loaded.path, halfWeights };
-}
-
-/** Whether float16/bfloat16 initializers hold more bytes than float32 ones (an fp16 or bf16 export). */
-export function mostlyHalfPrecision(model: ModelProto): boolean {
-  let half = 0;
-  let single = 0;
-  for (const t of model.graph?.initializer ?? []) {
-    const kind = floatKind(t.dataType ?? 0);
-    if (kind === 'float16' || kind === 'bfloat16') half += tensorByteLength(t);
-    else if (kind === 'float32') single += tensorByteLength(t);
-  }
-  return half > single;
 }
 
 export interface TokenScores {

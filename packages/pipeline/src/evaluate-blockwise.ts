@@ -10,8 +10,8 @@
  * capped by a quarter of the budget (windowsPerPass windows of seqLen); each further pass creates every
  * segment's session again.
  */
-import { addTokenScoringHead, EvalError, mostlyHalfPrecision, TARGETS_INPUT, ARGMAX_OUTPUT, TOKEN_LOGPROB_OUTPUT, type BatchScorer, type BatchScoring, type TargetBatch } from '@llm-bip/eval';
-import { loadModel, tensorByteLength, toNumber } from '@llm-bip/onnx-io';
+import { addTokenScoringHead, EvalError, TARGETS_INPUT, ARGMAX_OUTPUT, TOKEN_LOGPROB_OUTPUT, type BatchScorer, type BatchScoring, type TargetBatch } from '@llm-bip/eval';
+import { loadModel, mostlyHalfPrecision, tensorByteLength, toNumber } from '@llm-bip/onnx-io';
 import { recogniseModel, type DeclaredInput, type ModelSpec } from '@llm-bip/model';
 import { inputsOfModel } from './input-demands.js';
 import { int64Tensor, type EpChoice, type OrtTensor } from '@llm-bip/runtime';

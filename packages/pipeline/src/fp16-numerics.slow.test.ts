@@ -37,7 +37,8 @@ describe('fp16 vs fp32 export of bip-llama-small: statistics and plans', () => {
   /**
    * Tolerance 1e-3 relative to each tap's largest value: one fp16 rounding is up to 2^-11 (4.9e-4)
    * relative, a few stack up through a block, and the sums over 8,192 calibration tokens average the
-   * independent roundings down. Measured worst 1.8e-4 (median 1.8e-5); 1e-3 is about two fp16 ulps.
+   * independent roundings down. Measured worst 2.2e-4 (median 2.1e-5; 1.8e-4 before the probe kept fp16 weights
+   * unconverted on the CPU EP); 1e-3 is about two fp16 ulps.
    */
   it('every statistic agrees within 1e-3 relative to its tap\'s largest value', () => {
     const [a, b] = [scored.float16.statistics, scored.float32.statistics];

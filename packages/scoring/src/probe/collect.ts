@@ -4,7 +4,7 @@
  * whole in one session, or block by block (../blockwise) when a memory budget or a number of blocks
  * per session asks for it and the whole probe does not fit.
  */
-import { loadModel, tensorByteLength, toNumber, type LoadedModel } from '@llm-bip/onnx-io';
+import { loadModel, mostlyHalfPrecision, tensorByteLength, toNumber, type LoadedModel } from '@llm-bip/onnx-io';
 import { batchForFixedDims, fixedDimsOf, type ModelSpec } from '@llm-bip/model';
 import { chunk, createSession, makeTokenBatch, toFloat32, type EpChoice, type Session } from '@llm-bip/runtime';
 import { ScoringError } from '../errors.js';
@@ -117,6 +117,7 @@ async function runBlockwise(bw: BlockwiseProbe, schedule: ExecutionSchedule, tap
   const { statistics } = await runSegments(bw, schedule.blockwise!.ranges, taps, batches, {
     ...(opts.ep ? { ep: opts.ep } : {}),
     ...(opts.threads ? { threads: opts.threads } : {}),
+    keepFp16Weights: mostlyHalfPrecision(bw.loaded.model),
     ...(opts.onLog ? { onLog: opts.onLog } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
     onSegment: (seg, of) => {
@@ -137,6 +138,8 @@ async function collectWhole(loaded: LoadedModel, spec: ModelSpec, taps: Tap[], p
     const session = await createSession(file, {
       ...(opts.ep ? { ep: opts.ep } : {}),
       ...(opts.threads ? { threads: opts.threads } : {}),
+      // fp16/bf16 models on the CPU EP: no float32 copies of the weights (runtime's keepFp16Weights)
+      keepFp16Weights: mostlyHalfPrecision(loaded.model),
       ...(opts.onLog ? { onLog: opts.onLog } : {}),
     });
     try {
