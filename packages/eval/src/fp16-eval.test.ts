@@ -3,7 +3,7 @@
 // the float64 reference forward of the same (float16-rounded) weights.
 import { loadModel, mostlyHalfPrecision } from '@llm-bip/onnx-io';
 import { loadHfWeightsFloat64, type LlamaConfig } from '@llm-bip/model';
-import { buildTinyLlama, referenceForward, fixtures, tempDir, type TinyLlama } from '@llm-bip/testing';
+import { buildTinyLlama, referenceForward, referenceTokenLogProbs, fixtures, tempDir, type TinyLlama } from '@llm-bip/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { splitWindows, windowNlls } from './perplexity.js';
 import { loadTokenizer } from './tokenizer.js';
@@ -27,17 +27,7 @@ afterAll(() => tmp.cleanup());
 
 function referenceNll(ids: number[]): number {
   const V = config.vocabSize;
-  const logits = referenceForward(config, weights, [ids.slice(0, -1)]);
-  let nll = 0;
-  for (let t = 0; t + 1 < ids.length; t++) {
-    const row = logits.subarray(t * V, (t + 1) * V);
-    let max = -Infinity;
-    for (const x of row) max = Math.max(max, x);
-    let sum = 0;
-    for (const x of row) sum += Math.exp(x - max);
-    nll -= row[ids[t + 1]!]! - max - Math.log(sum);
-  }
-  return nll;
+  return -referenceTokenLogProbs(referenceForward(config, weights, [ids.slice(0, -1)]), V, ids).reduce((a, b) => a + b, 0);
 }
 
 describe('float16 models', () => {

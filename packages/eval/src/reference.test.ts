@@ -1,7 +1,7 @@
 // Checks against the project's float64 TypeScript reference forward (@llm-bip/onnx-io) on a seeded tiny
 // random LLaMA exported in fp32 with a KV cache by the project's own exporter.
 import { loadHfWeightsFloat64, type LlamaConfig } from '@llm-bip/model';
-import { buildTinyLlama, referenceForward, fixtures, tempDir } from '@llm-bip/testing';
+import { buildTinyLlama, referenceForward, referenceTokenLogProbs, fixtures, tempDir } from '@llm-bip/testing';
 import { createSession, greedyDecode, type Session } from '@llm-bip/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodePair, scoreRequests } from './loglikelihood.js';
@@ -30,17 +30,7 @@ afterAll(async () => {
 /** log p(ids[t+1] | ids[..t]) for t in [from, ids.length - 1), from float64 reference logits. */
 function referenceLogProbs(ids: number[], from: number): number[] {
   const V = config.vocabSize;
-  const logits = referenceForward(config, weights, [ids.slice(0, -1)]);
-  const out: number[] = [];
-  for (let t = from; t + 1 < ids.length; t++) {
-    const row = logits.subarray(t * V, (t + 1) * V);
-    let max = -Infinity;
-    for (const x of row) max = Math.max(max, x);
-    let sum = 0;
-    for (const x of row) sum += Math.exp(x - max);
-    out.push(row[ids[t + 1]!]! - max - Math.log(sum));
-  }
-  return out;
+  return referenceTokenLogProbs(referenceForward(config, weights, [ids.slice(0, -1)]), V, ids, from);
 }
 
 describe('against the float64 reference forward (fp32 export with KV cache)', () => {

@@ -18,7 +18,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportLlamaToOnnx, loadHfWeightsFloat64 } from '@llm-bip/model';
 import { floatToHalf, halfToFloat } from '@llm-bip/onnx-io';
-import { referenceForward, tempDir } from '@llm-bip/testing';
+import { referenceForward, referenceTokenLogProbs, tempDir } from '@llm-bip/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SHARED, agreement, exportTestbed, onnxLogProbs, toGguf, wikitextWindows, type Agreement } from './gguf-llama-cpp.testutil.js';
 import { loadLlamaCpp } from './llama-cpp.testutil.js';
@@ -36,19 +36,7 @@ function roundToF16(x: Float64Array): Float64Array {
 async function referenceLogProbs(hfDir: string, windows: number[][], linearInput?: (x: Float64Array) => Float64Array): Promise<number[][]> {
   const { config, weights } = await loadHfWeightsFloat64(hfDir);
   const V = config.vocabSize;
-  return windows.map((w) => {
-    const logits = referenceForward(config, weights, [w], linearInput ? { linearInput } : {});
-    const out: number[] = [];
-    for (let t = 0; t + 1 < w.length; t++) {
-      const row = logits.subarray(t * V, (t + 1) * V);
-      let max = -Infinity;
-      for (const v of row) max = Math.max(max, v);
-      let sum = 0;
-      for (const v of row) sum += Math.exp(v - max);
-      out.push(row[w[t + 1]!]! - max - Math.log(sum));
-    }
-    return out;
-  });
+  return windows.map((w) => referenceTokenLogProbs(referenceForward(config, weights, [w], linearInput ? { linearInput } : {}), V, w));
 }
 
 const fmt = (a: Agreement) => `token ${a.maxTokenRel.toExponential(1)}, ppl ${a.pplRel.toExponential(1)}`;

@@ -231,3 +231,20 @@ export function referenceForward(config: LlamaConfig, weights: Map<string, Float
   const head = config.tieWordEmbeddings ? embed : weightOf(weights, 'lm_head.weight');
   return project(xf, head, V, Hd);
 }
+
+/**
+ * log p(ids[t + 1] | ids[..t]) for t in [from, ids.length - 1), from float64 logits [positions][vocab] of
+ * `ids` (row t predicts token t + 1): the reference every token-level check compares with.
+ */
+export function referenceTokenLogProbs(logits: Float64Array, vocabSize: number, ids: ArrayLike<number>, from = 0): number[] {
+  const out: number[] = [];
+  for (let t = from; t + 1 < ids.length; t++) {
+    const row = logits.subarray(t * vocabSize, (t + 1) * vocabSize);
+    let max = -Infinity;
+    for (const x of row) max = Math.max(max, x);
+    let sum = 0;
+    for (const x of row) sum += Math.exp(x - max);
+    out.push(row[ids[t + 1]!]! - max - Math.log(sum));
+  }
+  return out;
+}
