@@ -14,6 +14,7 @@ import { benchModel, evaluateModel, type BenchRequest, type EvalRequest, type Ev
 import { hooksOf, type PipelineHooks } from './hooks.js';
 import { planFromScores } from './plan.js';
 import { pruneTo } from './prune.js';
+import { checkReconstructRequest, reconstructFor, type ReconstructRequest } from './reconstruct.js';
 import { scoreModel, type ModelInput } from './score.js';
 
 export interface PruneLlmInput extends ModelInput {
@@ -31,8 +32,10 @@ export interface PruneLlmRequest {
   criterionOptions?: Record<string, unknown>;
   /** default: the criterion's own, else DEFAULTS.allocation */
   allocation?: AllocationMode;
-  /** bias compensation (DEFAULTS.compensate) */
+  /** bias compensation (DEFAULTS.compensate); ignored when reconstructing (the fit has its own bias) */
   compensate?: boolean;
+  /** least-squares reconstruction of o_proj / down_proj (DEFAULTS.reconstruct); an object sets its options */
+  reconstruct?: boolean | ReconstructRequest;
   calibration: CalibrationRequest;
   /** the pruned .onnx file to write */
   outPath: string;
@@ -61,6 +64,8 @@ export interface PruneLlmHooks extends PipelineHooks {
 
 export async function pruneLlm(input: PruneLlmInput, req: PruneLlmRequest, hooks: PruneLlmHooks = {}): Promise<PruneLlmResult> {
   const h = hooksOf(hooks);
+  const reconstruct = (req.reconstruct ?? DEFAULTS.reconstruct) === false ? undefined : { ep: req.ep ?? DEFAULTS.ep, ...(typeof req.reconstruct === 'object' ? req.reconstruct : {}) };
+  if (reconstruct) checkReconstructRequest(reconstruct, req.calibration.samples ?? DEFAULTS.calibration.samples);
   const calibration = await calibrate(input.tokenizer, req.calibration);
   const { statistics, scores } = await scoreModel(
     input,
@@ -76,7 +81,14 @@ export async function pruneLlm(input: PruneLlmInput, req: PruneLlmRequest, hooks
   });
   await hooks.onPlan?.(plan);
   h.check();
-  const pruned = await pruneTo(input, { plan, outPath: req.outPath, ...((req.compensate ?? DEFAULTS.compensate) ? { compensation: statistics } : {}) }, hooks);
+  const reconstruction = reconstruct ? await reconstructFor(input, plan, calibration, reconstruct, hooks) : undefined;
+  let pruned: PruneResult;
+  try {
+    const bias = reconstruction ? { reconstruction } : (req.compensate ?? DEFAULTS.compensate) ? { compensation: statistics } : {};
+    pruned = await pruneTo(input, { plan, outPath: req.outPath, ...bias }, hooks);
+  } finally {
+    reconstruction?.dispose();
+  }
 
   const dense = { path: input.loaded.path, ...kvOf(input, undefined) };
   const small = { path: pruned.modelPath, ...kvOf(input, plan) };

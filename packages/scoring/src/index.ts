@@ -24,9 +24,9 @@ export {
   loadStatistics,
   writeJsonAtomic,
 } from './statistics.js';
-export { buildProbe, headGram, PROBE_OUTPUT_PREFIX, type ProbeModel, type ProbeOptions } from './probe/build-probe.js';
+export { buildProbe, headGram, PROBE_OUTPUT_PREFIX, type ProbeModel, type ProbeOptions, type MomentTap } from './probe/build-probe.js';
 export { writeProbeFile, type ProbeFile } from './probe/probe-file.js';
-export { collectStatistics, type CollectOptions } from './probe/collect.js';
+export { collectStatistics, collectInputMoments, type CollectOptions, type MomentsOptions, type ProjectionMoments } from './probe/collect.js';
 export { probeOverhead, type ProbeOverhead } from './probe/overhead.js';
 export {
   getCriterion,
