@@ -243,4 +243,18 @@ describe('chooseAlpha / reconstructProjection', () => {
     expect(Array.from(r.weight)).toEqual(Array.from(all.weight));
     expect(() => reconstructProjection(w, { train }, keep, { lambda: 'auto' })).toThrow(/needs held-out/);
   });
+
+  it('judges wide projections on evenly spaced output features (each output is its own least-squares problem)', () => {
+    const x = tokens(23, 60, n);
+    const train = momentsOf(x, n, 0, 52);
+    const holdout = momentsOf(x, n, 52, 60);
+    const sub = chooseAlpha(w, train, holdout, keep, DEFAULT_ALPHAS, 'p', 2); // outputs 0 and 2 of 4
+    const cols: DenseWeight = { inFeatures: n, outFeatures: 2, data: Float64Array.from({ length: n * 2 }, (_, i) => w.data[Math.floor(i / 2) * m + (i % 2) * 2]!) };
+    const meter = new ErrorMeter(cols, holdout, keep);
+    for (const e of sub.errors) {
+      const f = fitProjection(cols, train, keep, e.alpha);
+      expect(e.error).toBeCloseTo(meter.of(f.weight, f.bias), 10);
+    }
+    expect(chooseAlpha(w, train, holdout, keep, DEFAULT_ALPHAS, 'p', 4)).toEqual(chooseAlpha(w, train, holdout, keep));
+  });
 });

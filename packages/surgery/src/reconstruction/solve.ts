@@ -168,68 +168,99 @@ export function choleskySolveInPlace(l: Float64Array, k: number, b: Float64Array
 }
 
 /**
- * Refit one projection for the kept inputs `keep` (ascending) with ridge `alpha` (relative to
- * mean(diag Σ_SS); Infinity = mean compensation). See the derivation at the top of this file.
- * Cost: k³/6 (Cholesky) + k·|P|·m (right-hand side) + k²·m (solve) multiply-adds; memory: k² + 2·k·m
+ * The normal equations of one projection for one kept set, built once and solved for any ridge:
+ * Σ_SS (lower triangle), the right-hand side Σ_SP W_P and mean compensation's bias. Cost to build:
+ * k²/2 + k·|P|·m multiply-adds; each `fit(alpha)`: k³/6 (Cholesky) + k²·m (solve). Memory: k² + 2·k·m
  * float64 besides the inputs.
  */
+export class ProjectionSystem {
+  private readonly keep: number[];
+  private readonly mean: Float64Array;
+  private readonly removed: number[];
+  private readonly meanBias: Float64Array;
+  private readonly cov?: Float64Array;
+  private readonly rhs?: Float64Array;
+  private readonly diagMean: number = 1;
+
+  constructor(
+    private readonly w: DenseWeight,
+    moments: Moments,
+    keep: readonly number[],
+    private readonly what = 'projection',
+  ) {
+    const { inFeatures: n, outFeatures: m, data } = w;
+    if (data.length !== n * m) throw new SurgeryError(`${what}: weight has ${data.length} values, expected ${n} x ${m}`);
+    checkKeep(keep, n, what);
+    this.keep = [...keep];
+    const mv = new MomentView(moments, n, what);
+    this.mean = mv.mean;
+    this.removed = complementOf(n, keep);
+    const k = keep.length;
+    // mean compensation: b = W_Pᵀ μ_P
+    this.meanBias = new Float64Array(m);
+    for (const p of this.removed) {
+      const mu = mv.mean[p]!;
+      if (mu === 0) continue;
+      for (let o = 0; o < m; o++) this.meanBias[o]! += data[p * m + o]! * mu;
+    }
+    if (k === 0 || this.removed.length === 0) return;
+    this.cov = new Float64Array(k * k);
+    let diag = 0;
+    for (let a = 0; a < k; a++) {
+      for (let c = 0; c <= a; c++) this.cov[a * k + c] = mv.cov(keep[a]!, keep[c]!);
+      diag += this.cov[a * k + a]!;
+    }
+    if (diag > 0) this.diagMean = diag / k;
+    // Σ_SP W_P
+    this.rhs = new Float64Array(k * m);
+    for (let a = 0; a < k; a++) {
+      const row = a * m;
+      for (const p of this.removed) {
+        const c = mv.cov(keep[a]!, p);
+        if (c === 0) continue;
+        const wp = p * m;
+        for (let o = 0; o < m; o++) this.rhs[row + o]! += c * data[wp + o]!;
+      }
+    }
+  }
+
+  /** The fit for ridge `alpha` (relative to mean(diag Σ_SS); Infinity = mean compensation). */
+  fit(alpha: number): ProjectionFit {
+    const { outFeatures: m, data } = this.w;
+    if (!(alpha >= 0)) throw new SurgeryError(`${this.what}: ridge alpha ${alpha} must be a number >= 0 (or Infinity for mean compensation)`);
+    const keep = this.keep;
+    const k = keep.length;
+    const weight = new Float64Array(k * m);
+    for (let a = 0; a < k; a++) for (let o = 0; o < m; o++) weight[a * m + o] = data[keep[a]! * m + o]!;
+    const bias = this.meanBias.slice();
+    if (!this.cov || !this.rhs || alpha === Infinity) return { keep: [...keep], weight, bias, alpha, lambda: Infinity };
+
+    const lambda = alpha * this.diagMean;
+    const h = this.cov.slice();
+    for (let a = 0; a < k; a++) h[a * k + a]! += lambda;
+    if (!choleskyInPlace(h, k)) {
+      throw new SurgeryError(`${this.what}: the kept inputs' covariance plus ridge is not positive definite (alpha ${alpha}); use a larger ridge (--reconstruct-lambda) or more calibration samples`);
+    }
+    const delta = this.rhs.slice();
+    choleskySolveInPlace(h, k, delta, m);
+    // W'_S = W_S + Δ, b = W_Pᵀ μ_P − Δᵀ μ_S
+    for (let a = 0; a < k; a++) {
+      const mu = this.mean[keep[a]!]!;
+      const row = a * m;
+      for (let o = 0; o < m; o++) {
+        const d = delta[row + o]!;
+        weight[row + o]! += d;
+        bias[o]! -= d * mu;
+      }
+    }
+    return { keep: [...keep], weight, bias, alpha, lambda };
+  }
+}
+
+/** Refit one projection for the kept inputs `keep` (ascending) with ridge `alpha`. See the derivation at the top of this file. */
 export function fitProjection(w: DenseWeight, moments: Moments, keep: readonly number[], alpha: number, what = 'projection'): ProjectionFit {
-  const { inFeatures: n, outFeatures: m, data } = w;
-  if (data.length !== n * m) throw new SurgeryError(`${what}: weight has ${data.length} values, expected ${n} x ${m}`);
   if (!(alpha >= 0)) throw new SurgeryError(`${what}: ridge alpha ${alpha} must be a number >= 0 (or Infinity for mean compensation)`);
-  checkKeep(keep, n, what);
-  const mv = new MomentView(moments, n, what);
-  const removed = complementOf(n, keep);
-  const k = keep.length;
-
-  // mean compensation: b = W_Pᵀ μ_P
-  const bias = new Float64Array(m);
-  for (const p of removed) {
-    const mu = mv.mean[p]!;
-    if (mu === 0) continue;
-    for (let o = 0; o < m; o++) bias[o]! += data[p * m + o]! * mu;
-  }
-  const weight = new Float64Array(k * m);
-  for (let a = 0; a < k; a++) for (let o = 0; o < m; o++) weight[a * m + o] = data[keep[a]! * m + o]!;
-  if (k === 0 || removed.length === 0 || alpha === Infinity) return { keep: [...keep], weight, bias, alpha, lambda: Infinity };
-
-  // H = Σ_SS + λI
-  const h = new Float64Array(k * k);
-  let diag = 0;
-  for (let a = 0; a < k; a++) {
-    for (let c = 0; c <= a; c++) h[a * k + c] = mv.cov(keep[a]!, keep[c]!);
-    diag += h[a * k + a]!;
-  }
-  const scale = diag > 0 ? diag / k : 1;
-  const lambda = alpha * scale;
-  for (let a = 0; a < k; a++) h[a * k + a]! += lambda;
-
-  // B = Σ_SP W_P, solved in place into Δ
-  const delta = new Float64Array(k * m);
-  for (let a = 0; a < k; a++) {
-    const row = a * m;
-    for (const p of removed) {
-      const c = mv.cov(keep[a]!, p);
-      if (c === 0) continue;
-      const wp = p * m;
-      for (let o = 0; o < m; o++) delta[row + o]! += c * data[wp + o]!;
-    }
-  }
-  if (!choleskyInPlace(h, k)) {
-    throw new SurgeryError(`${what}: the kept inputs' covariance plus ridge is not positive definite (alpha ${alpha}); use a larger ridge (--reconstruct-lambda) or more calibration samples`);
-  }
-  choleskySolveInPlace(h, k, delta, m);
-
-  for (let a = 0; a < k; a++) {
-    const mu = mv.mean[keep[a]!]!;
-    const row = a * m;
-    for (let o = 0; o < m; o++) {
-      const d = delta[row + o]!;
-      weight[row + o]! += d;
-      bias[o]! -= d * mu;
-    }
-  }
-  return { keep: [...keep], weight, bias, alpha, lambda };
+  return new ProjectionSystem(w, moments, keep, what).fit(alpha);
 }
 
 /**
@@ -322,7 +353,7 @@ export class ErrorMeter {
 }
 
 /** Default ridge grid for `lambda: 'auto'`, relative to mean(diag Σ_SS); Infinity = mean compensation. */
-export const DEFAULT_ALPHAS: readonly number[] = [1e-4, 1e-3, 1e-2, 1e-1, 1, Infinity];
+export const DEFAULT_ALPHAS: readonly number[] = [1e-3, 1e-2, 1e-1, 1, 10, Infinity];
 
 export interface AlphaChoice {
   alpha: number;
@@ -330,19 +361,33 @@ export interface AlphaChoice {
   errors: Array<{ alpha: number; error: number }>;
 }
 
+/** Output features the held-out choice looks at, at most: the error is a sum over outputs, so a spread subset estimates it. */
+export const SELECTION_OUTPUTS = 256;
+
 /**
  * Choose alpha on held-out tokens: fit on `train` with each candidate, measure the output error on
  * `holdout`, keep the smallest (ties: the larger alpha, the more conservative fit). A candidate whose
- * system is not positive definite is skipped.
+ * system is not positive definite is skipped. Wide projections are judged on `maxOutputs` evenly spaced
+ * output features (each output's fit is its own least-squares problem with the same Gram matrix).
  */
-export function chooseAlpha(w: DenseWeight, train: Moments, holdout: Moments, keep: readonly number[], alphas: readonly number[] = DEFAULT_ALPHAS, what = 'projection'): AlphaChoice {
+export function chooseAlpha(
+  w: DenseWeight,
+  train: Moments,
+  holdout: Moments,
+  keep: readonly number[],
+  alphas: readonly number[] = DEFAULT_ALPHAS,
+  what = 'projection',
+  maxOutputs = SELECTION_OUTPUTS,
+): AlphaChoice {
   if (alphas.length === 0) throw new SurgeryError(`${what}: no ridge candidates to choose from`);
-  const meter = new ErrorMeter(w, holdout, keep, what);
+  const sub = outputSubset(w, maxOutputs);
+  const system = new ProjectionSystem(sub, train, keep, what);
+  const meter = new ErrorMeter(sub, holdout, keep, what);
   const errors: AlphaChoice['errors'] = [];
   for (const alpha of alphas) {
     let fit: ProjectionFit;
     try {
-      fit = fitProjection(w, train, keep, alpha, what);
+      fit = system.fit(alpha);
     } catch (e) {
       if (e instanceof SurgeryError && /not positive definite/.test(e.message)) continue;
       throw e;
@@ -355,10 +400,22 @@ export function chooseAlpha(w: DenseWeight, train: Moments, holdout: Moments, ke
   return { alpha: best.alpha, errors };
 }
 
+/** W restricted to at most `max` evenly spaced output features (W itself when it has no more). */
+function outputSubset(w: DenseWeight, max: number): DenseWeight {
+  const m = w.outFeatures;
+  if (m <= max) return w;
+  const cols = Array.from({ length: max }, (_, j) => Math.floor((j * m) / max));
+  const data = new Float64Array(w.inFeatures * max);
+  for (let i = 0; i < w.inFeatures; i++) for (let j = 0; j < max; j++) data[i * max + j] = w.data[i * m + cols[j]!]!;
+  return { inFeatures: w.inFeatures, outFeatures: max, data };
+}
+
 export interface ReconstructOptions {
   /** 'auto': choose on the held-out moments from `alphas`; a number: that alpha */
   lambda: 'auto' | number;
   alphas?: readonly number[];
+  /** output features the held-out choice looks at (SELECTION_OUTPUTS) */
+  selectionOutputs?: number;
 }
 
 /**
@@ -375,6 +432,6 @@ export function reconstructProjection(
   const all = moments.holdout ? [moments.train, moments.holdout] : [moments.train];
   if (opts.lambda !== 'auto') return fitProjection(w, all, keep, opts.lambda, what);
   if (!moments.holdout) throw new SurgeryError(`${what}: choosing the ridge automatically needs held-out calibration moments; hold out some samples or give a fixed lambda`);
-  const choice = chooseAlpha(w, moments.train, moments.holdout, keep, opts.alphas ?? DEFAULT_ALPHAS, what);
+  const choice = chooseAlpha(w, moments.train, moments.holdout, keep, opts.alphas ?? DEFAULT_ALPHAS, what, opts.selectionOutputs);
   return { ...fitProjection(w, all, keep, choice.alpha, what), choice };
 }
