@@ -26,7 +26,8 @@ function moments(): { tokens: number; gram: Float64Array; sum: Float64Array } {
     for (let j = 0; j < i; j++) gram[i * n + j] = gram[j * n + i] = (next() - 0.5) * (tokens / n);
     gram[i * n + i] = tokens * (1 + next());
   }
-  return { tokens, gram, sum: Float64Array.from({ length: n }, () => (next() - 0.5) * tokens * 0.1) };
+  // small means: Σ = G/N − μμᵀ stays diagonally dominant, so positive definite
+  return { tokens, gram, sum: Float64Array.from({ length: n }, () => (next() - 0.5) * tokens * 0.01) };
 }
 const w = { inFeatures: n, outFeatures: m, data: Float32Array.from({ length: n * m }, () => next() - 0.5) };
 const keep = Array.from({ length: k }, (_, a) => Math.floor((a * n) / k));

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { UsageError } from '../errors.js';
 import { parseReconstruction } from './reconstruction-args.js';
 import { compensationWanted } from './prune-llm/index.js';
+import { cli } from '../capture.testutil.js';
 
 describe('--reconstruct, --reconstruct-lambda, --holdout', () => {
   it('off without --reconstruct; its options alone are a usage error naming them', () => {
@@ -25,7 +26,13 @@ describe('--reconstruct, --reconstruct-lambda, --holdout', () => {
     expect(() => parseReconstruction({ reconstruct: true, holdout: '0.9' }, 2)).toThrow(/leaves none to fit/);
   });
 
-  it('--no-compensate contradicts --reconstruct (the fit has its own bias)', () => {
+  it('--no-compensate (prune-llm) and --compensate (prune) contradict --reconstruct, before any file is read', async () => {
     expect(() => compensationWanted({ 'no-compensate': true, reconstruct: true })).toThrow(/--reconstruct fits its own bias/);
+    const r = await cli(['prune', 'no-such-model.onnx', '--plan', 'no-such-plan.json', '--reconstruct', '--compensate', '-o', 'never-written']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/give --reconstruct or --compensate, not both/);
+    const l = await cli(['prune-llm', 'no-such-model.onnx', '--ratio', '0.2', '--reconstruct-lambda', 'x', '-o', 'never-written']);
+    expect(l.code).toBe(2);
+    expect(l.stderr).toMatch(/--reconstruct-lambda sets up --reconstruct/);
   });
 });

@@ -53,11 +53,11 @@ export const pruneCommand = defineCommand({
     const output = stringOption(ctx.values, 'output');
     if (!output) throw new UsageError('missing -o OUT_DIR: say which folder gets the pruned model');
     const compensate = booleanOption(ctx.values, 'compensate');
-    const scoresPath = stringOption(ctx.values, 'scores');
-    if (compensate && !scoresPath) throw new UsageError('--compensate needs --scores SCORES.json (the calibration means live there)');
     const calibration = parseCalibration(ctx);
     const reconstruct = parseReconstruction(ctx.values, calibration.samples);
     if (reconstruct && compensate) throw new UsageError('--reconstruct fits its own bias (it generalises compensation): give --reconstruct or --compensate, not both');
+    const scoresPath = stringOption(ctx.values, 'scores');
+    if (compensate && !scoresPath) throw new UsageError('--compensate needs --scores SCORES.json (the calibration means live there)');
     const ep = parseChoice(stringOption(ctx.values, 'ep'), '--ep', EXECUTION_PROVIDERS, 'auto');
     const tokenizer = stringOption(ctx.values, 'tokenizer');
     assertOutputsDoNotReplaceInputs({ inputs: [model, planPath, scoresPath, tokenizer], outputDir: output });
