@@ -12,9 +12,10 @@ import { calibrate, calibrationRecord, type CalibrationRequest } from './calibra
 import { DEFAULTS } from './defaults.js';
 import { benchModel, evaluateModel, type BenchRequest, type EvalRequest, type EvalRun } from './evaluate.js';
 import { hooksOf, type PipelineHooks } from './hooks.js';
-import { batchForModel, benchDemand, calibrationDemand, evalDemands, inputsOfModel } from './input-demands.js';
+import { batchForModel, benchDemand, calibrationDemand, evalDemands, holdoutDemands, inputsOfModel } from './input-demands.js';
 import { planFromScores } from './plan.js';
 import { pruneTo } from './prune.js';
+import { checkReconstructRequest, holdoutRowsFor, reconstructFor, type ReconstructRequest } from './reconstruct.js';
 import { scoreModel, type ExecutionReport, type ModelInput } from './score.js';
 
 export interface PruneLlmInput extends ModelInput {
@@ -34,8 +35,10 @@ export interface PruneLlmRequest {
   allocation?: AllocationMode;
   /** kept FFN channels per layer a multiple of this; default DEFAULTS.align */
   align?: number;
-  /** bias compensation (DEFAULTS.compensate) */
+  /** bias compensation (DEFAULTS.compensate); ignored when reconstructing (the fit has its own bias) */
   compensate?: boolean;
+  /** least-squares reconstruction of o_proj / down_proj (DEFAULTS.reconstruct); an object sets its options */
+  reconstruct?: boolean | ReconstructRequest;
   calibration: CalibrationRequest;
   /** the pruned .onnx file to write */
   outPath: string;
@@ -70,12 +73,15 @@ export interface PruneLlmHooks extends PipelineHooks {
 
 export async function pruneLlm(input: PruneLlmInput, req: PruneLlmRequest, hooks: PruneLlmHooks = {}): Promise<PruneLlmResult> {
   const h = hooksOf(hooks);
+  const reconstruct = (req.reconstruct ?? DEFAULTS.reconstruct) === false ? undefined : { ep: req.ep ?? DEFAULTS.ep, ...blockwiseOf(req), ...(typeof req.reconstruct === 'object' ? req.reconstruct : {}) };
+  if (reconstruct) checkReconstructRequest(reconstruct, req.calibration.samples ?? DEFAULTS.calibration.samples);
   // a model with fixed input dims must take every step's rows; find out now, not after the scoring
   batchForModel(
     inputsOfModel(input.loaded.model),
     input.spec,
     [
       calibrationDemand(req.calibration),
+      ...(reconstruct ? holdoutDemands(req.calibration, holdoutRowsFor(req.calibration.samples ?? DEFAULTS.calibration.samples, reconstruct)) : []),
       ...(req.eval ? evalDemands(req.eval, '--seq-len-eval') : []),
       ...(req.bench ? [benchDemand(req.bench)] : []),
     ],
@@ -90,8 +96,7 @@ export async function pruneLlm(input: PruneLlmInput, req: PruneLlmRequest, hooks
       ...(req.criterionOptions ? { options: req.criterionOptions } : {}),
       calibration,
       ep: req.ep ?? DEFAULTS.ep,
-      ...(req.maxDeviceMemory !== undefined ? { maxDeviceMemory: req.maxDeviceMemory } : {}),
-      ...(req.blocksPerSession !== undefined ? { blocksPerSession: req.blocksPerSession } : {}),
+      ...blockwiseOf(req),
     },
     hooks,
   );
@@ -105,7 +110,14 @@ export async function pruneLlm(input: PruneLlmInput, req: PruneLlmRequest, hooks
   });
   await hooks.onPlan?.(plan);
   h.check();
-  const pruned = await pruneTo(input, { plan, outPath: req.outPath, ...((req.compensate ?? DEFAULTS.compensate) ? { compensation: statistics } : {}) }, hooks);
+  const reconstruction = reconstruct ? await reconstructFor(input, plan, calibration, reconstruct, hooks) : undefined;
+  let pruned: PruneResult;
+  try {
+    const bias = reconstruction ? { reconstruction } : (req.compensate ?? DEFAULTS.compensate) ? { compensation: statistics } : {};
+    pruned = await pruneTo(input, { plan, outPath: req.outPath, ...bias }, hooks);
+  } finally {
+    reconstruction?.dispose();
+  }
 
   const dense = { path: input.loaded.path, ...kvOf(input, undefined) };
   const small = { path: pruned.modelPath, ...kvOf(input, plan) };
@@ -123,6 +135,14 @@ export async function pruneLlm(input: PruneLlmInput, req: PruneLlmRequest, hooks
     speed = { dense: d, pruned: p, prompt: b.prompt, decode: b.decode, batch: b.batch };
   }
   return { calibration, statistics, scores, ...(execution ? { execution } : {}), plan, pruned, ...(evaluation ? { eval: evaluation } : {}), ...(speed ? { speed } : {}) };
+}
+
+/** The probe's memory options, shared by scoring and the reconstruction statistics. */
+function blockwiseOf(req: Pick<PruneLlmRequest, 'maxDeviceMemory' | 'blocksPerSession'>): Pick<PruneLlmRequest, 'maxDeviceMemory' | 'blocksPerSession'> {
+  return {
+    ...(req.maxDeviceMemory !== undefined ? { maxDeviceMemory: req.maxDeviceMemory } : {}),
+    ...(req.blocksPerSession !== undefined ? { blocksPerSession: req.blocksPerSession } : {}),
+  };
 }
 
 function kvOf(input: PruneLlmInput, plan: PruningPlan | undefined): { kv?: KvLayout } {

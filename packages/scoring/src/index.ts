@@ -24,10 +24,10 @@ export {
   loadStatistics,
   writeJsonAtomic,
 } from './statistics.js';
-export { buildProbe, PROBE_OUTPUT_PREFIX, type ProbeModel, type ProbeOptions } from './probe/build-probe.js';
+export { buildProbe, PROBE_OUTPUT_PREFIX, type MomentTap, type ProbeModel, type ProbeOptions } from './probe/build-probe.js';
 export { headGrams, hostHeadGram } from './probe/head-gram.js';
 export { writeProbeFile, type ProbeFile } from './probe/probe-file.js';
-export { collectStatistics, type CollectOptions, type ExecutionSchedule } from './probe/collect.js';
+export { collectInputMoments, collectStatistics, type CollectOptions, type ExecutionSchedule, type MomentsOptions, type ProjectionMoments } from './probe/collect.js';
 export { ProbeBlocks, segmentModel, type BlockRange, type CarriedType, type ProbeSegment } from './blockwise/partition.js';
 export { BlockwiseProbe, runSegments, type BlockwiseRunOptions, type SegmentResult, type SegmentRunOptions } from './blockwise/run.js';
 export {

@@ -35,6 +35,8 @@ export interface PlanSummary {
   allocation: string;
   headGranularity: 'head' | 'kv-group';
   compensation?: boolean;
+  /** least-squares reconstruction of o_proj / down_proj (its fit includes the compensation bias) */
+  reconstruction?: { lambda: 'auto' | number; holdoutSamples?: number };
   calibration?: { source: string; samples: number; seqLen: number; seed: number };
   seed?: number;
   createdAt?: string;

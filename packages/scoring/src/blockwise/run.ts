@@ -30,6 +30,12 @@ export interface SegmentRunOptions {
   onLog?: (line: string) => void;
   /** after each batch: batches of this segment done */
   onBatch?: (done: number, total: number) => void;
+  /**
+   * Probe outputs beyond the taps (the input moments of reconstruction): those of them the segment
+   * computes are fetched and handed, per batch (its index), to `onExtraOutputs`
+   */
+  extraOutputs?: readonly string[];
+  onExtraOutputs?: (batch: number, outputs: Record<string, Float32Array>) => void;
 }
 
 export interface SegmentResult {
@@ -88,7 +94,8 @@ export class BlockwiseProbe {
       try {
         for (const m of session.outputMetadata) if (seg.carriedOut.includes(m.name)) this.carriedTypes.set(m.name, typeOfMetadata(m));
         const acc = new StatisticsAccumulator(taps.map((t) => t.tap));
-        const names = [...seg.carriedOut, ...taps.map((t) => t.output)];
+        const extra = (opts.extraOutputs ?? []).filter((n) => seg.tapOutputs.some((t) => t.name === n));
+        const names = [...seg.carriedOut, ...taps.map((t) => t.output), ...extra];
         const out: Feeds[] = [];
         for (const [b, batch] of batches.entries()) {
           const inputs: Feeds = {};
@@ -97,6 +104,7 @@ export class BlockwiseProbe {
           const outputs: Record<string, Float32Array> = {};
           for (const t of taps) outputs[t.key] = toFloat32(result[t.output]!);
           acc.addBatch(batch.batch, batch.seq, outputs);
+          if (extra.length) opts.onExtraOutputs?.(b, Object.fromEntries(extra.map((n) => [n, toFloat32(result[n]!)])));
           const next: Feeds = {};
           for (const name of seg.carriedOut) next[name] = result[name]!;
           out.push(next);
