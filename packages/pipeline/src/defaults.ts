@@ -17,6 +17,8 @@ export const DEFAULTS = {
   compensate: true,
   /** least-squares reconstruction of o_proj / down_proj instead of mean compensation (BENCHMARKS.md "Reconstruction") */
   reconstruct: false,
+  /** sequential pruning: each block chosen (and fit) on the pruned blocks' outputs (BENCHMARKS.md "Reconstruction and sequential pruning") */
+  sequential: false,
   reconstruction: {
     /** 'auto': the ridge alpha with the smallest held-out error among `alphas`; or a fixed alpha */
     lambda: 'auto' as 'auto' | number,

@@ -17,6 +17,7 @@ import { planFromScores } from './plan.js';
 import { pruneTo } from './prune.js';
 import { checkReconstructRequest, holdoutRowsFor, reconstructFor, type ReconstructRequest } from './reconstruct.js';
 import { scoreModel, type ExecutionReport, type ModelInput } from './score.js';
+import { sequentialPrune } from './sequential.js';
 
 export interface PruneLlmInput extends ModelInput {
   tokenizer: EvalTokenizer;
@@ -39,6 +40,11 @@ export interface PruneLlmRequest {
   compensate?: boolean;
   /** least-squares reconstruction of o_proj / down_proj (DEFAULTS.reconstruct); an object sets its options */
   reconstruct?: boolean | ReconstructRequest;
+  /**
+   * sequential pruning (DEFAULTS.sequential): the one-shot plan's allocation, each block's choice made
+   * again on the pruned blocks' outputs, its fit or compensation too (sequential.ts)
+   */
+  sequential?: boolean;
   calibration: CalibrationRequest;
   /** the pruned .onnx file to write */
   outPath: string;
@@ -101,19 +107,36 @@ export async function pruneLlm(input: PruneLlmInput, req: PruneLlmRequest, hooks
     hooks,
   );
   const fingerprint = input.fingerprint ?? (await modelFingerprint(input.loaded.path, input.loaded.model, input.loaded.dir));
-  const plan = planFromScores(scores, planModelShape(input.spec, fingerprint), {
+  const oneShot = planFromScores(scores, planModelShape(input.spec, fingerprint), {
     ratio: req.ratio,
     ...(req.allocation ? { allocation: req.allocation } : {}),
     ...(req.align !== undefined ? { align: req.align } : {}),
     calibration: calibrationRecord(calibration),
     seed: calibration.seed,
   });
+  const sequential = (req.sequential ?? DEFAULTS.sequential)
+    ? await sequentialPrune(
+        input,
+        calibration,
+        {
+          plan: oneShot,
+          scores,
+          ...(req.criterionOptions ? { criterionOptions: req.criterionOptions } : {}),
+          ...(req.compensate !== undefined ? { compensate: req.compensate } : {}),
+          ...(reconstruct ? { reconstruct } : {}),
+          ep: req.ep ?? DEFAULTS.ep,
+        },
+        hooks,
+      )
+    : undefined;
+  const plan = sequential?.plan ?? oneShot;
   await hooks.onPlan?.(plan);
   h.check();
-  const reconstruction = reconstruct ? await reconstructFor(input, plan, calibration, reconstruct, hooks) : undefined;
+  const reconstruction = sequential ? sequential.reconstruction : reconstruct ? await reconstructFor(input, plan, calibration, reconstruct, hooks) : undefined;
   let pruned: PruneResult;
   try {
-    const bias = reconstruction ? { reconstruction } : (req.compensate ?? DEFAULTS.compensate) ? { compensation: statistics } : {};
+    // sequential: the compensation means are those of the pass, measured on the pruned blocks' outputs
+    const bias = reconstruction ? { reconstruction } : (req.compensate ?? DEFAULTS.compensate) ? { compensation: sequential?.statistics ?? statistics } : {};
     pruned = await pruneTo(input, { plan, outPath: req.outPath, ...bias }, hooks);
   } finally {
     reconstruction?.dispose();

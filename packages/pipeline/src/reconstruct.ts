@@ -8,7 +8,7 @@
 import type { PruningPlan } from '@llm-bip/model';
 import type { EpChoice } from '@llm-bip/runtime';
 import { collectInputMoments, modelWeights, type CalibrationSet, type MemoryBudget, type MomentTap, type ProjectionMoments } from '@llm-bip/scoring';
-import { reconstructProjection, removedProjectionInputs, ReconstructionStore, SurgeryError } from '@llm-bip/surgery';
+import { reconstructProjection, removedProjectionInputs, ReconstructionStore, SurgeryError, type DenseWeight, type ProjectionFit } from '@llm-bip/surgery';
 import { DEFAULTS } from './defaults.js';
 import { hooksOf, type PipelineHooks } from './hooks.js';
 import type { ModelInput } from './score.js';
@@ -95,16 +95,7 @@ export async function reconstructFor(model: ModelInput, plan: PruningPlan, calib
   const lambda = req.lambda ?? DEFAULTS.reconstruction.lambda;
   const holdoutRows = req.moments ? undefined : holdoutRowsFor(calibration.rows.length, req);
   const cut = removedProjectionInputs(model.spec, plan);
-  const store = new ReconstructionStore({
-    ...(req.spillDir ? { spillDir: req.spillDir } : {}),
-    summary: {
-      method: 'least-squares',
-      lambda: lambda === 'auto' ? 'auto' : lambda,
-      ...(lambda === 'auto' ? { alphas: (req.alphas ?? DEFAULTS.reconstruction.alphas).map((a) => (a === Infinity ? 'mean' : a)) } : {}),
-      ...(holdoutRows !== undefined ? { holdoutSamples: holdoutRows } : {}),
-      calibration: { source: calibration.source, samples: calibration.samples, seqLen: calibration.seqLen, seed: calibration.seed },
-    },
-  });
+  const store = newReconstructionStore(req, calibration, holdoutRows);
   try {
     const taps: MomentTap[] = cut.map((c) => ({ layer: c.layer, tensor: c.block === 'attention' ? 'attnContext' : 'ffnAct' }));
     const weights = modelWeights(model.loaded.model, model.loaded.dir);
@@ -118,8 +109,7 @@ export async function reconstructFor(model: ModelInput, plan: PruningPlan, calib
         const m = moments.find((x) => x.layer === t.layer && x.tensor === t.tensor);
         const what = `layer ${c.layer} ${c.block === 'attention' ? 'o_proj' : 'down_proj'}`;
         if (!m) throw new SurgeryError(`${what}: the given moments do not include its input (${t.tensor}); collect them for every layer`);
-        const fit = reconstructProjection(await weights.linear(c.linear), m, c.keep, { lambda, ...(req.alphas ? { alphas: req.alphas } : {}) }, what);
-        store.add(c.layer, c.block, fit, fit.choice ? { heldOutError: Object.fromEntries(fit.choice.errors.map((e) => [e.alpha === Infinity ? 'mean' : String(e.alpha), e.error])) } : undefined);
+        refitInto(store, await weights.linear(c.linear), m, c.keep, req, what);
         bar.update(++solved);
         h.check();
       }
@@ -130,6 +120,31 @@ export async function reconstructFor(model: ModelInput, plan: PruningPlan, calib
     store.dispose();
     throw e;
   }
+}
+
+/** An empty store whose summary records how its fits are made (ridge, candidates, held-out rows, calibration). */
+export function newReconstructionStore(req: ReconstructRequest, calibration: CalibrationSet, holdoutRows: number | undefined, extra: Record<string, unknown> = {}): ReconstructionStore {
+  const lambda = req.lambda ?? DEFAULTS.reconstruction.lambda;
+  return new ReconstructionStore({
+    ...(req.spillDir ? { spillDir: req.spillDir } : {}),
+    summary: {
+      method: 'least-squares',
+      lambda: lambda === 'auto' ? 'auto' : lambda,
+      ...(lambda === 'auto' ? { alphas: (req.alphas ?? DEFAULTS.reconstruction.alphas).map((a) => (a === Infinity ? 'mean' : a)) } : {}),
+      ...(holdoutRows !== undefined ? { holdoutSamples: holdoutRows } : {}),
+      calibration: { source: calibration.source, samples: calibration.samples, seqLen: calibration.seqLen, seed: calibration.seed },
+      ...extra,
+    },
+  });
+}
+
+/** Fit one projection (the ridge as the request says) and keep the fit, with its held-out errors, in `store`. */
+export function refitInto(store: ReconstructionStore, weight: DenseWeight, moments: ProjectionMoments, keep: number[], req: ReconstructRequest, what: string): ProjectionFit {
+  const lambda = req.lambda ?? DEFAULTS.reconstruction.lambda;
+  const fit = reconstructProjection(weight, moments, keep, { lambda, ...(req.alphas ? { alphas: req.alphas } : {}) }, what);
+  const layer = moments.layer;
+  store.add(layer, moments.tensor === 'attnContext' ? 'attention' : 'ffn', fit, fit.choice ? { heldOutError: Object.fromEntries(fit.choice.errors.map((e) => [e.alpha === Infinity ? 'mean' : String(e.alpha), e.error])) } : undefined);
+  return fit;
 }
 
 /** Split moment taps into groups whose float64 Grams (x2 with a holdout) stay under `budget` bytes (at least one per group). */

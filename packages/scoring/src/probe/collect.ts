@@ -120,33 +120,64 @@ export async function collectInputMoments(opts: MomentsOptions): Promise<Project
   const taps = blockwiseAsked ? uniqueTaps(baseTaps(spec)) : [];
   const probe = await buildProbe(loaded.model, spec, taps, modelWeights(loaded.model, loaded.dir), { moments: wanted });
   const sets = hold > 0 ? [rows.slice(0, rows.length - hold), rows.slice(rows.length - hold)] : [rows];
-  // a fixed batch must fill the fitting and the held-out rows alike (no batch mixes the two)
-  const inputs = graphInputs(loaded);
-  const demands = sets.map((s, i) => ({ what: i === 0 ? (hold > 0 ? 'calibration rows to fit (samples minus the held-out ones)' : 'calibration rows') : 'held-out calibration rows', option: '--seq-len', seqLen, rows: s.length }));
-  const fixed = fixedDimsOf(inputs.inputMetadata.map((m) => ({ name: m.name, shape: m.isTensor ? m.shape : [] })), spec.inputs.inputIds);
-  const batchSize = batchForFixedDims(fixed, demands, opts.batchSize ?? 8, loaded.path) ?? 8;
-  const acc = probe.moments.map((m) => sets.map(() => ({ tokens: 0, gram: new Float64Array(m.width * m.width), sum: new Float64Array(m.width) })));
-  const add = (set: number, batchRows: number, result: Record<string, Float32Array>) => {
-    probe.moments.forEach((m, i) => {
+  const batchSize = setsBatchSize(loaded, spec, sets, opts.batchSize ?? 8);
+  const acc = new MomentAccumulator(probe.moments, sets.length, seqLen);
+  const execution = chooseExecution(loaded, spec, probe, rows.length, seqLen, batchSize, opts);
+  opts.onSchedule?.(execution.schedule);
+  if (!execution.blockwise) await runWhole(loaded, spec, probe.model, acc.names, sets, batchSize, opts, (set, batchRows, result) => acc.add(set, batchRows.length, result));
+  else await runBlockwise(execution.blockwise, execution.schedule, taps, sets, batchSize, opts, { names: acc.names, add: (set, n, result) => acc.add(set, n, result) });
+  return acc.result();
+}
+
+/**
+ * The batch size for rows split into sets that are batched apart (fitting rows, held-out rows): the
+ * requested one, or the model's fixed batch, which must then fill every set.
+ */
+export function setsBatchSize(loaded: LoadedModel, spec: ModelSpec, sets: number[][][], requested: number): number {
+  const seqLen = sets[0]![0]!.length;
+  const held = sets.length > 1;
+  const demands = sets.map((s, i) => ({ what: i === 0 ? (held ? 'calibration rows to fit (samples minus the held-out ones)' : 'calibration rows') : 'held-out calibration rows', option: '--seq-len', seqLen, rows: s.length }));
+  const inputs = graphInputs(loaded).inputMetadata.map((m) => ({ name: m.name, shape: m.isTensor ? m.shape : [] }));
+  return batchForFixedDims(fixedDimsOf(inputs, spec.inputs.inputIds), demands, requested, loaded.path) ?? requested;
+}
+
+/**
+ * Σ xxᵀ and Σ x of a probe's moment outputs, per set of rows, added batch by batch in float64. Block by
+ * block, a segment hands over only the moments of its own blocks; the others are skipped.
+ */
+export class MomentAccumulator {
+  private readonly acc: Array<Array<{ tokens: number; gram: Float64Array; sum: Float64Array }>>;
+  /** the probe outputs to fetch */
+  readonly names: string[];
+
+  constructor(
+    private readonly moments: ProbeModel['moments'],
+    sets: number,
+    private readonly seqLen: number,
+  ) {
+    this.acc = moments.map((m) => Array.from({ length: sets }, () => ({ tokens: 0, gram: new Float64Array(m.width * m.width), sum: new Float64Array(m.width) })));
+    this.names = moments.flatMap((m) => [m.gram, m.sum]);
+  }
+
+  add(set: number, rows: number, result: Record<string, Float32Array>): void {
+    this.moments.forEach((m, i) => {
       const gram = result[m.gram];
       const sum = result[m.sum];
-      // block by block, a segment hands over only the moments of its own blocks
       if (!gram || !sum) return;
-      const a = acc[i]![set]!;
+      const a = this.acc[i]![set]!;
       if (gram.length !== a.gram.length || sum.length !== a.sum.length) {
         throw new ScoringError(`probe output for layers.${m.layer}.${m.tensor} has ${gram.length} gram and ${sum.length} sum values, expected ${a.gram.length} and ${a.sum.length}`);
       }
       for (let j = 0; j < gram.length; j++) a.gram[j]! += gram[j]!;
       for (let j = 0; j < sum.length; j++) a.sum[j]! += sum[j]!;
-      a.tokens += batchRows * seqLen;
+      a.tokens += rows * this.seqLen;
     });
-  };
-  const execution = chooseExecution(loaded, spec, probe, rows.length, seqLen, batchSize, opts);
-  opts.onSchedule?.(execution.schedule);
-  const names = probe.moments.flatMap((m) => [m.gram, m.sum]);
-  if (!execution.blockwise) await runWhole(loaded, spec, probe.model, names, sets, batchSize, opts, (set, batchRows, result) => add(set, batchRows.length, result));
-  else await runBlockwise(execution.blockwise, execution.schedule, taps, sets, batchSize, opts, { names, add });
-  return probe.moments.map((m, i) => ({ layer: m.layer, tensor: m.tensor, width: m.width, train: acc[i]![0]!, ...(hold > 0 ? { holdout: acc[i]![1]! } : {}) }));
+  }
+
+  /** the moments of every tapped input: set 0 as `train`, set 1 (if any) as `holdout` */
+  result(): ProjectionMoments[] {
+    return this.moments.map((m, i) => ({ layer: m.layer, tensor: m.tensor, width: m.width, train: this.acc[i]![0]!, ...(this.acc[i]!.length > 1 ? { holdout: this.acc[i]![1]! } : {}) }));
+  }
 }
 
 function checkRows(rows: number[][]): void {
