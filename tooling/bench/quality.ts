@@ -22,7 +22,7 @@ import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { TaskName } from '@llm-bip/eval';
 import { loadScores } from '@llm-bip/scoring';
-import { evaluate, exportDense, planTo, pruneWith, reconstructionInputs, saveAtomic, scoreTo, type EvalArgs, type ReconstructionInputs } from './steps.js';
+import { evaluate, exportDense, planTo, pruneSequential, pruneWith, reconstructionInputs, saveAtomic, scoreTo, type EvalArgs, type ReconstructionInputs } from './steps.js';
 
 export interface MethodSpec {
   id: string;
@@ -36,6 +36,8 @@ export interface MethodSpec {
   options?: Record<string, unknown>;
   /** least-squares reconstruction instead of compensation: its ridge, and calibration samples when not the scoring's */
   reconstruct?: { lambda: 'auto' | number; samples?: number };
+  /** sequential pruning: the plan's allocation, each block rescored (and compensated or refit) on the pruned blocks' outputs */
+  sequential?: boolean;
 }
 
 /** The rows of the quality table, in display order. */
@@ -86,6 +88,8 @@ function reconstructionMethods(): MethodSpec[] {
     { id: 'wanda-sp-recon', label: 'wanda-sp, uniform + reconstruction', criterion: 'wanda-sp', allocation: 'uniform', compensate: false, reconstruct: { lambda: 'auto' } },
     { id: 'llm-bip-global-recon', label: 'llm-bip, global + reconstruction', criterion: 'llm-bip', allocation: 'global', compensate: false, reconstruct: { lambda: 'auto' } },
     ...[1e-4, 1e-2, 1].map((a) => ({ id: `llm-bip-global-kind-recon-a${a}`, label: `ablation: global-kind + reconstruction, fixed alpha ${a}`, ...gk, reconstruct: { lambda: a } })),
+    { id: 'llm-bip-global-kind-comp-seq', label: 'llm-bip, global-kind + compensation, sequential', criterion: 'llm-bip', allocation: 'global-kind', compensate: true, sequential: true },
+    { id: 'llm-bip-global-kind-recon-seq', label: 'llm-bip, global-kind + reconstruction, sequential', ...gk, reconstruct: { lambda: 'auto' }, sequential: true },
     { id: 'llm-bip-global-kind-recon-512', label: 'ablation: global-kind + reconstruction from 512 samples (plan from 128)', ...gk, reconstruct: { lambda: 'auto', samples: 512 } },
   ];
 }
@@ -367,12 +371,27 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
           const outDir = join(work, `pruned-${m.id}-${ratio}-${seed}`);
           log(`prune ${m.id} ratio ${ratio} seed ${seed}`);
           let t0 = Date.now();
-          const bias = m.reconstruct
-            ? { reconstruction: await reconFor(seed, m.reconstruct.samples ?? Number(values.samples)), lambda: m.reconstruct.lambda }
-            : m.compensate
-              ? { compensation: await loadScores(scores) }
-              : undefined;
-          const pruned = await pruneWith(dense, planOut, outDir, bias);
+          let pruned: { before: number; after: number; reconstruction?: Record<string, unknown> };
+          if (m.sequential) {
+            const seqPlan = join(work, `plan-${m.id}-${ratio}-${seed}-sequential.json`);
+            pruned = await pruneSequential(dense, tok, scores, planOut, outDir, seqPlan, {
+              seed,
+              samples: Number(values.samples),
+              seqLen: Number(values['seq-len']),
+              ep: scoreEp as EvalArgs['ep'],
+              ...(values.data ? { data: values.data } : {}),
+              compensate: m.compensate,
+              ...(m.reconstruct ? { reconstruct: { lambda: m.reconstruct.lambda } } : {}),
+            });
+            row.planSha256 = planHash(seqPlan);
+          } else {
+            const bias = m.reconstruct
+              ? { reconstruction: await reconFor(seed, m.reconstruct.samples ?? Number(values.samples)), lambda: m.reconstruct.lambda }
+              : m.compensate
+                ? { compensation: await loadScores(scores) }
+                : undefined;
+            pruned = await pruneWith(dense, planOut, outDir, bias);
+          }
           row.params = { before: pruned.before, after: pruned.after };
           if (pruned.reconstruction) row.reconstruction = pruned.reconstruction;
           row.seconds.prune = (Date.now() - t0) / 1000;

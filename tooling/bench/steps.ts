@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { buildReport, loadTokenizer, type EvalReport, type SpeedResult, type TaskName } from '@llm-bip/eval';
 import { exportLlamaToOnnx, modelFingerprint, type PruningPlan } from '@llm-bip/model';
-import { benchModel, calibrate, collectReconstructionMoments, DEFAULTS, evaluateModel, loadModelInput, planFromScoresFile, pruneTo, reconstructFor, scoreModel, scoresFile } from '@llm-bip/pipeline';
+import { benchModel, calibrate, collectReconstructionMoments, DEFAULTS, evaluateModel, loadModelInput, planFromScoresFile, pruneTo, reconstructFor, scoreModel, scoresFile, sequentialPrune } from '@llm-bip/pipeline';
 import { writeFileAtomicSync } from '@llm-bip/onnx-io';
 import type { EpChoice } from '@llm-bip/runtime';
 import { loadScores, saveScores, type CalibrationSet, type ProjectionMoments, type ScoresFile } from '@llm-bip/scoring';
@@ -112,6 +112,35 @@ export async function pruneWith(
   }
   const r = await pruneTo(m, { plan, outPath: `${outDir}/model.onnx`, ...(bias ? { compensation: bias.compensation.statistics } : {}) });
   return { before: r.record.parameters.before.total, after: r.record.parameters.after.total };
+}
+
+/**
+ * Sequential pruning (as `llm-bip prune-llm --sequential`): the one-shot plan's allocation, every block
+ * rescored, compensated or refit on the pruned blocks' outputs, from the scoring's own calibration rows
+ * (same seed and samples); the sequential plan is saved to `planOut`.
+ */
+export async function pruneSequential(
+  densePath: string,
+  tokenizerDir: string,
+  scoresPath: string,
+  oneShot: PruningPlan,
+  outDir: string,
+  planOut: string,
+  a: { seed: number; samples: number; seqLen?: number; ep: EpChoice; data?: string; compensate: boolean; reconstruct?: { lambda: 'auto' | number } },
+): Promise<{ before: number; after: number; plan: PruningPlan; reconstruction?: Record<string, unknown> }> {
+  const m = await loadModelInput(densePath);
+  const scores = await loadScores(scoresPath);
+  const calibration = await calibrate(loadTokenizer(tokenizerDir), { dataDir: dataDir(a.data), samples: a.samples, seqLen: a.seqLen ?? DEFAULTS.calibration.seqLen, seed: a.seed });
+  const seq = await sequentialPrune(m, calibration, { plan: oneShot, scores: scores.scores, compensate: a.compensate, ...optional('reconstruct', a.reconstruct), ep: a.ep });
+  saveAtomic(planOut, seq.plan);
+  mkdirSync(outDir, { recursive: true });
+  try {
+    const bias = seq.reconstruction ? { reconstruction: seq.reconstruction } : a.compensate ? { compensation: seq.statistics } : {};
+    const r = await pruneTo(m, { plan: seq.plan, outPath: `${outDir}/model.onnx`, ...bias });
+    return { before: r.record.parameters.before.total, after: r.record.parameters.after.total, plan: seq.plan, ...optional('reconstruction', r.record.reconstruction) };
+  } finally {
+    seq.reconstruction?.dispose();
+  }
 }
 
 /** Prefill / decode speed of a model file (as `llm-bip bench`). */

@@ -88,6 +88,13 @@ describe('renderReport', () => {
     expect(html).not.toContain('least squares');
   });
 
+  it('says when a plan was made sequentially, and nothing of it otherwise', () => {
+    const d = sampleReport(2);
+    d.plan.sequential = true;
+    expect(renderReport(d)).toContain("each block chosen (and its bias fit) on the pruned blocks' outputs");
+    expect(html).not.toContain('pruned blocks');
+  });
+
   it('escapes every string from the data', () => {
     const evil = sampleReport(2, { name: '<img src=x onerror=alert(1)>"&\'' });
     evil.plan.criterion = '<script>alert(1)</script>';

@@ -59,6 +59,7 @@ export function summarisePlan(plan: PruningPlan, extra: Pick<PlanSummary, 'compe
     headGranularity: plan.headGranularity,
     ...(extra.compensation !== undefined ? { compensation: extra.compensation } : {}),
     ...(extra.reconstruction ? { reconstruction: extra.reconstruction } : {}),
+    ...(plan.notes?.sequential ? { sequential: true } : {}),
     ...(plan.calibration ? { calibration: plan.calibration } : {}),
     ...(plan.seed !== undefined ? { seed: plan.seed } : {}),
     ...(plan.createdAt ? { createdAt: plan.createdAt } : {}),

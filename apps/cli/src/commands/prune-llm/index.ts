@@ -33,6 +33,8 @@ export interface PipelineRequest {
   compensate: boolean;
   /** least-squares reconstruction (replaces compensation) */
   reconstruct?: ReconstructRequest;
+  /** sequential pruning (sequential.ts in the pipeline) */
+  sequential?: boolean;
   calibration: CalibrationArgs;
   eval: EvalRequest;
   bench?: BenchRequest;
@@ -74,6 +76,7 @@ export async function runPipeline(ctx: CommandContext, req: PipelineRequest): Pr
         align: req.align,
         compensate: req.compensate,
         reconstruct: req.reconstruct ? { ...req.reconstruct, ep: req.ep } : false,
+        sequential: req.sequential ?? DEFAULTS.sequential,
         calibration: { ...req.calibration, dataDir: req.eval.dataDir },
         outPath: out.path('model.onnx'),
         eval: { ...req.eval, cacheDir: cacheDir(ctx.env) },
@@ -137,7 +140,7 @@ export function summaryText(data: ReportData, outDir: string): string {
   const lines = rows.map((r) => r.map((c, j) => (j === 0 ? c.padEnd(widths[j]!) : c.padStart(widths[j]!))).join('   '));
   const p = data.plan;
   return [
-    `${data.model.name}: ${p.criterion}, ${p.allocation}, target ${(p.ratio * 100).toFixed(0)} %${p.reconstruction ? ', least-squares reconstruction' : p.compensation ? ', bias compensation' : ''}`,
+    `${data.model.name}: ${p.criterion}, ${p.allocation}, target ${(p.ratio * 100).toFixed(0)} %${p.reconstruction ? ', least-squares reconstruction' : p.compensation ? ', bias compensation' : ''}${p.sequential ? ', sequential' : ''}`,
     '',
     ...lines,
     '',
@@ -161,6 +164,10 @@ const fixedOptions: Record<string, OptionSpec> = {
   compensate: { type: 'boolean', description: 'bias compensation after o_proj/down_proj (on by default: best in every measured column, BENCHMARKS.md)' },
   'no-compensate': { type: 'boolean', description: 'prune without bias compensation' },
   ...reconstructionOptions,
+  sequential: {
+    type: 'boolean',
+    description: "prune block by block: the allocation of the one-shot plan, each block's heads/channels chosen (and compensated or refit) on the outputs of the already-pruned blocks",
+  },
   eval: { type: 'string', value: 'LIST', description: `perplexity sets (${PPL_DATASETS.join(', ')}) and tasks (${TASKS.join(', ')}), or "none"`, defaultText: DEFAULTS.eval.ppl.join(',') },
   'seq-len-eval': { type: 'string', value: 'L', description: 'perplexity window length', defaultText: String(DEFAULTS.eval.seqLen) },
   limit: { type: 'string', value: 'N', description: 'evaluate only the first N windows / task examples (quick runs)' },
@@ -203,6 +210,7 @@ export function parsePipelineRequest(ctx: CommandContext, model: string, output:
     align: parseIntOption(stringOption(ctx.values, 'align'), '--align', DEFAULTS.align),
     compensate: compensationWanted(ctx.values),
     ...(reconstruct ? { reconstruct } : {}),
+    sequential: booleanOption(ctx.values, 'sequential'),
     calibration,
     eval: {
       ppl: list.ppl,
@@ -232,6 +240,7 @@ export const pruneLlmCommand = defineCommand({
   examples: [
     { command: 'llm-bip prune-llm model.onnx --ratio 0.2 -o out/', explain: 'LLM-BIP, global-kind allocation, evaluated on WikiText-2 and PTB, speed measured' },
     { command: 'llm-bip prune-llm model.onnx --ratio 0.5 --reconstruct -o out50/', explain: 'o_proj/down_proj refit by least squares on the calibration tokens, ridge chosen on held-out samples' },
+    { command: 'llm-bip prune-llm model.onnx --ratio 0.5 --reconstruct --sequential -o seq50/', explain: "the same allocation; each block chosen and refit on the pruned blocks' outputs, one block at a time" },
     {
       command: 'llm-bip prune-llm ../shared/testbed/bip-llama-small --ratio 0.5 --criterion flap --compensate --eval wikitext2,boolq,piqa --limit 100 -o flap50/',
       explain: 'an HF checkpoint, a baseline criterion (its own al-am allocation), perplexity and two tasks on 100 examples',
