@@ -15,7 +15,7 @@ export const DEFAULTS = {
   align: 1,
   /** prune-llm adds bias compensation unless told not to (BENCHMARKS.md: it improved every measured row) */
   compensate: true,
-  /** least-squares reconstruction of o_proj / down_proj instead of mean compensation (BENCHMARKS.md "Reconstruction") */
+  /** least-squares reconstruction of o_proj / down_proj instead of mean compensation (BENCHMARKS.md "Reconstruction and sequential pruning") */
   reconstruct: false,
   /** sequential pruning: each block chosen (and fit) on the pruned blocks' outputs (BENCHMARKS.md "Reconstruction and sequential pruning") */
   sequential: false,
