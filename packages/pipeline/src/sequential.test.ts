@@ -124,7 +124,7 @@ describe('sequential pruning (tiny GQA model, fp32, 3 blocks)', () => {
       expect(lp.keepChannels.length, `layer ${l}`).toBe(oneShot.layers[l]!.keepChannels.length);
     });
     expect(seq.plan.layers[0]).toEqual(oneShot.layers[0]);
-    // later blocks see other inputs, and their choice moves (this model at 40 %: measured on blocks 1 and 2)
+    // later blocks see other inputs, and at least one of them chooses other groups than the one-shot plan
     expect(seq.plan.layers.slice(1).some((lp, i) => JSON.stringify(lp) !== JSON.stringify(oneShot.layers[i + 1]))).toBe(true);
 
     // block l's input is block l-1's output in the pruned model: the float64 reference of the pruned weights
