@@ -17,7 +17,7 @@ import { planFromScores } from './plan.js';
 import { pruneTo } from './prune.js';
 import { checkReconstructRequest, holdoutRowsFor, reconstructFor, type ReconstructRequest } from './reconstruct.js';
 import { scoreModel, type ExecutionReport, type ModelInput } from './score.js';
-import { sequentialPrune } from './sequential.js';
+import { checkSequential, sequentialPrune } from './sequential.js';
 
 export interface PruneLlmInput extends ModelInput {
   tokenizer: EvalTokenizer;
@@ -94,6 +94,7 @@ export async function pruneLlm(input: PruneLlmInput, req: PruneLlmRequest, hooks
     undefined,
     input.loaded.path,
   );
+  if (req.sequential ?? DEFAULTS.sequential) checkSequential(input);
   const calibration = await calibrate(input.tokenizer, req.calibration);
   const { statistics, scores, execution } = await scoreModel(
     input,

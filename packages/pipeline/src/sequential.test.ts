@@ -6,12 +6,13 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTinyLlama, referenceForward, tempDir, type LayerActivations } from '@llm-bip/testing';
+import { buildTinyLlama, fixtures, referenceForward, tempDir, type LayerActivations } from '@llm-bip/testing';
 import { loadHfWeightsFloat64, planModelShape, type LlamaConfig, type PruningPlan } from '@llm-bip/model';
 import { createSession, makeTokenBatch, toFloat32, type OrtTensor } from '@llm-bip/runtime';
 import { tapValues, type CalibrationSet, type Statistics } from '@llm-bip/scoring';
 import { removedProjectionInputs, type Reconstruction } from '@llm-bip/surgery';
 import { loadModelInput, planFromScores, pruneTo, scoreModel, sequentialPrune, type ModelInput } from './index.js';
+import { checkSequential } from './sequential.js';
 
 const tmp = tempDir('pipeline-sequential-');
 afterAll(tmp.cleanup);
@@ -183,6 +184,13 @@ describe('sequential pruning of an fp16 model', () => {
     for (let l = 0; l < SHAPE.numLayers; l++) expect(worstRelative(inputs[l]!, acts[l]!.x), `block ${l}`).toBeLessThan(1e-2);
     // the pruned blocks' outputs, not the dense ones
     expect(worstRelative(inputs[2]!, dense[2]!.x)).toBeGreaterThan(3e-2);
+  });
+});
+
+describe('a model that cannot run one block at a time', () => {
+  it('is refused before any pass, naming the reason and the fix', async () => {
+    const genai = await loadModelInput(fixtures.genai);
+    expect(() => checkSequential(genai)).toThrow(/--sequential runs the model one block at a time, and this model cannot be scored block by block: block 1's attnContext .*: prune it without --sequential/);
   });
 });
 

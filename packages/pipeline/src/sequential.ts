@@ -28,7 +28,7 @@
  * The written model is made by ordinary surgery from the resulting plan, with the compensation
  * statistics (every block's, on its pruned inputs) or the reconstruction store of this pass.
  */
-import { encodeFloats, tensorDims, type TensorProto } from '@llm-bip/onnx-io';
+import { cloneModel, encodeFloats, tensorDims, type TensorProto } from '@llm-bip/onnx-io';
 import { range, type LayerPlan, type PruningPlan } from '@llm-bip/model';
 import { chunk, makeTokenBatch, type EpChoice, type Feeds, type OrtTensor, type TokenBatch } from '@llm-bip/runtime';
 import {
@@ -39,6 +39,7 @@ import {
   modelWeights,
   MomentAccumulator,
   patchSegment,
+  ProbeBlocks,
   reselectLayer,
   resolveCriterionOptions,
   ScoringError,
@@ -106,8 +107,7 @@ export async function sequentialPrune(model: ModelInput, calibration: Calibratio
   try {
     bw = BlockwiseProbe.fromProbe(loaded, spec, probe);
   } catch (e) {
-    if (e instanceof ScoringError) throw new ScoringError(`--sequential runs the model one block at a time, and ${e.message.replace(/; score it whole.*$/, '')}: prune it without --sequential`);
-    throw e;
+    throw sequentialRefusal(e);
   }
   const segs = bw.segments(range(spec.numLayers).map((l) => ({ first: l, last: l })));
 
@@ -211,6 +211,23 @@ export async function sequentialPrune(model: ModelInput, calibration: Calibratio
     store?.dispose();
     throw e;
   }
+}
+
+/**
+ * Refuse, before any long step, a model that cannot run one block at a time (the block analysis on a
+ * copy of the graph: no weight is read).
+ */
+export function checkSequential(model: ModelInput): void {
+  try {
+    new ProbeBlocks(cloneModel(model.loaded.model), model.spec);
+  } catch (e) {
+    throw sequentialRefusal(e);
+  }
+}
+
+function sequentialRefusal(e: unknown): unknown {
+  if (!(e instanceof ScoringError)) return e;
+  return new ScoringError(`--sequential runs the model one block at a time, and ${e.message.replace(/; score it whole.*$/, '')}: prune it without --sequential`);
 }
 
 /**
