@@ -22,7 +22,7 @@ import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { TaskName } from '@llm-bip/eval';
 import { loadScores } from '@llm-bip/scoring';
-import { evaluate, exportDense, planTo, pruneWith, saveAtomic, scoreTo, type EvalArgs } from './steps.js';
+import { evaluate, exportDense, planTo, pruneSequential, pruneWith, reconstructionInputs, saveAtomic, scoreTo, type EvalArgs, type ReconstructionInputs } from './steps.js';
 
 export interface MethodSpec {
   id: string;
@@ -34,6 +34,10 @@ export interface MethodSpec {
   compensate: boolean;
   /** criterion options (e.g. the ablations' headTerm) */
   options?: Record<string, unknown>;
+  /** least-squares reconstruction instead of compensation: its ridge, and calibration samples when not the scoring's */
+  reconstruct?: { lambda: 'auto' | number; samples?: number };
+  /** sequential pruning: the plan's allocation, each block rescored (and compensated or refit) on the pruned blocks' outputs */
+  sequential?: boolean;
 }
 
 /** The rows of the quality table, in display order. */
@@ -48,6 +52,7 @@ export const METHODS: MethodSpec[] = [
   { id: 'llm-bip-global-comp', label: 'llm-bip, global + compensation', criterion: 'llm-bip', allocation: 'global', compensate: true },
   { id: 'llm-bip-global-kind', label: 'llm-bip, global-kind', criterion: 'llm-bip', allocation: 'global-kind', compensate: false },
   { id: 'llm-bip-global-kind-comp', label: 'llm-bip, global-kind + compensation', criterion: 'llm-bip', allocation: 'global-kind', compensate: true },
+  ...reconstructionMethods(),
   {
     id: 'llm-bip-ffn-only',
     label: 'ablation: llm-bip FFN term only (heads kept), global-kind',
@@ -74,6 +79,21 @@ export const METHODS: MethodSpec[] = [
   },
 ];
 
+/** Issue 16: reconstruction with the three scored criteria, and its ablations (fixed ridges, 512 samples). */
+function reconstructionMethods(): MethodSpec[] {
+  const gk = { criterion: 'llm-bip', allocation: 'global-kind', compensate: false } as const;
+  return [
+    { id: 'llm-bip-global-kind-recon', label: 'llm-bip, global-kind + reconstruction', ...gk, reconstruct: { lambda: 'auto' } },
+    { id: 'flap-recon', label: 'flap, AL-AM + reconstruction', criterion: 'flap', allocation: 'al-am', compensate: false, reconstruct: { lambda: 'auto' } },
+    { id: 'wanda-sp-recon', label: 'wanda-sp, uniform + reconstruction', criterion: 'wanda-sp', allocation: 'uniform', compensate: false, reconstruct: { lambda: 'auto' } },
+    { id: 'llm-bip-global-recon', label: 'llm-bip, global + reconstruction', criterion: 'llm-bip', allocation: 'global', compensate: false, reconstruct: { lambda: 'auto' } },
+    ...[1e-4, 1e-2, 1].map((a) => ({ id: `llm-bip-global-kind-recon-a${a}`, label: `ablation: global-kind + reconstruction, fixed alpha ${a}`, ...gk, reconstruct: { lambda: a } })),
+    { id: 'llm-bip-global-kind-comp-seq', label: 'llm-bip, global-kind + compensation, sequential', criterion: 'llm-bip', allocation: 'global-kind', compensate: true, sequential: true },
+    { id: 'llm-bip-global-kind-recon-seq', label: 'llm-bip, global-kind + reconstruction, sequential', ...gk, reconstruct: { lambda: 'auto' }, sequential: true },
+    { id: 'llm-bip-global-kind-recon-512', label: 'ablation: global-kind + reconstruction from 512 samples (plan from 128)', ...gk, reconstruct: { lambda: 'auto', samples: 512 } },
+  ];
+}
+
 export interface Row {
   method: string;
   label: string;
@@ -85,6 +105,8 @@ export interface Row {
   planSha256?: string;
   results: Record<string, Record<string, number>>;
   seconds: { score?: number; prune: number; eval: number };
+  /** the pruning record's reconstruction summary (ridge chosen per projection) */
+  reconstruction?: Record<string, unknown>;
   error?: string;
 }
 
@@ -294,6 +316,18 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
     log(`export ${values.model}`);
     await exportDense(values.model, dense, { externalData: true });
     const tok = values.model;
+    // calibration moments for reconstruction, once per (seed, samples): every plan of the run reuses them
+    const reconInputs = new Map<string, Promise<ReconstructionInputs>>();
+    const reconFor = (seed: number, samples: number) => {
+      const key = `${seed}|${samples}`;
+      let r = reconInputs.get(key);
+      if (!r) {
+        log(`reconstruction moments, seed ${seed}, ${samples} samples`);
+        r = reconstructionInputs(dense, tok, { seed, samples, seqLen: Number(values['seq-len']), ep: scoreEp as EvalArgs['ep'], ...(values.data ? { data: values.data } : {}) });
+        reconInputs.set(key, r);
+      }
+      return r;
+    };
     for (const unit of units) {
       if (unit.method === 'dense') {
         if (plansOnly) continue;
@@ -314,12 +348,16 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
         const row: Row = { method: m.id, label: m.label, ratio, seed, results: {}, seconds: { prune: 0, eval: 0 } };
         try {
           if (!scores) {
-            scores = join(work, `scores-${m.id}-${seed}.json`);
-            log(`score ${m.criterion} ${m.options ? JSON.stringify(m.options) : ''} seed ${seed}`);
-            const t0 = Date.now();
-            await scoreTo(dense, tok, { criterion: m.criterion, ...(m.options ? { options: m.options } : {}), seed, samples: Number(values.samples), seqLen: Number(values['seq-len']), ep: scoreEp as EvalArgs['ep'], ...(values.data ? { data: values.data } : {}) }, scores);
-            scoreSeconds = (Date.now() - t0) / 1000;
-            row.seconds.score = scoreSeconds;
+            // methods that differ only after scoring (allocation, compensation, reconstruction) share one scores file
+            const scoreKey = createHash('sha256').update(JSON.stringify([m.criterion, m.options ?? {}, seed])).digest('hex').slice(0, 16);
+            scores = join(work, `scores-${scoreKey}.json`);
+            if (!existsSync(scores)) {
+              log(`score ${m.criterion} ${m.options ? JSON.stringify(m.options) : ''} seed ${seed}`);
+              const t0 = Date.now();
+              await scoreTo(dense, tok, { criterion: m.criterion, ...(m.options ? { options: m.options } : {}), seed, samples: Number(values.samples), seqLen: Number(values['seq-len']), ep: scoreEp as EvalArgs['ep'], ...(values.data ? { data: values.data } : {}) }, scores);
+              scoreSeconds = (Date.now() - t0) / 1000;
+              row.seconds.score = scoreSeconds;
+            }
           }
           const plan = join(work, `plan-${m.id}-${ratio}-${seed}.json`);
           const planOut = await planTo(scores, ratio, m.allocation, plan);
@@ -333,7 +371,29 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
           const outDir = join(work, `pruned-${m.id}-${ratio}-${seed}`);
           log(`prune ${m.id} ratio ${ratio} seed ${seed}`);
           let t0 = Date.now();
-          row.params = await pruneWith(dense, planOut, outDir, m.compensate ? await loadScores(scores) : undefined);
+          let pruned: { before: number; after: number; reconstruction?: Record<string, unknown> };
+          if (m.sequential) {
+            const seqPlan = join(work, `plan-${m.id}-${ratio}-${seed}-sequential.json`);
+            pruned = await pruneSequential(dense, tok, scores, planOut, outDir, seqPlan, {
+              seed,
+              samples: Number(values.samples),
+              seqLen: Number(values['seq-len']),
+              ep: scoreEp as EvalArgs['ep'],
+              ...(values.data ? { data: values.data } : {}),
+              compensate: m.compensate,
+              ...(m.reconstruct ? { reconstruct: { lambda: m.reconstruct.lambda } } : {}),
+            });
+            row.planSha256 = planHash(seqPlan);
+          } else {
+            const bias = m.reconstruct
+              ? { reconstruction: await reconFor(seed, m.reconstruct.samples ?? Number(values.samples)), lambda: m.reconstruct.lambda }
+              : m.compensate
+                ? { compensation: await loadScores(scores) }
+                : undefined;
+            pruned = await pruneWith(dense, planOut, outDir, bias);
+          }
+          row.params = { before: pruned.before, after: pruned.after };
+          if (pruned.reconstruction) row.reconstruction = pruned.reconstruction;
           row.seconds.prune = (Date.now() - t0) / 1000;
           t0 = Date.now();
           const ev = { results: await evaluate(join(outDir, 'model.onnx'), tok, evalArgs) };

@@ -106,7 +106,7 @@ export async function main(argv = process.argv.slice(2)): Promise<SpeedResults> 
           const planned = await planTo(scores, ratio, 'global-kind', plan, align);
           const out = join(work, `pruned-${ratio}-a${align}`);
           const t0 = Date.now();
-          const { before, after } = await pruneWith(dense, planned, out, scored);
+          const { before, after } = await pruneWith(dense, planned, out, { compensation: scored });
           const seconds = (Date.now() - t0) / 1000;
           res.surgery.push({ ratio, seconds, paramsBefore: before, paramsAfter: after });
           models[0]!.params ??= before;

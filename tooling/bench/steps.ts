@@ -6,10 +6,10 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { buildReport, loadTokenizer, type EvalReport, type SpeedResult, type TaskName } from '@llm-bip/eval';
 import { exportLlamaToOnnx, modelFingerprint, type PruningPlan } from '@llm-bip/model';
-import { benchModel, calibrate, DEFAULTS, evaluateModel, loadModelInput, planFromScoresFile, pruneTo, scoreModel, scoresFile } from '@llm-bip/pipeline';
+import { benchModel, calibrate, collectReconstructionMoments, DEFAULTS, evaluateModel, loadModelInput, planFromScoresFile, pruneTo, reconstructFor, scoreModel, scoresFile, sequentialPrune } from '@llm-bip/pipeline';
 import { writeFileAtomicSync } from '@llm-bip/onnx-io';
 import type { EpChoice } from '@llm-bip/runtime';
-import { loadScores, saveScores, type ScoresFile } from '@llm-bip/scoring';
+import { loadScores, saveScores, type CalibrationSet, type ProjectionMoments, type ScoresFile } from '@llm-bip/scoring';
 import { kvLayoutOfFile } from '../../apps/cli/src/commands/kv-layout.js';
 import { cacheDir, dataDir } from '../../apps/cli/src/commands/model-input.js';
 
@@ -76,12 +76,71 @@ export async function planTo(scoresPath: string, ratio: number, allocation: stri
   return plan;
 }
 
-/** Surgery by a plan (as `llm-bip prune`), with compensation from the scores file when asked; parameter counts before and after. */
-export async function pruneWith(densePath: string, plan: PruningPlan, outDir: string, compensation?: ScoresFile): Promise<{ before: number; after: number }> {
+/** Reconstruction inputs computed once and shared by every plan of a run: calibration rows and their projection-input moments. */
+export interface ReconstructionInputs {
+  calibration: CalibrationSet;
+  moments: ProjectionMoments[];
+}
+
+/** Calibrate (as `llm-bip prune --reconstruct`) and collect the moments of every o_proj / down_proj input, held-out rows apart. */
+export async function reconstructionInputs(densePath: string, tokenizerDir: string, a: { seed: number; samples: number; seqLen?: number; ep: EpChoice; data?: string; calib?: string }): Promise<ReconstructionInputs> {
+  const m = await loadModelInput(densePath);
+  const calibration = await calibrate(loadTokenizer(tokenizerDir), { dataDir: dataDir(a.data), ...optional('calib', a.calib), samples: a.samples, seqLen: a.seqLen ?? DEFAULTS.calibration.seqLen, seed: a.seed });
+  return { calibration, moments: await collectReconstructionMoments(m, calibration, { lambda: 'auto', ep: a.ep }) };
+}
+
+/**
+ * Surgery by a plan (as `llm-bip prune`): with compensation from the scores file, or with least-squares
+ * reconstruction from precomputed moments; parameter counts before and after, and the ridge chosen per projection.
+ */
+export async function pruneWith(
+  densePath: string,
+  plan: PruningPlan,
+  outDir: string,
+  bias?: { compensation: ScoresFile } | { reconstruction: ReconstructionInputs; lambda: 'auto' | number },
+): Promise<{ before: number; after: number; reconstruction?: Record<string, unknown> }> {
   const m = await loadModelInput(densePath);
   mkdirSync(outDir, { recursive: true });
-  const r = await pruneTo(m, { plan, outPath: `${outDir}/model.onnx`, ...(compensation ? { compensation: compensation.statistics } : {}) });
+  if (bias && 'reconstruction' in bias) {
+    const store = await reconstructFor(m, plan, bias.reconstruction.calibration, { lambda: bias.lambda, moments: bias.reconstruction.moments });
+    try {
+      const r = await pruneTo(m, { plan, outPath: `${outDir}/model.onnx`, reconstruction: store });
+      return { before: r.record.parameters.before.total, after: r.record.parameters.after.total, ...optional('reconstruction', r.record.reconstruction) };
+    } finally {
+      store.dispose();
+    }
+  }
+  const r = await pruneTo(m, { plan, outPath: `${outDir}/model.onnx`, ...(bias ? { compensation: bias.compensation.statistics } : {}) });
   return { before: r.record.parameters.before.total, after: r.record.parameters.after.total };
+}
+
+/**
+ * Sequential pruning (as `llm-bip prune-llm --sequential`): the one-shot plan's allocation, every block
+ * rescored, compensated or refit on the pruned blocks' outputs, from the scoring's own calibration rows
+ * (same seed and samples); the sequential plan is saved to `planOut`.
+ */
+export async function pruneSequential(
+  densePath: string,
+  tokenizerDir: string,
+  scoresPath: string,
+  oneShot: PruningPlan,
+  outDir: string,
+  planOut: string,
+  a: { seed: number; samples: number; seqLen?: number; ep: EpChoice; data?: string; compensate: boolean; reconstruct?: { lambda: 'auto' | number } },
+): Promise<{ before: number; after: number; plan: PruningPlan; reconstruction?: Record<string, unknown> }> {
+  const m = await loadModelInput(densePath);
+  const scores = await loadScores(scoresPath);
+  const calibration = await calibrate(loadTokenizer(tokenizerDir), { dataDir: dataDir(a.data), samples: a.samples, seqLen: a.seqLen ?? DEFAULTS.calibration.seqLen, seed: a.seed });
+  const seq = await sequentialPrune(m, calibration, { plan: oneShot, scores: scores.scores, compensate: a.compensate, ...optional('reconstruct', a.reconstruct), ep: a.ep });
+  saveAtomic(planOut, seq.plan);
+  mkdirSync(outDir, { recursive: true });
+  try {
+    const bias = seq.reconstruction ? { reconstruction: seq.reconstruction } : a.compensate ? { compensation: seq.statistics } : {};
+    const r = await pruneTo(m, { plan: seq.plan, outPath: `${outDir}/model.onnx`, ...bias });
+    return { before: r.record.parameters.before.total, after: r.record.parameters.after.total, plan: seq.plan, ...optional('reconstruction', r.record.reconstruction) };
+  } finally {
+    seq.reconstruction?.dispose();
+  }
 }
 
 /** Prefill / decode speed of a model file (as `llm-bip bench`). */

@@ -49,6 +49,17 @@ export interface CompensationStats {
   layers: Array<{ layer: number; oProjInputMean: number[]; downProjInputMean: number[] }>;
 }
 
+/**
+ * Second moments of a projection's input over calibration tokens, for least-squares reconstruction:
+ * `gram` = Σ_t x_t x_tᵀ (width × width, row-major, float64), `sum` = Σ_t x_t, over `tokens` positions.
+ * Scoring's probe accumulates them (o_proj and down_proj inputs); surgery's reconstruction solves with them.
+ */
+export interface InputMoments {
+  tokens: number;
+  gram: Float64Array;
+  sum: Float64Array;
+}
+
 export class PlanMismatchError extends categorisedError('PlanMismatchError', 'input') {}
 
 /**

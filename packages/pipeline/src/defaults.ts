@@ -5,6 +5,7 @@
 import { freemem } from 'node:os';
 import type { AllocationMode, GroupScores, MemoryBudget } from '@llm-bip/scoring';
 import { ALLOCATIONS, AllocationError } from '@llm-bip/scoring';
+import { DEFAULT_ALPHAS } from '@llm-bip/surgery';
 
 export const DEFAULTS = {
   criterion: 'llm-bip',
@@ -14,6 +15,20 @@ export const DEFAULTS = {
   align: 1,
   /** prune-llm adds bias compensation unless told not to (BENCHMARKS.md: it improved every measured row) */
   compensate: true,
+  /** least-squares reconstruction of o_proj / down_proj instead of mean compensation (BENCHMARKS.md "Reconstruction and sequential pruning") */
+  reconstruct: false,
+  /** sequential pruning: each block chosen (and fit) on the pruned blocks' outputs (BENCHMARKS.md "Reconstruction and sequential pruning") */
+  sequential: false,
+  reconstruction: {
+    /** 'auto': the ridge alpha with the smallest held-out error among `alphas`; or a fixed alpha */
+    lambda: 'auto' as 'auto' | number,
+    /** ridge candidates, relative to mean(diag Σ_SS) of the kept inputs; Infinity = mean compensation */
+    alphas: DEFAULT_ALPHAS,
+    /** fraction of the calibration rows held out to choose the ridge (the last ones) */
+    holdout: 0.125,
+    /** float64 moments held at once; layers are collected a few per probe pass to stay under it */
+    memoryBytes: 4 * 1024 ** 3,
+  },
   ep: 'auto' as const,
   /**
    * Device memory scoring may use: 'auto' = the device's free memory when scoring starts (host

@@ -4,6 +4,8 @@ export { calibrate, calibrationFile, calibrationRecord, type CalibrationRequest 
 export { scoreModel, rescore, scoresFile, type ExecutionReport, type ModelInput, type ScoreRequest, type Scored } from './score.js';
 export { planFromScores, planFromScoresFile, compensationFrom, type PlanRequest } from './plan.js';
 export { pruneTo, type PruneRequest } from './prune.js';
+export { sequentialPrune, type SequentialHooks, type SequentialRequest, type SequentialResult } from './sequential.js';
+export { reconstructFor, collectReconstructionMoments, checkReconstructRequest, holdoutRowsFor, type ReconstructRequest } from './reconstruct.js';
 export {
   evaluateModel,
   evaluationSession,

@@ -13,6 +13,17 @@ export function calibrationDemand(c: { samples?: number; seqLen?: number }): Inp
   return { what: 'calibration rows', option: '--seq-len', seqLen: c.seqLen ?? DEFAULTS.calibration.seqLen, rows: c.samples ?? DEFAULTS.calibration.samples };
 }
 
+/** With a held-out ridge choice the fitting and held-out rows run in batches of their own: each must fill a fixed batch. */
+export function holdoutDemands(c: { samples?: number; seqLen?: number }, holdoutRows: number): InputDemand[] {
+  if (holdoutRows === 0) return [];
+  const samples = c.samples ?? DEFAULTS.calibration.samples;
+  const seqLen = c.seqLen ?? DEFAULTS.calibration.seqLen;
+  return [
+    { what: 'calibration rows fitted by reconstruction (samples minus --holdout)', option: '--seq-len', seqLen, rows: samples - holdoutRows },
+    { what: 'calibration rows held out by reconstruction (--holdout)', option: '--seq-len', seqLen, rows: holdoutRows },
+  ];
+}
+
 export function evalDemands(req: Pick<EvalRequest, 'ppl' | 'tasks' | 'seqLen'>, seqLenOption = '--seq-len'): InputDemand[] {
   const d: InputDemand[] = [];
   if (req.ppl.length) d.push({ what: 'perplexity windows', option: seqLenOption, seqLen: req.seqLen ?? DEFAULTS.eval.seqLen });

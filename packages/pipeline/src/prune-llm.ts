@@ -12,10 +12,12 @@ import { calibrate, calibrationRecord, type CalibrationRequest } from './calibra
 import { DEFAULTS } from './defaults.js';
 import { benchModel, evaluateModel, type BenchRequest, type EvalRequest, type EvalRun } from './evaluate.js';
 import { hooksOf, type PipelineHooks } from './hooks.js';
-import { batchForModel, benchDemand, calibrationDemand, evalDemands, inputsOfModel } from './input-demands.js';
+import { batchForModel, benchDemand, calibrationDemand, evalDemands, holdoutDemands, inputsOfModel } from './input-demands.js';
 import { planFromScores } from './plan.js';
 import { pruneTo } from './prune.js';
+import { checkReconstructRequest, holdoutRowsFor, reconstructFor, type ReconstructRequest } from './reconstruct.js';
 import { scoreModel, type ExecutionReport, type ModelInput } from './score.js';
+import { checkSequential, sequentialPrune } from './sequential.js';
 
 export interface PruneLlmInput extends ModelInput {
   tokenizer: EvalTokenizer;
@@ -34,8 +36,15 @@ export interface PruneLlmRequest {
   allocation?: AllocationMode;
   /** kept FFN channels per layer a multiple of this; default DEFAULTS.align */
   align?: number;
-  /** bias compensation (DEFAULTS.compensate) */
+  /** bias compensation (DEFAULTS.compensate); ignored when reconstructing (the fit has its own bias) */
   compensate?: boolean;
+  /** least-squares reconstruction of o_proj / down_proj (DEFAULTS.reconstruct); an object sets its options */
+  reconstruct?: boolean | ReconstructRequest;
+  /**
+   * sequential pruning (DEFAULTS.sequential): the one-shot plan's allocation, each block's choice made
+   * again on the pruned blocks' outputs, its fit or compensation too (sequential.ts)
+   */
+  sequential?: boolean;
   calibration: CalibrationRequest;
   /** the pruned .onnx file to write */
   outPath: string;
@@ -70,18 +79,22 @@ export interface PruneLlmHooks extends PipelineHooks {
 
 export async function pruneLlm(input: PruneLlmInput, req: PruneLlmRequest, hooks: PruneLlmHooks = {}): Promise<PruneLlmResult> {
   const h = hooksOf(hooks);
+  const reconstruct = (req.reconstruct ?? DEFAULTS.reconstruct) === false ? undefined : { ep: req.ep ?? DEFAULTS.ep, ...blockwiseOf(req), ...(typeof req.reconstruct === 'object' ? req.reconstruct : {}) };
+  if (reconstruct) checkReconstructRequest(reconstruct, req.calibration.samples ?? DEFAULTS.calibration.samples);
   // a model with fixed input dims must take every step's rows; find out now, not after the scoring
   batchForModel(
     inputsOfModel(input.loaded.model),
     input.spec,
     [
       calibrationDemand(req.calibration),
+      ...(reconstruct ? holdoutDemands(req.calibration, holdoutRowsFor(req.calibration.samples ?? DEFAULTS.calibration.samples, reconstruct)) : []),
       ...(req.eval ? evalDemands(req.eval, '--seq-len-eval') : []),
       ...(req.bench ? [benchDemand(req.bench)] : []),
     ],
     undefined,
     input.loaded.path,
   );
+  if (req.sequential ?? DEFAULTS.sequential) checkSequential(input);
   const calibration = await calibrate(input.tokenizer, req.calibration);
   const { statistics, scores, execution } = await scoreModel(
     input,
@@ -90,22 +103,45 @@ export async function pruneLlm(input: PruneLlmInput, req: PruneLlmRequest, hooks
       ...(req.criterionOptions ? { options: req.criterionOptions } : {}),
       calibration,
       ep: req.ep ?? DEFAULTS.ep,
-      ...(req.maxDeviceMemory !== undefined ? { maxDeviceMemory: req.maxDeviceMemory } : {}),
-      ...(req.blocksPerSession !== undefined ? { blocksPerSession: req.blocksPerSession } : {}),
+      ...blockwiseOf(req),
     },
     hooks,
   );
   const fingerprint = input.fingerprint ?? (await modelFingerprint(input.loaded.path, input.loaded.model, input.loaded.dir));
-  const plan = planFromScores(scores, planModelShape(input.spec, fingerprint), {
+  const oneShot = planFromScores(scores, planModelShape(input.spec, fingerprint), {
     ratio: req.ratio,
     ...(req.allocation ? { allocation: req.allocation } : {}),
     ...(req.align !== undefined ? { align: req.align } : {}),
     calibration: calibrationRecord(calibration),
     seed: calibration.seed,
   });
+  const sequential = (req.sequential ?? DEFAULTS.sequential)
+    ? await sequentialPrune(
+        input,
+        calibration,
+        {
+          plan: oneShot,
+          scores,
+          ...(req.criterionOptions ? { criterionOptions: req.criterionOptions } : {}),
+          ...(req.compensate !== undefined ? { compensate: req.compensate } : {}),
+          ...(reconstruct ? { reconstruct } : {}),
+          ep: req.ep ?? DEFAULTS.ep,
+        },
+        hooks,
+      )
+    : undefined;
+  const plan = sequential?.plan ?? oneShot;
   await hooks.onPlan?.(plan);
   h.check();
-  const pruned = await pruneTo(input, { plan, outPath: req.outPath, ...((req.compensate ?? DEFAULTS.compensate) ? { compensation: statistics } : {}) }, hooks);
+  const reconstruction = sequential ? sequential.reconstruction : reconstruct ? await reconstructFor(input, plan, calibration, reconstruct, hooks) : undefined;
+  let pruned: PruneResult;
+  try {
+    // sequential: the compensation means are those of the pass, measured on the pruned blocks' outputs
+    const bias = reconstruction ? { reconstruction } : (req.compensate ?? DEFAULTS.compensate) ? { compensation: sequential?.statistics ?? statistics } : {};
+    pruned = await pruneTo(input, { plan, outPath: req.outPath, ...bias }, hooks);
+  } finally {
+    reconstruction?.dispose();
+  }
 
   const dense = { path: input.loaded.path, ...kvOf(input, undefined) };
   const small = { path: pruned.modelPath, ...kvOf(input, plan) };
@@ -123,6 +159,14 @@ export async function pruneLlm(input: PruneLlmInput, req: PruneLlmRequest, hooks
     speed = { dense: d, pruned: p, prompt: b.prompt, decode: b.decode, batch: b.batch };
   }
   return { calibration, statistics, scores, ...(execution ? { execution } : {}), plan, pruned, ...(evaluation ? { eval: evaluation } : {}), ...(speed ? { speed } : {}) };
+}
+
+/** The probe's memory options, shared by scoring and the reconstruction statistics. */
+function blockwiseOf(req: Pick<PruneLlmRequest, 'maxDeviceMemory' | 'blocksPerSession'>): Pick<PruneLlmRequest, 'maxDeviceMemory' | 'blocksPerSession'> {
+  return {
+    ...(req.maxDeviceMemory !== undefined ? { maxDeviceMemory: req.maxDeviceMemory } : {}),
+    ...(req.blocksPerSession !== undefined ? { blocksPerSession: req.blocksPerSession } : {}),
+  };
 }
 
 function kvOf(input: PruneLlmInput, plan: PruningPlan | undefined): { kv?: KvLayout } {

@@ -1,7 +1,7 @@
-/** Prune: surgery of a loaded model by a plan, with optional bias compensation, into `outPath`. */
+/** Prune: surgery of a loaded model by a plan, with optional bias compensation or reconstruction, into `outPath`. */
 import type { PruningPlan } from '@llm-bip/model';
 import { compensationStats, type Statistics } from '@llm-bip/scoring';
-import { pruneModel, type PruneResult } from '@llm-bip/surgery';
+import { pruneModel, type PruneResult, type Reconstruction } from '@llm-bip/surgery';
 import { hooksOf, type PipelineHooks } from './hooks.js';
 import type { ModelInput } from './score.js';
 
@@ -11,6 +11,8 @@ export interface PruneRequest {
   outPath: string;
   /** calibration statistics: with them, bias compensation after o_proj / down_proj */
   compensation?: Statistics;
+  /** refit o_proj / down_proj weights and biases (reconstructFor); replaces compensation */
+  reconstruction?: Reconstruction;
 }
 
 export async function pruneTo(model: ModelInput, req: PruneRequest, hooks?: PipelineHooks): Promise<PruneResult> {
@@ -22,6 +24,7 @@ export async function pruneTo(model: ModelInput, req: PruneRequest, hooks?: Pipe
     plan: req.plan,
     outPath: req.outPath,
     ...(req.compensation ? { compensation: compensationStats(req.compensation, model.spec) } : {}),
+    ...(req.reconstruction ? { reconstruction: req.reconstruction } : {}),
     onProgress: (p) => {
       h.check();
       if (p.phase === 'tensors') bar.update(p.done, p.total);

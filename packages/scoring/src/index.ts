@@ -24,11 +24,12 @@ export {
   loadStatistics,
   writeJsonAtomic,
 } from './statistics.js';
-export { buildProbe, PROBE_OUTPUT_PREFIX, type ProbeModel, type ProbeOptions } from './probe/build-probe.js';
+export { buildProbe, PROBE_OUTPUT_PREFIX, type MomentTap, type ProbeModel, type ProbeOptions } from './probe/build-probe.js';
 export { headGrams, hostHeadGram } from './probe/head-gram.js';
 export { writeProbeFile, type ProbeFile } from './probe/probe-file.js';
-export { collectStatistics, type CollectOptions, type ExecutionSchedule } from './probe/collect.js';
+export { collectInputMoments, collectStatistics, MomentAccumulator, setsBatchSize, type CollectOptions, type ExecutionSchedule, type MomentsOptions, type ProjectionMoments } from './probe/collect.js';
 export { ProbeBlocks, scoringRefusal, segmentModel, type BlockRange, type CarriedType, type ProbeSegment } from './blockwise/partition.js';
+export { patchSegment, type ProjectionPatch } from './blockwise/patch.js';
 export { BlockwiseProbe, runSegments, SegmentRunner, type BlockwiseRunOptions, type SegmentBatchRun, type SegmentResult, type SegmentRunOptions } from './blockwise/run.js';
 export {
   blockActivationBytes,
@@ -73,6 +74,7 @@ export {
   type Removal,
 } from './allocation/allocate.js';
 export { makePlan, removedFraction } from './allocation/plan.js';
+export { reselectLayer } from './allocation/reselect.js';
 export { saveScores, loadScores, SCORES_FORMAT, type ScoresFile } from './scores-file.js';
 export { probeFeeds } from './probe/feeds.js';
 export { batchSizeFor } from './probe/collect.js';

@@ -62,9 +62,10 @@ export function planEdits(spec: ModelSpec, plan: PruningPlan, dimsOf: DimsOf): S
 
   for (const lp of plan.layers) {
     const l = spec.layers[lp.layer]!;
-    attentionEdits(spec, l, lp, graph, removeGroups, removedInputs);
-    ffnEdits(spec, l, lp, graph, removeGroups, removedInputs);
+    attentionEdits(spec, l, lp, graph, removeGroups);
+    ffnEdits(spec, l, lp, graph, removeGroups);
   }
+  removedInputs.push(...removedProjectionInputs(spec, plan).map(({ keep: _, ...r }) => r));
 
   const slices: WeightSlice[] = [];
   for (const [tensor, r] of removals) {
@@ -75,6 +76,28 @@ export function planEdits(spec: ModelSpec, plan: PruningPlan, dimsOf: DimsOf): S
 }
 
 type Remover = (layer: number, kind: GroupKind, indices: number[]) => void;
+
+/**
+ * Every o_proj / down_proj that loses inputs under the plan: the input rows its removed groups own
+ * (what compensation replaces by their mean) and the rows it keeps (what a reconstruction refits).
+ */
+export function removedProjectionInputs(spec: ModelSpec, plan: PruningPlan): Array<{ layer: number; block: Block; linear: LinearRef; removed: number[]; keep: number[] }> {
+  const out: ReturnType<typeof removedProjectionInputs> = [];
+  for (const lp of plan.layers) {
+    const l = spec.layers[lp.layer]!;
+    const blocks = [
+      { block: 'attention' as const, kind: 'heads' as const, linear: l.o, width: l.numHeads * l.headDim, groups: l.numKvHeads, kept: lp.keepKvHeads },
+      { block: 'ffn' as const, kind: 'channels' as const, linear: l.down, width: l.intermediateSize, groups: l.intermediateSize, kept: lp.keepChannels },
+    ];
+    for (const b of blocks) {
+      if (b.kept.length === b.groups && (b.block === 'ffn' || lp.keepHeads.length === l.numHeads)) continue;
+      const removed = removedInputRows(spec, l.index, b.kind, complement(b.groups, b.kept));
+      const gone = new Set(removed);
+      out.push({ layer: l.index, block: b.block, linear: b.linear, removed, keep: range(b.width).filter((i) => !gone.has(i)) });
+    }
+  }
+  return out;
+}
 
 /** Input rows of o_proj / down_proj that the removed groups own (what compensation replaces by their mean). */
 function removedInputRows(spec: ModelSpec, layer: number, kind: GroupKind, removed: number[]): number[] {
@@ -87,11 +110,10 @@ function complement(n: number, keep: number[]): number[] {
   return range(n).filter((i) => !k.has(i));
 }
 
-function attentionEdits(spec: ModelSpec, l: LayerSpec, lp: LayerPlan, graph: GraphEdit[], removeGroups: Remover, removedInputs: SurgeryEdits['removedInputs']): void {
+function attentionEdits(spec: ModelSpec, l: LayerSpec, lp: LayerPlan, graph: GraphEdit[], removeGroups: Remover): void {
   const heads = lp.keepHeads.length;
   const kv = lp.keepKvHeads.length;
   if (heads === l.numHeads && kv === l.numKvHeads) return;
-  removedInputs.push({ layer: l.index, block: 'attention', linear: l.o, removed: removedInputRows(spec, l.index, 'heads', complement(l.numKvHeads, lp.keepKvHeads)) });
   if (heads === 0) {
     graph.push({ kind: 'bypass', layer: l.index, block: 'attention', residual: l.residualMid, base: l.input, branch: l.attnOutput });
     if (l.kvCache) graph.push({ kind: 'empty-kv-cache', layer: l.index, cache: l.kvCache, headDim: l.headDim, inputIds: spec.inputs.inputIds });
@@ -110,11 +132,10 @@ function attentionEdits(spec: ModelSpec, l: LayerSpec, lp: LayerPlan, graph: Gra
   if (l.kvCache && kv !== l.numKvHeads) graph.push({ kind: 'kv-heads', layer: l.index, cache: l.kvCache, value: kv });
 }
 
-function ffnEdits(spec: ModelSpec, l: LayerSpec, lp: LayerPlan, graph: GraphEdit[], removeGroups: Remover, removedInputs: SurgeryEdits['removedInputs']): void {
+function ffnEdits(spec: ModelSpec, l: LayerSpec, lp: LayerPlan, graph: GraphEdit[], removeGroups: Remover): void {
   const keep = lp.keepChannels.length;
   if (keep === l.intermediateSize) return;
   const pruned = complement(l.intermediateSize, lp.keepChannels);
-  removedInputs.push({ layer: l.index, block: 'ffn', linear: l.down, removed: removedInputRows(spec, l.index, 'channels', pruned) });
   if (keep === 0) {
     graph.push({ kind: 'bypass', layer: l.index, block: 'ffn', residual: l.output, base: l.residualMid, branch: l.ffnOutput });
     return;

@@ -4,3 +4,7 @@ export { compensationBias } from './compensation.js';
 export { sliceAxis } from './slice.js';
 export { SurgeryError } from './errors.js';
 export { RECORD_FORMAT, parameterSummary, type PruningRecord, type LayerChange, type ParameterSummary } from './provenance.js';
+export { fitProjection, reconstructProjection, chooseAlpha, ErrorMeter, ProjectionSystem, DEFAULT_ALPHAS, SELECTION_OUTPUTS, choleskyInPlace, choleskySolveInPlace, type DenseWeight, type ProjectionFit, type AlphaChoice, type ReconstructOptions, type Moments } from './reconstruction/solve.js';
+export { ReconstructionStore, type Reconstruction, type ReconstructedProjection, type StoreOptions } from './reconstruction/store.js';
+export { removedProjectionInputs } from './edits.js';
+export type { Block } from './edits.js';

@@ -54,6 +54,8 @@ export interface PruningRecord {
     notes?: Record<string, unknown>;
   };
   compensation: boolean;
+  /** least-squares reconstruction of o_proj / down_proj: how it was made and each projection's ridge (absent: none) */
+  reconstruction?: Record<string, unknown>;
   parameters: {
     before: ParameterSummary;
     after: ParameterSummary;
@@ -121,6 +123,11 @@ export function provenanceMetadata(existing: StringStringEntry[] | null | undefi
   };
   if (r.plan.calibration) entries['llm_bip.pruning.calibration'] = JSON.stringify(r.plan.calibration);
   if (r.plan.seed !== undefined) entries['llm_bip.pruning.seed'] = String(r.plan.seed);
+  if (r.reconstruction) {
+    // the per-projection list stays in the sidecar; the model carries how it was made
+    const { projections: _, ...how } = r.reconstruction;
+    entries['llm_bip.pruning.reconstruction'] = JSON.stringify(how);
+  }
   if (r.kvCacheEmptiedLayers.length) entries['llm_bip.pruning.kv_cache_emptied_layers'] = r.kvCacheEmptiedLayers.join(',');
   return [...keep, ...Object.entries(entries).map(([key, value]) => ({ key, value }))];
 }

@@ -6,11 +6,12 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { cloneModel, collectTensors, committedPathOf, elementSize, inlineTensorBytes, isExternal, loadModel, removeUnused, saveModel, tensorByteLength, tensorDims, tensorReadingFrom, toposort, type LoadedModel, type ModelProto, type SaveModelResult } from '@llm-bip/onnx-io';
+import { cloneModel, collectTensors, committedPathOf, elementSize, encodeFloats, inlineTensorBytes, isExternal, loadModel, removeUnused, saveModel, tensorByteLength, tensorDims, tensorReadingFrom, toposort, type LoadedModel, type ModelProto, type SaveModelResult, type TensorProto } from '@llm-bip/onnx-io';
 import { modelFingerprint, validatePlan, type CompensationStats, type ModelSpec, type PruningPlan } from '@llm-bip/model';
 import { applyGraphEdit, type ApplyContext } from './apply-graph.js';
 import { compensationFor, meanFor } from './compensation.js';
 import { planEdits, type GraphEdit, type SurgeryEdits, type WeightSlice } from './edits.js';
+import type { ReconstructedProjection, Reconstruction } from './reconstruction/store.js';
 import { sliceAxis } from './slice.js';
 import { SurgeryError } from './errors.js';
 import { prunedGenaiConfig } from './genai-config.js';
@@ -42,6 +43,12 @@ export interface PruneOptions {
   outPath: string;
   /** per-layer input means of o_proj / down_proj: adds b = W[:, pruned] · mean(x[pruned]) after them */
   compensation?: CompensationStats;
+  /**
+   * least-squares reconstruction (reconstruction/solve.ts): for every o_proj / down_proj that loses
+   * inputs, its refit kept weights are written instead of the sliced ones and its bias is added where
+   * compensation's would go. Replaces `compensation` (the fit has its own bias): give one of the two.
+   */
+  reconstruction?: Reconstruction;
   /** weights in `<out>.data` (default), or inline (the model must stay under 2 GiB) */
   externalData?: boolean;
   onProgress?: (p: PruneProgress) => void;
@@ -77,7 +84,13 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneResult> {
     return tensorDims(t);
   };
   const edits = planEdits(spec, plan, dimsOf);
-  const compensated = opts.compensation ? await addCompensation(edits, spec, opts.compensation, g, loaded.dir) : new Set<string>();
+  if (opts.compensation && opts.reconstruction) throw new SurgeryError('give compensation or reconstruction, not both: the reconstruction fits its own bias');
+  const refit = new Map<string, ReconstructedProjection>();
+  const compensated = opts.reconstruction
+    ? await addCompensation(edits, g, (r) => reconstructedBias(r, opts.reconstruction!, edits, refit))
+    : opts.compensation
+      ? await addCompensation(edits, g, async (r, weight) => compensationFor(r.linear, weight, loaded.dir, r.removed, meanFor(opts.compensation!, r.layer, r.block, inputWidth(spec, r))))
+      : new Set<string>();
   const changes = layerChanges(spec, plan);
 
   // value_info inside pruned blocks goes stale: collect the paths before the graph changes
@@ -127,6 +140,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneResult> {
       ...(plan.notes ? { notes: plan.notes } : {}),
     },
     compensation: compensated.size > 0,
+    ...(opts.reconstruction ? { reconstruction: opts.reconstruction.summary() } : {}),
     parameters: {
       before,
       after,
@@ -167,6 +181,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneResult> {
   const written = await writePrunedModel(model, loaded, outPath, {
     externalData,
     slices: new Map(edits.slices.map((s) => [s.tensor, s])),
+    refit,
     sidecars,
     onProgress: (p) => opts.onProgress?.({ phase: 'tensors', done: p.done, total: p.total, tensor: p.tensor }),
   });
@@ -233,16 +248,24 @@ function layerChanges(spec: ModelSpec, plan: PruningPlan): LayerChange[] {
   });
 }
 
-/** Attach compensation biases: to the bypass of a removed block, or as an Add after a kept projection. */
-async function addCompensation(edits: SurgeryEdits, spec: ModelSpec, stats: CompensationStats, g: EditableGraph, baseDir: string): Promise<Set<string>> {
+type RemovedInputs = SurgeryEdits['removedInputs'][number];
+
+function inputWidth(spec: ModelSpec, r: Pick<RemovedInputs, 'layer' | 'block'>): number {
+  const l = spec.layers[r.layer]!;
+  return r.block === 'attention' ? l.numHeads * l.headDim : l.intermediateSize;
+}
+
+/**
+ * Attach compensation biases, one per projection that loses inputs: to the bypass of a removed block,
+ * or as an Add after a kept projection. `biasOf` gives the values: FLAP's W[:, pruned]·mean, or a
+ * reconstruction's fitted bias.
+ */
+async function addCompensation(edits: SurgeryEdits, g: EditableGraph, biasOf: (r: RemovedInputs, weight: TensorProto) => Promise<Float64Array>): Promise<Set<string>> {
   const done = new Set<string>();
   for (const r of edits.removedInputs) {
-    const l = spec.layers[r.layer]!;
-    const width = r.block === 'attention' ? l.numHeads * l.headDim : l.intermediateSize;
-    const mean = meanFor(stats, r.layer, r.block, width);
     const weight = g.initializer(r.linear.weight);
     if (!weight) throw new SurgeryError(`layer ${r.layer}: weight "${r.linear.weight}" is not an initializer`);
-    const values = await compensationFor(r.linear, weight, baseDir, r.removed, mean);
+    const values = await biasOf(r, weight);
     const biasType = weight.dataType ?? 1;
     const bypass = edits.graph.find((e) => e.kind === 'bypass' && e.layer === r.layer && e.block === r.block);
     if (bypass && bypass.kind === 'bypass') {
@@ -254,6 +277,28 @@ async function addCompensation(edits: SurgeryEdits, spec: ModelSpec, stats: Comp
     done.add(`${r.layer}:${r.block}`);
   }
   return done;
+}
+
+/** A reconstruction's bias for `r`, after checking it was fit for the inputs the plan keeps; registers its refit weight. */
+async function reconstructedBias(r: RemovedInputs, rec: Reconstruction, edits: SurgeryEdits, refit: Map<string, ReconstructedProjection>): Promise<Float64Array> {
+  const what = `layer ${r.layer} ${r.block === 'attention' ? 'o_proj' : 'down_proj'}`;
+  const p = rec.projection(r.layer, r.block);
+  if (!p) throw new SurgeryError(`${what} loses inputs but the reconstruction has no fit for it: reconstruct with this plan`);
+  if (r.linear.columns) throw new SurgeryError(`${what}: reconstruction of a fused projection ("${r.linear.weight}" columns ${r.linear.columns.start}..${r.linear.columns.end}) is not supported`);
+  const removed = new Set(r.removed);
+  if (p.keep.some((i) => removed.has(i)) || p.bias.length !== p.outFeatures) {
+    throw new SurgeryError(`${what}: the reconstruction was fit for other kept inputs than the plan's: reconstruct with this plan`);
+  }
+  const slice = edits.slices.find((s) => s.tensor === r.linear.weight);
+  if (slice) {
+    // the plan keeps exactly these input rows of the weight: the fit must be for the same ones
+    const inAxis = r.linear.outAxis === 1 ? 0 : 1;
+    if (slice.axis !== inAxis || slice.keep.length !== p.keep.length || slice.keep.some((v, i) => v !== p.keep[i])) {
+      throw new SurgeryError(`${what}: the reconstruction keeps ${p.keep.length} inputs, the plan ${slice.keep.length}: reconstruct with this plan`);
+    }
+    refit.set(r.linear.weight, p);
+  }
+  return p.bias;
 }
 
 /** A sliced weight read by a node other than its projection would feed that node the wrong shape. */
@@ -291,6 +336,8 @@ async function writePrunedModel(
   opts: {
     externalData: boolean;
     slices: Map<string, WeightSlice>;
+    /** weights written from a reconstruction instead of sliced from the source */
+    refit: Map<string, ReconstructedProjection>;
     sidecars: Array<{ path: string; data: (w: { dataPath?: string }) => string }>;
     onProgress: (p: { done: number; total: number; tensor: string }) => void;
   },
@@ -310,6 +357,8 @@ async function writePrunedModel(
     transform: async (tensor, ctx) => {
       const slice = ctx.initializer ? opts.slices.get(tensor.name ?? '') : undefined;
       if (!slice) return undefined;
+      const p = opts.refit.get(tensor.name ?? '');
+      if (p) return refitBytes(p, tensor, slice);
       const length = tensorByteLength(tensor);
       // reused buffers: garbage does not pile up between collections
       const src = isExternal(tensor) ? await ctx.read(pool.input(length)) : inlineTensorBytes(tensor);
@@ -320,6 +369,25 @@ async function writePrunedModel(
     sidecars: (w) => opts.sidecars.map((f) => ({ path: f.path, data: f.data(w.dataPath ? { dataPath: w.dataPath } : {}) })),
     onProgress: opts.onProgress,
   });
+}
+
+/** A reconstruction's refit weight in the tensor's storage type and layout ([in, out], or [out, in] for Gemm transB). */
+export function refitBytes(p: ReconstructedProjection, tensor: TensorProto, slice: WeightSlice): { bytes: Uint8Array; dims: number[] } {
+  const dims = tensorDims(tensor);
+  dims[slice.axis] = slice.keep.length;
+  const k = p.keep.length;
+  const m = p.outFeatures;
+  const w = p.weight();
+  if (w.length !== k * m || dims[0]! * dims[1]! !== k * m) {
+    throw new SurgeryError(`refit weight of layer ${p.layer} ${p.block} has ${w.length} values; "${tensor.name}" is [${dims}] once sliced`);
+  }
+  let values: Float32Array = w;
+  if (slice.axis === 1) {
+    // stored [out, in]: transpose [k][m] into [m][k]
+    values = new Float32Array(k * m);
+    for (let a = 0; a < k; a++) for (let o = 0; o < m; o++) values[o * k + a] = w[a * m + o]!;
+  }
+  return { bytes: encodeFloats(values, tensor.dataType ?? 1), dims };
 }
 
 /** Two growable buffers (source bytes, sliced bytes), sized by the largest tensor seen. */

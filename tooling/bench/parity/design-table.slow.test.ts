@@ -25,7 +25,7 @@ describe('bip-llama-small, llm-bip global-kind at 20 %, vs the prototype table i
     const plan = await planTo(scores, 0.2, 'global-kind', join(tmp.dir, 'plan.json'));
     for (const [compensate, expected] of [[true, 88.6], [false, 93.1]] as const) {
       const out = join(tmp.dir, compensate ? 'comp' : 'plain');
-      await pruneWith(dense, plan, out, compensate ? await loadScores(scores) : undefined);
+      await pruneWith(dense, plan, out, compensate ? { compensation: await loadScores(scores) } : undefined);
       const ev = { results: await evaluate(join(out, 'model.onnx'), fixtures.smallHf, { ppl: ['wikitext2'], tasks: [], ep: 'cpu', data }) };
       const ppl = ev.results.wikitext2!.perplexity as number;
       console.log(`[design-table] llm-bip global-kind 20 %${compensate ? ' + compensation' : ''}: WikiText-2 ${ppl.toFixed(2)} (prototype ${expected})`);

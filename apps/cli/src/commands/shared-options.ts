@@ -17,6 +17,18 @@ export const calibrationOptions: Record<string, OptionSpec> = {
   seed: { type: 'string', value: 'S', description: 'sampling seed', defaultText: String(DEFAULTS.calibration.seed) },
 };
 
+/** Least-squares reconstruction (prune-llm, prune): defined once so both read the same. */
+export const reconstructionOptions: Record<string, OptionSpec> = {
+  reconstruct: { type: 'boolean', description: 'refit o_proj/down_proj weights and a bias by ridge least squares on the calibration tokens (instead of mean compensation)' },
+  'reconstruct-lambda': {
+    type: 'string',
+    value: 'L',
+    description: `ridge of --reconstruct: "auto" (the one of ${DEFAULTS.reconstruction.alphas.map((a) => (a === Infinity ? 'mean' : String(a))).join(', ')} with the least held-out error) or a number >= 0, relative to the kept inputs' mean variance`,
+    defaultText: String(DEFAULTS.reconstruction.lambda),
+  },
+  holdout: { type: 'string', value: 'F', description: 'fraction of the calibration samples held out to choose the ridge (--reconstruct-lambda auto)', defaultText: String(DEFAULTS.reconstruction.holdout) },
+};
+
 /** --ratio and --allocation (--criterion comes from the registry: criterion-options.ts). */
 export const pruneOptions: Record<string, OptionSpec> = {
   ratio: { type: 'string', value: 'R', description: 'fraction of attention+MLP parameters to remove, in (0, 1)' },

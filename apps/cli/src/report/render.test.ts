@@ -79,6 +79,22 @@ describe('renderReport', () => {
     expect(html).toContain('<h3>Perplexity at 128 tokens</h3>');
   });
 
+  it('says how a reconstructed model was refit, and nothing of it otherwise', () => {
+    const d = sampleReport(2);
+    d.plan.reconstruction = { lambda: 'auto', holdoutSamples: 16 };
+    expect(renderReport(d)).toContain('least squares, ridge chosen on 16 held-out samples');
+    d.plan.reconstruction = { lambda: 0.01 };
+    expect(renderReport(d)).toContain('least squares, ridge 0.01');
+    expect(html).not.toContain('least squares');
+  });
+
+  it('says when a plan was made sequentially, and nothing of it otherwise', () => {
+    const d = sampleReport(2);
+    d.plan.sequential = true;
+    expect(renderReport(d)).toContain("each block chosen (and its bias fit) on the pruned blocks' outputs");
+    expect(html).not.toContain('pruned blocks');
+  });
+
   it('escapes every string from the data', () => {
     const evil = sampleReport(2, { name: '<img src=x onerror=alert(1)>"&\'' });
     evil.plan.criterion = '<script>alert(1)</script>';

@@ -299,6 +299,11 @@ function provenanceSection(d: ReportData): string {
     ['head granularity', p.headGranularity === 'kv-group' ? 'KV group (GQA)' : 'single head'],
     ['compensation', p.compensation === undefined ? '–' : p.compensation ? 'yes' : 'no'],
   ];
+  if (p.reconstruction) {
+    const r = p.reconstruction;
+    items.push(['reconstruction', `least squares, ridge ${r.lambda === 'auto' ? `chosen on ${isNum(r.holdoutSamples) ? `${fmtInt(r.holdoutSamples)} held-out samples` : 'held-out samples'}` : esc(String(r.lambda))}`]);
+  }
+  if (p.sequential) items.push(['sequential', "yes: the one-shot plan's allocation, each block chosen (and its bias fit) on the pruned blocks' outputs"]);
   if (p.calibration) {
     const c = p.calibration;
     items.push(['calibration', `${esc(c.source)}: ${fmtInt(c.samples)} × ${fmtInt(c.seqLen)} tokens, seed ${fmtInt(c.seed)}`]);

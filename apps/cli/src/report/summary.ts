@@ -51,13 +51,15 @@ export function summariseScores(values: ArrayLike<number>, options: { bins?: num
   };
 }
 
-export function summarisePlan(plan: PruningPlan, extra: { compensation?: boolean } = {}): PlanSummary {
+export function summarisePlan(plan: PruningPlan, extra: Pick<PlanSummary, 'compensation' | 'reconstruction'> = {}): PlanSummary {
   return {
     criterion: plan.criterion,
     ratio: plan.ratio,
     allocation: plan.allocation,
     headGranularity: plan.headGranularity,
     ...(extra.compensation !== undefined ? { compensation: extra.compensation } : {}),
+    ...(extra.reconstruction ? { reconstruction: extra.reconstruction } : {}),
+    ...(plan.notes?.sequential ? { sequential: true } : {}),
     ...(plan.calibration ? { calibration: plan.calibration } : {}),
     ...(plan.seed !== undefined ? { seed: plan.seed } : {}),
     ...(plan.createdAt ? { createdAt: plan.createdAt } : {}),

@@ -35,6 +35,10 @@ export interface PlanSummary {
   allocation: string;
   headGranularity: 'head' | 'kv-group';
   compensation?: boolean;
+  /** least-squares reconstruction of o_proj / down_proj (its fit includes the compensation bias) */
+  reconstruction?: { lambda: 'auto' | number; holdoutSamples?: number };
+  /** sequential pruning: the allocation of the one-shot plan, each block chosen on the pruned blocks' outputs */
+  sequential?: boolean;
   calibration?: { source: string; samples: number; seqLen: number; seed: number };
   seed?: number;
   createdAt?: string;

@@ -32,6 +32,12 @@ export interface SegmentRunOptions {
   onLog?: (line: string) => void;
   /** after each batch: batches of this segment done */
   onBatch?: (done: number, total: number) => void;
+  /**
+   * Probe outputs beyond the taps (the input moments of reconstruction): those of them the segment
+   * computes are fetched and handed, per batch (its index), to `onExtraOutputs`
+   */
+  extraOutputs?: readonly string[];
+  onExtraOutputs?: (batch: number, outputs: Record<string, Float32Array>) => void;
 }
 
 /** What a segment's session is asked for one batch: its feeds, and the outputs to fetch besides the carried ones. */
@@ -171,16 +177,19 @@ export class BlockwiseProbe {
   }
 
   /** What a segment's session feeds and fetches for the probe: its taps, accumulated as the batches come. */
-  private tapRun(seg: ProbeSegment, batches: TokenBatch[]): { run: SegmentBatchRun; acc: StatisticsAccumulator } {
+  private tapRun(seg: ProbeSegment, batches: TokenBatch[], opts: SegmentRunOptions): { run: SegmentBatchRun; acc: StatisticsAccumulator } {
     const taps = this.probe.outputs.filter((o) => seg.tapOutputs.some((t) => t.name === o.output));
     const acc = new StatisticsAccumulator(taps.map((t) => t.tap));
+    // the probe outputs beyond the taps that this segment computes (reconstruction's input moments)
+    const extra = (opts.extraOutputs ?? []).filter((n) => seg.tapOutputs.some((t) => t.name === n));
     const run: SegmentBatchRun = {
       feeds: (session, b, carriedIn) => probeFeeds(session, this.spec, batches[b]!, carriedIn),
-      fetch: taps.map((t) => t.output),
+      fetch: [...taps.map((t) => t.output), ...extra],
       onResult: (b, result) => {
         const outputs: Record<string, Float32Array> = {};
         for (const t of taps) outputs[t.key] = toFloat32(result[t.output]!);
         acc.addBatch(batches[b]!.batch, batches[b]!.seq, outputs);
+        if (extra.length) opts.onExtraOutputs?.(b, Object.fromEntries(extra.map((n) => [n, toFloat32(result[n]!)])));
       },
     };
     return { run, acc };
@@ -191,7 +200,7 @@ export class BlockwiseProbe {
    * (nothing for the embedding segment). One session, released before this returns.
    */
   async runSegment(seg: ProbeSegment, batches: TokenBatch[], carried: Feeds[], opts: SegmentRunOptions = {}): Promise<SegmentResult> {
-    const { run, acc } = this.tapRun(seg, batches);
+    const { run, acc } = this.tapRun(seg, batches, opts);
     const r = await this.runner.runSegment(seg, batches.length, carried, run, opts);
     return { carried: r.carried, statistics: acc.result(r.ep), ep: r.ep };
   }
@@ -203,7 +212,7 @@ export class BlockwiseProbe {
       ranges,
       batches.length,
       (seg) => {
-        const { run, acc } = this.tapRun(seg, batches);
+        const { run, acc } = this.tapRun(seg, batches, opts);
         return { ...run, done: (ep) => parts.push(acc.result(ep)) };
       },
       opts,

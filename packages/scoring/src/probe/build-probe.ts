@@ -25,11 +25,25 @@ export interface ProbeModel {
   model: ModelProto;
   /** graph output name of each tap */
   outputs: Array<{ tap: Tap; key: string; output: string }>;
+  /** graph outputs of each requested input-moment pair (gram [width, width], sum [width]) */
+  moments: Array<MomentTap & { width: number; gram: string; sum: string }>;
+}
+
+/** Second moments of a projection input: attnContext (o_proj's input) or ffnAct (down_proj's). */
+export interface MomentTap {
+  layer: number;
+  tensor: 'attnContext' | 'ffnAct';
 }
 
 export interface ProbeOptions {
   /** keep the model's own outputs (logits, KV) too; default false (the probe needs none of them) */
   keepModelOutputs?: boolean;
+  /**
+   * Also output Σ xxᵀ and Σ x of these projection inputs, summed over the batch's rows and tokens
+   * inside the graph in float32 ([width, width] and [width] per run, not per row: a per-row Gram
+   * would be batch x width² of output). For least-squares reconstruction.
+   */
+  moments?: MomentTap[];
 }
 
 export async function buildProbe(model: ModelProto, spec: ModelSpec, taps: Tap[], weights: WeightSource, opts: ProbeOptions = {}): Promise<ProbeModel> {
@@ -161,14 +175,27 @@ export async function buildProbe(model: ModelProto, spec: ModelSpec, taps: Tap[]
     outputs.push({ tap, key, output: out });
   }
 
+  const moments: ProbeModel['moments'] = [];
+  for (const mt of opts.moments ?? []) {
+    const layer = spec.layers[mt.layer];
+    if (!layer) throw new ScoringError(`moment tap layers.${mt.layer}.${mt.tensor} names layer ${mt.layer}; the model has ${spec.numLayers}`);
+    const width = mt.tensor === 'attnContext' ? layer.numHeads * layer.headDim : layer.intermediateSize;
+    const L = `L${layer.index}_${mt.tensor}`;
+    const key = `layers.${mt.layer}.${mt.tensor}`;
+    const rows = em.reshape(input(layer, mt.tensor), [-1, width], `${L}_rows`);
+    const gram = em.op('MatMul', [em.op('Transpose', [rows], `${L}_rows_t`, { perm: [1, 0] }), rows], `${L}_gram`, {}, `${PROBE_OUTPUT_PREFIX}${key}.gram`);
+    const sum = em.reduce('ReduceSum', rows, [0], `${L}_sum`, `${PROBE_OUTPUT_PREFIX}${key}.gramSum`);
+    moments.push({ ...mt, width, gram, sum });
+  }
+
   em.commit(graph);
   if (!opts.keepModelOutputs) graph.output = [];
-  addGraphOutputs(
-    graph,
-    outputs.map((o) => ({ name: o.output, elemType: DataType.FLOAT })),
-  );
+  addGraphOutputs(graph, [
+    ...outputs.map((o) => ({ name: o.output, elemType: DataType.FLOAT })),
+    ...moments.flatMap((m) => [m.gram, m.sum].map((name) => ({ name, elemType: DataType.FLOAT }))),
+  ]);
   removeUnused(graph as GraphProto);
-  return { model: probe, outputs };
+  return { model: probe, outputs, moments };
 }
 
 function defaultOpset(model: ModelProto): number {

@@ -130,6 +130,13 @@ function ropeFrequency(config: LlamaConfig, d: number): number {
   return f * (t + (1 - t) / r.factor);
 }
 
+/** y[r, o] += b[o] (HF's o_proj / down_proj bias, when the weights have one: attention_bias / mlp_bias, or a pruned model's compensation) */
+function withBias(y: Float64Array, b: Float64Array | undefined): Float64Array {
+  if (!b) return y;
+  for (let i = 0; i < y.length; i++) y[i]! += b[i % b.length]!;
+  return y;
+}
+
 function weightOf(weights: Map<string, Float64Array>, name: string): Float64Array {
   const w = weights.get(name);
   if (!w) throw new Error(`reference: weight "${name}" missing`);
@@ -212,7 +219,7 @@ export function referenceForward(config: LlamaConfig, weights: Map<string, Float
         }
       }
     }
-    const attnOut = project(z, L(layer, 'self_attn.o_proj'), Hd, H * D);
+    const attnOut = withBias(project(z, L(layer, 'self_attn.o_proj'), Hd, H * D), weights.get(`model.layers.${layer}.self_attn.o_proj.bias`));
     const m = add(x, attnOut);
     const ffnNormOut = rmsNorm(m, rows, Hd, L(layer, 'post_attention_layernorm'), eps, offset);
     // Phi-3 stores [gate; up] as one gate_up_proj
@@ -221,7 +228,7 @@ export function referenceForward(config: LlamaConfig, weights: Map<string, Float
     const u = project(ffnNormOut, gateUp ? rowBlock(gateUp, Hd, I, I) : L(layer, 'mlp.up_proj'), I, Hd);
     const s = new Float64Array(rows * I);
     for (let i = 0; i < s.length; i++) s[i] = activation(config, g[i]!) * u[i]!;
-    const ffnOut = project(s, L(layer, 'mlp.down_proj'), Hd, I);
+    const ffnOut = withBias(project(s, L(layer, 'mlp.down_proj'), Hd, I), weights.get(`model.layers.${layer}.mlp.down_proj.bias`));
     const y = add(m, ffnOut);
     opts.capture?.(layer, { x, attnNormOut, q, k, v, z, attnOut, m, ffnNormOut, g, u, s, ffnOut, y });
     x = y;

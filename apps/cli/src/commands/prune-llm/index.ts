@@ -14,8 +14,9 @@ import { cacheDir, dataDir, resolveModelInput } from '../model-input.js';
 import { hooksFor, loadInput, tokenizerFor } from '../pipeline.js';
 import { existsSync } from 'node:fs';
 import { requireDataSets } from '@llm-bip/eval';
-import { calibrationFile, DEFAULTS, pruneLlm } from '@llm-bip/pipeline';
-import { ALLOCATIONS, EXECUTION_PROVIDERS, calibrationOptions, dataOption, epOption, outputOption, pruneOptions, scoringMemoryOptions, tokenizerOption } from '../shared-options.js';
+import { calibrationFile, DEFAULTS, pruneLlm, type ReconstructRequest } from '@llm-bip/pipeline';
+import { ALLOCATIONS, EXECUTION_PROVIDERS, calibrationOptions, dataOption, epOption, outputOption, pruneOptions, reconstructionOptions, scoringMemoryOptions, tokenizerOption } from '../shared-options.js';
+import { parseReconstruction } from '../reconstruction-args.js';
 import { copyTokenizerFiles, tokenizerFilesToCopy } from '../tokenizer-files.js';
 import { kvLayoutOf } from '../kv-layout.js';
 import { buildResults } from './results.js';
@@ -30,6 +31,10 @@ export interface PipelineRequest {
   allocation?: (typeof ALLOCATIONS)[number];
   align: number;
   compensate: boolean;
+  /** least-squares reconstruction (replaces compensation) */
+  reconstruct?: ReconstructRequest;
+  /** sequential pruning (sequential.ts in the pipeline) */
+  sequential?: boolean;
   calibration: CalibrationArgs;
   eval: EvalRequest;
   bench?: BenchRequest;
@@ -70,6 +75,8 @@ export async function runPipeline(ctx: CommandContext, req: PipelineRequest): Pr
         ...(req.allocation ? { allocation: req.allocation } : {}),
         align: req.align,
         compensate: req.compensate,
+        reconstruct: req.reconstruct ? { ...req.reconstruct, ep: req.ep } : false,
+        sequential: req.sequential ?? DEFAULTS.sequential,
         calibration: { ...req.calibration, dataDir: req.eval.dataDir },
         outPath: out.path('model.onnx'),
         // the memory options bound evaluation too, when given (scoring's default budget is its own)
@@ -134,7 +141,7 @@ export function summaryText(data: ReportData, outDir: string): string {
   const lines = rows.map((r) => r.map((c, j) => (j === 0 ? c.padEnd(widths[j]!) : c.padStart(widths[j]!))).join('   '));
   const p = data.plan;
   return [
-    `${data.model.name}: ${p.criterion}, ${p.allocation}, target ${(p.ratio * 100).toFixed(0)} %${p.compensation ? ', bias compensation' : ''}`,
+    `${data.model.name}: ${p.criterion}, ${p.allocation}, target ${(p.ratio * 100).toFixed(0)} %${p.reconstruction ? ', least-squares reconstruction' : p.compensation ? ', bias compensation' : ''}${p.sequential ? ', sequential' : ''}`,
     '',
     ...lines,
     '',
@@ -146,6 +153,7 @@ export function summaryText(data: ReportData, outDir: string): string {
 export function compensationWanted(values: OptionValues): boolean {
   if (booleanOption(values, 'no-compensate')) {
     if (booleanOption(values, 'compensate')) throw new UsageError('--compensate and --no-compensate contradict each other: give one');
+    if (booleanOption(values, 'reconstruct')) throw new UsageError('--reconstruct fits its own bias (it generalises compensation), so --no-compensate contradicts it: give one');
     return false;
   }
   return DEFAULTS.compensate;
@@ -156,6 +164,11 @@ const fixedOptions: Record<string, OptionSpec> = {
   ...calibrationOptions,
   compensate: { type: 'boolean', description: 'bias compensation after o_proj/down_proj (on by default: best in every measured column, BENCHMARKS.md)' },
   'no-compensate': { type: 'boolean', description: 'prune without bias compensation' },
+  ...reconstructionOptions,
+  sequential: {
+    type: 'boolean',
+    description: "prune block by block: the allocation of the one-shot plan, each block's heads/channels chosen (and compensated or refit) on the outputs of the already-pruned blocks",
+  },
   eval: { type: 'string', value: 'LIST', description: `perplexity sets (${PPL_DATASETS.join(', ')}) and tasks (${TASKS.join(', ')}), or "none"`, defaultText: DEFAULTS.eval.ppl.join(',') },
   'seq-len-eval': { type: 'string', value: 'L', description: 'perplexity window length', defaultText: String(DEFAULTS.eval.seqLen) },
   limit: { type: 'string', value: 'N', description: 'evaluate only the first N windows / task examples (quick runs)' },
@@ -186,6 +199,8 @@ export function parsePipelineRequest(ctx: CommandContext, model: string, output:
   const evalBatchRaw = stringOption(ctx.values, 'eval-batch');
   const limit = limitRaw !== undefined ? parseIntOption(limitRaw, '--limit', 1) : defaults.limit;
   const tokenizer = stringOption(ctx.values, 'tokenizer');
+  const calibration = parseCalibration(ctx);
+  const reconstruct = parseReconstruction(ctx.values, calibration.samples);
   return {
     model,
     output,
@@ -195,7 +210,9 @@ export function parsePipelineRequest(ctx: CommandContext, model: string, output:
     ...(allocationRaw ? { allocation: parseChoice(allocationRaw, '--allocation', ALLOCATIONS, DEFAULTS.allocation) } : {}),
     align: parseIntOption(stringOption(ctx.values, 'align'), '--align', DEFAULTS.align),
     compensate: compensationWanted(ctx.values),
-    calibration: parseCalibration(ctx),
+    ...(reconstruct ? { reconstruct } : {}),
+    sequential: booleanOption(ctx.values, 'sequential'),
+    calibration,
     eval: {
       ppl: list.ppl,
       tasks: list.tasks,
@@ -223,6 +240,8 @@ export const pruneLlmCommand = defineCommand({
   prepare: loadPlugins,
   examples: [
     { command: 'llm-bip prune-llm model.onnx --ratio 0.2 -o out/', explain: 'LLM-BIP, global-kind allocation, evaluated on WikiText-2 and PTB, speed measured' },
+    { command: 'llm-bip prune-llm model.onnx --ratio 0.5 --reconstruct -o out50/', explain: 'o_proj/down_proj refit by least squares on the calibration tokens, ridge chosen on held-out samples' },
+    { command: 'llm-bip prune-llm model.onnx --ratio 0.5 --reconstruct --sequential -o seq50/', explain: "the same allocation; each block chosen and refit on the pruned blocks' outputs, one block at a time" },
     {
       command: 'llm-bip prune-llm ../shared/testbed/bip-llama-small --ratio 0.5 --criterion flap --compensate --eval wikitext2,boolq,piqa --limit 100 -o flap50/',
       explain: 'an HF checkpoint, a baseline criterion (its own al-am allocation), perplexity and two tasks on 100 examples',

@@ -6,7 +6,7 @@ import type { GroupScores } from '@llm-bip/scoring';
 import type { PruningRecord } from '@llm-bip/surgery';
 import type { SpeedResult } from '@llm-bip/eval';
 import { summarisePlan, summariseScores } from '../../report/summary.js';
-import { RESULTS_FORMAT, type EvalResults, type ParamSummary, type ReportData, type ScoresSection } from '../../report/types.js';
+import { RESULTS_FORMAT, type EvalResults, type ParamSummary, type PlanSummary, type ReportData, type ScoresSection } from '../../report/types.js';
 import type { EvalRun } from '../eval/index.js';
 
 /** A readable model name: the checkpoint folder, or the .onnx file (its folder for "model.onnx"). */
@@ -72,6 +72,11 @@ export interface ResultsInput {
   now?: () => Date;
 }
 
+/** What the report says of a reconstruction: its ridge setting and held-out samples (the per-projection list stays in the pruning record). */
+function reconstructionSummary(r: Record<string, unknown>): NonNullable<PlanSummary['reconstruction']> {
+  return { lambda: r.lambda as 'auto' | number, ...(typeof r.holdoutSamples === 'number' ? { holdoutSamples: r.holdoutSamples } : {}) };
+}
+
 export function buildResults(r: ResultsInput): ReportData {
   const embeddings = countParameters(r.spec).embeddings;
   const now = (r.now ?? (() => new Date()))();
@@ -80,7 +85,7 @@ export function buildResults(r: ResultsInput): ReportData {
     model: { name: modelName(r.modelPath), source: r.modelPath, flavour: r.spec.flavour, numLayers: r.spec.numLayers, hiddenSize: r.spec.hiddenSize, vocabSize: r.spec.vocabSize },
     run: { tool: 'llm-bip', version: r.version, createdAt: now.toISOString(), durationSec: (now.getTime() - r.startedAt) / 1000 },
     params: { dense: params(r.record.parameters.before, embeddings), pruned: params(r.record.parameters.after, embeddings) },
-    plan: summarisePlan(r.plan, { compensation: r.record.compensation }),
+    plan: summarisePlan(r.plan, { compensation: r.record.compensation, ...(r.record.reconstruction ? { reconstruction: reconstructionSummary(r.record.reconstruction) } : {}) }),
     scores: scoresSection(r.scores, r.plan),
     ...(r.execution ? { scoring: r.execution } : {}),
   };

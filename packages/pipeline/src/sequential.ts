@@ -1,0 +1,278 @@
+/**
+ * Sequential pruning: the model is pruned block by block in one pass over the calibration rows, each
+ * block scored, planned and (optionally) reconstructed on the inputs that the already-pruned blocks
+ * 0..l-1 produce, instead of on the dense model's.
+ *
+ * How the global ratio is honoured: the allocation (how many KV groups and FFN channels each layer
+ * keeps) is the one-shot plan's, made from the global scores of the dense model (planFromScores, any
+ * allocation mode, --align included); only the choice of *which* groups a layer keeps is made again,
+ * from block l's scores on the pruned inputs (scoring's reselectLayer). So the plan removes exactly the
+ * one-shot plan's parameter count, and the criterion's cross-layer comparison is made once, on one
+ * model, where its scores are comparable.
+ *
+ * Per block l (scoring's per-block API, BlockwiseProbe.runSegment, one session per run):
+ * 1. the dense block runs on the carried hidden states: its taps (and, with reconstruction, the
+ *    moments of its o_proj and down_proj inputs) over the calibration rows;
+ * 2. the criterion scores block l alone (llm-bip reuses the one-shot spectral norms: they are weights'
+ *    alone), reselectLayer keeps the allocated counts;
+ * 3. each projection that loses inputs gets its bias: the least-squares fit (reconstruction), or the
+ *    mean compensation, from these inputs' moments/means;
+ * 4. the pruned block runs on the same carried states and its output is carried to block l+1. The
+ *    pruned block is the dense block's graph with o_proj/down_proj weights whose removed input rows are
+ *    zero (refit rows where reconstructed) and the bias added (scoring's patchSegment): the same
+ *    function as the pruned model's block, so block l+1 sees what it will see after surgery.
+ * Within a block, attention and FFN are handled together: the down_proj inputs are those of the dense
+ * attention of block l (on pruned inputs), a second run per block would be needed to see block l's
+ * pruned attention.
+ *
+ * The written model is made by ordinary surgery from the resulting plan, with the compensation
+ * statistics (every block's, on its pruned inputs) or the reconstruction store of this pass.
+ */
+import { cloneModel, encodeFloats, tensorDims, type TensorProto } from '@llm-bip/onnx-io';
+import { range, type LayerPlan, type PruningPlan } from '@llm-bip/model';
+import { chunk, makeTokenBatch, type EpChoice, type Feeds, type OrtTensor, type TokenBatch } from '@llm-bip/runtime';
+import {
+  baseTaps,
+  BlockwiseProbe,
+  buildProbe,
+  getCriterion,
+  modelWeights,
+  MomentAccumulator,
+  patchSegment,
+  ProbeBlocks,
+  reselectLayer,
+  resolveCriterionOptions,
+  ScoringError,
+  setsBatchSize,
+  tapValues,
+  uniqueTaps,
+  type CalibrationSet,
+  type GroupScores,
+  type LinearWeight,
+  type ProjectionPatch,
+  type Statistics,
+} from '@llm-bip/scoring';
+import { compensationBias, removedProjectionInputs, type ReconstructionStore } from '@llm-bip/surgery';
+import { DEFAULTS } from './defaults.js';
+import { hooksOf, type PipelineHooks } from './hooks.js';
+import { holdoutRowsFor, newReconstructionStore, refitInto, type ReconstructRequest } from './reconstruct.js';
+import type { ModelInput } from './score.js';
+
+export interface SequentialRequest {
+  /** the one-shot plan: its per-layer counts are the allocation the sequential plan keeps */
+  plan: PruningPlan;
+  /** the one-shot scores: the criterion, its resolved options (llm-bip's spectral norms are reused) */
+  scores: GroupScores;
+  /** the criterion options the one-shot scoring was given */
+  criterionOptions?: Record<string, unknown>;
+  /** mean compensation of the pruned projections (DEFAULTS.compensate); ignored with `reconstruct` */
+  compensate?: boolean;
+  /** least-squares reconstruction of every pruned projection on its pruned inputs; none when absent */
+  reconstruct?: ReconstructRequest;
+  ep?: EpChoice;
+  batchSize?: number;
+  threads?: number;
+}
+
+export interface SequentialResult {
+  plan: PruningPlan;
+  /** every block's taps, measured on the inputs of the already-pruned blocks before it */
+  statistics: Statistics;
+  /** the fits, with `reconstruct` (dispose() when done) */
+  reconstruction?: ReconstructionStore;
+}
+
+export interface SequentialHooks extends PipelineHooks {
+  /** the hidden state (one tensor per batch, batches in row order) entering block `layer`, before it is scored (tests) */
+  onBlockInput?(layer: number, hidden: readonly OrtTensor[]): void;
+}
+
+export async function sequentialPrune(model: ModelInput, calibration: CalibrationSet, req: SequentialRequest, hooks: SequentialHooks = {}): Promise<SequentialResult> {
+  const h = hooksOf(hooks);
+  const { spec, loaded } = model;
+  const rows = calibration.rows;
+  if (rows.length === 0) throw new ScoringError('sequential pruning needs calibration rows');
+  const seqLen = rows[0]!.length;
+  if (req.plan.layers.length !== spec.numLayers) throw new ScoringError(`the allocation plan has ${req.plan.layers.length} layers, the model ${spec.numLayers}`);
+  const criterion = getCriterion(req.scores.criterion);
+  const options = { ...resolveCriterionOptions(criterion, req.criterionOptions, { seed: calibration.seed }), ...(req.scores.options ?? {}) };
+  const taps = uniqueTaps([...baseTaps(spec), ...criterion.taps(spec, options)]);
+  const reconstruct = req.reconstruct;
+  const compensate = !reconstruct && (req.compensate ?? DEFAULTS.compensate);
+  const weights = modelWeights(loaded.model, loaded.dir);
+  const probe = await buildProbe(loaded.model, spec, taps, weights, {
+    moments: reconstruct ? spec.layers.flatMap((l) => [{ layer: l.index, tensor: 'attnContext' as const }, { layer: l.index, tensor: 'ffnAct' as const }]) : [],
+  });
+  let bw: BlockwiseProbe;
+  try {
+    bw = BlockwiseProbe.fromProbe(loaded, spec, probe);
+  } catch (e) {
+    throw sequentialRefusal(e);
+  }
+  const segs = bw.segments(range(spec.numLayers).map((l) => ({ first: l, last: l })));
+
+  // the fitting rows and the held-out rows (ridge choice) are batched apart
+  const hold = reconstruct ? holdoutRowsFor(rows.length, reconstruct) : 0;
+  const sets = hold > 0 ? [rows.slice(0, rows.length - hold), rows.slice(rows.length - hold)] : [rows];
+  const batchSize = setsBatchSize(loaded, spec, sets, req.batchSize ?? 8);
+  const batches: TokenBatch[] = [];
+  const setOf: number[] = [];
+  sets.forEach((set, s) => {
+    for (const r of chunk(set, batchSize)) {
+      batches.push(makeTokenBatch(r));
+      setOf.push(s);
+    }
+  });
+
+  // progress: the embedding, then two runs per block (dense for statistics, pruned for the output)
+  const bar = h.progress({ label: 'sequential pruning', total: rows.length * (1 + 2 * spec.numLayers), unit: 'sample' });
+  let passed = 0;
+  const runOpts = (extra: Partial<Parameters<BlockwiseProbe['runSegment']>[3]> = {}) => ({
+    ep: req.ep ?? DEFAULTS.ep,
+    ...(req.threads ? { threads: req.threads } : {}),
+    onBatch: (done: number) => {
+      h.check();
+      bar.update(passed + batches.slice(0, done).reduce((n, b) => n + b.batch, 0));
+    },
+    ...extra,
+  });
+  const later = (k: number) => new Set(segs.slice(k + 1).flatMap((s) => s.carriedIn));
+  const keepFor = (k: number, carried: Feeds[], made: Feeds[]): Feeds[] => {
+    const wanted = later(k);
+    return carried.map((c, b) => {
+      const keep: Feeds = {};
+      for (const [name, t] of [...Object.entries(c), ...Object.entries(made[b]!)]) if (wanted.has(name)) keep[name] = t;
+      return keep;
+    });
+  };
+
+  const store = reconstruct ? newReconstructionStore(reconstruct, calibration, hold, { sequential: true }) : undefined;
+  try {
+    const embedding = await bw.runSegment(segs[0]!, batches, batches.map(() => ({})), runOpts({ onLog: h.log }));
+    passed += rows.length;
+    let carried = keepFor(0, batches.map(() => ({})), embedding.carried);
+    const parts: Statistics[] = [embedding.statistics];
+    const layers: LayerPlan[] = [];
+    for (const layer of spec.layers) {
+      const l = layer.index;
+      const seg = segs[l + 1]!;
+      // a segment's first carried input is the hidden state entering its block (partition.ts)
+      hooks.onBlockInput?.(l, carried.map((c) => c[seg.carriedIn[0]!]!));
+      const acc = reconstruct ? new MomentAccumulator(probe.moments.filter((m) => m.layer === l), sets.length, seqLen) : undefined;
+      const dense = await bw.runSegment(seg, batches, carried, runOpts(acc ? { extraOutputs: acc.names, onExtraOutputs: (b, out) => acc.add(setOf[b]!, batches[b]!.batch, out) } : {}));
+      passed += rows.length;
+      parts.push(dense.statistics);
+
+      const scored = await criterion.score(dense.statistics, weights, { ...spec, layers: [layer] }, options);
+      const ls = scored.layers.find((x) => x.layer === l);
+      if (!ls) throw new ScoringError(`criterion "${criterion.name}" gave no scores for layer ${l}`);
+      const allocated = req.plan.layers.find((x) => x.layer === l)!;
+      const lp = reselectLayer(ls, req.plan.model, l, { kvHeads: allocated.keepKvHeads.length, channels: allocated.keepChannels.length });
+      layers.push(lp);
+
+      const patches: ProjectionPatch[] = [];
+      for (const c of removedProjectionInputs(spec, { ...req.plan, layers: [lp] })) {
+        const what = `layer ${l} ${c.block === 'attention' ? 'o_proj' : 'down_proj'}`;
+        const w = await weights.linear(c.linear);
+        const tensor = c.block === 'attention' ? 'attnContext' : 'ffnAct';
+        let kept: ArrayLike<number> | undefined;
+        let bias: Float64Array | undefined;
+        if (store) {
+          const m = acc!.result().find((x) => x.tensor === tensor)!;
+          const fit = refitInto(store, w, m, c.keep, reconstruct!, what);
+          kept = fit.weight;
+          bias = fit.bias;
+        } else if (compensate) {
+          const mean = tapValues(dense.statistics, { layer: l, tensor, reduction: 'sum' }, 'compensation').map((v) => v / dense.statistics.tokens);
+          bias = compensationBias(w.data instanceof Float32Array ? w.data : Float32Array.from(w.data), [w.inFeatures, w.outFeatures], 1, c.removed, mean);
+        }
+        patches.push(projectionPatch(loaded.model.graph?.initializer ?? [], c.linear, w, c.keep, kept, bias, what));
+      }
+      if (patches.length === 0 || seg.carriedOut.length === 0) {
+        // nothing changed, or the last block: no later block reads what the pruned one would hand on
+        carried = keepFor(l + 1, carried, dense.carried);
+      } else {
+        const pruned = await bw.runSegment(patchSegment(seg, patches, { carriedOnly: true }), batches, carried, runOpts());
+        carried = keepFor(l + 1, carried, pruned.carried);
+      }
+      passed += rows.length;
+      bar.update(passed);
+    }
+    bar.finish();
+    const statistics = mergeStatistics(parts);
+    const plan: PruningPlan = {
+      ...req.plan,
+      layers,
+      createdAt: new Date().toISOString(),
+      notes: { ...req.plan.notes, sequential: { allocation: 'the one-shot plan (global scores on the dense model)', selection: 'each block rescored on the pruned blocks\' outputs' } },
+    };
+    return { plan, statistics, ...(store ? { reconstruction: store } : {}) };
+  } catch (e) {
+    store?.dispose();
+    throw e;
+  }
+}
+
+/**
+ * Refuse, before any long step, a model that cannot run one block at a time (the block analysis on a
+ * copy of the graph: no weight is read).
+ */
+export function checkSequential(model: ModelInput): void {
+  try {
+    new ProbeBlocks(cloneModel(model.loaded.model), model.spec);
+  } catch (e) {
+    throw sequentialRefusal(e);
+  }
+}
+
+function sequentialRefusal(e: unknown): unknown {
+  if (!(e instanceof ScoringError)) return e;
+  return new ScoringError(`--sequential runs the model one block at a time, and ${e.message.replace(/; score it whole.*$/, '')}: prune it without --sequential`);
+}
+
+/**
+ * The patch that makes the dense projection compute the pruned one: its weight with the removed input
+ * rows zero and the kept rows `kept` ([keep.length][out], when refit; else the dense rows), stored as
+ * the original (type, [in, out] or [out, in]); the bias, when there is one, of the same type.
+ */
+function projectionPatch(
+  initializers: readonly TensorProto[],
+  linear: { node: string; weight: string; outAxis: 0 | 1; columns?: unknown },
+  w: LinearWeight,
+  keep: readonly number[],
+  kept: ArrayLike<number> | undefined,
+  bias: Float64Array | undefined,
+  what: string,
+): ProjectionPatch {
+  const original = initializers.find((t) => t.name === linear.weight);
+  if (!original) throw new ScoringError(`${what}: weight "${linear.weight}" is not an initializer`);
+  const dt = original.dataType ?? 1;
+  // float, float16, double, bfloat16: a quantised weight cannot hold the zeroed rows as they are stored
+  if (![1, 10, 11, 16].includes(dt)) throw new ScoringError(`${what}: --sequential needs float weights; "${linear.weight}" is stored as ONNX type ${dt}`);
+  if (linear.columns) throw new ScoringError(`${what}: --sequential cannot patch a fused projection ("${linear.weight}")`);
+  const I = w.inFeatures;
+  const O = w.outFeatures;
+  const eff = new Float32Array(I * O); // [in][out], removed rows zero
+  keep.forEach((row, a) => {
+    for (let o = 0; o < O; o++) eff[row * O + o] = kept ? kept[a * O + o]! : w.data[row * O + o]!;
+  });
+  let stored = eff;
+  if (linear.outAxis === 0) {
+    stored = new Float32Array(I * O);
+    for (let i = 0; i < I; i++) for (let o = 0; o < O; o++) stored[o * I + i] = eff[i * O + o]!;
+  }
+  return {
+    node: linear.node,
+    weight: { name: linear.weight, dataType: dt, dims: tensorDims(original), rawData: encodeFloats(stored, dt) },
+    ...(bias ? { bias: { name: `${linear.weight}/llm_bip_sequential_bias`, dataType: dt, dims: [O], rawData: encodeFloats(bias, dt) } } : {}),
+  };
+}
+
+/** One Statistics of every segment's taps (each block's taps come from its own run). */
+function mergeStatistics(parts: Statistics[]): Statistics {
+  const first = parts[0]!;
+  const taps: Record<string, number[]> = {};
+  for (const p of parts) Object.assign(taps, p.taps);
+  const ep = parts.find((p) => p.executionProvider)?.executionProvider;
+  return { ...first, taps, ...(ep ? { executionProvider: ep } : {}) };
+}

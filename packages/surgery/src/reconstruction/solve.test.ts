@@ -1,0 +1,260 @@
+import { describe, expect, it } from 'vitest';
+import type { InputMoments } from '@llm-bip/model';
+import { mulberry32 } from '@llm-bip/testing';
+import { compensationBias } from '../compensation.js';
+import { DEFAULT_ALPHAS, ErrorMeter, chooseAlpha, choleskyInPlace, choleskySolveInPlace, complementOf, fitProjection, reconstructProjection, type DenseWeight } from './solve.js';
+
+/** Correlated tokens x = A z + c (N × n, row-major), so the covariance is far from diagonal. */
+function tokens(seed: number, N: number, n: number, rank = n): Float64Array {
+  const next = mulberry32(seed);
+  const gauss = () => Math.sqrt(-2 * Math.log(next() + 1e-12)) * Math.cos(2 * Math.PI * next());
+  const a = Float64Array.from({ length: n * rank }, gauss);
+  const c = Float64Array.from({ length: n }, () => gauss() * 0.5);
+  const x = new Float64Array(N * n);
+  const z = new Float64Array(rank);
+  for (let t = 0; t < N; t++) {
+    for (let r = 0; r < rank; r++) z[r] = gauss();
+    for (let i = 0; i < n; i++) {
+      let s = c[i]!;
+      for (let r = 0; r < rank; r++) s += a[i * rank + r]! * z[r]!;
+      x[t * n + i] = s;
+    }
+  }
+  return x;
+}
+
+function momentsOf(x: Float64Array, n: number, from = 0, to = x.length / n): InputMoments {
+  const gram = new Float64Array(n * n);
+  const sum = new Float64Array(n);
+  for (let t = from; t < to; t++) {
+    for (let i = 0; i < n; i++) {
+      const xi = x[t * n + i]!;
+      sum[i]! += xi;
+      for (let j = 0; j < n; j++) gram[i * n + j]! += xi * x[t * n + j]!;
+    }
+  }
+  return { tokens: to - from, gram, sum };
+}
+
+function weight(seed: number, n: number, m: number): DenseWeight {
+  const next = mulberry32(seed);
+  return { inFeatures: n, outFeatures: m, data: Float64Array.from({ length: n * m }, () => next() - 0.5) };
+}
+
+/** Mean over tokens of ||Wᵀx − W'ᵀx_S − b||², token by token (the definition, no moments). */
+function directError(w: DenseWeight, x: Float64Array, keep: number[], wS: ArrayLike<number>, b: ArrayLike<number>): number {
+  const { inFeatures: n, outFeatures: m, data } = w;
+  const N = x.length / n;
+  let err = 0;
+  for (let t = 0; t < N; t++) {
+    for (let o = 0; o < m; o++) {
+      let y = 0;
+      for (let i = 0; i < n; i++) y += x[t * n + i]! * data[i * m + o]!;
+      let yh = b[o]!;
+      keep.forEach((s, a) => (yh += x[t * n + s]! * wS[a * m + o]!));
+      err += (y - yh) ** 2;
+    }
+  }
+  return err / N;
+}
+
+/**
+ * Independent reference: the augmented normal equations of the issue's objective, uncentred, with the
+ * bias as an unknown (no elimination), solved by Gaussian elimination with partial pivoting:
+ *   [C_SS + λI, μ_S; μ_Sᵀ, 1] [W'_S; bᵀ] = [C_{S,:} W + λ W_S; μᵀ W]
+ */
+function referenceFit(w: DenseWeight, mom: InputMoments, keep: number[], lambda: number): { weight: Float64Array; bias: Float64Array } {
+  const { inFeatures: n, outFeatures: m, data } = w;
+  const k = keep.length;
+  const N = mom.tokens;
+  const C = (i: number, j: number) => mom.gram[i * n + j]! / N;
+  const mu = (i: number) => mom.sum[i]! / N;
+  const d = k + 1;
+  const A = Array.from({ length: d }, () => new Array<number>(d).fill(0));
+  const B = Array.from({ length: d }, () => new Array<number>(m).fill(0));
+  for (let a = 0; a < k; a++) {
+    for (let c = 0; c < k; c++) A[a]![c] = C(keep[a]!, keep[c]!) + (a === c ? lambda : 0);
+    A[a]![k] = mu(keep[a]!);
+    A[k]![a] = mu(keep[a]!);
+    for (let o = 0; o < m; o++) {
+      let s = lambda * data[keep[a]! * m + o]!;
+      for (let i = 0; i < n; i++) s += C(keep[a]!, i) * data[i * m + o]!;
+      B[a]![o] = s;
+    }
+  }
+  A[k]![k] = 1;
+  for (let o = 0; o < m; o++) {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += mu(i) * data[i * m + o]!;
+    B[k]![o] = s;
+  }
+  for (let col = 0; col < d; col++) {
+    let piv = col;
+    for (let r = col + 1; r < d; r++) if (Math.abs(A[r]![col]!) > Math.abs(A[piv]![col]!)) piv = r;
+    [A[col], A[piv]] = [A[piv]!, A[col]!];
+    [B[col], B[piv]] = [B[piv]!, B[col]!];
+    for (let r = 0; r < d; r++) {
+      if (r === col) continue;
+      const f = A[r]![col]! / A[col]![col]!;
+      for (let c = col; c < d; c++) A[r]![c]! -= f * A[col]![c]!;
+      for (let o = 0; o < m; o++) B[r]![o]! -= f * B[col]![o]!;
+    }
+  }
+  const weightOut = new Float64Array(k * m);
+  const bias = new Float64Array(m);
+  for (let a = 0; a < d; a++) for (let o = 0; o < m; o++) (a < k ? weightOut : bias)[a < k ? a * m + o : o] = B[a]![o]! / A[a]![a]!;
+  return { weight: weightOut, bias };
+}
+
+const relDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num = Math.max(num, Math.abs(a[i]! - b[i]!));
+    den = Math.max(den, Math.abs(b[i]!));
+  }
+  return num / den;
+};
+
+describe('Cholesky', () => {
+  it('factors and solves a symmetric positive definite system to float64 precision', () => {
+    const k = 7;
+    const next = mulberry32(3);
+    const r = Float64Array.from({ length: k * k }, () => next() - 0.5);
+    const a = new Float64Array(k * k);
+    for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) for (let p = 0; p < k; p++) a[i * k + j]! += r[i * k + p]! * r[j * k + p]!;
+    for (let i = 0; i < k; i++) a[i * k + i]! += 0.1;
+    const x = Float64Array.from({ length: k * 3 }, () => next());
+    const b = new Float64Array(k * 3);
+    for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) for (let o = 0; o < 3; o++) b[i * 3 + o]! += a[i * k + j]! * x[j * 3 + o]!;
+    const l = a.slice();
+    expect(choleskyInPlace(l, k)).toBe(true);
+    choleskySolveInPlace(l, k, b, 3);
+    expect(relDiff(b, x)).toBeLessThan(1e-11);
+    // a matrix with a negative eigenvalue is refused, not factored into NaNs
+    const bad = Float64Array.from([1, 2, 2, 1]);
+    expect(choleskyInPlace(bad, 2)).toBe(false);
+  });
+});
+
+describe('fitProjection', () => {
+  const n = 12;
+  const m = 5;
+  const x = tokens(1, 400, n);
+  const mom = momentsOf(x, n);
+  const w = weight(2, n, m);
+  const keep = [0, 2, 3, 5, 8, 9, 11];
+
+  it('equals the augmented normal equations solved independently (relative 1e-9)', () => {
+    for (const alpha of [0, 1e-3, 0.1, 3]) {
+      const fit = fitProjection(w, mom, keep, alpha);
+      const ref = referenceFit(w, mom, keep, fit.lambda === Infinity ? 0 : fit.lambda);
+      expect(relDiff(fit.weight, ref.weight), `alpha ${alpha}`).toBeLessThan(1e-9);
+      expect(relDiff(fit.bias, ref.bias), `alpha ${alpha}`).toBeLessThan(1e-9);
+    }
+  });
+
+  it('sums the moments of disjoint token sets (train + held-out = all)', () => {
+    const parts = [momentsOf(x, n, 0, 150), momentsOf(x, n, 150, 400)];
+    const a = fitProjection(w, parts, keep, 0.01);
+    const b = fitProjection(w, mom, keep, 0.01);
+    expect(relDiff(a.weight, b.weight)).toBeLessThan(1e-12);
+    expect(relDiff(a.bias, b.bias)).toBeLessThan(1e-12);
+  });
+
+  it('alpha = Infinity is exactly FLAP mean compensation (surgery compensationBias), weights unchanged', () => {
+    const fit = fitProjection(w, mom, keep, Infinity);
+    const mean = Array.from(mom.sum, (s) => s / mom.tokens);
+    const flap = compensationBias(Float32Array.from(w.data), [n, m], 1, complementOf(n, keep), mean);
+    expect(relDiff(fit.bias, flap)).toBeLessThan(1e-6); // compensationBias reads the weight in float32
+    keep.forEach((s, a) => expect(Array.from(fit.weight.subarray(a * m, (a + 1) * m))).toEqual(Array.from(w.data.subarray(s * m, (s + 1) * m))));
+  });
+
+  it('keeping every input reproduces the dense weight with a zero bias', () => {
+    const all = Array.from({ length: n }, (_, i) => i);
+    const fit = fitProjection(w, mom, all, 1e-12);
+    expect(Array.from(fit.weight)).toEqual(Array.from(w.data));
+    expect(Array.from(fit.bias).every((v) => v === 0)).toBe(true);
+  });
+
+  it('recovers the dense output when the removed inputs are affine in the kept ones (lambda -> 0)', () => {
+    // rank-4 inputs: any 4 generic inputs (plus the constant channel) determine the other 8
+    const low = tokens(5, 300, n, 4);
+    const lm = momentsOf(low, n);
+    const kept = [1, 4, 6, 10];
+    const fit = fitProjection(w, lm, kept, 1e-10);
+    const before = directError(w, low, kept, kept.flatMap((s) => Array.from(w.data.subarray(s * m, (s + 1) * m))), new Float64Array(m));
+    const after = directError(w, low, kept, fit.weight, fit.bias);
+    expect(before).toBeGreaterThan(1);
+    expect(after / before).toBeLessThan(1e-8);
+  });
+
+  it('never increases the calibration error against mean compensation, nor that against plain pruning', () => {
+    for (const [seed, kept] of [[11, keep], [12, [3, 4]], [13, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]] as const) {
+      const xs = tokens(seed, 64, n); // few tokens: plain least squares overfits, still never above on its own data
+      const ms = momentsOf(xs, n);
+      const meter = new ErrorMeter(w, ms, kept);
+      const wS = kept.flatMap((s) => Array.from(w.data.subarray(s * m, (s + 1) * m)));
+      const plain = meter.of(Float64Array.from(wS), new Float64Array(m));
+      const mean = fitProjection(w, ms, kept, Infinity);
+      const meanErr = meter.of(mean.weight, mean.bias);
+      // the meter against the token-by-token definition
+      expect(Math.abs(plain - directError(w, xs, [...kept], wS, new Float64Array(m))) / plain).toBeLessThan(1e-10);
+      expect(Math.abs(meanErr - directError(w, xs, [...kept], mean.weight, mean.bias)) / meanErr).toBeLessThan(1e-10);
+      expect(meanErr).toBeLessThanOrEqual(plain);
+      for (const alpha of [0, 1e-4, 1e-2, 1, 100]) {
+        const fit = fitProjection(w, ms, kept, alpha);
+        const e = meter.of(fit.weight, fit.bias);
+        expect(Math.abs(e - directError(w, xs, [...kept], fit.weight, fit.bias)) / meanErr).toBeLessThan(1e-9);
+        expect(e, `seed ${seed} alpha ${alpha}`).toBeLessThanOrEqual(meanErr * (1 + 1e-12));
+      }
+    }
+  });
+
+  it('refuses moments of another width and bad kept lists, naming the problem', () => {
+    expect(() => fitProjection(w, momentsOf(x.subarray(0, 10 * 11), 11), keep, 1, 'layer 3 down_proj')).toThrow(/layer 3 down_proj: input moments of width 11.*takes 12 inputs/);
+    expect(() => fitProjection(w, mom, [3, 2], 1)).toThrow(/not ascending/);
+    expect(() => fitProjection(w, { tokens: 0, gram: new Float64Array(n * n), sum: new Float64Array(n) }, keep, 1)).toThrow(/no tokens/);
+    expect(() => fitProjection(w, mom, keep, -1)).toThrow(/must be a number >= 0/);
+  });
+});
+
+describe('chooseAlpha / reconstructProjection', () => {
+  const n = 16;
+  const m = 4;
+  const w = weight(21, n, m);
+  const keep = [0, 1, 2, 3, 4, 5, 6, 7];
+
+  it('picks the candidate with the smallest held-out error; refits on all tokens', () => {
+    const x = tokens(22, 60, n); // 52 train tokens for 8 kept inputs: some ridge helps
+    const train = momentsOf(x, n, 0, 52);
+    const holdout = momentsOf(x, n, 52, 60);
+    const c = chooseAlpha(w, train, holdout, keep);
+    expect(c.errors.map((e) => e.alpha)).toEqual([...DEFAULT_ALPHAS]);
+    const meter = new ErrorMeter(w, holdout, keep);
+    for (const e of c.errors) {
+      const f = fitProjection(w, train, keep, e.alpha);
+      expect(e.error).toBeCloseTo(meter.of(f.weight, f.bias), 10);
+    }
+    expect(c.errors.find((e) => e.alpha === c.alpha)!.error).toBe(Math.min(...c.errors.map((e) => e.error)));
+    const r = reconstructProjection(w, { train, holdout }, keep, { lambda: 'auto' });
+    const all = fitProjection(w, [train, holdout], keep, c.alpha);
+    expect(r.alpha).toBe(c.alpha);
+    expect(Array.from(r.weight)).toEqual(Array.from(all.weight));
+    expect(() => reconstructProjection(w, { train }, keep, { lambda: 'auto' })).toThrow(/needs held-out/);
+  });
+
+  it('judges wide projections on evenly spaced output features (each output is its own least-squares problem)', () => {
+    const x = tokens(23, 60, n);
+    const train = momentsOf(x, n, 0, 52);
+    const holdout = momentsOf(x, n, 52, 60);
+    const sub = chooseAlpha(w, train, holdout, keep, DEFAULT_ALPHAS, 'p', 2); // outputs 0 and 2 of 4
+    const cols: DenseWeight = { inFeatures: n, outFeatures: 2, data: Float64Array.from({ length: n * 2 }, (_, i) => w.data[Math.floor(i / 2) * m + (i % 2) * 2]!) };
+    const meter = new ErrorMeter(cols, holdout, keep);
+    for (const e of sub.errors) {
+      const f = fitProjection(cols, train, keep, e.alpha);
+      expect(e.error).toBeCloseTo(meter.of(f.weight, f.bias), 10);
+    }
+    expect(chooseAlpha(w, train, holdout, keep, DEFAULT_ALPHAS, 'p', 4)).toEqual(chooseAlpha(w, train, holdout, keep));
+  });
+});

@@ -1,0 +1,437 @@
+/**
+ * Least-squares reconstruction of one projection (o_proj or down_proj) whose inputs lose channels:
+ * refit the weights of the kept inputs and a bias so the projection's output on calibration tokens
+ * changes as little as possible. Everything here is float64 and works on one projection at a time,
+ * given the second moments of its input (InputMoments): a caller that runs the model block by block
+ * can solve each layer as soon as its moments are in.
+ *
+ * Notation. W is n × m in the [in][out] layout of LinearWeight (row i = input i), y_t = Wᵀ x_t. The
+ * kept inputs are S (k of them), the removed ones P. Over N calibration tokens: μ = (1/N) Σ_t x_t,
+ * C = (1/N) Σ_t x_t x_tᵀ, Σ = C − μ μᵀ (the input covariance).
+ *
+ * Objective (the issue's augmented fit: x_aug = [x_S, 1], W'_aug = [W'_S; b]):
+ *
+ *   J(W'_S, b) = (1/N) Σ_t ‖Wᵀ x_t − W'_Sᵀ x_{t,S} − b‖² + λ ‖W'_S − W_S‖²_F
+ *
+ * 1. ∂J/∂b = 0 gives b = Wᵀ μ − W'_Sᵀ μ_S. Substituting it centres every x on μ:
+ *    J = tr(Wᵀ Σ W) − 2 tr(W'_Sᵀ Σ_{S,:} W) + tr(W'_Sᵀ Σ_SS W'_S) + λ ‖W'_S − W_S‖².
+ * 2. ∂J/∂W'_S = 0 gives (Σ_SS + λI) W'_S = Σ_{S,:} W + λ W_S = (Σ_SS + λI) W_S + Σ_SP W_P, so
+ *
+ *      W'_S = W_S + Δ,   (Σ_SS + λI) Δ = Σ_SP W_P,   b = W_Pᵀ μ_P − Δᵀ μ_S.
+ *
+ *    Σ_SS + λI is symmetric positive definite for λ > 0: one Cholesky factorisation, then a solve with
+ *    m right-hand sides.
+ * 3. Limits. λ → ∞: Δ → 0 and b = W_Pᵀ μ_P, exactly FLAP's mean compensation (surgery's
+ *    compensationBias). λ = 0: plain least squares, GRAIL's W·G[:,S]·G_SS⁻¹ with the bias as a
+ *    constant input channel. P = ∅: Δ = 0, b = 0, the dense weight.
+ *
+ * Why the ridge is centred on W_S rather than on 0 (as in GRAIL and the issue's first sketch): for any
+ * λ ≥ 0, Δ = 0 is a feasible point with no penalty, so the fit's calibration error is never above mean
+ * compensation's (which is never above plain pruning's: the mean is the best constant); and λ → ∞ falls
+ * back to today's compensation instead of to a zero weight. The held-out choice of λ therefore ranges
+ * from plain least squares to mean compensation, and includes the latter (alpha = Infinity).
+ *
+ * λ is given relative to the data: λ = alpha · mean(diag Σ_SS) (scale-free across layers and models).
+ */
+import type { InputMoments } from '@llm-bip/model';
+import { SurgeryError } from '../errors.js';
+
+/** A projection weight in the [in][out] layout (row i = input feature i), as scoring's LinearWeight. */
+export interface DenseWeight {
+  inFeatures: number;
+  outFeatures: number;
+  data: Float32Array | Float64Array;
+}
+
+export interface ProjectionFit {
+  /** kept input indices, ascending (the rows of `weight`) */
+  keep: number[];
+  /** W'_S: [keep.length][outFeatures], row-major */
+  weight: Float64Array;
+  /** b: [outFeatures], added after the projection */
+  bias: Float64Array;
+  /** ridge relative to mean(diag Σ_SS); Infinity = mean compensation (no weight change) */
+  alpha: number;
+  /** the absolute ridge λ = alpha · mean(diag Σ_SS) */
+  lambda: number;
+}
+
+/** Moments of several disjoint token sets, taken together (their sums add). */
+export type Moments = InputMoments | readonly InputMoments[];
+
+function parts(m: Moments): readonly InputMoments[] {
+  return Array.isArray(m) ? (m as readonly InputMoments[]) : [m as InputMoments];
+}
+
+/** Checked view of moments for a width-n input: total tokens, the mean, and G_ij / N summed over the parts. */
+class MomentView {
+  readonly tokens: number;
+  readonly mean: Float64Array;
+  private readonly grams: Float64Array[];
+
+  constructor(
+    m: Moments,
+    readonly n: number,
+    what: string,
+  ) {
+    const ps = parts(m);
+    if (ps.length === 0) throw new SurgeryError(`${what}: no input moments to reconstruct from`);
+    this.tokens = ps.reduce((s, p) => s + p.tokens, 0);
+    if (!(this.tokens > 0)) throw new SurgeryError(`${what}: the input moments hold no tokens; collect them over calibration text`);
+    for (const p of ps) {
+      if (p.gram.length !== n * n || p.sum.length !== n) {
+        throw new SurgeryError(`${what}: input moments of width ${p.sum.length} (gram ${p.gram.length} values), the projection takes ${n} inputs: they were collected on another model`);
+      }
+    }
+    this.mean = new Float64Array(n);
+    for (const p of ps) for (let i = 0; i < n; i++) this.mean[i]! += p.sum[i]!;
+    for (let i = 0; i < n; i++) this.mean[i]! /= this.tokens;
+    this.grams = ps.map((p) => p.gram);
+  }
+
+  /** C_ij = (1/N) Σ_t x_ti x_tj */
+  second(i: number, j: number): number {
+    let s = 0;
+    for (const g of this.grams) s += g[i * this.n + j]!;
+    return s / this.tokens;
+  }
+
+  /** Σ_ij = C_ij − μ_i μ_j */
+  cov(i: number, j: number): number {
+    return this.second(i, j) - this.mean[i]! * this.mean[j]!;
+  }
+}
+
+export function complementOf(n: number, keep: readonly number[]): number[] {
+  const k = new Set(keep);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) if (!k.has(i)) out.push(i);
+  return out;
+}
+
+function checkKeep(keep: readonly number[], n: number, what: string): void {
+  for (let i = 0; i < keep.length; i++) {
+    const v = keep[i]!;
+    if (!Number.isInteger(v) || v < 0 || v >= n || (i > 0 && v <= keep[i - 1]!)) {
+      throw new SurgeryError(`${what}: kept input ${v} at position ${i} is out of range 0..${n - 1} or not ascending`);
+    }
+  }
+}
+
+/**
+ * In-place lower Cholesky factor of a symmetric positive definite k × k matrix (row-major; only the
+ * lower triangle is read). Row-oriented: each entry is a dot product of two contiguous row prefixes.
+ * Returns false at the first pivot that is not positive (the matrix is not positive definite).
+ */
+export function choleskyInPlace(a: Float64Array, k: number): boolean {
+  for (let i = 0; i < k; i++) {
+    const ri = i * k;
+    for (let j = 0; j <= i; j++) {
+      const rj = j * k;
+      let s = a[ri + j]!;
+      for (let p = 0; p < j; p++) s -= a[ri + p]! * a[rj + p]!;
+      if (i === j) {
+        if (!(s > 0)) return false;
+        a[ri + i] = Math.sqrt(s);
+      } else {
+        a[ri + j] = s / a[rj + j]!;
+      }
+    }
+  }
+  return true;
+}
+
+/** Solve L Lᵀ X = B in place for B [k][m] (row-major), L from choleskyInPlace. */
+export function choleskySolveInPlace(l: Float64Array, k: number, b: Float64Array, m: number): void {
+  for (let i = 0; i < k; i++) {
+    const bi = i * m;
+    for (let p = 0; p < i; p++) {
+      const f = l[i * k + p]!;
+      if (f === 0) continue;
+      const bp = p * m;
+      for (let o = 0; o < m; o++) b[bi + o]! -= f * b[bp + o]!;
+    }
+    const d = 1 / l[i * k + i]!;
+    for (let o = 0; o < m; o++) b[bi + o]! *= d;
+  }
+  for (let i = k - 1; i >= 0; i--) {
+    const bi = i * m;
+    for (let p = i + 1; p < k; p++) {
+      const f = l[p * k + i]!;
+      if (f === 0) continue;
+      const bp = p * m;
+      for (let o = 0; o < m; o++) b[bi + o]! -= f * b[bp + o]!;
+    }
+    const d = 1 / l[i * k + i]!;
+    for (let o = 0; o < m; o++) b[bi + o]! *= d;
+  }
+}
+
+/**
+ * The normal equations of one projection for one kept set, built once and solved for any ridge:
+ * Σ_SS (lower triangle), the right-hand side Σ_SP W_P and mean compensation's bias. Cost to build:
+ * k²/2 + k·|P|·m multiply-adds; each `fit(alpha)`: k³/6 (Cholesky) + k²·m (solve). Memory: k² + 2·k·m
+ * float64 besides the inputs.
+ */
+export class ProjectionSystem {
+  private readonly keep: number[];
+  private readonly mean: Float64Array;
+  private readonly removed: number[];
+  private readonly meanBias: Float64Array;
+  private readonly cov?: Float64Array;
+  private readonly rhs?: Float64Array;
+  private readonly diagMean: number = 1;
+
+  constructor(
+    private readonly w: DenseWeight,
+    moments: Moments,
+    keep: readonly number[],
+    private readonly what = 'projection',
+  ) {
+    const { inFeatures: n, outFeatures: m, data } = w;
+    if (data.length !== n * m) throw new SurgeryError(`${what}: weight has ${data.length} values, expected ${n} x ${m}`);
+    checkKeep(keep, n, what);
+    this.keep = [...keep];
+    const mv = new MomentView(moments, n, what);
+    this.mean = mv.mean;
+    this.removed = complementOf(n, keep);
+    const k = keep.length;
+    // mean compensation: b = W_Pᵀ μ_P
+    this.meanBias = new Float64Array(m);
+    for (const p of this.removed) {
+      const mu = mv.mean[p]!;
+      if (mu === 0) continue;
+      for (let o = 0; o < m; o++) this.meanBias[o]! += data[p * m + o]! * mu;
+    }
+    if (k === 0 || this.removed.length === 0) return;
+    this.cov = new Float64Array(k * k);
+    let diag = 0;
+    for (let a = 0; a < k; a++) {
+      for (let c = 0; c <= a; c++) this.cov[a * k + c] = mv.cov(keep[a]!, keep[c]!);
+      diag += this.cov[a * k + a]!;
+    }
+    if (diag > 0) this.diagMean = diag / k;
+    // Σ_SP W_P
+    this.rhs = new Float64Array(k * m);
+    for (let a = 0; a < k; a++) {
+      const row = a * m;
+      for (const p of this.removed) {
+        const c = mv.cov(keep[a]!, p);
+        if (c === 0) continue;
+        const wp = p * m;
+        for (let o = 0; o < m; o++) this.rhs[row + o]! += c * data[wp + o]!;
+      }
+    }
+  }
+
+  /** The fit for ridge `alpha` (relative to mean(diag Σ_SS); Infinity = mean compensation). */
+  fit(alpha: number): ProjectionFit {
+    const { outFeatures: m, data } = this.w;
+    if (!(alpha >= 0)) throw new SurgeryError(`${this.what}: ridge alpha ${alpha} must be a number >= 0 (or Infinity for mean compensation)`);
+    const keep = this.keep;
+    const k = keep.length;
+    const weight = new Float64Array(k * m);
+    for (let a = 0; a < k; a++) for (let o = 0; o < m; o++) weight[a * m + o] = data[keep[a]! * m + o]!;
+    const bias = this.meanBias.slice();
+    if (!this.cov || !this.rhs || alpha === Infinity) return { keep: [...keep], weight, bias, alpha, lambda: Infinity };
+
+    const lambda = alpha * this.diagMean;
+    const h = this.cov.slice();
+    for (let a = 0; a < k; a++) h[a * k + a]! += lambda;
+    if (!choleskyInPlace(h, k)) {
+      throw new SurgeryError(`${this.what}: the kept inputs' covariance plus ridge is not positive definite (alpha ${alpha}); use a larger ridge (--reconstruct-lambda) or more calibration samples`);
+    }
+    const delta = this.rhs.slice();
+    choleskySolveInPlace(h, k, delta, m);
+    // W'_S = W_S + Δ, b = W_Pᵀ μ_P − Δᵀ μ_S
+    for (let a = 0; a < k; a++) {
+      const mu = this.mean[keep[a]!]!;
+      const row = a * m;
+      for (let o = 0; o < m; o++) {
+        const d = delta[row + o]!;
+        weight[row + o]! += d;
+        bias[o]! -= d * mu;
+      }
+    }
+    return { keep: [...keep], weight, bias, alpha, lambda };
+  }
+}
+
+/** Refit one projection for the kept inputs `keep` (ascending) with ridge `alpha`. See the derivation at the top of this file. */
+export function fitProjection(w: DenseWeight, moments: Moments, keep: readonly number[], alpha: number, what = 'projection'): ProjectionFit {
+  if (!(alpha >= 0)) throw new SurgeryError(`${what}: ridge alpha ${alpha} must be a number >= 0 (or Infinity for mean compensation)`);
+  return new ProjectionSystem(w, moments, keep, what).fit(alpha);
+}
+
+/**
+ * Mean over the tokens of `moments` of ‖Wᵀx − W'_Sᵀx_S − b‖²: the output error a fit leaves (0 for
+ * the dense projection). From the moments alone, via E = W − W'_full (rows P: W_P; rows S: −Δ):
+ *   err = Σ_ij C_ij E_i·E_j − 2 b·(Eᵀμ) + ‖b‖².
+ * The P×P and P×S parts do not depend on the fit; they are computed once (`ErrorMeter`), so comparing
+ * several fits costs k²·m each.
+ */
+export class ErrorMeter {
+  private readonly mv: MomentView;
+  private readonly removed: number[];
+  /** Σ_{p,q∈P} C_pq W_p·W_q */
+  private readonly pp: number;
+  /** A = C_SP W_P, [k][m] */
+  private readonly a: Float64Array;
+  /** W_Pᵀ μ_P */
+  private readonly wpMu: Float64Array;
+
+  constructor(
+    private readonly w: DenseWeight,
+    moments: Moments,
+    private readonly keep: readonly number[],
+    what = 'projection',
+  ) {
+    const { inFeatures: n, outFeatures: m, data } = w;
+    checkKeep(keep, n, what);
+    this.mv = new MomentView(moments, n, what);
+    this.removed = complementOf(n, keep);
+    const k = keep.length;
+    // v_p = Σ_q C_pq W_q for p in P; pp = Σ_p W_p·v_p
+    let pp = 0;
+    const v = new Float64Array(m);
+    for (const p of this.removed) {
+      v.fill(0);
+      for (const q of this.removed) {
+        const c = this.mv.second(p, q);
+        if (c === 0) continue;
+        for (let o = 0; o < m; o++) v[o]! += c * data[q * m + o]!;
+      }
+      for (let o = 0; o < m; o++) pp += data[p * m + o]! * v[o]!;
+    }
+    this.pp = pp;
+    this.a = new Float64Array(k * m);
+    for (let s = 0; s < k; s++) {
+      for (const p of this.removed) {
+        const c = this.mv.second(keep[s]!, p);
+        if (c === 0) continue;
+        for (let o = 0; o < m; o++) this.a[s * m + o]! += c * data[p * m + o]!;
+      }
+    }
+    this.wpMu = new Float64Array(m);
+    for (const p of this.removed) for (let o = 0; o < m; o++) this.wpMu[o]! += data[p * m + o]! * this.mv.mean[p]!;
+  }
+
+  /** The error of refit kept weights `weight` ([k][m]) and bias `bias` ([m]). */
+  of(weight: Float64Array | Float32Array, bias: ArrayLike<number>): number {
+    const { outFeatures: m, data } = this.w;
+    const k = this.keep.length;
+    if (weight.length !== k * m || bias.length !== m) throw new SurgeryError(`fit has ${weight.length} weights and ${bias.length} biases, expected ${k} x ${m} and ${m}`);
+    // Δ = W'_S − W_S
+    const delta = new Float64Array(k * m);
+    for (let s = 0; s < k; s++) for (let o = 0; o < m; o++) delta[s * m + o] = weight[s * m + o]! - data[this.keep[s]! * m + o]!;
+    let ss = 0;
+    let ps = 0;
+    const u = new Float64Array(m);
+    for (let s = 0; s < k; s++) {
+      u.fill(0);
+      for (let t = 0; t < k; t++) {
+        const c = this.mv.second(this.keep[s]!, this.keep[t]!);
+        if (c === 0) continue;
+        for (let o = 0; o < m; o++) u[o]! += c * delta[t * m + o]!;
+      }
+      for (let o = 0; o < m; o++) {
+        ss += delta[s * m + o]! * u[o]!;
+        ps += delta[s * m + o]! * this.a[s * m + o]!;
+      }
+    }
+    // Eᵀμ = W_Pᵀμ_P − Δᵀμ_S
+    let linear = 0;
+    let bb = 0;
+    for (let o = 0; o < m; o++) {
+      let e = this.wpMu[o]!;
+      for (let s = 0; s < k; s++) e -= delta[s * m + o]! * this.mv.mean[this.keep[s]!]!;
+      linear += bias[o]! * e;
+      bb += bias[o]! ** 2;
+    }
+    return this.pp - 2 * ps + ss - 2 * linear + bb;
+  }
+}
+
+/** Default ridge grid for `lambda: 'auto'`, relative to mean(diag Σ_SS); Infinity = mean compensation. */
+export const DEFAULT_ALPHAS: readonly number[] = [1e-3, 1e-2, 1e-1, 1, 10, Infinity];
+
+export interface AlphaChoice {
+  alpha: number;
+  /** held-out error of each candidate (mean over held-out tokens of the squared output error) */
+  errors: Array<{ alpha: number; error: number }>;
+}
+
+/** Output features the held-out choice looks at, at most: the error is a sum over outputs, so a spread subset estimates it. */
+export const SELECTION_OUTPUTS = 256;
+
+/**
+ * Choose alpha on held-out tokens: fit on `train` with each candidate, measure the output error on
+ * `holdout`, keep the smallest (ties: the larger alpha, the more conservative fit). A candidate whose
+ * system is not positive definite is skipped. Wide projections are judged on `maxOutputs` evenly spaced
+ * output features (each output's fit is its own least-squares problem with the same Gram matrix).
+ */
+export function chooseAlpha(
+  w: DenseWeight,
+  train: Moments,
+  holdout: Moments,
+  keep: readonly number[],
+  alphas: readonly number[] = DEFAULT_ALPHAS,
+  what = 'projection',
+  maxOutputs = SELECTION_OUTPUTS,
+): AlphaChoice {
+  if (alphas.length === 0) throw new SurgeryError(`${what}: no ridge candidates to choose from`);
+  const sub = outputSubset(w, maxOutputs);
+  const system = new ProjectionSystem(sub, train, keep, what);
+  const meter = new ErrorMeter(sub, holdout, keep, what);
+  const errors: AlphaChoice['errors'] = [];
+  for (const alpha of alphas) {
+    let fit: ProjectionFit;
+    try {
+      fit = system.fit(alpha);
+    } catch (e) {
+      if (e instanceof SurgeryError && /not positive definite/.test(e.message)) continue;
+      throw e;
+    }
+    errors.push({ alpha, error: meter.of(fit.weight, fit.bias) });
+  }
+  if (errors.length === 0) throw new SurgeryError(`${what}: no ridge candidate (${alphas.join(', ')}) gives a positive definite system; use larger values`);
+  let best = errors[0]!;
+  for (const e of errors) if (e.error < best.error || (e.error === best.error && e.alpha > best.alpha)) best = e;
+  return { alpha: best.alpha, errors };
+}
+
+/** W restricted to at most `max` evenly spaced output features (W itself when it has no more). */
+function outputSubset(w: DenseWeight, max: number): DenseWeight {
+  const m = w.outFeatures;
+  if (m <= max) return w;
+  const cols = Array.from({ length: max }, (_, j) => Math.floor((j * m) / max));
+  const data = new Float64Array(w.inFeatures * max);
+  for (let i = 0; i < w.inFeatures; i++) for (let j = 0; j < max; j++) data[i * max + j] = w.data[i * m + cols[j]!]!;
+  return { inFeatures: w.inFeatures, outFeatures: max, data };
+}
+
+export interface ReconstructOptions {
+  /** 'auto': choose on the held-out moments from `alphas`; a number: that alpha */
+  lambda: 'auto' | number;
+  alphas?: readonly number[];
+  /** output features the held-out choice looks at (SELECTION_OUTPUTS) */
+  selectionOutputs?: number;
+}
+
+/**
+ * One projection: choose alpha on held-out tokens (lambda 'auto'), then fit on all tokens (train and
+ * held-out together). With a fixed lambda the held-out moments, when given, are used for the fit too.
+ */
+export function reconstructProjection(
+  w: DenseWeight,
+  moments: { train: InputMoments; holdout?: InputMoments },
+  keep: readonly number[],
+  opts: ReconstructOptions,
+  what = 'projection',
+): ProjectionFit & { choice?: AlphaChoice } {
+  const all = moments.holdout ? [moments.train, moments.holdout] : [moments.train];
+  if (opts.lambda !== 'auto') return fitProjection(w, all, keep, opts.lambda, what);
+  if (!moments.holdout) throw new SurgeryError(`${what}: choosing the ridge automatically needs held-out calibration moments; hold out some samples or give a fixed lambda`);
+  const choice = chooseAlpha(w, moments.train, moments.holdout, keep, opts.alphas ?? DEFAULT_ALPHAS, what, opts.selectionOutputs);
+  return { ...fitProjection(w, all, keep, choice.alpha, what), choice };
+}
