@@ -9,3 +9,4 @@ export { ProgressReporter, formatProgressLine, type ProgressTask, type ProgressO
 export * from './report/index.js';
 export { runPipeline, preflight, summaryText, type PipelineRequest } from './commands/prune-llm/index.js';
 export { buildResults, scoresSection } from './commands/prune-llm/results.js';
+export { dataDir } from './commands/model-input.js';

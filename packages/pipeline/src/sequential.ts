@@ -30,9 +30,10 @@
  */
 import { cloneModel, encodeFloats, tensorDims, type TensorProto } from '@llm-bip/onnx-io';
 import { range, type LayerPlan, type PruningPlan } from '@llm-bip/model';
-import { chunk, makeTokenBatch, type EpChoice, type Feeds, type OrtTensor, type TokenBatch } from '@llm-bip/runtime';
+import { type EpChoice, type Feeds, type OrtTensor } from '@llm-bip/runtime';
 import {
   baseTaps,
+  batchSets,
   BlockwiseProbe,
   buildProbe,
   getCriterion,
@@ -115,14 +116,7 @@ export async function sequentialPrune(model: ModelInput, calibration: Calibratio
   const hold = reconstruct ? holdoutRowsFor(rows.length, reconstruct) : 0;
   const sets = hold > 0 ? [rows.slice(0, rows.length - hold), rows.slice(rows.length - hold)] : [rows];
   const batchSize = setsBatchSize(loaded, spec, sets, req.batchSize ?? 8);
-  const batches: TokenBatch[] = [];
-  const setOf: number[] = [];
-  sets.forEach((set, s) => {
-    for (const r of chunk(set, batchSize)) {
-      batches.push(makeTokenBatch(r));
-      setOf.push(s);
-    }
-  });
+  const { batches, setOf } = batchSets(sets, batchSize);
 
   // progress: the embedding, then two runs per block (dense for statistics, pruned for the output)
   const bar = h.progress({ label: 'sequential pruning', total: rows.length * (1 + 2 * spec.numLayers), unit: 'sample' });

@@ -27,7 +27,7 @@ export {
 export { buildProbe, PROBE_OUTPUT_PREFIX, type MomentTap, type ProbeModel, type ProbeOptions } from './probe/build-probe.js';
 export { headGrams, hostHeadGram } from './probe/head-gram.js';
 export { writeProbeFile, type ProbeFile } from './probe/probe-file.js';
-export { collectInputMoments, collectStatistics, MomentAccumulator, setsBatchSize, type CollectOptions, type ExecutionSchedule, type MomentsOptions, type ProjectionMoments } from './probe/collect.js';
+export { batchSets, collectInputMoments, collectStatistics, MomentAccumulator, setsBatchSize, type CollectOptions, type ExecutionSchedule, type MomentsOptions, type ProjectionMoments } from './probe/collect.js';
 export { ProbeBlocks, scoringRefusal, segmentModel, type BlockRange, type CarriedType, type ProbeSegment } from './blockwise/partition.js';
 export { patchSegment, type ProjectionPatch } from './blockwise/patch.js';
 export { BlockwiseProbe, runSegments, SegmentRunner, type BlockwiseRunOptions, type SegmentBatchRun, type SegmentResult, type SegmentRunOptions } from './blockwise/run.js';

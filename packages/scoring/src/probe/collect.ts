@@ -141,6 +141,19 @@ export function setsBatchSize(loaded: LoadedModel, spec: ModelSpec, sets: number
   return batchForFixedDims(fixedDimsOf(inputs, spec.inputs.inputIds), demands, requested, loaded.path) ?? requested;
 }
 
+/** Rows split into sets (fitting, held-out) batched apart, in set order: the batches and each one's set. */
+export function batchSets(sets: number[][][], batchSize: number): { batches: TokenBatch[]; setOf: number[] } {
+  const batches: TokenBatch[] = [];
+  const setOf: number[] = [];
+  sets.forEach((rows, s) => {
+    for (const r of chunk(rows, batchSize)) {
+      batches.push(makeTokenBatch(r));
+      setOf.push(s);
+    }
+  });
+  return { batches, setOf };
+}
+
 /**
  * Σ xxᵀ and Σ x of a probe's moment outputs, per set of rows, added batch by batch in float64. Block by
  * block, a segment hands over only the moments of its own blocks; the others are skipped.
@@ -248,14 +261,7 @@ async function runBlockwise(
   opts: Omit<CollectOptions, 'taps' | 'spec' | 'rows'>,
   moments?: { names: string[]; add: (set: number, rows: number, outputs: Record<string, Float32Array>) => void },
 ): Promise<{ statistics: Statistics }> {
-  const batches: TokenBatch[] = [];
-  const setOf: number[] = [];
-  sets.forEach((rows, s) => {
-    for (const r of chunk(rows, batchSize)) {
-      batches.push(makeTokenBatch(r));
-      setOf.push(s);
-    }
-  });
+  const { batches, setOf } = batchSets(sets, batchSize);
   const total = sets.reduce((n, s) => n + s.length, 0);
   const rowsBefore = batches.map((_, b) => batches.slice(0, b).reduce((n, x) => n + x.batch, 0));
   const segments = schedule.blockwise!.ranges.length + 1;
