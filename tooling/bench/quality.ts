@@ -8,7 +8,7 @@
  *   pnpm bench:quality --model ../shared/testbed/bip-llama-small --out bench-results/quality.small.json
  *     [--ratios 0.2,0.5] [--seeds 0,1] [--eval wikitext2,ptb,boolq,...] [--limit N] [--task-limit N]
  *     [--ep cpu] [--score-ep cpu] [--batch-size N] [--workers N] [--resume]
- *     [--methods dense,random,...] [--data DIR] [--samples 128 --seq-len 128]
+ *     [--methods dense,random,...] [--data DIR] [--samples 128 --seq-len 128] [--calib FILE]
  *
  * --workers N splits the rows over N child processes (one ORT session each; on a GPU host several
  * small-model sessions keep the device busier than one), each writing OUT.wK.json; the parent merges.
@@ -90,6 +90,8 @@ function reconstructionMethods(): MethodSpec[] {
     ...[1e-4, 1e-2, 1].map((a) => ({ id: `llm-bip-global-kind-recon-a${a}`, label: `ablation: global-kind + reconstruction, fixed alpha ${a}`, ...gk, reconstruct: { lambda: a } })),
     { id: 'llm-bip-global-kind-comp-seq', label: 'llm-bip, global-kind + compensation, sequential', criterion: 'llm-bip', allocation: 'global-kind', compensate: true, sequential: true },
     { id: 'llm-bip-global-kind-recon-seq', label: 'llm-bip, global-kind + reconstruction, sequential', ...gk, reconstruct: { lambda: 'auto' }, sequential: true },
+    { id: 'flap-recon-seq', label: 'flap, AL-AM + reconstruction, sequential', criterion: 'flap', allocation: 'al-am', compensate: false, reconstruct: { lambda: 'auto' }, sequential: true },
+    { id: 'wanda-sp-recon-seq', label: 'wanda-sp, uniform + reconstruction, sequential', criterion: 'wanda-sp', allocation: 'uniform', compensate: false, reconstruct: { lambda: 'auto' }, sequential: true },
     { id: 'llm-bip-global-kind-recon-512', label: 'ablation: global-kind + reconstruction from 512 samples (plan from 128)', ...gk, reconstruct: { lambda: 'auto', samples: 512 } },
   ];
 }
@@ -236,6 +238,7 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
       'score-ep': { type: 'string' },
       methods: { type: 'string' },
       data: { type: 'string' },
+      calib: { type: 'string' },
       samples: { type: 'string', default: '128' },
       'seq-len': { type: 'string', default: '128' },
       machine: { type: 'string', default: 'dev box (2 cores)' },
@@ -276,6 +279,7 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
       scoreEp: values['score-ep'] ?? values.ep,
       samples: Number(values.samples),
       seqLen: Number(values['seq-len']),
+      calib: values.calib ?? null,
     },
     rows: [],
   };
@@ -308,6 +312,8 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
     ...(values.data ? { data: values.data } : {}),
   };
   const scoreEp = values['score-ep'] ?? values.ep;
+  // --calib FILE: every calibration of the run (scores, reconstruction moments, sequential pass) reads it instead of C4
+  const calib = values.calib ? { calib: values.calib } : {};
   // --eval none: score and plan only (e.g. to check that two machines make the same plans)
   const plansOnly = ppl === 'none' && tasks === 'none';
   const work = values.work ?? mkdtempSync(join(tmpdir(), 'llm-bip-bench-'));
@@ -323,7 +329,7 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
       let r = reconInputs.get(key);
       if (!r) {
         log(`reconstruction moments, seed ${seed}, ${samples} samples`);
-        r = reconstructionInputs(dense, tok, { seed, samples, seqLen: Number(values['seq-len']), ep: scoreEp as EvalArgs['ep'], ...(values.data ? { data: values.data } : {}) });
+        r = reconstructionInputs(dense, tok, { seed, samples, seqLen: Number(values['seq-len']), ep: scoreEp as EvalArgs['ep'], ...(values.data ? { data: values.data } : {}), ...calib });
         reconInputs.set(key, r);
       }
       return r;
@@ -354,7 +360,7 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
             if (!existsSync(scores)) {
               log(`score ${m.criterion} ${m.options ? JSON.stringify(m.options) : ''} seed ${seed}`);
               const t0 = Date.now();
-              await scoreTo(dense, tok, { criterion: m.criterion, ...(m.options ? { options: m.options } : {}), seed, samples: Number(values.samples), seqLen: Number(values['seq-len']), ep: scoreEp as EvalArgs['ep'], ...(values.data ? { data: values.data } : {}) }, scores);
+              await scoreTo(dense, tok, { criterion: m.criterion, ...(m.options ? { options: m.options } : {}), seed, samples: Number(values.samples), seqLen: Number(values['seq-len']), ep: scoreEp as EvalArgs['ep'], ...(values.data ? { data: values.data } : {}), ...calib }, scores);
               scoreSeconds = (Date.now() - t0) / 1000;
               row.seconds.score = scoreSeconds;
             }
@@ -380,6 +386,7 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
               seqLen: Number(values['seq-len']),
               ep: scoreEp as EvalArgs['ep'],
               ...(values.data ? { data: values.data } : {}),
+              ...calib,
               compensate: m.compensate,
               ...(m.reconstruct ? { reconstruct: { lambda: m.reconstruct.lambda } } : {}),
             });

@@ -57,12 +57,14 @@ export interface ScoreArgs {
   seqLen?: number;
   ep: EpChoice;
   data?: string;
+  /** a calibration file instead of the C4 set in the data folder */
+  calib?: string;
 }
 
 /** Calibrate with the checkpoint's tokenizer, score, and save the scores file (as `llm-bip score`). */
 export async function scoreTo(densePath: string, tokenizerDir: string, a: ScoreArgs, out: string): Promise<ScoresFile> {
   const m = await loadModelInput(densePath);
-  const calibration = await calibrate(loadTokenizer(tokenizerDir), { dataDir: dataDir(a.data), samples: a.samples, seqLen: a.seqLen ?? DEFAULTS.calibration.seqLen, seed: a.seed });
+  const calibration = await calibrate(loadTokenizer(tokenizerDir), { dataDir: dataDir(a.data), ...optional('calib', a.calib), samples: a.samples, seqLen: a.seqLen ?? DEFAULTS.calibration.seqLen, seed: a.seed });
   const scored = await scoreModel(m, { criterion: a.criterion, ...optional('options', a.options), calibration, ep: a.ep });
   const file = scoresFile(m.spec, await modelFingerprint(m.loaded.path, m.loaded.model, m.loaded.dir), scored, calibration);
   await saveScores(file, out);
@@ -126,11 +128,11 @@ export async function pruneSequential(
   oneShot: PruningPlan,
   outDir: string,
   planOut: string,
-  a: { seed: number; samples: number; seqLen?: number; ep: EpChoice; data?: string; compensate: boolean; reconstruct?: { lambda: 'auto' | number } },
+  a: { seed: number; samples: number; seqLen?: number; ep: EpChoice; data?: string; calib?: string; compensate: boolean; reconstruct?: { lambda: 'auto' | number } },
 ): Promise<{ before: number; after: number; plan: PruningPlan; reconstruction?: Record<string, unknown> }> {
   const m = await loadModelInput(densePath);
   const scores = await loadScores(scoresPath);
-  const calibration = await calibrate(loadTokenizer(tokenizerDir), { dataDir: dataDir(a.data), samples: a.samples, seqLen: a.seqLen ?? DEFAULTS.calibration.seqLen, seed: a.seed });
+  const calibration = await calibrate(loadTokenizer(tokenizerDir), { dataDir: dataDir(a.data), ...optional('calib', a.calib), samples: a.samples, seqLen: a.seqLen ?? DEFAULTS.calibration.seqLen, seed: a.seed });
   const seq = await sequentialPrune(m, calibration, { plan: oneShot, scores: scores.scores, compensate: a.compensate, ...optional('reconstruct', a.reconstruct), ep: a.ep });
   saveAtomic(planOut, seq.plan);
   mkdirSync(outDir, { recursive: true });
