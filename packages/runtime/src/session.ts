@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { GreedyLoopResult, GreedyPlan } from './decode-loop.js';
 import { cudaDeviceId, cudaMissingReason, prepareCudaLibraries } from './cuda.js';
 import { ortBinaryDir, summariseOrtError, webgpuMissingReason } from './ep-probe.js';
 import { EpUnavailableError, FeedValidationError, SessionInterruptedError, SessionLoadError, SessionRunError } from './errors.js';
@@ -61,6 +62,12 @@ export interface Session {
   /** Milliseconds spent creating the session (the EP that succeeded). */
   readonly loadMs: number;
   run(feeds: Feeds, outputNames?: readonly string[]): Promise<Record<string, OrtTensor>>;
+  /**
+   * A whole greedy decoding call on the session host thread, one message: the KV cache is fed back
+   * there, only the generated ids come back (greedyDecode's fast path). `prefillFeeds` are validated
+   * like run's. Absent on sessions that wrap another one; greedyDecode then runs its loop through `run`.
+   */
+  generate?(plan: GreedyPlan, prefillFeeds: Feeds): Promise<GreedyLoopResult>;
   release(): Promise<void>;
 }
 
@@ -252,12 +259,22 @@ function toWire(t: OrtTensor): WireTensor {
   return { type: t.type, dims: [...t.dims], data: t.data };
 }
 
+function feedsToWire(feeds: Feeds): Record<string, WireTensor> {
+  const wire: Record<string, WireTensor> = {};
+  for (const [name, t] of Object.entries(feeds)) wire[name] = toWire(t);
+  return wire;
+}
+
 function fromWire(t: WireTensor): OrtTensor {
   return new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims);
 }
 
 function wrapSession(inner: HostSession, modelPath: string, ep: ExecutionProvider, epReport: string, loadMs: number): Session {
   const inputMetadata = [...inner.inputMetadata];
+  const runError = (err: unknown, feeds: Feeds): Error => {
+    if (err instanceof SessionInterruptedError || err instanceof SessionRunError) return err;
+    return new SessionRunError(`ORT run failed on ${modelPath} (${ep}): ${summariseOrtError(err)}\n  feeds: ${describeFeeds(feeds)}`);
+  };
   return {
     modelPath,
     ep,
@@ -269,17 +286,22 @@ function wrapSession(inner: HostSession, modelPath: string, ep: ExecutionProvide
     loadMs,
     async run(feeds, outputNames) {
       validateFeeds(feeds, inputMetadata);
-      const wire: Record<string, WireTensor> = {};
-      for (const [name, t] of Object.entries(feeds)) wire[name] = toWire(t);
       try {
         // feeds are copied to the host thread (the caller keeps them); outputs come back moved, not copied
-        const out = (await hostRequest({ op: 'run', sid: inner.sid, feeds: wire, ...(outputNames ? { outputNames: [...outputNames] } : {}) })) as Record<string, WireTensor>;
+        const out = (await hostRequest({ op: 'run', sid: inner.sid, feeds: feedsToWire(feeds), ...(outputNames ? { outputNames: [...outputNames] } : {}) })) as Record<string, WireTensor>;
         const result: Record<string, OrtTensor> = {};
         for (const [name, t] of Object.entries(out)) result[name] = fromWire(t);
         return result;
       } catch (err) {
-        if (err instanceof SessionInterruptedError || err instanceof SessionRunError) throw err;
-        throw new SessionRunError(`ORT run failed on ${modelPath} (${ep}): ${summariseOrtError(err)}\n  feeds: ${describeFeeds(feeds)}`);
+        throw runError(err, feeds);
+      }
+    },
+    async generate(plan, prefillFeeds) {
+      validateFeeds(prefillFeeds, inputMetadata);
+      try {
+        return (await hostRequest({ op: 'generate', sid: inner.sid, plan, feeds: feedsToWire(prefillFeeds) })) as GreedyLoopResult;
+      } catch (err) {
+        throw runError(err, prefillFeeds);
       }
     },
     release: async () => {
