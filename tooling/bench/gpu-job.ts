@@ -211,7 +211,7 @@ await step('dtype', async () => {
     const file = join(scratch, `dtype-${dtype}.onnx`);
     await cli(['export', model, '-o', file, '--dtype', dtype, '--kv-cache']);
     for (const ep of values['dtype-eps'].split(',') as ('cuda' | 'webgpu' | 'cpu')[]) {
-      const s = await createSession(file, { ep });
+      const s = await createSession(file, { ep, kvOnDevice: true });
       await greedyDecode(s, prompts, { maxNewTokens: 4 }); // warm-up
       const runs: Awaited<ReturnType<typeof greedyDecode>>[] = [];
       for (let i = 0; i < 3; i++) runs.push(await greedyDecode(s, prompts, { maxNewTokens: 32 }));
@@ -264,7 +264,7 @@ await step('kv', async () => {
     const tokens: Record<string, number[][]> = {};
     const eps = values['kv-eps'].split(',') as ('cuda' | 'webgpu' | 'cpu')[];
     for (const ep of eps) {
-      const s = await createSession(file, { ep });
+      const s = await createSession(file, { ep, kvOnDevice: true });
       tokens[`${ep} cache`] = (await greedyDecode(s, prompts, { maxNewTokens: 32 })).tokens;
       tokens[`${ep} no cache`] = (await greedyDecode(s, prompts, { maxNewTokens: 32, useKvCache: false })).tokens;
       await s.release();

@@ -1,6 +1,6 @@
 export * from './proto/types.js';
 export { decodeModel, encodeModel, OnnxDecodeError } from './proto/codec.js';
-export { readModelMetadata } from './proto/metadata.js';
+export { readGraphOutputNames, readModelMetadata } from './proto/metadata.js';
 export { findUnknownFields, type UnknownField } from './proto/unknown-fields.js';
 export { onnxRoot, ModelProtoType, TensorProtoType, GraphProtoType } from './proto/schema.js';
 export * from './tensor/index.js';

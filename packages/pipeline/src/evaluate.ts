@@ -279,7 +279,8 @@ export async function benchModel(model: ModelFile, req: BenchRequest = {}, hooks
   const h = hooksOf(hooks);
   const b = { ...DEFAULTS.bench, ...definedOf(req) };
   checkWithinContext('--prompt + --decode', b.prompt + b.decode, contextLengthOf(model.path));
-  const session = await createSession(model.path, { ep: req.ep ?? DEFAULTS.ep, onLog: h.log });
+  // kvOnDevice: greedy decoding feeds the KV cache back where the EP keeps it (WebGPU; CUDA and CPU return it to the host)
+  const session = await createSession(model.path, { ep: req.ep ?? DEFAULTS.ep, onLog: h.log, kvOnDevice: true });
   const progress = h.evalProgress(opts.label ?? '');
   try {
     batchForModel(inputsOfSession(session), { inputs: { inputIds: 'input_ids' } }, [benchDemand(req)], b.batch, model.path);

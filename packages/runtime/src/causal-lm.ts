@@ -63,7 +63,8 @@ export interface KvSlot {
 }
 
 const pastPattern = /^past_key_values\.(\d+)\.(key|value)$/;
-const presentPattern = /^present(?:_key_values)?\.(\d+)\.(key|value)$/;
+/** The KV-cache outputs' names: present.N.key/value (or present_key_values.N.*). */
+export const presentPattern = /^present(?:_key_values)?\.(\d+)\.(key|value)$/;
 
 /** The model's KV-cache inputs paired with their present outputs (empty for models without a cache). */
 export function kvSlots(session: Session): KvSlot[] {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emptyPast, forwardLogits, kvLayoutBesideModel, kvSlots } from './causal-lm.js';
 import { greedyDecode } from './decode.js';
 import { createSession, type Session } from './session.js';
+import { hostRequestsPosted } from './session-host.js';
 import { makeTokenBatch } from './tensors.js';
 
 interface Reference {
@@ -58,6 +59,37 @@ describe('causal LM helpers on the exported fixtures', () => {
     expect(cached.decodeSteps).toBe(7);
     // the first generated token is PyTorch's argmax at the last prompt position
     expect(cached.tokens[0]![0]).toBe(reference.argmax[5]);
+  });
+
+  it('the loop on the host thread gives the per-step path\'s tokens, in one message per call', async () => {
+    const prompt = reference.input_ids.slice(0, 6);
+    const other = reference.input_ids.slice(3, 9);
+    for (const useKvCache of [true, false]) {
+      const messages: number[] = [];
+      for (const maxNewTokens of [3, 9]) {
+        const before = hostRequestsPosted();
+        const hosted = await greedyDecode(genai, [prompt, other], { maxNewTokens, useKvCache });
+        messages.push(hostRequestsPosted() - before);
+        const stepped = await greedyDecode(genai, [prompt, other], { maxNewTokens, useKvCache, perStep: true });
+        expect(hosted.tokens).toEqual(stepped.tokens);
+        expect(hosted.tokens.map((r) => r.length)).toEqual([maxNewTokens, maxNewTokens]);
+        expect(hosted.decodeSteps).toBe(stepped.decodeSteps);
+        expect(hosted.usedKvCache).toBe(useKvCache);
+      }
+      // one generate request per call whatever the length; the per-step path posts one run per pass
+      expect(messages).toEqual([1, 1]);
+    }
+    const before = hostRequestsPosted();
+    await greedyDecode(genai, [prompt], { maxNewTokens: 5, perStep: true });
+    expect(hostRequestsPosted() - before).toBe(5);
+    // an end-of-sequence id stops a row on the host thread as on the caller's
+    const eos = (await greedyDecode(genai, [prompt], { maxNewTokens: 8 })).tokens[0]![2]!;
+    const stopped = await greedyDecode(genai, [prompt, other], { maxNewTokens: 8, eosTokenId: eos });
+    expect(stopped.tokens).toEqual((await greedyDecode(genai, [prompt, other], { maxNewTokens: 8, eosTokenId: eos, perStep: true })).tokens);
+    expect(stopped.tokens[0]).toHaveLength(3);
+    // the other row goes on to its own end-of-sequence id or to maxNewTokens (row 0 stopping early once hung the loop)
+    const end = stopped.tokens[1]!.indexOf(eos);
+    expect(stopped.tokens[1]).toHaveLength(end >= 0 ? end + 1 : 8);
   });
 
   it('right padding leaves the logits of real positions unchanged', async () => {

@@ -1,7 +1,9 @@
-import { forwardFeeds, kvSlots, logitsOutputName, logitsView, positionTensor, type KvLayout, type LogitsView } from './causal-lm.js';
+import { forwardFeeds, kvSlots, logitsOutputName, type KvLayout } from './causal-lm.js';
+import { greedyLoop, TOKEN_INPUTS, type GreedyPlan } from './decode-loop.js';
 import { RuntimeError } from './errors.js';
-import type { Feeds, Session } from './session.js';
-import { int64Tensor, makeTokenBatch } from './tensors.js';
+import { ort } from './ort.js';
+import type { Session } from './session.js';
+import { makeTokenBatch } from './tensors.js';
 
 export interface GreedyOptions {
   maxNewTokens: number;
@@ -10,6 +12,12 @@ export interface GreedyOptions {
   /** Use the KV cache when the model has one (default true); false recomputes the whole sequence each step. */
   useKvCache?: boolean;
   kv?: KvLayout;
+  /**
+   * Run the loop on this thread, one `session.run` (one message to the session host thread, the KV cache
+   * copied there and back) per step: the path before the loop moved to the host thread, kept as the
+   * reference for tests and for timing the two against each other. Default false.
+   */
+  perStep?: boolean;
 }
 
 export interface GreedyResult {
@@ -23,24 +31,11 @@ export interface GreedyResult {
   decodeSteps: number;
 }
 
-function argmaxAt(view: LogitsView, b: number, t: number): number {
-  const base = (b * view.seq + t) * view.vocab;
-  let best = 0;
-  let bestV = -Infinity;
-  for (let v = 0; v < view.vocab; v++) {
-    const x = view.data[base + v]!;
-    if (x > bestV) {
-      bestV = x;
-      best = v;
-    }
-  }
-  return best;
-}
-
 /**
  * Greedy decoding. With a KV cache the prompt is prefilled once and each step feeds one token plus the
  * previous present.N.* outputs as past_key_values.N.*; without one, every step re-runs the sequence.
- * Prompts in one call must have the same length (no left padding).
+ * The loop (decode-loop.ts) runs on the session host thread in one message, so the KV cache never crosses
+ * threads; only the generated ids come back. Prompts in one call must have the same length (no left padding).
  */
 export async function greedyDecode(session: Session, prompts: readonly (readonly number[])[], opts: GreedyOptions): Promise<GreedyResult> {
   if (prompts.length === 0) throw new RuntimeError('greedyDecode: no prompts');
@@ -48,63 +43,20 @@ export async function greedyDecode(session: Session, prompts: readonly (readonly
   if (p === 0 || prompts.some((r) => r.length !== p)) {
     throw new RuntimeError('greedyDecode: prompts must be non-empty and of equal length (batch rows of different length need left padding, not supported)');
   }
-  const batch = prompts.length;
   const slots = kvSlots(session);
   const useKv = (opts.useKvCache ?? true) && slots.length > 0;
-  const logitsName = logitsOutputName(session);
-  const tokens: number[][] = prompts.map(() => []);
-  const done = new Array<boolean>(batch).fill(false);
-  const seqs = prompts.map((r) => [...r]);
-  let prefillMs = 0;
-  let decodeMs = 0;
-  let steps = 0;
-  let past: Feeds = {};
-
-  const pick = (view: LogitsView, t: (b: number) => number): number[] =>
-    seqs.map((_, b) => (done[b] ? (opts.eosTokenId ?? 0) : argmaxAt(view, b, t(b))));
-
-  const record = (next: number[]): boolean => {
-    next.forEach((id, b) => {
-      if (done[b]) return;
-      tokens[b]!.push(id);
-      seqs[b]!.push(id);
-      if (opts.eosTokenId !== undefined && id === opts.eosTokenId) done[b] = true;
-    });
-    return done.every(Boolean) || tokens[0]!.length >= opts.maxNewTokens;
+  const plan: GreedyPlan = {
+    prompts: prompts.map((r) => [...r]),
+    maxNewTokens: opts.maxNewTokens,
+    ...(opts.eosTokenId !== undefined ? { eosTokenId: opts.eosTokenId } : {}),
+    logits: logitsOutputName(session),
+    kv: useKv ? slots.map((s) => ({ input: s.input, output: s.output })) : [],
+    tokenInputs: session.inputNames.filter((n) => (TOKEN_INPUTS as readonly string[]).includes(n)),
   };
-
-  // prefill
-  let t0 = performance.now();
-  const outputNames = useKv ? [logitsName, ...slots.map((s) => s.output)] : [logitsName];
-  let out = await session.run(forwardFeeds(session, makeTokenBatch(seqs), opts.kv), outputNames);
-  prefillMs = performance.now() - t0;
-  let view = logitsView(out[logitsName]!);
-  if (opts.maxNewTokens <= 0) return { tokens, usedKvCache: useKv, prefillMs, decodeMs, decodeSteps: 0 };
-  let finished = record(pick(view, () => p - 1));
-  if (useKv) for (const s of slots) past[s.input] = out[s.output]!;
-
-  while (!finished) {
-    t0 = performance.now();
-    const len = seqs[0]!.length;
-    if (useKv) {
-      const feeds: Feeds = { ...past };
-      for (const name of session.inputNames) {
-        if (name === 'input_ids') feeds[name] = int64Tensor(seqs.map((s) => s[len - 1]!), [batch, 1]);
-        else if (name === 'attention_mask') feeds[name] = int64Tensor(new Array<number>(batch * len).fill(1), [batch, len]);
-        else if (name === 'position_ids') feeds[name] = positionTensor(batch, len - 1, 1);
-      }
-      out = await session.run(feeds, outputNames);
-      view = logitsView(out[logitsName]!);
-      past = {};
-      for (const s of slots) past[s.input] = out[s.output]!;
-      finished = record(pick(view, () => 0));
-    } else {
-      out = await session.run(forwardFeeds(session, makeTokenBatch(seqs), opts.kv), outputNames);
-      view = logitsView(out[logitsName]!);
-      finished = record(pick(view, () => len - 1));
-    }
-    decodeMs += performance.now() - t0;
-    steps++;
-  }
-  return { tokens, usedKvCache: useKv, prefillMs, decodeMs, decodeSteps: steps };
+  const prefill = forwardFeeds(session, makeTokenBatch(plan.prompts), opts.kv);
+  const r =
+    session.generate && !opts.perStep
+      ? await session.generate(plan, prefill)
+      : await greedyLoop(plan, prefill, { run: (feeds, names) => session.run(feeds, names), int64: (values, dims) => new ort.Tensor('int64', values, dims) });
+  return { ...r, usedKvCache: useKv };
 }

@@ -25,6 +25,8 @@ interface Pending {
 
 let worker: Worker | undefined;
 let nextId = 1;
+/** Requests posted to the host thread by this process so far (tests count the messages of a call). */
+let posted = 0;
 /** Requests posted and not answered by the host yet, interrupted ones included. */
 const outstanding = new Map<number, Pending>();
 const interruptSignals = new Set<AbortSignal>();
@@ -78,6 +80,7 @@ export function hostRequest(body: HostRequestBody, transfer: ArrayBuffer[] = [])
   const answer = new Promise<unknown>((resolve, reject) => {
     if (outstanding.size === 0) w.ref(); // work in flight keeps the process alive until it is answered
     outstanding.set(id, { resolve, reject, settled: false });
+    posted++;
     w.postMessage({ ...body, id }, transfer);
   });
   // After an interrupt a release is queued behind the run in flight: the caller unwinding need not wait
@@ -86,6 +89,11 @@ export function hostRequest(body: HostRequestBody, transfer: ArrayBuffer[] = [])
     return Promise.resolve(null);
   }
   return answer;
+}
+
+/** How many requests this process has posted to the host thread (loads, runs, generate calls, releases, pings). */
+export function hostRequestsPosted(): number {
+  return posted;
 }
 
 /** Start the host thread (once) and wait until it answers, so session load times leave its start-up out. */

@@ -1,5 +1,6 @@
 // The messages between the main thread (session-host.ts) and the session host thread (session-worker.ts).
 import type ort from 'onnxruntime-node';
+import type { GreedyPlan } from './decode-loop.js';
 
 /** A tensor as it crosses threads: plain data, rebuilt as an ort.Tensor on the other side. */
 export interface WireTensor {
@@ -18,6 +19,8 @@ export type HostRequest =
       envLogLevel: 'verbose' | 'info' | 'warning' | 'error' | 'fatal';
     }
   | { id: number; op: 'run'; sid: number; feeds: Record<string, WireTensor>; outputNames?: string[] }
+  /** a whole greedy decoding call: the loop runs on the host thread (decode-loop.ts); the reply is its GreedyLoopResult */
+  | { id: number; op: 'generate'; sid: number; plan: GreedyPlan; feeds: Record<string, WireTensor> }
   | { id: number; op: 'release'; sid: number }
   | { id: number; op: 'ping' };
 

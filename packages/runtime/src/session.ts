@@ -1,5 +1,8 @@
 import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { readGraphOutputNames } from '@llm-bip/onnx-io';
+import { presentPattern } from './causal-lm.js';
+import type { GreedyLoopResult, GreedyPlan } from './decode-loop.js';
 import { cudaDeviceId, cudaMissingReason, prepareCudaLibraries } from './cuda.js';
 import { ortBinaryDir, summariseOrtError, webgpuMissingReason } from './ep-probe.js';
 import { EpUnavailableError, FeedValidationError, SessionInterruptedError, SessionLoadError, SessionRunError } from './errors.js';
@@ -42,6 +45,15 @@ export interface SessionOptions {
   deviceId?: number;
   /** let the CUDA EP use TF32 for fp32 MatMul (faster, about 1e-4 relative off the CPU EP); default false */
   cudaTf32?: boolean;
+  /**
+   * Keep the KV-cache outputs (present.N.*) on the device, so greedyDecode feeds them back without a host
+   * round trip. onnxruntime-node 1.29 can do that only with WebGPU buffers (preferredOutputLocation
+   * 'gpu-buffer'), so this acts on the WebGPU EP only: the CUDA EP cannot (1.29's binding has no CUDA
+   * device outputs; the report line says so) and the CPU EP has no device. On WebGPU a present.* output
+   * asked for through `run` is then an error (1.29 cannot read a device output back), and every run fetches
+   * all outputs (session-worker.ts says why). Default false.
+   */
+  kvOnDevice?: boolean;
   /** Receives the one line saying which EP was used and why others were not. */
   onLog?: (line: string) => void;
 }
@@ -61,6 +73,12 @@ export interface Session {
   /** Milliseconds spent creating the session (the EP that succeeded). */
   readonly loadMs: number;
   run(feeds: Feeds, outputNames?: readonly string[]): Promise<Record<string, OrtTensor>>;
+  /**
+   * A whole greedy decoding call on the session host thread, one message: the KV cache is fed back
+   * there, only the generated ids come back (greedyDecode's fast path). `prefillFeeds` are validated
+   * like run's. Absent on sessions that wrap another one; greedyDecode then runs its loop through `run`.
+   */
+  generate?(plan: GreedyPlan, prefillFeeds: Feeds): Promise<GreedyLoopResult>;
   release(): Promise<void>;
 }
 
@@ -84,8 +102,11 @@ interface HostSession {
   outputMetadata: OrtValueMetadata[];
 }
 
-/** The onnxruntime-node options of a session on `ep` (exported for tests). */
-export function ortOptions(ep: ExecutionProvider, o: SessionOptions): ort.InferenceSession.SessionOptions {
+/**
+ * The onnxruntime-node options of a session on `ep` (exported for tests). `deviceOutputs`: outputs to keep
+ * on the device as WebGPU buffers (kvOnDevice; other EPs leave them alone, see SessionOptions.kvOnDevice).
+ */
+export function ortOptions(ep: ExecutionProvider, o: SessionOptions, deviceOutputs: readonly string[] = []): ort.InferenceSession.SessionOptions {
   // onnxruntime-node's binding takes only deviceId for the CUDA EP; cuDNN is loaded lazily by ORT 1.29
   // and is needed by none of the ops of a decoder LLM, so its absence is reported, not fatal.
   const provider: ort.InferenceSession.ExecutionProviderConfig = ep === 'cuda' ? { name: 'cuda', deviceId: cudaDeviceId(o.deviceId) } : ep;
@@ -95,6 +116,8 @@ export function ortOptions(ep: ExecutionProvider, o: SessionOptions): ort.Infere
     logSeverityLevel: o.logSeverity ?? 3,
   };
   if (o.threads !== undefined) opts.intraOpNumThreads = o.threads;
+  // names, not the plain 'gpu-buffer': 1.29's binding cannot download a device output, and logits must reach the host
+  if (deviceOutputs.length && ep === 'webgpu') opts.preferredOutputLocation = Object.fromEntries(deviceOutputs.map((n) => [n, 'gpu-buffer' as const]));
   // onnxruntime-node passes `extra` as session config entries ("session.disable_prepacking")
   const extra: Record<string, Record<string, string>> = {};
   if (o.prepack === false) extra.session = { disable_prepacking: '1' };
@@ -164,6 +187,7 @@ export async function createSession(model: string | ModelSource, options: Sessio
     }
   }
   await hostReady();
+  const deviceOutputs = options.kvOnDevice ? readGraphOutputNames(inMemory ? inMemory.bytes : modelPath).filter((n) => presentPattern.test(n)) : [];
   const choice = options.ep ?? 'auto';
   const order: ExecutionProvider[] = choice === 'auto' ? ['cuda', 'webgpu', 'cpu'] : [choice];
   const failures: string[] = [];
@@ -183,8 +207,8 @@ export async function createSession(model: string | ModelSource, options: Sessio
         envLogLevel: envLogLevel(options.logSeverity ?? 3),
         ...(inMemory
           ? // ORT reads the external initializers from the original folder
-            { bytes: inMemory.bytes, options: inMemoryOptions(ortOptions(ep, options), inMemory.externalDataDir) }
-          : { options: ortOptions(ep, options) }),
+            { bytes: inMemory.bytes, options: inMemoryOptions(ortOptions(ep, options, deviceOutputs), inMemory.externalDataDir) }
+          : { options: ortOptions(ep, options, deviceOutputs) }),
       })) as HostSession;
     } catch (err) {
       if (err instanceof SessionInterruptedError || err instanceof SessionRunError) throw err;
@@ -197,7 +221,8 @@ export async function createSession(model: string | ModelSource, options: Sessio
       continue;
     }
     const loadMs = performance.now() - t0;
-    const why = [...(pre.note ? [pre.note] : []), ...failures];
+    const kvNote = !deviceOutputs.length ? [] : ep === 'webgpu' ? ['KV cache kept on the device'] : ep === 'cuda' ? ['KV cache returns to the host each step: onnxruntime-node 1.29 keeps outputs on the device only as WebGPU buffers'] : [];
+    const why = [...(pre.note ? [pre.note] : []), ...kvNote, ...failures];
     const epReport = `execution provider: ${ep}` + (why.length ? ` (${why.join('; ')})` : choice === 'auto' ? ' (first choice)' : '');
     options.onLog?.(epReport);
     return wrapSession(inner, modelPath, ep, epReport, loadMs);
@@ -252,12 +277,22 @@ function toWire(t: OrtTensor): WireTensor {
   return { type: t.type, dims: [...t.dims], data: t.data };
 }
 
+function feedsToWire(feeds: Feeds): Record<string, WireTensor> {
+  const wire: Record<string, WireTensor> = {};
+  for (const [name, t] of Object.entries(feeds)) wire[name] = toWire(t);
+  return wire;
+}
+
 function fromWire(t: WireTensor): OrtTensor {
   return new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims);
 }
 
 function wrapSession(inner: HostSession, modelPath: string, ep: ExecutionProvider, epReport: string, loadMs: number): Session {
   const inputMetadata = [...inner.inputMetadata];
+  const runError = (err: unknown, feeds: Feeds): Error => {
+    if (err instanceof SessionInterruptedError || err instanceof SessionRunError) return err;
+    return new SessionRunError(`ORT run failed on ${modelPath} (${ep}): ${summariseOrtError(err)}\n  feeds: ${describeFeeds(feeds)}`);
+  };
   return {
     modelPath,
     ep,
@@ -269,17 +304,22 @@ function wrapSession(inner: HostSession, modelPath: string, ep: ExecutionProvide
     loadMs,
     async run(feeds, outputNames) {
       validateFeeds(feeds, inputMetadata);
-      const wire: Record<string, WireTensor> = {};
-      for (const [name, t] of Object.entries(feeds)) wire[name] = toWire(t);
       try {
         // feeds are copied to the host thread (the caller keeps them); outputs come back moved, not copied
-        const out = (await hostRequest({ op: 'run', sid: inner.sid, feeds: wire, ...(outputNames ? { outputNames: [...outputNames] } : {}) })) as Record<string, WireTensor>;
+        const out = (await hostRequest({ op: 'run', sid: inner.sid, feeds: feedsToWire(feeds), ...(outputNames ? { outputNames: [...outputNames] } : {}) })) as Record<string, WireTensor>;
         const result: Record<string, OrtTensor> = {};
         for (const [name, t] of Object.entries(out)) result[name] = fromWire(t);
         return result;
       } catch (err) {
-        if (err instanceof SessionInterruptedError || err instanceof SessionRunError) throw err;
-        throw new SessionRunError(`ORT run failed on ${modelPath} (${ep}): ${summariseOrtError(err)}\n  feeds: ${describeFeeds(feeds)}`);
+        throw runError(err, feeds);
+      }
+    },
+    async generate(plan, prefillFeeds) {
+      validateFeeds(prefillFeeds, inputMetadata);
+      try {
+        return (await hostRequest({ op: 'generate', sid: inner.sid, plan, feeds: feedsToWire(prefillFeeds) })) as GreedyLoopResult;
+      } catch (err) {
+        throw runError(err, prefillFeeds);
       }
     },
     release: async () => {
