@@ -69,7 +69,7 @@ describe.each([
     let schedule: ExecutionSchedule | undefined;
     // what blocks 0-2 in one segment need, by the schedule's own estimate (weights + a batch of 8 x 128)
     const budget = Math.max(
-      estimateSegments({ spec, weights: blocks, batch: 8, seqLen: 128 }, [{ first: 0, last: 2 }, { first: 3, last: spec.numLayers - 1 }]).segments[1]!.totalBytes,
+      estimateSegments({ spec, weights: blocks, batch: 8, seqLen: 128, ep: 'cpu' }, [{ first: 0, last: 2 }, { first: 3, last: spec.numLayers - 1 }]).segments[1]!.totalBytes,
       blocks.embedding + 1e7,
     );
     const budgeted = await collectStatistics({ model: loaded, spec, taps, rows, batchSize: 8, ep: 'cpu', maxDeviceMemory: budget, onSchedule: (s) => (schedule = s) });
