@@ -83,7 +83,7 @@ describe('memory budgets', () => {
     // on the CPU EP the same segment has no reserve and no overhead
     expect(estimateSegments({ ...input, ep: 'cpu' }, [{ first: 0, last: 4 }]).segments[1]!.totalBytes).toBe(800 + BLOCK_ACT + 2 * HIDDEN + 5 * 100 + 2000);
     // what the progress line and --json show
-    expect(describeSegment(s.segments[1]!)).toBe(`blocks 0-2, weights 600 B, activations ${formatBytes(act02)}, reserve ${formatBytes(3 * act02)}, EP 1.07 GB, estimate 1.08 GB`);
+    expect(describeSegment(s.segments[1]!)).toBe(`blocks 0-2, weights 600 B, activations ${formatBytes(act02)}, reserve ${formatBytes(3 * act02)}, EP 1.07 GB, estimate ${formatBytes(600 + 4 * act02 + GIB)}`);
     expect(segmentReports(s, [undefined, 5e9])[1]).toEqual({ segment: 'blocks 0-2', weightBytes: 600, activationBytes: act02, reserveBytes: 3 * act02, overheadBytes: GIB, estimatedBytes: 600 + 4 * act02 + GIB, measuredBytes: 5e9 });
     expect(segmentReports(s)[0]).not.toHaveProperty('measuredBytes');
   });
