@@ -230,7 +230,9 @@ export function minimumBudget(input: ScheduleInput, batch = input.batch): number
  * As many consecutive blocks per segment as fit the budget. When a single block, the embedding or the
  * last block with the head does not fit at the asked batch, the batch is lowered to the largest that
  * fits (not below 1, never when the model fixes it); when none does, refused before anything runs,
- * naming what does not fit, its parts, and the smallest budget that runs.
+ * naming the segment that sets the smallest budget, its parts, and that budget. A lowered batch can move
+ * statistics in the last float32 digits (ORT's kernels may sum a matrix product in another order for
+ * another row count): about 1e-5 relative measured on a tiny model.
  */
 export function scheduleByBudget(input: ScheduleInput, budgetBytes: number): BlockSchedule {
   let batch = input.batch;
@@ -287,7 +289,8 @@ const EP_LABEL: Record<ExecutionProvider, string> = { cuda: 'CUDA', webgpu: 'Web
 function budgetRefusal(input: ScheduleInput, budgetBytes: number): ScoringError {
   const batch = input.batchFixed ? input.batch : 1;
   const all = singles(input, batch);
-  const worst = all.find((s) => s.totalBytes > budgetBytes)!;
+  // the segment that sets the smallest budget (the first of equals)
+  const worst = all.reduce((a, s) => (s.totalBytes > a.totalBytes ? s : a));
   const last = input.spec.numLayers - 1;
   const what = !worst.blocks ? 'the embedding' : `block ${worst.blocks.first}${worst.blocks.first === last && input.headBytesPerRow ? ' with the LM head' : ''}`;
   const parts = [
@@ -296,11 +299,11 @@ function budgetRefusal(input: ScheduleInput, budgetBytes: number): ScoringError 
     ...(worst.reserveBytes > 0 ? [`the allocator's reserve ${formatBytes(worst.reserveBytes)}`] : []),
     ...(worst.overheadBytes > 0 ? [`the ${EP_LABEL[input.ep]} EP's own ${formatBytes(worst.overheadBytes)}`] : []),
   ];
-  const minimum = Math.max(...all.map((s) => s.totalBytes));
+  const minimum = worst.totalBytes;
   const keep = input.batchFixed || input.batch === 1 ? '' : `; ${formatBytes(minimumBudget(input))} keeps the batch of ${input.batch}`;
   const fix = input.batchFixed ? ` (the model fixes its batch at ${input.batch}: re-export it with a dynamic batch axis to run smaller batches)` : ` (the batch is lowered to fit, down to 1 row${keep})`;
   return new ScoringError(
-    `--max-device-memory ${formatBytes(budgetBytes)} is below what ${what} alone needs on the ${EP_LABEL[input.ep]} EP: about ${formatBytes(worst.totalBytes)} (${parts.join(', ')}). Give at least ${formatBytes(minimum)}${fix}.`,
+    `--max-device-memory ${formatBytes(budgetBytes)} is below what ${what} alone needs: about ${formatBytes(worst.totalBytes)} on the ${EP_LABEL[input.ep]} EP (${parts.join(', ')}). Give at least ${formatBytes(minimum)}${fix}.`,
   );
 }
 
