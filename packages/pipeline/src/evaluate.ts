@@ -232,7 +232,7 @@ async function evaluateUnderBudget(model: ModelFile, tokenizer: EvalTokenizer, r
   // the budget may lower the windows per run so that one block (or the head) fits
   const windows = plan.schedule.batch;
   const why = windows < windowBatch.batch ? `lowered from ${windowBatch.batch} by the budget` : windowBatch.why;
-  h.log(`${label}evaluation: block by block, ${plan.schedule.segments.length} segments, estimated peak ${formatBytes(plan.schedule.peakBytes)} on the ${plan.schedule.ep} EP (${plan.reason}); ${windows} windows per run (${why})`);
+  h.log(`${label}evaluation: block by block, ${plan.schedule.segments.length} segments, estimated peak ${formatBytes(plan.schedule.peakBytes)} (${plan.reason}) on the ${plan.schedule.ep} EP; ${windows} windows per run (${why})`);
   const progress = h.evalProgress(label);
   try {
     const perplexity = req.ppl.length ? await perplexities(plan.scoring, model, tokenizer, req, data, windows, progress.onProgress, h.log, label) : [];
