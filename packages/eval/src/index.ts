@@ -40,7 +40,7 @@ export {
   type TextDataset,
 } from './datasets/perplexity-sets.js';
 export { evaluatePerplexity, splitWindows, targetBatches, windowNlls, type PerplexityOptions, type PerplexityResult } from './perplexity.js';
-export { MAX_WINDOW_BATCH, windowBatchFor, windowBytes, type ActivationWidths } from './window-batch.js';
+export { headBytesPerWindow, MAX_WINDOW_BATCH, windowBatchFor, windowBytes, type ActivationWidths } from './window-batch.js';
 export { createScoringSession, forwardTokenScores, hasScoringHead, scoreBatches, type BatchScorer, type BatchScoring, type ScoringSession, type TargetBatch, type TokenScores } from './token-scores.js';
 export { addTokenScoringHead, findLogitsOutput, ARGMAX_OUTPUT, TARGETS_INPUT, TOKEN_LOGPROB_OUTPUT } from './scoring-head.js';
 export { encodePair, scoreRequests, type EncodedRequest, type LoglikelihoodResult, type ScoreOptions } from './loglikelihood.js';

@@ -28,11 +28,20 @@ export const MAX_WINDOW_BATCH = 64;
  * Without hidden/intermediate widths the logits term is doubled instead (a guess on the safe side).
  */
 export function windowBytes(widths: ActivationWidths, seqLen: number): number {
-  const logits = 4 * seqLen * widths.vocab * 4;
+  const logits = headBytesPerWindow(widths.vocab, seqLen);
   const known = widths.hiddenSize !== undefined && widths.intermediateSize !== undefined;
   const block = known ? seqLen * (6 * widths.hiddenSize! + 3 * widths.intermediateSize!) * 4 : logits;
   const attention = 3 * (widths.numHeads ?? 0) * seqLen * seqLen * 4;
   return logits + block + attention;
+}
+
+/**
+ * Bytes the logits and the scoring head's float32 copies of them (cast, rounded, shifted / exp) hold for
+ * one window of `seqLen` tokens: 4 x seq x vocab x 4 B. Block-by-block evaluation counts it in the last
+ * segment, which runs the head.
+ */
+export function headBytesPerWindow(vocab: number, seqLen: number): number {
+  return 4 * seqLen * vocab * 4;
 }
 
 /** Windows per run that fit `budgetBytes` (at least 1, at most MAX_WINDOW_BATCH and `windows`). */

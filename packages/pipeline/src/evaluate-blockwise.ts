@@ -10,12 +10,13 @@
  * capped by a quarter of the budget (windowsPerPass windows of seqLen); each further pass creates every
  * segment's session again.
  */
-import { addTokenScoringHead, EvalError, TARGETS_INPUT, ARGMAX_OUTPUT, TOKEN_LOGPROB_OUTPUT, type BatchScorer, type BatchScoring, type TargetBatch } from '@llm-bip/eval';
+import { addTokenScoringHead, EvalError, headBytesPerWindow, TARGETS_INPUT, ARGMAX_OUTPUT, TOKEN_LOGPROB_OUTPUT, type BatchScorer, type BatchScoring, type TargetBatch } from '@llm-bip/eval';
 import { loadModel, mostlyHalfPrecision, tensorByteLength, toNumber } from '@llm-bip/onnx-io';
-import { recogniseModel, type DeclaredInput, type ModelSpec } from '@llm-bip/model';
+import { fixedDimsOf, recogniseModel, type DeclaredInput, type ModelSpec } from '@llm-bip/model';
 import { inputsOfModel } from './input-demands.js';
-import { int64Tensor, type EpChoice, type OrtTensor } from '@llm-bip/runtime';
+import { int64Tensor, resolveEp, type EpChoice, type ExecutionProvider, type OrtTensor } from '@llm-bip/runtime';
 import {
+  describeSegment,
   formatBytes,
   hiddenStateBytes,
   probeFeeds,
@@ -47,7 +48,17 @@ export interface BlockwiseEvalOptions {
 /** How evaluation runs the model: whole in one session, or block by block with its schedule. */
 export type EvalExecution =
   | { mode: 'whole'; reason: string }
-  | { mode: 'blockwise'; reason: string; schedule: BlockSchedule; scoring: BatchScoring; /** the EP the segments ran on, once they have */ ep: () => string | undefined };
+  | {
+      mode: 'blockwise';
+      reason: string;
+      /** its `batch`: windows per run, below the asked batchWindows when the budget lowered it */
+      schedule: BlockSchedule;
+      scoring: BatchScoring;
+      /** the EP the segments ran on, once they have */
+      ep: () => string | undefined;
+      /** CUDA: the device memory the process held after each segment of the first pass (SegmentHooks.onSegmentDone) */
+      measured: ReadonlyArray<number | undefined>;
+    };
 
 /** Why a model cannot be evaluated block by block, and what to do instead. */
 function evalRefusal(why: string): EvalError {
@@ -97,21 +108,25 @@ export async function loadBlockwiseModel(modelPath: string): Promise<BlockwiseMo
  */
 export function planEvaluation(m: BlockwiseModel, opts: BlockwiseEvalOptions): EvalExecution {
   if (opts.maxDeviceMemory === undefined && opts.blocksPerSession === undefined) return { mode: 'whole', reason: 'no memory budget given' };
-  const input = (weights: { embedding: number; blocks: number[] }) => ({ spec: m.spec, weights, batch: opts.batchWindows, seqLen: opts.seqLen });
+  const fixed = fixedDimsOf(m.inputs, m.spec.inputs.inputIds).batch !== undefined;
+  // the last segment runs the scoring head: the logits and the head's float32 copies of them
+  const head = headBytesPerWindow(m.vocab ?? m.spec.vocabSize, opts.seqLen);
+  const input = (weights: { embedding: number; blocks: number[] }, ep: ExecutionProvider) => ({ spec: m.spec, weights, batch: opts.batchWindows, seqLen: opts.seqLen, ep, headBytesPerRow: head, batchFixed: fixed });
   let schedule: BlockSchedule;
   let reason: string;
   if (opts.blocksPerSession !== undefined) {
-    schedule = scheduleByCount(input(m.runner().blocks.weightBytes()), opts.blocksPerSession);
+    schedule = scheduleByCount(input(m.runner().blocks.weightBytes(), resolveEp(opts.ep)), opts.blocksPerSession);
     reason = `${opts.blocksPerSession} block(s) per session, as asked`;
   } else {
-    const wholeBytes = wholeModelBytes(input({ embedding: 0, blocks: [m.weightBytes] }));
     const budget = resolveBudget(opts.maxDeviceMemory!, opts.ep);
+    const wholeBytes = wholeModelBytes(input({ embedding: 0, blocks: [m.weightBytes] }, budget.ep));
     if (budget.bytes === undefined) return { mode: 'whole', reason: `${budget.source}: the whole model in one session` };
     if (wholeBytes <= budget.bytes) return { mode: 'whole', reason: `the whole model (about ${formatBytes(wholeBytes)}) fits ${formatBytes(budget.bytes)} (${budget.source})` };
-    schedule = scheduleByBudget(input(m.runner().blocks.weightBytes()), budget.bytes, 'fewer windows per run, --batch-size (eval) or --eval-batch (prune-llm), need less');
-    reason = `the whole model (about ${formatBytes(wholeBytes)}) exceeds ${formatBytes(budget.bytes)} (${budget.source})`;
+    schedule = scheduleByBudget(input(m.runner().blocks.weightBytes(), budget.ep), budget.bytes);
+    const lowered = schedule.batch < schedule.requestedBatch ? `; ${schedule.batch} windows per run instead of ${schedule.requestedBatch} so that one block fits` : '';
+    reason = `the whole model (about ${formatBytes(wholeBytes)}) exceeds ${formatBytes(budget.bytes)} (${budget.source})${lowered}`;
   }
-  const passWindows = opts.passWindows ?? windowsPerPass(m.spec, opts.seqLen, opts.batchWindows, schedule.budgetBytes);
+  const passWindows = opts.passWindows ?? windowsPerPass(m.spec, opts.seqLen, schedule.batch, schedule.budgetBytes);
   return { mode: 'blockwise', reason, schedule, ...blockwiseScoring(m.runner(), m.spec, schedule, passWindows, m.halfWeights, opts) };
 }
 
@@ -122,8 +137,16 @@ export function windowsPerPass(spec: ModelSpec, seqLen: number, batchWindows: nu
   return Math.max(batchWindows, Math.floor(fit / batchWindows) * batchWindows);
 }
 
-function blockwiseScoring(runner: SegmentRunner, spec: ModelSpec, schedule: BlockSchedule, passWindows: number, keepFp16Weights: boolean, opts: BlockwiseEvalOptions): { scoring: BatchScoring; ep: () => string | undefined } {
+function blockwiseScoring(
+  runner: SegmentRunner,
+  spec: ModelSpec,
+  schedule: BlockSchedule,
+  passWindows: number,
+  keepFp16Weights: boolean,
+  opts: BlockwiseEvalOptions,
+): { scoring: BatchScoring; ep: () => string | undefined; measured: ReadonlyArray<number | undefined> } {
   let ep: string | undefined;
+  const measured: Array<number | undefined> = [];
   const scoring = async (batches: TargetBatch[], onProgress: (fraction: number) => void): Promise<BatchScorer[]> => {
     // passes of whole batches holding at most passWindows windows' tokens (task requests vary in length)
     const passTokens = passWindows * opts.seqLen;
@@ -172,7 +195,12 @@ function blockwiseScoring(runner: SegmentRunner, spec: ModelSpec, schedule: Bloc
           onSegment: (seg, of) => {
             if (p !== 0) return;
             const est = schedule.segments[seg.index]!;
-            opts.onLog?.(`segment ${seg.index + 1}/${of}: ${seg.blocks ? `blocks ${seg.blocks.first}-${seg.blocks.last}` : 'embedding'}, weights ${formatBytes(est.weightBytes)}, estimate ${formatBytes(est.totalBytes)}`);
+            opts.onLog?.(`segment ${seg.index + 1}/${of}: ${describeSegment(est)}`);
+          },
+          onSegmentDone: (seg, bytes) => {
+            if (p !== 0 || bytes === undefined) return;
+            measured[seg.index] = bytes;
+            opts.onLog?.(`segment ${seg.index + 1}/${segments} done: device memory held ${formatBytes(bytes)}, estimate ${formatBytes(schedule.segments[seg.index]!.totalBytes)}`);
           },
           onBatch: () => onProgress(++done / total),
         },
@@ -189,5 +217,5 @@ function blockwiseScoring(runner: SegmentRunner, spec: ModelSpec, schedule: Bloc
     }
     return scorers;
   };
-  return { scoring, ep: () => ep };
+  return { scoring, ep: () => ep, measured };
 }

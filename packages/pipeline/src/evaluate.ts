@@ -28,7 +28,7 @@ import {
 } from '@llm-bip/eval';
 import { checkWithinContext, contextLengthOf, modelWidthsOf } from '@llm-bip/model';
 import { createSession, deviceMemory, logitsOutputName, type EpChoice, type KvLayout, type Session } from '@llm-bip/runtime';
-import { formatBytes, type MemoryBudget } from '@llm-bip/scoring';
+import { formatBytes, segmentReports, type MemoryBudget, type SegmentReport } from '@llm-bip/scoring';
 import { loadBlockwiseModel, planEvaluation, type EvalExecution } from './evaluate-blockwise.js';
 import { DEFAULTS, evalMemoryBudget } from './defaults.js';
 import { hooksOf, type PipelineHooks } from './hooks.js';
@@ -63,6 +63,18 @@ export interface EvalRun {
   ep: string;
   perplexity: PerplexityResult[];
   tasks?: TasksResult;
+  /** block by block under a budget: the plan's estimates per segment and, on CUDA, what each held */
+  blockwise?: BlockwiseReport;
+}
+
+/** How a block-by-block evaluation ran: windows per run, the budget, each segment's estimate (and measurement). */
+export interface BlockwiseReport {
+  ep: string;
+  reason: string;
+  windowsPerRun: number;
+  budgetBytes?: number;
+  estimatedPeakBytes: number;
+  segments: SegmentReport[];
 }
 
 /** A model file to evaluate and the KV-cache layout its spec gives (from `kvLayoutOf`). */
@@ -217,12 +229,23 @@ async function evaluateUnderBudget(model: ModelFile, tokenizer: EvalTokenizer, r
     h.log(`${label}evaluation: the whole model in one session (${plan.reason})`);
     return undefined;
   }
-  h.log(`${label}evaluation: block by block, ${plan.schedule.segments.length} segments, estimated peak ${formatBytes(plan.schedule.peakBytes)} (${plan.reason}); ${windowBatch.batch} windows per run (${windowBatch.why})`);
+  // the budget may lower the windows per run so that one block (or the head) fits
+  const windows = plan.schedule.batch;
+  const why = windows < windowBatch.batch ? `lowered from ${windowBatch.batch} by the budget` : windowBatch.why;
+  h.log(`${label}evaluation: block by block, ${plan.schedule.segments.length} segments, estimated peak ${formatBytes(plan.schedule.peakBytes)} (${plan.reason}) on the ${plan.schedule.ep} EP; ${windows} windows per run (${why})`);
   const progress = h.evalProgress(label);
   try {
-    const perplexity = req.ppl.length ? await perplexities(plan.scoring, model, tokenizer, req, data, windowBatch.batch, progress.onProgress, h.log, label) : [];
+    const perplexity = req.ppl.length ? await perplexities(plan.scoring, model, tokenizer, req, data, windows, progress.onProgress, h.log, label) : [];
     const tasks = req.tasks.length ? await runTasks(plan.scoring, model, tokenizer, req, data, taskBatch, deviceMemory(req.ep ?? DEFAULTS.ep).ep, progress.onProgress) : undefined;
-    return { ep: plan.ep() ?? req.ep ?? DEFAULTS.ep, perplexity, ...(tasks ? { tasks } : {}) };
+    const blockwise: BlockwiseReport = {
+      ep: plan.schedule.ep,
+      reason: plan.reason,
+      windowsPerRun: windows,
+      ...(plan.schedule.budgetBytes !== undefined ? { budgetBytes: plan.schedule.budgetBytes } : {}),
+      estimatedPeakBytes: plan.schedule.peakBytes,
+      segments: segmentReports(plan.schedule, plan.measured),
+    };
+    return { ep: plan.ep() ?? req.ep ?? DEFAULTS.ep, perplexity, ...(tasks ? { tasks } : {}), blockwise };
   } finally {
     progress.finish();
   }

@@ -13,6 +13,7 @@ export {
   logitsVocab,
   windowBatchOf,
   type EvalRequest,
+  type BlockwiseReport,
   type EvalRun,
   type EvaluateOptions,
   type BenchRequest,

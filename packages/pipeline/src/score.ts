@@ -13,6 +13,7 @@ import {
   modelWeights,
   resolveCriterionOptions,
   ScoringError,
+  segmentReports,
   SCORES_FORMAT,
   STATISTICS_FORMAT,
   type CalibrationSet,
@@ -20,6 +21,7 @@ import {
   type GroupScores,
   type MemoryBudget,
   type ScoresFile,
+  type SegmentReport,
   type Statistics,
 } from '@llm-bip/scoring';
 import { calibrationRecord } from './calibrate.js';
@@ -64,10 +66,15 @@ export interface ExecutionReport {
   budgetBytes?: number;
   /** estimate of the whole probe's device memory */
   wholeBytes?: number;
-  /** block by block: each segment ('embedding' or 'blocks a-b') with its weight bytes and estimate */
-  segments?: Array<{ segment: string; weightBytes: number; estimatedBytes: number }>;
+  /**
+   * block by block: each segment ('embedding' or 'blocks a-b') with its estimate by part (weights, live
+   * activations, the allocator's reserve, the EP's own) and, on CUDA, the device memory measured at its end
+   */
+  segments?: SegmentReport[];
   /** the largest segment's estimate */
   estimatedPeakBytes?: number;
+  /** block by block: the EP the estimates are for */
+  ep?: string;
   /** peak resident memory of this process so far (the host side; on the CPU EP also the device) */
   hostPeakRssBytes: number;
   /** wall seconds of the two phases: the probe over the calibration rows (session creation included), and
@@ -88,6 +95,7 @@ export async function scoreModel(model: ModelInput, req: ScoreRequest = {}, hook
     const bar = h.progress({ label: 'calibration', total: c.samples * c.seqLen, unit: 'tok' });
     const calibrationStart = performance.now();
     let schedule: ExecutionSchedule | undefined;
+    const measured: Array<number | undefined> = [];
     statistics = await collectStatistics({
       model: model.loaded,
       spec: model.spec,
@@ -99,9 +107,10 @@ export async function scoreModel(model: ModelInput, req: ScoreRequest = {}, hook
       ...(req.blocksPerSession !== undefined ? { blocksPerSession: req.blocksPerSession } : { maxDeviceMemory: req.maxDeviceMemory ?? DEFAULTS.maxDeviceMemory }),
       ...(hooks?.signal ? { signal: hooks.signal } : {}),
       onLog: h.log,
+      onSegmentMemory: (segment, bytes) => (measured[segment] = bytes),
       onSchedule: (s) => {
         schedule = s;
-        if (s.mode === 'blockwise') h.log(`scoring block by block: ${s.blockwise!.ranges.length} block segments + the embedding (${s.reason}); estimated peak ${formatBytes(s.blockwise!.peakBytes)}`);
+        if (s.mode === 'blockwise') h.log(`scoring block by block: ${s.blockwise!.ranges.length} block segments + the embedding, ${s.batchSize} rows per run (${s.reason}); estimated peak ${formatBytes(s.blockwise!.peakBytes)} on the ${s.blockwise!.ep} EP`);
       },
       // block by block, every segment passes over the rows: the bar counts rows x segments
       onProgress: (rows, total) => {
@@ -111,7 +120,7 @@ export async function scoreModel(model: ModelInput, req: ScoreRequest = {}, hook
     });
     bar.finish();
     h.check();
-    execution = { ...executionReport(schedule!), seconds: { calibration: (performance.now() - calibrationStart) / 1000, criterion: 0 } };
+    execution = { ...executionReport(schedule!, measured), seconds: { calibration: (performance.now() - calibrationStart) / 1000, criterion: 0 } };
   } else if (taps.length > 0) {
     throw new ScoringError(`criterion "${criterion.name}" reads activations: give calibration text (--calib FILE)`);
   } else {
@@ -140,7 +149,7 @@ export async function scoreModel(model: ModelInput, req: ScoreRequest = {}, hook
   return { statistics, scores, ...(execution ? { execution } : {}) };
 }
 
-function executionReport(s: ExecutionSchedule): ExecutionReport {
+function executionReport(s: ExecutionSchedule, measured: ReadonlyArray<number | undefined>): ExecutionReport {
   const bw = s.blockwise;
   return {
     mode: s.mode,
@@ -150,8 +159,9 @@ function executionReport(s: ExecutionSchedule): ExecutionReport {
     ...(s.wholeBytes !== undefined ? { wholeBytes: s.wholeBytes } : {}),
     ...(bw
       ? {
-          segments: bw.segments.map((x) => ({ segment: x.blocks ? `blocks ${x.blocks.first}-${x.blocks.last}` : 'embedding', weightBytes: x.weightBytes, estimatedBytes: x.totalBytes })),
+          segments: segmentReports(bw, measured),
           estimatedPeakBytes: bw.peakBytes,
+          ep: bw.ep,
         }
       : {}),
     // maxRSS is in kilobytes

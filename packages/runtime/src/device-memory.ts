@@ -20,8 +20,13 @@ export interface DeviceMemory {
   source: string;
 }
 
+/** The EP a choice resolves to without creating a session (`auto`: the first whose cheap checks pass, as createSession tries). */
+export function resolveEp(choice: EpChoice): ExecutionProvider {
+  return choice !== 'auto' ? choice : cudaMissingReason() === undefined ? 'cuda' : webgpuMissingReason() === undefined ? 'webgpu' : 'cpu';
+}
+
 export function deviceMemory(choice: EpChoice, deviceId?: number): DeviceMemory {
-  const ep: ExecutionProvider = choice !== 'auto' ? choice : cudaMissingReason() === undefined ? 'cuda' : webgpuMissingReason() === undefined ? 'webgpu' : 'cpu';
+  const ep = resolveEp(choice);
   if (ep === 'cpu') return { ep, ...hostAvailable() };
   if (ep === 'webgpu') return { ep, source: 'WebGPU exposes no free-memory query' };
   const device = cudaDeviceId(deviceId);
@@ -32,6 +37,22 @@ export function deviceMemory(choice: EpChoice, deviceId?: number): DeviceMemory 
     return { ep, source: `nvidia-smi gave no free memory for CUDA device ${device}` };
   } catch (e) {
     return { ep, source: `nvidia-smi could not be run (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` };
+  }
+}
+
+/**
+ * Device-wide memory in use on the CUDA device (nvidia-smi's memory.used: every process's), for
+ * comparing a plan's estimates with what the device really holds; undefined on other EPs or when
+ * nvidia-smi cannot say.
+ */
+export function deviceMemoryUsed(ep: ExecutionProvider, deviceId?: number): number | undefined {
+  if (ep !== 'cuda') return undefined;
+  try {
+    const out = execFileSync('nvidia-smi', ['--query-gpu=memory.used', '--format=csv,noheader,nounits', '-i', String(cudaDeviceId(deviceId))], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] });
+    const mib = Number(out.trim().split('\n')[0]);
+    return Number.isFinite(mib) && mib >= 0 ? mib * 2 ** 20 : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,5 +1,5 @@
 export { createSession, validateFeeds } from './session.js';
-export { deviceMemory, hostAvailable, type DeviceMemory } from './device-memory.js';
+export { deviceMemory, deviceMemoryUsed, hostAvailable, resolveEp, type DeviceMemory } from './device-memory.js';
 export type { EpChoice, ExecutionProvider, Feeds, GraphOptimization, Session, SessionOptions } from './session.js';
 export { EpUnavailableError, FeedValidationError, RuntimeError, SessionInterruptedError, SessionLoadError, SessionRunError } from './errors.js';
 export { interruptSessionsOn, sessionWorkInFlight } from './session-host.js';

@@ -18,7 +18,7 @@
 import { DataType, tensorByteLength, tensorDims, type LoadedModel, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '@llm-bip/onnx-io';
 import type { LinearRef, ModelSpec } from '@llm-bip/model';
 import { createSession, ort, type EpChoice, type Session } from '@llm-bip/runtime';
-import { formatBytes } from './blockwise/schedule.js';
+import { epMemoryProfile, formatBytes, sessionMemory, type EpMemoryProfile, type SessionMemory } from './blockwise/schedule.js';
 import { ScoringError } from './errors.js';
 import { writeProbeFile } from './probe/probe-file.js';
 
@@ -41,17 +41,18 @@ export interface GramMatrix {
   workBytes: number;
 }
 
-/** Consecutive layers (or, when one layer alone exceeds the budget, some of its matrices) sharing one session. */
-export interface GramGroup {
+/**
+ * Consecutive layers (or, when one layer alone exceeds the budget, some of its matrices) sharing one
+ * session. Its memory (SessionMemory): the distinct initializers the group holds, as stored; the two
+ * largest float32 working copies (a Slice output and its Cast) as the live tensors; the EP's reserve and
+ * fixed part (blockwise/schedule.ts sessionMemory, the formula the probe's segments use).
+ */
+export interface GramGroup extends SessionMemory {
   first: number;
   last: number;
   /** "layers 0-15", or "layer 7 gate, up" for part of a layer */
   label: string;
   matrices: GramMatrix[];
-  /** bytes of the distinct initializers the group holds, as stored */
-  weightBytes: number;
-  /** weights + the two largest float32 working copies (a Slice output and its Cast) */
-  totalBytes: number;
 }
 
 /** The FFN matrices of every layer, resolved against the model's initializers. */
@@ -78,7 +79,7 @@ export function ffnMatrices(model: ModelProto, spec: ModelSpec): GramMatrix[][] 
   );
 }
 
-function groupOf(matrices: GramMatrix[], whole: boolean): GramGroup {
+function groupOf(matrices: GramMatrix[], whole: boolean, profile: EpMemoryProfile): GramGroup {
   const distinct = new Map<TensorProto, number>();
   for (const m of matrices) distinct.set(m.tensor, tensorByteLength(m.tensor));
   const weightBytes = [...distinct.values()].reduce((a, b) => a + b, 0);
@@ -86,7 +87,7 @@ function groupOf(matrices: GramMatrix[], whole: boolean): GramGroup {
   const first = matrices[0]!.layer;
   const last = matrices[matrices.length - 1]!.layer;
   const label = whole ? `layers ${first}-${last}` : `layer ${first} ${matrices.map((m) => m.name).join(', ')}`;
-  return { first, last, label, matrices, weightBytes, totalBytes: weightBytes + (work[0] ?? 0) + (work[1] ?? 0) };
+  return { first, last, label, matrices, ...sessionMemory(profile, weightBytes, (work[0] ?? 0) + (work[1] ?? 0)) };
 }
 
 /**
@@ -95,29 +96,29 @@ function groupOf(matrices: GramMatrix[], whole: boolean): GramGroup {
  * block, needs a whole block to fit, so this is rare); refused, before any session, when one matrix
  * alone does not fit.
  */
-export function gramGroups(layers: GramMatrix[][], budgetBytes?: number): GramGroup[] {
-  if (budgetBytes === undefined) return [groupOf(layers.flat(), true)];
+export function gramGroups(layers: GramMatrix[][], budgetBytes?: number, profile: EpMemoryProfile = epMemoryProfile('cpu')): GramGroup[] {
+  if (budgetBytes === undefined) return [groupOf(layers.flat(), true, profile)];
   const groups: GramGroup[] = [];
   let current: GramMatrix[] = [];
   const flush = (whole: boolean) => {
-    if (current.length > 0) groups.push(groupOf(current, whole));
+    if (current.length > 0) groups.push(groupOf(current, whole, profile));
     current = [];
   };
   for (const layer of layers) {
-    if (groupOf(layer, true).totalBytes <= budgetBytes) {
-      if (current.length > 0 && groupOf([...current, ...layer], true).totalBytes > budgetBytes) flush(true);
+    if (groupOf(layer, true, profile).totalBytes <= budgetBytes) {
+      if (current.length > 0 && groupOf([...current, ...layer], true, profile).totalBytes > budgetBytes) flush(true);
       current.push(...layer);
       continue;
     }
     flush(true);
     for (const m of layer) {
-      const alone = groupOf([m], false);
+      const alone = groupOf([m], false, profile);
       if (alone.totalBytes > budgetBytes) {
         throw new ScoringError(
-          `--max-device-memory ${formatBytes(budgetBytes)} is below what the spectral norm of layer ${m.layer} ${m.name} alone needs: about ${formatBytes(alone.totalBytes)} (the weight ${formatBytes(alone.weightBytes)} and its float32 working copies). Give at least ${formatBytes(alone.totalBytes)}.`,
+          `--max-device-memory ${formatBytes(budgetBytes)} is below what the spectral norm of layer ${m.layer} ${m.name} alone needs: about ${formatBytes(alone.totalBytes)} on the ${profile.ep} EP (the weight ${formatBytes(alone.weightBytes)}, its float32 working copies ${formatBytes(alone.activationBytes + alone.reserveBytes)} with the allocator's reserve${alone.overheadBytes ? `, the EP's own ${formatBytes(alone.overheadBytes)}` : ''}). Give at least ${formatBytes(alone.totalBytes)}.`,
         );
       }
-      if (current.length > 0 && groupOf([...current, m], false).totalBytes > budgetBytes) flush(false);
+      if (current.length > 0 && groupOf([...current, m], false, profile).totalBytes > budgetBytes) flush(false);
       current.push(m);
     }
     flush(false);

@@ -30,21 +30,34 @@ export { writeProbeFile, type ProbeFile } from './probe/probe-file.js';
 export { batchSets, collectInputMoments, collectStatistics, MomentAccumulator, setsBatchSize, type CollectOptions, type ExecutionSchedule, type MomentsOptions, type ProjectionMoments } from './probe/collect.js';
 export { ProbeBlocks, scoringRefusal, segmentModel, type BlockRange, type CarriedType, type ProbeSegment } from './blockwise/partition.js';
 export { patchSegment, type ProjectionPatch } from './blockwise/patch.js';
-export { BlockwiseProbe, runSegments, SegmentRunner, type BlockwiseRunOptions, type SegmentBatchRun, type SegmentResult, type SegmentRunOptions } from './blockwise/run.js';
+export { BlockwiseProbe, runSegments, SegmentRunner, type BlockwiseRunOptions, type SegmentBatchRun, type SegmentHooks, type SegmentResult, type SegmentRunOptions } from './blockwise/run.js';
 export {
   blockActivationBytes,
+  CUDA_ARENA_FACTOR,
+  CUDA_FIXED_BYTES,
+  describeSegment,
+  epMemoryProfile,
   estimateSegments,
   formatBytes,
   hiddenStateBytes,
+  minimumBudget,
   parseMemoryBudget,
+  probeOutputs,
   resolveBudget,
   scheduleByBudget,
   scheduleByCount,
+  segmentReports,
+  sessionMemory,
+  wholeModel,
   wholeModelBytes,
+  type BlockOutputs,
   type BlockSchedule,
+  type EpMemoryProfile,
   type MemoryBudget,
   type ScheduleInput,
   type SegmentEstimate,
+  type SegmentReport,
+  type SessionMemory,
 } from './blockwise/schedule.js';
 export { probeOverhead, type ProbeOverhead } from './probe/overhead.js';
 export {

@@ -15,7 +15,7 @@
 import type { LoadedModel } from '@llm-bip/onnx-io';
 import type { ModelSpec } from '@llm-bip/model';
 import type { EpChoice } from '@llm-bip/runtime';
-import { formatBytes, resolveBudget, type MemoryBudget } from './blockwise/schedule.js';
+import { epMemoryProfile, formatBytes, resolveBudget, type MemoryBudget } from './blockwise/schedule.js';
 import { ffnMatrices, gramGroups, GramGroupSession } from './gram-group.js';
 import { hostGram, OrtGram, type GramProduct, type GramProducts } from './gram-products.js';
 import { seededRng } from './rng.js';
@@ -247,7 +247,7 @@ async function spectralNormsLockstep(spec: ModelSpec, model: LoadedModel, opts: 
   const ep = opts.ep ?? 'auto';
   const log = opts.onLog ?? (() => {});
   const budget = opts.maxDeviceMemory === undefined ? undefined : resolveBudget(opts.maxDeviceMemory, ep);
-  const groups = gramGroups(ffnMatrices(model.model, spec), budget?.bytes);
+  const groups = gramGroups(ffnMatrices(model.model, spec), budget?.bytes, budget ? epMemoryProfile(budget.ep) : undefined);
   const total = spec.layers.length * 3;
   const result = spec.layers.map(() => ({ down: 0, gate: 0, up: 0 }));
   const layerIndex = new Map(spec.layers.map((l, i) => [l.index, i]));

@@ -14,6 +14,7 @@ import { listCriteria } from '../criteria/registry.js';
 import { baseTaps, uniqueTaps } from '../statistics.js';
 import { tapKey, type Statistics } from '../types.js';
 import { BlockwiseProbe } from './run.js';
+import { estimateSegments, probeOutputs } from './schedule.js';
 
 const tmp = tempDir('scoring-blockwise-');
 afterAll(tmp.cleanup);
@@ -88,15 +89,16 @@ describe('block-by-block statistics', () => {
         expect(bw.tokens).toBe(whole.tokens);
         expect(bw.executionProvider).toBe('cpu');
       }
-      // a budget that holds about two blocks: scheduled from the estimates, same statistics
+      // a budget that holds two blocks at the batch of 2, by the schedule's own estimate: same statistics
       let schedule: ExecutionSchedule | undefined;
       const bw = await BlockwiseProbe.build(loaded[i]!, c.spec, taps);
-      const perBlock = bw.blocks.weightBytes().blocks[0]!;
-      const budget = Math.max(bw.blocks.weightBytes().embedding + 60_000, 2 * perBlock + 60_000);
+      const input = { spec: c.spec, weights: bw.blocks.weightBytes(), batch: 2, seqLen: 12, ep: 'cpu' as const, blockOutputs: probeOutputs(c.spec, taps) };
+      const budget = Math.max(...estimateSegments(input, [{ first: 0, last: 1 }, { first: 2, last: 2 }]).segments.map((s) => s.totalBytes));
       const budgeted = await collectStatistics({ model: loaded[i]!, spec: c.spec, taps, rows, batchSize: 2, ep: 'cpu', maxDeviceMemory: budget, onSchedule: (s) => (schedule = s) });
       expect(schedule!.mode).toBe('blockwise');
       expect(schedule!.blockwise!.peakBytes).toBeLessThanOrEqual(budget);
       expect(schedule!.blockwise!.ranges.length).toBeGreaterThan(1);
+      expect(schedule!.batchSize).toBe(2);
       expect(worstRelative(whole, budgeted)).toBeLessThanOrEqual(1e-6);
     }
   });

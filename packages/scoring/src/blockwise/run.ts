@@ -14,7 +14,7 @@
  */
 import { DataType, type LoadedModel, type ModelProto } from '@llm-bip/onnx-io';
 import type { ModelSpec } from '@llm-bip/model';
-import { createSession, toFloat32, type EpChoice, type Feeds, type OrtTensor, type OrtValueMetadata, type Session, type TokenBatch } from '@llm-bip/runtime';
+import { createSession, deviceMemoryUsed, resolveEp, toFloat32, type EpChoice, type Feeds, type OrtTensor, type OrtValueMetadata, type Session, type TokenBatch } from '@llm-bip/runtime';
 import { ScoringError } from '../errors.js';
 import { buildProbe, type ProbeModel } from '../probe/build-probe.js';
 import { probeFeeds } from '../probe/feeds.js';
@@ -73,7 +73,7 @@ export class SegmentRunner {
    * embedding segment). Returns, per batch, the tensors it hands on (`carriedOut`). One session,
    * released before this returns.
    */
-  async runSegment(seg: ProbeSegment, batches: number, carried: Feeds[], run: SegmentBatchRun, opts: SegmentRunOptions = {}): Promise<{ carried: Feeds[]; ep: string }> {
+  async runSegment(seg: ProbeSegment, batches: number, carried: Feeds[], run: SegmentBatchRun, opts: SegmentRunOptions = {}): Promise<{ carried: Feeds[]; ep: string; deviceUsedBytes?: number }> {
     if (carried.length !== batches) throw new ScoringError(`runSegment: ${carried.length} carried entries for ${batches} batches`);
     for (const name of seg.carriedIn) {
       if (!carried.every((c) => c[name])) throw new ScoringError(`segment ${seg.index} reads "${name}", which the carried tensors do not hold: run the segments before it first`);
@@ -101,7 +101,10 @@ export class SegmentRunner {
           out.push(next);
           opts.onBatch?.(b + 1, batches);
         }
-        return { carried: out, ep: session.ep };
+        // CUDA: the device's memory in use with the session still held (its arena never shrinks, so this
+        // is the session's peak), for comparing with the segment's estimate
+        const used = deviceMemoryUsed(session.ep);
+        return { carried: out, ep: session.ep, ...(used !== undefined ? { deviceUsedBytes: used } : {}) };
       } finally {
         await session.release();
       }
@@ -115,8 +118,10 @@ export class SegmentRunner {
    * each. Between segments the host keeps only what a later segment reads (one generation of hidden
    * states). Returns the largest carried host bytes and the first EP reported.
    */
-  async runAll(ranges: BlockRange[], batches: number, runFor: (seg: ProbeSegment) => SegmentBatchRun, opts: SegmentRunOptions & { onSegment?: (seg: ProbeSegment, of: number) => void; signal?: AbortSignal } = {}): Promise<{ carriedHostBytes: number; ep?: string }> {
+  async runAll(ranges: BlockRange[], batches: number, runFor: (seg: ProbeSegment) => SegmentBatchRun, opts: SegmentRunOptions & SegmentHooks = {}): Promise<{ carriedHostBytes: number; ep?: string }> {
     const segs = this.blocks.segments(ranges);
+    // what the device held before this run's first session (other processes; nothing of ours yet)
+    const baseline = opts.onSegmentDone ? deviceMemoryUsed(resolveEp(opts.ep ?? 'auto')) : undefined;
     let carried: Feeds[] = Array.from({ length: batches }, () => ({}));
     let carriedHostBytes = 0;
     let ep: string | undefined;
@@ -127,6 +132,7 @@ export class SegmentRunner {
       const run = runFor(seg);
       const r = await this.runSegment(seg, batches, carried, run, k === 0 ? opts : { ...opts, onLog: undefined });
       run.done?.(r.ep);
+      opts.onSegmentDone?.(seg, r.deviceUsedBytes !== undefined && baseline !== undefined ? r.deviceUsedBytes - baseline : undefined);
       ep ??= r.ep;
       const later = new Set(segs.slice(k + 1).flatMap((s) => s.carriedIn));
       carried = carried.map((c, b) => {
@@ -138,6 +144,19 @@ export class SegmentRunner {
     }
     return { carriedHostBytes, ...(ep ? { ep } : {}) };
   }
+}
+
+/** Hooks of a run over every segment. */
+export interface SegmentHooks {
+  /** before each segment's session is made */
+  onSegment?: (seg: ProbeSegment, of: number) => void;
+  /**
+   * after each segment's last batch: on CUDA, the device memory the process held then (nvidia-smi's
+   * device-wide memory.used minus what it was before the first segment), else undefined
+   */
+  onSegmentDone?: (seg: ProbeSegment, deviceBytes: number | undefined) => void;
+  /** checked between segments */
+  signal?: AbortSignal;
 }
 
 export interface SegmentResult {
@@ -221,12 +240,7 @@ export class BlockwiseProbe {
   }
 }
 
-export interface BlockwiseRunOptions extends SegmentRunOptions {
-  /** before each segment's session is made */
-  onSegment?: (seg: ProbeSegment, of: number) => void;
-  /** checked between segments */
-  signal?: AbortSignal;
-}
+export interface BlockwiseRunOptions extends SegmentRunOptions, SegmentHooks {}
 
 /**
  * Every segment in order over every batch; the statistics of all taps, with the keys in `taps` order

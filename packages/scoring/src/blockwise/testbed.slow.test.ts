@@ -21,7 +21,7 @@ import type { AllocationMode } from '../allocation/allocate.js';
 import type { SpectralNorms, Statistics } from '../types.js';
 import { BlockwiseProbe } from './run.js';
 import { ffnMatrices, gramGroups } from '../gram-group.js';
-import { estimateSegments } from './schedule.js';
+import { estimateSegments, probeOutputs } from './schedule.js';
 
 const tmp = tempDir('scoring-blockwise-testbed-');
 afterAll(tmp.cleanup);
@@ -69,13 +69,14 @@ describe.each([
     let schedule: ExecutionSchedule | undefined;
     // what blocks 0-2 in one segment need, by the schedule's own estimate (weights + a batch of 8 x 128)
     const budget = Math.max(
-      estimateSegments({ spec, weights: blocks, batch: 8, seqLen: 128 }, [{ first: 0, last: 2 }, { first: 3, last: spec.numLayers - 1 }]).segments[1]!.totalBytes,
+      estimateSegments({ spec, weights: blocks, batch: 8, seqLen: 128, ep: 'cpu', blockOutputs: probeOutputs(spec, uniqueTaps([...baseTaps(spec), ...taps])) }, [{ first: 0, last: 2 }, { first: 3, last: spec.numLayers - 1 }]).segments[1]!.totalBytes,
       blocks.embedding + 1e7,
     );
     const budgeted = await collectStatistics({ model: loaded, spec, taps, rows, batchSize: 8, ep: 'cpu', maxDeviceMemory: budget, onSchedule: (s) => (schedule = s) });
     expect(schedule!.mode).toBe('blockwise');
     expect(schedule!.blockwise!.ranges.length).toBeGreaterThan(1);
     expect(schedule!.blockwise!.ranges.length).toBeLessThan(spec.numLayers);
+    expect(schedule!.batchSize).toBe(8);
     expect(worst(whole, single)).toBeLessThanOrEqual(1e-6);
     expect(worst(whole, budgeted)).toBeLessThanOrEqual(1e-6);
     const want = await planHashes(loaded, spec, whole);

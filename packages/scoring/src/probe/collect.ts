@@ -7,13 +7,13 @@
  */
 import { loadModel, mostlyHalfPrecision, tensorByteLength, toNumber, type LoadedModel, type ModelProto } from '@llm-bip/onnx-io';
 import { batchForFixedDims, fixedDimsOf, type InputMoments, type ModelSpec } from '@llm-bip/model';
-import { chunk, createSession, deviceMemory, makeTokenBatch, toFloat32, type EpChoice, type Session, type TokenBatch } from '@llm-bip/runtime';
+import { chunk, createSession, makeTokenBatch, resolveEp, toFloat32, type EpChoice, type Session, type TokenBatch } from '@llm-bip/runtime';
 import { ScoringError } from '../errors.js';
 import { baseTaps, StatisticsAccumulator, uniqueTaps } from '../statistics.js';
 import type { Statistics, Tap } from '../types.js';
 import { modelWeights } from '../weights.js';
 import { BlockwiseProbe, runSegments } from '../blockwise/run.js';
-import { formatBytes, resolveBudget, scheduleByBudget, scheduleByCount, wholeModelBytes, type BlockSchedule, type MemoryBudget } from '../blockwise/schedule.js';
+import { describeSegment, formatBytes, probeOutputs, resolveBudget, scheduleByBudget, scheduleByCount, wholeModelBytes, type BlockSchedule, type MemoryBudget } from '../blockwise/schedule.js';
 import { buildProbe, type MomentTap, type ProbeModel } from './build-probe.js';
 import { probeFeeds } from './feeds.js';
 import { writeProbeFile } from './probe-file.js';
@@ -44,6 +44,8 @@ export interface CollectOptions {
   /** rows done of rows total; block by block counts every segment's pass (rows x segments) */
   onProgress?: (rowsDone: number, rowsTotal: number) => void;
   onLog?: (line: string) => void;
+  /** block by block on CUDA: the device memory the process held after each segment (index: 0 = the embedding) */
+  onSegmentMemory?: (segment: number, deviceBytes: number) => void;
   /** checked between segments */
   signal?: AbortSignal;
 }
@@ -80,7 +82,7 @@ export async function collectStatistics(opts: CollectOptions): Promise<Statistic
     });
     return acc.result(ep);
   }
-  const { statistics } = await runBlockwise(execution.blockwise, execution.schedule, taps, [rows], batchSize, opts);
+  const { statistics } = await runBlockwise(execution.blockwise, execution.schedule, taps, [rows], execution.schedule.batchSize, opts);
   return statistics;
 }
 
@@ -125,7 +127,7 @@ export async function collectInputMoments(opts: MomentsOptions): Promise<Project
   const execution = chooseExecution(loaded, spec, probe, rows.length, seqLen, batchSize, opts);
   opts.onSchedule?.(execution.schedule);
   if (!execution.blockwise) await runWhole(loaded, spec, probe.model, acc.names, sets, batchSize, opts, (set, batchRows, result) => acc.add(set, batchRows.length, result));
-  else await runBlockwise(execution.blockwise, execution.schedule, taps, sets, batchSize, opts, { names: acc.names, add: (set, n, result) => acc.add(set, n, result) });
+  else await runBlockwise(execution.blockwise, execution.schedule, taps, sets, execution.schedule.batchSize, opts, { names: acc.names, add: (set, n, result) => acc.add(set, n, result) });
   return acc.result();
 }
 
@@ -217,19 +219,28 @@ function chooseExecution(
   if (opts.maxDeviceMemory === undefined && opts.blocksPerSession === undefined) {
     return { schedule: { mode: 'whole', reason: 'no memory budget given', batchSize } };
   }
+  const batch = Math.min(batchSize, rows);
+  const base = {
+    spec,
+    batch,
+    seqLen,
+    blockOutputs: probeOutputs(spec, probe.outputs.map((o) => o.tap), probe.moments),
+    batchFixed: fixedDimsOf(graphInputs(loaded).inputMetadata.map((m) => ({ name: m.name, shape: m.isTensor ? m.shape : [] })), spec.inputs.inputIds).batch !== undefined,
+  };
   if (opts.blocksPerSession !== undefined) {
     // the block analysis refuses graphs it cannot cut before anything runs
     const bw = BlockwiseProbe.fromProbe(loaded, spec, probe);
-    const input = { spec, weights: bw.blocks.weightBytes(), batch: Math.min(batchSize, rows), seqLen };
+    const input = { ...base, weights: bw.blocks.weightBytes(), ep: resolveEp(opts.ep ?? 'auto') };
     const blockwise = scheduleByCount(input, opts.blocksPerSession);
     return { schedule: { mode: 'blockwise', reason: `${opts.blocksPerSession} block(s) per session, as asked`, wholeBytes: wholeModelBytes(input), blockwise, batchSize }, blockwise: bw };
   }
-  const weights = { embedding: 0, blocks: [(probe.model.graph?.initializer ?? []).reduce((a, t) => a + tensorByteLength(t), 0)] };
-  const wholeBytes = wholeModelBytes({ spec, weights, batch: Math.min(batchSize, rows), seqLen });
   const budget = resolveBudget(opts.maxDeviceMemory!, opts.ep ?? 'auto');
+  const weights = { embedding: 0, blocks: [(probe.model.graph?.initializer ?? []).reduce((a, t) => a + tensorByteLength(t), 0)] };
+  // every weight, one block's activations (ORT reuses them block to block), every block's outputs
+  const wholeBytes = wholeModelBytes({ ...base, weights, ep: budget.ep });
   const whole = (reason: string) => ({ schedule: { mode: 'whole' as const, reason, wholeBytes, ...(budget.bytes !== undefined ? { budgetBytes: budget.bytes } : {}), batchSize } });
   if (budget.bytes === undefined) return whole(`${budget.source}: the whole model in one session`);
-  if (wholeBytes <= budget.bytes) return whole(`the whole probe (about ${formatBytes(wholeBytes)}) fits ${formatBytes(budget.bytes)} (${budget.source})`);
+  if (wholeBytes <= budget.bytes) return whole(`the whole probe (about ${formatBytes(wholeBytes)} on the ${budget.ep} EP) fits ${formatBytes(budget.bytes)} (${budget.source})`);
   let bw: BlockwiseProbe;
   try {
     bw = BlockwiseProbe.fromProbe(loaded, spec, probe);
@@ -240,10 +251,17 @@ function chooseExecution(
     }
     throw e;
   }
-  const input = { spec, weights: bw.blocks.weightBytes(), batch: Math.min(batchSize, rows), seqLen };
-  const blockwise = scheduleByBudget(input, budget.bytes);
+  const blockwise = scheduleByBudget({ ...base, weights: bw.blocks.weightBytes(), ep: budget.ep }, budget.bytes);
+  const lowered = blockwise.batch < blockwise.requestedBatch ? `; batch lowered from ${blockwise.requestedBatch} to ${blockwise.batch} rows so that one block fits` : '';
   return {
-    schedule: { mode: 'blockwise', reason: `the whole probe (about ${formatBytes(wholeBytes)}) exceeds ${formatBytes(budget.bytes)} (${budget.source})`, wholeBytes, budgetBytes: budget.bytes, blockwise, batchSize },
+    schedule: {
+      mode: 'blockwise',
+      reason: `the whole probe (about ${formatBytes(wholeBytes)} on the ${budget.ep} EP) exceeds ${formatBytes(budget.bytes)} (${budget.source})${lowered}`,
+      wholeBytes,
+      budgetBytes: budget.bytes,
+      blockwise,
+      batchSize: blockwise.batch,
+    },
     blockwise: bw,
   };
 }
@@ -275,9 +293,12 @@ async function runBlockwise(
     ...(moments ? { extraOutputs: moments.names, onExtraOutputs: (b: number, outputs: Record<string, Float32Array>) => moments.add(setOf[b]!, batches[b]!.batch, outputs) } : {}),
     onSegment: (seg, of) => {
       current = seg.index;
-      const est = schedule.blockwise!.segments[seg.index]!;
-      const what = seg.blocks ? `blocks ${seg.blocks.first}-${seg.blocks.last}` : 'embedding';
-      opts.onLog?.(`segment ${seg.index + 1}/${of}: ${what}, weights ${formatBytes(est.weightBytes)}, estimate ${formatBytes(est.totalBytes)}`);
+      opts.onLog?.(`segment ${seg.index + 1}/${of}: ${describeSegment(schedule.blockwise!.segments[seg.index]!)}`);
+    },
+    onSegmentDone: (seg, bytes) => {
+      if (bytes === undefined) return;
+      opts.onLog?.(`segment ${seg.index + 1}/${segments} done: device memory held ${formatBytes(bytes)}, estimate ${formatBytes(schedule.blockwise!.segments[seg.index]!.totalBytes)}`);
+      opts.onSegmentMemory?.(seg.index, bytes);
     },
     onBatch: (done) => opts.onProgress?.(current * total + rowsBefore[done - 1]! + batches[done - 1]!.batch, total * segments),
   });

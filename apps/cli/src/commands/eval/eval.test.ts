@@ -139,12 +139,21 @@ describe('llm-bip eval', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/evaluation: block by block, 4 segments, estimated peak [\d.]+ MB \(2 block\(s\) per session, as asked\)/);
     expect(r.stderr).toMatch(/segment 4\/4: blocks 4-5/);
-    const blockwise = JSON.parse((await cli([...base, '--blocks-per-session', '2', '--json'], { env })).stdout).result.results.wikitext2.perplexity;
+    const json = JSON.parse((await cli([...base, '--blocks-per-session', '2', '--json'], { env })).stdout).result;
+    const blockwise = json.results.wikitext2.perplexity;
     expect(Math.abs(blockwise - whole) / whole).toBeLessThanOrEqual(1e-6);
+    // the plan's per-segment estimates by part, for comparing with measured peaks (no measurement off CUDA)
+    expect(json.blockwise.ep).toBe('cpu');
+    expect(json.blockwise.segments.map((s: { segment: string }) => s.segment)).toEqual(['embedding', 'blocks 0-1', 'blocks 2-3', 'blocks 4-5']);
+    for (const s of json.blockwise.segments) {
+      expect(s.estimatedBytes).toBe(s.weightBytes + s.activationBytes + s.reserveBytes + s.overheadBytes);
+      expect(s).not.toHaveProperty('measuredBytes');
+    }
+    expect(json.blockwise.estimatedPeakBytes).toBe(Math.max(...json.blockwise.segments.map((s: { estimatedBytes: number }) => s.estimatedBytes)));
 
     const small = await cli([...base, '--max-device-memory', '1MB'], { env });
     expect(small.code).toBe(ExitCode.input);
-    expect(small.stderr).toMatch(/--max-device-memory 1\.0 MB is below what block 0 alone needs: about [\d.]+ MB .*Give at least/);
+    expect(small.stderr).toMatch(/--max-device-memory 1\.0 MB is below what block \d+( with the LM head)? alone needs: about [\d.]+ MB .*Give at least/);
     const garbage = await cli([...base, '--max-device-memory', 'lots'], { env });
     expect(garbage.code).toBe(ExitCode.usage);
     expect(garbage.stderr).toContain('--max-device-memory must be a size such as 8GB');

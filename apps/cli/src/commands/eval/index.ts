@@ -90,7 +90,8 @@ export const evalCommand = defineCommand({
     try {
       const run = await runEvaluation(ctx, input.onnxPath, input.tokenizer, req, '', await kvLayoutOfFile(input.onnxPath));
       const reportInput = { perplexity: run.perplexity, ...(run.tasks ? { tasks: run.tasks } : {}), config: { model, ep: run.ep, seqLen: req.seqLen, limit: req.limit ?? null, taskLimit: req.taskLimit ?? req.limit ?? null } };
-      return { result: buildReport(reportInput), text: formatReport(reportInput) };
+      // block by block: the plan's per-segment estimates (and, on CUDA, what each segment held) for comparing with measured peaks
+      return { result: { ...buildReport(reportInput), ...(run.blockwise ? { blockwise: run.blockwise } : {}) }, text: formatReport(reportInput) };
     } finally {
       input.dispose();
     }

@@ -22,6 +22,12 @@ const fixedOptions: Record<string, OptionSpec> = {
   ...pluginOption,
 };
 
+/** ", measured X" when the segments were measured (CUDA), else nothing. */
+function measuredPeak(segments: ReadonlyArray<{ measuredBytes?: number }>): string {
+  const m = segments.flatMap((s) => (s.measuredBytes !== undefined ? [s.measuredBytes] : []));
+  return m.length ? `, measured ${formatBytes(Math.max(...m))}` : '';
+}
+
 export const scoreCommand = defineCommand({
   name: 'score',
   summary: 'run calibration and write importance scores for every head and FFN channel',
@@ -71,7 +77,9 @@ export const scoreCommand = defineCommand({
         },
         text:
           `wrote ${output}: ${scores.criterion} scores for ${scores.layers.length} layers (${scores.headGranularity === 'kv-group' ? 'KV groups' : 'heads'} and FFN channels) from ${calibration.samples} x ${calibration.seqLen} tokens of ${calibration.source}` +
-          (scored.execution?.mode === 'blockwise' ? `\nscored block by block: ${scored.execution.segments!.length} segments, estimated device peak ${formatBytes(scored.execution.estimatedPeakBytes!)}, host peak RSS ${formatBytes(scored.execution.hostPeakRssBytes)}` : ''),
+          (scored.execution?.mode === 'blockwise'
+            ? `\nscored block by block: ${scored.execution.segments!.length} segments, ${scored.execution.batchSize} rows per run, estimated device peak ${formatBytes(scored.execution.estimatedPeakBytes!)} on the ${scored.execution.ep} EP${measuredPeak(scored.execution.segments!)}, host peak RSS ${formatBytes(scored.execution.hostPeakRssBytes)}`
+            : ''),
       };
     } finally {
       input.dispose();

@@ -53,6 +53,13 @@ describe('llm-bip score', () => {
     expect(scoring.mode).toBe('blockwise');
     expect(scoring.budgetBytes).toBe(20e6);
     expect(scoring.segments[0].segment).toBe('embedding');
+    // each segment's estimate by part (CPU EP: no reserve, no EP overhead, nothing measured)
+    expect(scoring.ep).toBe('cpu');
+    for (const s of scoring.segments) {
+      expect(s.estimatedBytes).toBe(s.weightBytes + s.activationBytes + s.reserveBytes + s.overheadBytes);
+      expect([s.reserveBytes, s.overheadBytes]).toEqual([0, 0]);
+      expect(s).not.toHaveProperty('measuredBytes');
+    }
     expect(scoring.estimatedPeakBytes).toBeLessThanOrEqual(20e6);
     expect(scoring.hostPeakRssBytes).toBeGreaterThan(0);
     // where the time went, in the JSON too (progress lines are silent under --json)
