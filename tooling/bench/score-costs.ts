@@ -7,12 +7,15 @@
  *   pnpm llm-bip export /tmp/sc-l2 -o /tmp/sc-l2o/model.onnx --kv-cache
  *   node --conditions=source --import tsx tooling/bench/score-costs.ts /tmp/sc-l2o/model.onnx [--samples 16] [--seq-len 128] [--ep cpu] [--json OUT] [--no-host-gram]
  *
- * Phases (each alone, in the order collection runs them): load + recognise; reading every o_proj and
- * making the per-head Gram matrices (`headGrams`; buildProbe does it again, so "probe build" includes it;
- * the float64 JavaScript reference `hostHeadGram` is timed beside it unless --no-host-gram);
- * the rest of the probe build; placing the probe file; creating its session; the probe's runs with the
- * host-side accumulation; the spectral norms (one CPU session per matrix, the way before lockstep, unless
- * --no-per-matrix-spectral; then in lockstep on the EP, as scoreModel runs them); the rest of llm-bip's scoring.
+ * Phases (each alone, in the order scoreModel runs them): load + recognise; the per-head Gram matrices
+ * on the EP from the stored W_o (`headGrams`, weight statistics; buildProbe does it again, so "probe
+ * build" includes it; the float64 JavaScript reference `hostHeadGram` is timed beside it unless
+ * --no-host-gram); the rest of the probe build; placing the probe file; creating its session; the
+ * probe's runs with the host-side accumulation; the spectral norms (one CPU session per matrix, the way
+ * before lockstep, unless --no-per-matrix-spectral; then in lockstep on the EP, as scoreModel runs them);
+ * the rest of llm-bip's scoring with the norms given: W_down's column norms on the EP from the stored
+ * weights (weight statistics, what scoreModel runs), then the way without a compute site (W_down read in
+ * JavaScript, as scoreModel did before).
  * Then `scoreModel` end to end (what the CLI calls), and the plain model over the same rows in batches of the same size, logits out
  * (what `llm-bip eval` runs per window), its session creation timed apart. Token ids are seeded uniform
  * draws (the cost does not depend on the text).
@@ -38,6 +41,7 @@ import {
   spectralNorms,
   StatisticsAccumulator,
   uniqueTaps,
+  weightStatistics,
   writeProbeFile,
 } from '@llm-bip/scoring';
 
@@ -105,8 +109,9 @@ if (!values['no-host-gram']) {
     for (const l of spec.layers) await hostHeadGram(l, weights);
   });
 }
-await timed('head Gram matrices, ORT (all layers; inside the probe build)', () => headGrams(spec.layers, weights));
-const probe = await timed('probe build (with the Gram matrices)', () => buildProbe(loaded.model, spec, taps, weights));
+const site = { model: loaded, ep };
+await timed('head Gram matrices on the EP (weight statistics, all layers; inside the probe build)', () => headGrams(spec, spec.layers, site));
+const probe = await timed('probe build (with the Gram matrices)', () => buildProbe(loaded.model, spec, taps, site));
 const file = await timed('probe file', () => writeProbeFile(probe.model, loaded.dir));
 let statistics;
 try {
@@ -135,7 +140,12 @@ try {
 }
 if (!values['no-per-matrix-spectral']) await timed('spectral norms, one CPU session per matrix (the previous way)', () => spectralNorms(spec, weights));
 const norms = await timed('spectral norms, lockstep on the EP (what scoreModel runs)', () => spectralNorms(spec, weights, { model: loaded, ep }));
-await timed('llm-bip scores (norms given)', () => llmBip.score(statistics, weights, spec, { headTerm: 'lipschitz', spectralNorms: norms }));
+await timed('W_down column norms on the EP (weight statistics; inside llm-bip scores)', () =>
+  weightStatistics(spec, site, spec.layers.map((l) => ({ layer: l.index, kind: 'inputSquares' as const, projection: 'down' as const }))),
+);
+await timed('llm-bip scores (norms given; W_down column norms on the EP, what scoreModel runs)', () => llmBip.score(statistics, weights, spec, { headTerm: 'lipschitz', spectralNorms: norms }, { compute: site }));
+// the way before (and without a compute site): the before/after of W_down's norms in one run
+await timed('llm-bip scores (norms given; W_down read in JavaScript, the path without a compute site)', () => llmBip.score(statistics, weights, spec, { headTerm: 'lipschitz', spectralNorms: norms }));
 
 const calibration = { rows, samples, seqLen, seed: 0, source: 'seeded uniform token ids' };
 const scoreSeconds = (await timed('scoreModel end to end (collect + llm-bip)', () => scoreModel({ loaded, spec }, { criterion: 'llm-bip', calibration, ep, batchSize })), phases.at(-1)!.seconds);

@@ -101,7 +101,7 @@ export async function sequentialPrune(model: ModelInput, calibration: Calibratio
   const reconstruct = req.reconstruct;
   const compensate = !reconstruct && (req.compensate ?? DEFAULTS.compensate);
   const weights = modelWeights(loaded.model, loaded.dir);
-  const probe = await buildProbe(loaded.model, spec, taps, weights, {
+  const probe = await buildProbe(loaded.model, spec, taps, { model: loaded, ep: req.ep ?? DEFAULTS.ep, ...(req.threads ? { threads: req.threads } : {}) }, {
     moments: reconstruct ? spec.layers.flatMap((l) => [{ layer: l.index, tensor: 'attnContext' as const }, { layer: l.index, tensor: 'ffnAct' as const }]) : [],
   });
   let bw: BlockwiseProbe;

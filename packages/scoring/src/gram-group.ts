@@ -41,45 +41,75 @@ export interface GramMatrix {
   workBytes: number;
 }
 
+/** What budget grouping needs of a matrix (the spectral norms' GramMatrix, weight-stats.ts' items). */
+export interface GroupItem {
+  layer: number;
+  name: string;
+  /** the stored initializer (counted once per group however many items share it) */
+  tensor: TensorProto;
+  /** bytes of the item's working copies while its nodes run */
+  workBytes: number;
+}
+
 /**
  * Consecutive layers (or, when one layer alone exceeds the budget, some of its matrices) sharing one
  * session. Its memory (SessionMemory): the distinct initializers the group holds, as stored; the two
- * largest float32 working copies (a Slice output and its Cast) as the live tensors; the EP's reserve and
+ * largest working copies (a Slice output and its Cast) as the live tensors; the EP's reserve and
  * fixed part (blockwise/schedule.ts sessionMemory, the formula the probe's segments use).
  */
-export interface GramGroup extends SessionMemory {
+export interface GramGroup<M extends GroupItem = GramMatrix> extends SessionMemory {
   first: number;
   last: number;
   /** "layers 0-15", or "layer 7 gate, up" for part of a layer */
   label: string;
-  matrices: GramMatrix[];
+  matrices: M[];
+}
+
+/** A projection weight as stored: its initializer and its dims after the column slice of a fused weight. */
+export interface StoredLinear {
+  tensor: TensorProto;
+  rows: number;
+  cols: number;
+  /** a column range of a larger (fused) initializer */
+  sliced: boolean;
+}
+
+/** The model's initializers by name, for `storedLinear`. */
+export function initializersByName(model: ModelProto): Map<string, TensorProto> {
+  const byName = new Map<string, TensorProto>();
+  for (const t of model.graph?.initializer ?? []) if (t.name) byName.set(t.name, t);
+  return byName;
+}
+
+/** Resolve `ref` against the initializers; `what` ("layer 3 down") names it in errors. */
+export function storedLinear(byName: ReadonlyMap<string, TensorProto>, ref: LinearRef, what: string): StoredLinear {
+  const tensor = byName.get(ref.weight);
+  if (!tensor) throw new ScoringError(`initializer "${ref.weight}" (${what}) is not in the model: the spec was recognised from a different model file`);
+  const dims = tensorDims(tensor);
+  if (dims.length !== 2) throw new ScoringError(`weight "${ref.weight}" has dims [${dims}], expected a 2-D matrix`);
+  const outAll = dims[ref.outAxis]!;
+  const start = ref.columns?.start ?? 0;
+  const end = ref.columns?.end ?? outAll;
+  if (start < 0 || end > outAll || start >= end) throw new ScoringError(`weight "${ref.weight}": column range ${start}..${end} is outside its ${outAll} output features`);
+  const rows = ref.outAxis === 0 ? end - start : dims[0]!;
+  const cols = ref.outAxis === 1 ? end - start : dims[1]!;
+  return { tensor, rows, cols, sliced: start !== 0 || end !== outAll };
 }
 
 /** The FFN matrices of every layer, resolved against the model's initializers. */
 export function ffnMatrices(model: ModelProto, spec: ModelSpec): GramMatrix[][] {
-  const byName = new Map<string, TensorProto>();
-  for (const t of model.graph?.initializer ?? []) if (t.name) byName.set(t.name, t);
+  const byName = initializersByName(model);
   return spec.layers.map((l) =>
     FFN_MATRICES.map((name) => {
       const ref = l[name];
-      const tensor = byName.get(ref.weight);
-      if (!tensor) throw new ScoringError(`initializer "${ref.weight}" (layer ${l.index} ${name}) is not in the model: the spec was recognised from a different model file`);
-      const dims = tensorDims(tensor);
-      if (dims.length !== 2) throw new ScoringError(`weight "${ref.weight}" has dims [${dims}], expected a 2-D matrix`);
-      const outAll = dims[ref.outAxis]!;
-      const start = ref.columns?.start ?? 0;
-      const end = ref.columns?.end ?? outAll;
-      if (start < 0 || end > outAll || start >= end) throw new ScoringError(`weight "${ref.weight}": column range ${start}..${end} is outside its ${outAll} output features`);
-      const sliced = start !== 0 || end !== outAll;
-      const rows = ref.outAxis === 0 ? end - start : dims[0]!;
-      const cols = ref.outAxis === 1 ? end - start : dims[1]!;
+      const { tensor, rows, cols, sliced } = storedLinear(byName, ref, `layer ${l.index} ${name}`);
       const converted = sliced || tensor.dataType !== DataType.FLOAT;
       return { layer: l.index, name, ref, tensor, rows, cols, size: Math.min(rows, cols), workBytes: converted ? 4 * rows * cols : 0 };
     }),
   );
 }
 
-function groupOf(matrices: GramMatrix[], whole: boolean, profile: EpMemoryProfile): GramGroup {
+function groupOf<M extends GroupItem>(matrices: M[], whole: boolean, profile: EpMemoryProfile): GramGroup<M> {
   const distinct = new Map<TensorProto, number>();
   for (const m of matrices) distinct.set(m.tensor, tensorByteLength(m.tensor));
   const weightBytes = [...distinct.values()].reduce((a, b) => a + b, 0);
@@ -94,12 +124,12 @@ function groupOf(matrices: GramMatrix[], whole: boolean, profile: EpMemoryProfil
  * As many consecutive layers per group as fit `budgetBytes` (all of them in one group without a
  * budget). A layer that does not fit alone is split into groups of its matrices (the probe, block by
  * block, needs a whole block to fit, so this is rare); refused, before any session, when one matrix
- * alone does not fit.
+ * alone does not fit. `what` names the computation in that refusal.
  */
-export function gramGroups(layers: GramMatrix[][], budgetBytes?: number, profile: EpMemoryProfile = epMemoryProfile('cpu')): GramGroup[] {
+export function gramGroups<M extends GroupItem>(layers: M[][], budgetBytes?: number, profile: EpMemoryProfile = epMemoryProfile('cpu'), what = 'the spectral norm'): Array<GramGroup<M>> {
   if (budgetBytes === undefined) return [groupOf(layers.flat(), true, profile)];
-  const groups: GramGroup[] = [];
-  let current: GramMatrix[] = [];
+  const groups: Array<GramGroup<M>> = [];
+  let current: M[] = [];
   const flush = (whole: boolean) => {
     if (current.length > 0) groups.push(groupOf(current, whole, profile));
     current = [];
@@ -115,7 +145,7 @@ export function gramGroups(layers: GramMatrix[][], budgetBytes?: number, profile
       const alone = groupOf([m], false, profile);
       if (alone.totalBytes > budgetBytes) {
         throw new ScoringError(
-          `--max-device-memory ${formatBytes(budgetBytes)} is below what the spectral norm of layer ${m.layer} ${m.name} alone needs: about ${formatBytes(alone.totalBytes)} on the ${profile.ep} EP (the weight ${formatBytes(alone.weightBytes)}, its float32 working copies ${formatBytes(alone.activationBytes + alone.reserveBytes)} with the allocator's reserve${alone.overheadBytes ? `, the EP's own ${formatBytes(alone.overheadBytes)}` : ''}). Give at least ${formatBytes(alone.totalBytes)}.`,
+          `--max-device-memory ${formatBytes(budgetBytes)} is below what ${what} of layer ${m.layer} ${m.name} alone needs: about ${formatBytes(alone.totalBytes)} on the ${profile.ep} EP (the weight ${formatBytes(alone.weightBytes)}, its working copies ${formatBytes(alone.activationBytes + alone.reserveBytes)} with the allocator's reserve${alone.overheadBytes ? `, the EP's own ${formatBytes(alone.overheadBytes)}` : ''}). Give at least ${formatBytes(alone.totalBytes)}.`,
         );
       }
       if (current.length > 0 && groupOf([...current, m], false, profile).totalBytes > budgetBytes) flush(false);
@@ -136,6 +166,14 @@ function int64Initializer(name: string, values: number[]): TensorProto {
   return { name, dims: [values.length], dataType: DataType.INT64, rawData: new Uint8Array(data.buffer) } as TensorProto;
 }
 
+/** The weight's column range of a fused initializer: a Slice node (and its constants) when `ref` has one; the tensor to read. */
+export function sliceColumns(weight: string, ref: LinearRef, prefix: string, nodes: NodeProto[], constants: TensorProto[]): string {
+  if (!ref.columns) return weight;
+  constants.push(int64Initializer(`${prefix}starts`, [ref.columns.start]), int64Initializer(`${prefix}ends`, [ref.columns.end]), int64Initializer(`${prefix}axes`, [ref.outAxis]));
+  nodes.push({ opType: 'Slice', name: `${prefix}slice`, input: [weight, `${prefix}starts`, `${prefix}ends`, `${prefix}axes`], output: [`${prefix}sliced`] } as NodeProto);
+  return `${prefix}sliced`;
+}
+
 /** Input / output names of matrix i of a group graph. */
 export const gramInput = (i: number): string => `x${i}`;
 export const gramOutput = (i: number): string => `y${i}`;
@@ -149,12 +187,7 @@ export function gramGroupGraph(group: GramGroup): ModelProto {
   group.matrices.forEach((m, i) => {
     const p = `m${i}_`;
     initializers.set(m.tensor.name!, m.tensor);
-    let a = m.tensor.name!;
-    if (m.ref.columns) {
-      constants.push(int64Initializer(`${p}starts`, [m.ref.columns.start]), int64Initializer(`${p}ends`, [m.ref.columns.end]), int64Initializer(`${p}axes`, [m.ref.outAxis]));
-      nodes.push({ opType: 'Slice', name: `${p}slice`, input: [a, `${p}starts`, `${p}ends`, `${p}axes`], output: [`${p}sliced`] } as NodeProto);
-      a = `${p}sliced`;
-    }
+    let a = sliceColumns(m.tensor.name!, m.ref, p, nodes, constants);
     if (m.tensor.dataType !== DataType.FLOAT) {
       nodes.push({ opType: 'Cast', name: `${p}cast`, input: [a], output: [`${p}f32`], attribute: [{ name: 'to', type: 2, i: DataType.FLOAT }] } as NodeProto);
       a = `${p}f32`;

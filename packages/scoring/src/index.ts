@@ -26,6 +26,7 @@ export {
 } from './statistics.js';
 export { buildProbe, PROBE_OUTPUT_PREFIX, type MomentTap, type ProbeModel, type ProbeOptions } from './probe/build-probe.js';
 export { headGrams, hostHeadGram } from './probe/head-gram.js';
+export { weightStatistics, WeightStatistics, type Projection, type WeightStat, type WeightStatsOptions } from './weight-stats.js';
 export { writeProbeFile, type ProbeFile } from './probe/probe-file.js';
 export { batchSets, collectInputMoments, collectStatistics, MomentAccumulator, setsBatchSize, type CollectOptions, type ExecutionSchedule, type MomentsOptions, type ProjectionMoments } from './probe/collect.js';
 export { ProbeBlocks, scoringRefusal, segmentModel, type BlockRange, type CarriedType, type ProbeSegment } from './blockwise/partition.js';

@@ -20,8 +20,7 @@ import { buildProbe, type ProbeModel } from '../probe/build-probe.js';
 import { probeFeeds } from '../probe/feeds.js';
 import { writeProbeFile } from '../probe/probe-file.js';
 import { StatisticsAccumulator } from '../statistics.js';
-import { tapKey, type Statistics, type Tap } from '../types.js';
-import { modelWeights } from '../weights.js';
+import { tapKey, type ScoreCompute, type Statistics, type Tap } from '../types.js';
 import { ProbeBlocks, segmentModel, type BlockRange, type CarriedType, type ProbeSegment } from './partition.js';
 
 export interface SegmentRunOptions {
@@ -181,9 +180,12 @@ export class BlockwiseProbe {
     this.runner = new SegmentRunner(probe.model, loaded.dir, blocks);
   }
 
-  /** Build the probe for `taps` (the full list, base taps included) and analyse its blocks; refuses graphs it cannot cut. */
-  static async build(loaded: LoadedModel, spec: ModelSpec, taps: Tap[]): Promise<BlockwiseProbe> {
-    return BlockwiseProbe.fromProbe(loaded, spec, await buildProbe(loaded.model, spec, taps, modelWeights(loaded.model, loaded.dir)));
+  /**
+   * Build the probe for `taps` (the full list, base taps included) and analyse its blocks; refuses graphs it
+   * cannot cut. `site` (default: the CPU EP, no budget) is where the probe's head Gram matrices are made.
+   */
+  static async build(loaded: LoadedModel, spec: ModelSpec, taps: Tap[], site: Omit<ScoreCompute, 'model'> = { ep: 'cpu' }): Promise<BlockwiseProbe> {
+    return BlockwiseProbe.fromProbe(loaded, spec, await buildProbe(loaded.model, spec, taps, { ...site, model: loaded }));
   }
 
   static fromProbe(loaded: LoadedModel, spec: ModelSpec, probe: ProbeModel): BlockwiseProbe {

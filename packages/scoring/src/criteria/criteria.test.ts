@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir, referenceForward, type LayerActivations } from '@llm-bip/testing';
 import { loadModel } from '@llm-bip/onnx-io';
-import { hfNames } from '@llm-bip/model';
+import { hfNames, planModelShape } from '@llm-bip/model';
+import { makePlan } from '../allocation/plan.js';
 import { captureAll, tinyCase, tokenRows, type TinyCase } from '../tiny-models.testutil.js';
 import { perToken, worstRelative } from '../direct-stats.testutil.js';
 import { collectStatistics } from '../probe/collect.js';
@@ -86,6 +87,29 @@ describe('criteria on tiny random models', () => {
     const given = await getCriterion('llm-bip').score(c.stats, counting, c.spec, { spectralNorms: computed.options!.spectralNorms });
     for (const l of c.spec.layers) expect(reads.get(l.down.weight), `layer ${l.index} down, norms given`).toBe(1);
     expect(given.layers).toEqual(computed.layers);
+  });
+
+  it('llm-bip with a compute site takes ||W_down[:,k]|| on the EP from the stored weights (no W_down read in JS): channel scores within 2(n-1)u of the JS path, heads and plans identical', async () => {
+    for (const c of [cases[0]!, cases[2]!]) {
+      const loaded = await loadModel(c.onnxPath);
+      const reads = new Set<string>();
+      const counting: WeightSource = { ...c.weightSource, linear: (ref) => (reads.add(ref.weight), c.weightSource.linear(ref)) };
+      const jsPath = await getCriterion('llm-bip').score(c.stats, c.weightSource, c.spec);
+      const norms = jsPath.options!.spectralNorms;
+      const onEp = await getCriterion('llm-bip').score(c.stats, counting, c.spec, { spectralNorms: norms }, { compute: { model: loaded, ep: 'cpu' } });
+      for (const l of c.spec.layers) expect(reads.has(l.down.weight), `${c.name} layer ${l.index} down read in JS`).toBe(false);
+      onEp.layers.forEach((l, i) => {
+        const want = jsPath.layers[i]!;
+        expect(l.heads).toEqual(want.heads);
+        // sqrt halves the sums' relative difference (2(n-1)u, n = hidden); the product with mean |s| adds one rounding
+        l.channels!.forEach((v, k) => expect(Math.abs(v - want.channels![k]!), `${c.name} layer ${l.layer} channel ${k}`).toBeLessThanOrEqual(((c.spec.hiddenSize - 1) * 2 ** -53 + 2 ** -52) * Math.abs(want.channels![k]!)));
+      });
+      const shape = planModelShape(c.spec, '');
+      for (const allocation of ['uniform', 'global-kind', 'global'] as const) {
+        const plan = (s: typeof onEp) => ({ ...makePlan(s, shape, { ratio: 0.3, allocation }), createdAt: '' });
+        expect(plan(onEp)).toEqual(plan(jsPath));
+      }
+    }
   });
 
   it('llm-bip head bound >= measured block-output change for every head group and token', async () => {

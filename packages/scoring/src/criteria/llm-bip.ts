@@ -35,6 +35,7 @@
 import type { LinearRef, ModelSpec } from '@llm-bip/model';
 import { spectralNorms as computeSpectralNorms, type SpectralNormsOptions } from '../spectral.js';
 import { blockOutputNorm, tapValues } from '../statistics.js';
+import { weightStatistics } from '../weight-stats.js';
 import type { Criterion, GroupScores, ScoreCompute, ScoreProgress, SpectralNorms, Statistics, Tap } from '../types.js';
 import { perInputSum, square, type LinearWeight, type WeightSource } from '../weights.js';
 import { headGranularity, optionOf, sumPerGroup } from './common.js';
@@ -76,15 +77,21 @@ export const llmBip: Criterion = {
   async score(stats: Statistics, weights: WeightSource, spec: ModelSpec, options, progress?: ScoreProgress) {
     const headTerm = optionOf(options, 'headTerm', HEAD_TERMS, 'lipschitz');
     const onProgress = progress?.onProgress;
-    // ||W_down[:,k]|| per channel, taken while the per-matrix spectral norms have W_down in memory (one read
-    // per layer); the lockstep products on the EP read no weight in JS, so then it is read here, once
+    // ||W_down[:,k]|| per channel: on the run's EP from the stored weights when the run says where
+    // (weight-stats.ts, float64, sqrt here); else from W_down read in JS, taken while the per-matrix
+    // spectral norms have it in memory (one read per layer)
     const downColNorms = new Map<string, Float64Array>();
+    const compute = progress?.compute;
+    if (compute) {
+      const squares = await weightStatistics(spec, compute, spec.layers.map((l) => ({ layer: l.index, kind: 'inputSquares' as const, projection: 'down' as const })), progress?.onLog ? { onLog: progress.onLog } : {});
+      for (const l of spec.layers) downColNorms.set(linearKey(l.down), squares.inputSquares(l.index, 'down').map(Math.sqrt));
+    }
     const downNames = new Set(spec.layers.map((l) => l.down.weight));
     const noting: WeightSource = {
       ...weights,
       async linear(ref) {
         const w = await weights.linear(ref);
-        if (downNames.has(ref.weight)) downColNorms.set(linearKey(ref), columnNorms(w));
+        if (downNames.has(ref.weight) && !downColNorms.has(linearKey(ref))) downColNorms.set(linearKey(ref), columnNorms(w));
         return w;
       },
     };
@@ -145,7 +152,7 @@ function spectralSite(c: ScoreCompute | undefined): Pick<SpectralNormsOptions, '
   };
 }
 
-/** ||W[:,k]||_2 for every input k (W stored [in][out]: the 2-norm of row k). */
+/** ||W[:,k]||_2 for every input k (W stored [in][out]: the 2-norm of row k; without a compute site). */
 function columnNorms(w: LinearWeight): Float64Array {
   return perInputSum(w, square).map(Math.sqrt);
 }

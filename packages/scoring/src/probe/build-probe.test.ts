@@ -10,7 +10,6 @@ import { createSession, makeTokenBatch } from '@llm-bip/runtime';
 import { tinyCase } from '../tiny-models.testutil.js';
 import { listCriteria } from '../criteria/registry.js';
 import { baseTaps, uniqueTaps } from '../statistics.js';
-import { modelWeights } from '../weights.js';
 import { buildProbe, PROBE_OUTPUT_PREFIX } from './build-probe.js';
 import { probeFeeds } from './feeds.js';
 import { writeProbeFile } from './probe-file.js';
@@ -25,7 +24,7 @@ describe('buildProbe', () => {
     const before = JSON.stringify(loaded.model.graph!.output);
     const nodesBefore = loaded.model.graph!.node!.length;
     const taps = uniqueTaps([...baseTaps(c.spec), ...listCriteria().flatMap((k) => k.taps(c.spec))]);
-    const probe = await buildProbe(loaded.model, c.spec, taps, modelWeights(loaded.model, loaded.dir));
+    const probe = await buildProbe(loaded.model, c.spec, taps, { model: loaded, ep: 'cpu' });
     expect(JSON.stringify(loaded.model.graph!.output)).toBe(before);
     expect(loaded.model.graph!.node!.length).toBe(nodesBefore);
     expect(probe.model.graph!.output!.map((o) => o.name)).toEqual(probe.outputs.map((o) => o.output));
@@ -56,7 +55,7 @@ describe('buildProbe', () => {
       await cp(join(fixtures.genai, '..'), dir, { recursive: true });
       const loaded = await loadModel(join(dir, 'model.onnx'));
       const spec = recogniseModel(loaded.model);
-      const probe = await buildProbe(loaded.model, spec, baseTaps(spec), modelWeights(loaded.model, loaded.dir));
+      const probe = await buildProbe(loaded.model, spec, baseTaps(spec), { model: loaded, ep: 'cpu' });
       const listing = (await readdir(dir)).sort();
       await chmod(dir, 0o555);
       try {

@@ -4,15 +4,15 @@
  * activations stay on the device. Nodes no tap needs (final norm, lm_head) are removed.
  *
  * The per-head projected norm n_ht = ||W_o^(h) z_{h,t}|| is computed through the head's Gram matrix
- * G_h = W_o^(h)T W_o^(h) (headDim x headDim, accumulated in float64 by head-gram.ts): n_ht^2 = z_{h,t}^T G_h z_{h,t}.
+ * G_h = W_o^(h)T W_o^(h) (headDim x headDim, accumulated in float64 by head-gram.ts on `site`'s EP, from
+ * `site.model`'s stored weights, before the probe exists): n_ht^2 = z_{h,t}^T G_h z_{h,t}.
  * Same quantity as the direct product, at headDim/hidden of its cost (one batched MatMul against
  * [heads, headDim, headDim]), which keeps the probe near the cost of a plain forward.
  */
 import { addGraphOutputs, cloneModel, GraphIndex, DataType, materialiseTensor, removeUnused, toNumber, type GraphProto, type ModelProto } from '@llm-bip/onnx-io';
 import type { LayerSpec, ModelSpec } from '@llm-bip/model';
 import { ScoringError } from '../errors.js';
-import { tapKey, type Tap, type TapTensor } from '../types.js';
-import type { WeightSource } from '../weights.js';
+import { tapKey, type ScoreCompute, type Tap, type TapTensor } from '../types.js';
 import { Emitter } from './emit.js';
 import { headGrams } from './head-gram.js';
 
@@ -44,9 +44,12 @@ export interface ProbeOptions {
    * would be batch x width² of output). For least-squares reconstruction.
    */
   moments?: MomentTap[];
+  /** the Gram matrices' session lines (EP, groups) */
+  onLog?: (line: string) => void;
 }
 
-export async function buildProbe(model: ModelProto, spec: ModelSpec, taps: Tap[], weights: WeightSource, opts: ProbeOptions = {}): Promise<ProbeModel> {
+/** `site.model` is the model `model` was loaded as (its initializers give the Gram matrices); `site.ep` and its budget run them. */
+export async function buildProbe(model: ModelProto, spec: ModelSpec, taps: Tap[], site: ScoreCompute, opts: ProbeOptions = {}): Promise<ProbeModel> {
   const probe = cloneModel(model);
   const graph = probe.graph;
   if (!graph) throw new ScoringError('the model has no graph');
@@ -67,10 +70,12 @@ export async function buildProbe(model: ModelProto, spec: ModelSpec, taps: Tap[]
     return name;
   };
 
-  // every Gram matrix the taps need, made in one go (one ORT session for all layers)
+  // every Gram matrix the taps need, made in one go (one ORT run per group of layers on the scoring EP)
   const grams = await headGrams(
+    spec,
     spec.layers.filter((l) => taps.some((t) => t.layer === l.index && HEAD_NORM_REDUCTIONS.has(t.reduction))),
-    weights,
+    site,
+    opts.onLog ? { onLog: opts.onLog } : {},
   );
   const headNorms = new Map<number, string>();
   const headNorm = (layer: LayerSpec): string => {

@@ -10,8 +10,7 @@ import { batchForFixedDims, fixedDimsOf, type InputMoments, type ModelSpec } fro
 import { chunk, createSession, makeTokenBatch, resolveEp, toFloat32, type EpChoice, type Session, type TokenBatch } from '@llm-bip/runtime';
 import { ScoringError } from '../errors.js';
 import { baseTaps, StatisticsAccumulator, uniqueTaps } from '../statistics.js';
-import type { Statistics, Tap } from '../types.js';
-import { modelWeights } from '../weights.js';
+import type { ScoreCompute, Statistics, Tap } from '../types.js';
 import { BlockwiseProbe, runSegments } from '../blockwise/run.js';
 import { describeSegment, formatBytes, probeOutputs, resolveBudget, scheduleByBudget, scheduleByCount, wholeModelBytes, type BlockSchedule, type MemoryBudget } from '../blockwise/schedule.js';
 import { buildProbe, type MomentTap, type ProbeModel } from './build-probe.js';
@@ -69,7 +68,7 @@ export async function collectStatistics(opts: CollectOptions): Promise<Statistic
   const seqLen = rows[0]!.length;
   const taps = uniqueTaps([...baseTaps(spec), ...opts.taps]);
   const loaded = await loadedOf(opts);
-  const probe = await buildProbe(loaded.model, spec, taps, modelWeights(loaded.model, loaded.dir));
+  const probe = await buildProbe(loaded.model, spec, taps, weightSite(loaded, opts), opts.onLog ? { onLog: opts.onLog } : {});
   const batchSize = batchSizeFor(graphInputs(loaded), spec, rows.length, seqLen, opts.batchSize ?? 8);
   const execution = chooseExecution(loaded, spec, probe, rows.length, seqLen, batchSize, opts);
   opts.onSchedule?.(execution.schedule);
@@ -120,7 +119,7 @@ export async function collectInputMoments(opts: MomentsOptions): Promise<Project
   const blockwiseAsked = opts.maxDeviceMemory !== undefined || opts.blocksPerSession !== undefined;
   // block by block needs every block in the probe: the base taps (tiny outputs) keep them all
   const taps = blockwiseAsked ? uniqueTaps(baseTaps(spec)) : [];
-  const probe = await buildProbe(loaded.model, spec, taps, modelWeights(loaded.model, loaded.dir), { moments: wanted });
+  const probe = await buildProbe(loaded.model, spec, taps, weightSite(loaded, opts), { moments: wanted, ...(opts.onLog ? { onLog: opts.onLog } : {}) });
   const sets = hold > 0 ? [rows.slice(0, rows.length - hold), rows.slice(rows.length - hold)] : [rows];
   const batchSize = setsBatchSize(loaded, spec, sets, opts.batchSize ?? 8);
   const acc = new MomentAccumulator(probe.moments, sets.length, seqLen);
@@ -199,6 +198,11 @@ function checkRows(rows: number[][]): void {
   if (rows.length === 0) throw new ScoringError('no calibration rows: sample some with sampleCalibration');
   const seqLen = rows[0]!.length;
   if (rows.some((r) => r.length !== seqLen)) throw new ScoringError('calibration rows differ in length: every row must have seqLen tokens (no padding)');
+}
+
+/** Where the probe's weight statistics (the head Gram matrices) run: the collection's EP, under its budget. */
+function weightSite(loaded: LoadedModel, opts: Pick<CollectOptions, 'ep' | 'threads' | 'maxDeviceMemory'>): ScoreCompute {
+  return { model: loaded, ...(opts.ep ? { ep: opts.ep } : {}), ...(opts.threads ? { threads: opts.threads } : {}), ...(opts.maxDeviceMemory !== undefined ? { maxDeviceMemory: opts.maxDeviceMemory } : {}) };
 }
 
 async function loadedOf(opts: { model?: LoadedModel; modelPath?: string }): Promise<LoadedModel> {

@@ -3,7 +3,6 @@ import { tempDir } from '@llm-bip/testing';
 import { loadModel } from '@llm-bip/onnx-io';
 import { hfNames, type LayerSpec } from '@llm-bip/model';
 import { tinyCase } from '../tiny-models.testutil.js';
-import { mulberry32 } from '../rng.js';
 import { modelWeights, type LinearWeight, type WeightSource } from '../weights.js';
 import { headGrams, hostHeadGram } from './head-gram.js';
 
@@ -19,11 +18,11 @@ function oOnly(w: LinearWeight): WeightSource {
 }
 
 describe('head Gram matrices', () => {
-  it.each(['float32', 'float16'] as const)('ORT float64 MatMul gives the JavaScript float64 values bit for bit, which match G_h = W_h^T W_h from the HF weights (%s)', async (dtype) => {
+  it.each(['float32', 'float16'] as const)('ORT float64 MatMul on the scoring EP, W_o from the model initializers, gives the JavaScript float64 values bit for bit, which match G_h = W_h^T W_h from the HF weights (%s)', async (dtype) => {
     const c = await tinyCase(tmp.dir, `m-${dtype}`, { seed: 11, hiddenSize: 48, numLayers: 2, numHeads: 4, numKvHeads: 2, intermediateSize: 40, vocabSize: 64 }, dtype);
     const loaded = await loadModel(c.onnxPath);
     const weights = modelWeights(loaded.model, loaded.dir);
-    const grams = await headGrams(c.spec.layers, weights);
+    const grams = await headGrams(c.spec, c.spec.layers, { model: loaded, ep: 'cpu' });
     expect([...grams.keys()]).toEqual([0, 1]);
     for (const layer of c.spec.layers) {
       const host = await hostHeadGram(layer, weights);
@@ -46,31 +45,11 @@ describe('head Gram matrices', () => {
     }
   });
 
-  it('agrees bit for bit at a wide o_proj (long float64 sums) and handles several head shapes in one session', async () => {
-    const r = mulberry32(3);
-    const wide = (H: number, D: number, out: number): LinearWeight => ({
-      inFeatures: H * D,
-      outFeatures: out,
-      data: Float32Array.from({ length: H * D * out }, () => (r() - 0.5) * 0.05),
-    });
-    const shapes = [
-      { H: 4, D: 64, out: 3072 },
-      { H: 2, D: 32, out: 500 },
-    ];
-    for (const { H, D, out } of shapes) {
-      const w = wide(H, D, out);
-      const layer = { index: 0, numHeads: H, headDim: D, o: { weight: 'o', outAxis: 1 } } as unknown as LayerSpec;
-      const ort = (await headGrams([layer], oOnly(w))).get(0)!;
-      expect(ort.length).toBe(H * D * D);
-      expect(ort).toEqual(await hostHeadGram(layer, oOnly(w)));
-    }
-  });
+  // wide o_proj, both stored layouts, fp16: weight-stats.test.ts
 
-  it('refuses an o_proj whose inputs are not numHeads x headDim, naming the layer; no layers, no session', async () => {
+  it('the reference refuses an o_proj whose inputs are not numHeads x headDim, naming the layer', async () => {
     const layer = { index: 3, numHeads: 4, headDim: 8, o: { weight: 'o', outAxis: 1 } } as unknown as LayerSpec;
     const w: LinearWeight = { inFeatures: 30, outFeatures: 16, data: new Float32Array(30 * 16) };
-    await expect(headGrams([layer], oOnly(w))).rejects.toThrow(/layer 3: o_proj takes 30 inputs, expected numHeads\*headDim = 32/);
-    await expect(hostHeadGram(layer, oOnly(w))).rejects.toThrow(/layer 3: o_proj takes 30 inputs/);
-    expect((await headGrams([], oOnly(w))).size).toBe(0);
+    await expect(hostHeadGram(layer, oOnly(w))).rejects.toThrow(/layer 3: o_proj takes 30 inputs, expected numHeads\*headDim = 32/);
   });
 });

@@ -12,7 +12,6 @@ import { chunk, createSession, forwardFeeds, makeTokenBatch, type EpChoice, type
 import { llmBip } from '../criteria/llm-bip.js';
 import { baseTaps, uniqueTaps } from '../statistics.js';
 import type { Tap } from '../types.js';
-import { modelWeights } from '../weights.js';
 import { buildProbe } from './build-probe.js';
 import { batchSizeFor } from './collect.js';
 import { probeFeeds } from './feeds.js';
@@ -53,12 +52,12 @@ export async function probeOverhead(modelPath: string, tokens: number[][], ep: E
   const loaded = await loadModel(modelPath);
   const spec = opts.spec ?? recogniseModel(loaded.model);
   const taps = uniqueTaps([...baseTaps(spec), ...(opts.taps ?? llmBip.taps(spec))]);
-  const weights = modelWeights(loaded.model, loaded.dir);
   const files: ProbeFile[] = [];
   const sessions: Session[] = [];
   try {
-    const probe = await buildProbe(loaded.model, spec, taps, weights);
-    const full = await buildProbe(loaded.model, spec, taps, weights, { keepModelOutputs: true });
+    const site = { model: loaded, ep, ...(opts.threads ? { threads: opts.threads } : {}) };
+    const probe = await buildProbe(loaded.model, spec, taps, site);
+    const full = await buildProbe(loaded.model, spec, taps, site, { keepModelOutputs: true });
     files.push(await writeProbeFile(probe.model, loaded.dir), await writeProbeFile(full.model, loaded.dir));
     const sessOpts = { ep, ...(opts.threads ? { threads: opts.threads } : {}) };
     const plain = await createSession(modelPath, sessOpts);
