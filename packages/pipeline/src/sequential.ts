@@ -25,7 +25,8 @@
  * zero (refit rows where reconstructed) and the bias added (scoring's patchSegment): the same function
  * as the pruned model's block, so what follows sees what it will see after surgery. Each run computes
  * only the taps and moments it is for (patchSegment's keepTaps). Cost: one block run more per block whose
- * attention is cut, three instead of two.
+ * attention is cut, three instead of two; measured on bip-llama-small at 50 % with reconstruction (6 of 8
+ * blocks lose heads, 64 x 128 rows, CPU) 87 s -> 91 s for the pass, the fits included.
  *
  * The written model is made by ordinary surgery from the resulting plan, with the compensation
  * statistics (every block's, on its pruned inputs; the FFN half's with the block's attention pruned) or
