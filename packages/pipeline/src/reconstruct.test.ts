@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTinyLlama, referenceForward, tempDir, type LayerActivations } from '@llm-bip/testing';
+import { buildTinyLlama, referenceForward, referenceInputMoments, tempDir, type LayerActivations } from '@llm-bip/testing';
 import { loadHfWeightsFloat64, PLAN_FORMAT, planModelShape, range, type InputMoments, type LlamaConfig, type PruningPlan } from '@llm-bip/model';
 import { createSession, makeTokenBatch, toFloat32 } from '@llm-bip/runtime';
 import type { CalibrationSet } from '@llm-bip/scoring';
@@ -38,17 +38,7 @@ function planFor(m: ModelInput): PruningPlan {
 function referenceMoments(config: LlamaConfig, weights: Map<string, Float64Array>, rows: number[][]): Array<{ attention: InputMoments; ffn: InputMoments }> {
   const acts: LayerActivations[] = [];
   referenceForward(config, weights, rows, { capture: (l, a) => (acts[l] = a) });
-  const of = (x: Float64Array, n: number): InputMoments => {
-    const N = x.length / n;
-    const gram = new Float64Array(n * n);
-    const sum = new Float64Array(n);
-    for (let t = 0; t < N; t++) for (let i = 0; i < n; i++) {
-      sum[i]! += x[t * n + i]!;
-      for (let j = 0; j < n; j++) gram[i * n + j]! += x[t * n + i]! * x[t * n + j]!;
-    }
-    return { tokens: N, gram, sum };
-  };
-  return acts.map((a) => ({ attention: of(a.z, config.numHeads * config.headDim), ffn: of(a.s, config.intermediateSize) }));
+  return acts.map((a) => ({ attention: referenceInputMoments(a.z, config.numHeads * config.headDim), ffn: referenceInputMoments(a.s, config.intermediateSize) }));
 }
 
 describe('reconstruction end to end (tiny GQA model, fp32)', () => {

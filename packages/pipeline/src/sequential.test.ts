@@ -1,15 +1,15 @@
 /**
  * Sequential pruning on a tiny GQA model, against the float64 reference forward (tooling/testing):
  * with nothing pruned it is the one-shot run; block l's inputs are the outputs of the pruned blocks
- * 0..l-1 (mean compensation or least-squares fits); the written model computes what the plan and its
- * biases say.
+ * 0..l-1 (mean compensation or least-squares fits); block l's FFN is measured, chosen and fit with
+ * block l's attention already pruned; the written model computes what the plan and its biases say.
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTinyLlama, fixtures, referenceForward, tempDir, type LayerActivations } from '@llm-bip/testing';
+import { buildTinyLlama, fixtures, referenceForward, referenceInputMoments, tempDir, type LayerActivations } from '@llm-bip/testing';
 import { loadHfWeightsFloat64, planModelShape, type LlamaConfig, type PruningPlan } from '@llm-bip/model';
 import { createSession, makeTokenBatch, toFloat32, type OrtTensor } from '@llm-bip/runtime';
-import { tapValues, type CalibrationSet, type Statistics } from '@llm-bip/scoring';
+import { tapValues, type CalibrationSet, type ProjectionMoments, type Statistics } from '@llm-bip/scoring';
 import { removedProjectionInputs, type Reconstruction } from '@llm-bip/surgery';
 import { loadModelInput, planFromScores, pruneTo, scoreModel, sequentialPrune, type ModelInput } from './index.js';
 import { checkSequential } from './sequential.js';
@@ -67,6 +67,47 @@ function prunedWeights(m: ModelInput, config: LlamaConfig, hf: Map<string, Float
     out.set(`${name}.bias`, bias);
   }
   return out;
+}
+
+/** The pruned weights with block `layer`'s attention as it was (dense o_proj, no bias): what its FFN saw before the attention was pruned. */
+function withDenseAttention(weights: Map<string, Float64Array>, hf: Map<string, Float64Array>, layer: number): Map<string, Float64Array> {
+  const out = new Map(weights);
+  out.set(`model.layers.${layer}.self_attn.o_proj.weight`, hf.get(`model.layers.${layer}.self_attn.o_proj.weight`)!);
+  out.delete(`model.layers.${layer}.self_attn.o_proj.bias`);
+  return out;
+}
+
+/**
+ * Stage (b) against the float64 reference forward of the final weights `want` (block l's down_proj cut
+ * does not reach its own input, so `want`'s s at block l is the FFN of block l with its attention pruned):
+ * every block's ffnAct taps (sum, and llm-bip's sumAbs), and its channels, the best by llm-bip's exact
+ * score ||W_down[:,k]|| mean_t |s_tk| on those activations. Returns a block whose attention was cut.
+ */
+function expectFfnOnPrunedAttention(config: LlamaConfig, hf: Map<string, Float64Array>, want: Map<string, Float64Array>, rows: number[][], plan: PruningPlan, stats: Statistics): number {
+  const I = config.intermediateSize;
+  const H = config.hiddenSize;
+  const acts: LayerActivations[] = [];
+  referenceForward(config, want, rows, { capture: (l, a) => (acts[l] = a) });
+  for (let l = 0; l < config.numLayers; l++) {
+    const s = acts[l]!.s;
+    const sum = referenceInputMoments(s, I).sum;
+    const sumAbs = referenceInputMoments(s.map(Math.abs), I).sum;
+    // float32 graph sums of 8 x 16 tokens against float64: measured below 1e-6 of the largest
+    expect(worstRelative(tapValues(stats, { layer: l, tensor: 'ffnAct', reduction: 'sum' }, 'test'), sum), `block ${l} ffnAct sum`).toBeLessThan(1e-5);
+    expect(worstRelative(tapValues(stats, { layer: l, tensor: 'ffnAct', reduction: 'sumAbs' }, 'test'), sumAbs), `block ${l} ffnAct sumAbs`).toBeLessThan(1e-5);
+    const down = hf.get(`model.layers.${l}.mlp.down_proj.weight`)!; // [out, in]
+    const score = Array.from({ length: I }, (_, k) => Math.hypot(...Array.from({ length: H }, (_, o) => down[o * I + k]!)) * sumAbs[k]!);
+    const keep = plan.layers[l]!.keepChannels;
+    const best = score.map((v, k) => [v, k] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, keep.length).map(([, k]) => k).sort((a, b) => a - b);
+    expect(keep, `block ${l} channels`).toEqual(best);
+  }
+  const cut = plan.layers.findIndex((lp) => lp.keepKvHeads.length < config.numKvHeads);
+  expect(cut, 'a block whose attention is cut').toBeGreaterThanOrEqual(0);
+  // and not what the FFN sees under the block's dense attention (one run per block did that)
+  const before: LayerActivations[] = [];
+  referenceForward(config, withDenseAttention(want, hf, cut), rows, { capture: (l, a) => (before[l] = a) });
+  expect(worstRelative(tapValues(stats, { layer: cut, tensor: 'ffnAct', reduction: 'sum' }, 'test'), referenceInputMoments(before[cut]!.s, I).sum)).toBeGreaterThan(1e-3);
+  return cut;
 }
 
 describe('sequential pruning (tiny GQA model, fp32, 3 blocks)', () => {
@@ -138,6 +179,8 @@ describe('sequential pruning (tiny GQA model, fp32, 3 blocks)', () => {
     const dense: LayerActivations[] = [];
     referenceForward(config, hf, rows, { capture: (l, a) => (dense[l] = a) });
     expect(worstRelative(seen.inputs[2]!, dense[2]!.x)).toBeGreaterThan(1e-3);
+    // each block's FFN taps and channels come from the run with its attention pruned and compensated
+    expectFfnOnPrunedAttention(config, hf, want, rows, seq.plan, seq.statistics);
 
     // the written model: logits of the plan's weights and the pass's compensation
     const out = await pruneTo(m, { plan: seq.plan, outPath: join(tmp.dir, 'seq-comp', 'model.onnx'), compensation: seq.statistics });
@@ -148,7 +191,8 @@ describe('sequential pruning (tiny GQA model, fp32, 3 blocks)', () => {
     const { scores } = await scoreModel(m, { calibration, ep: 'cpu' });
     const oneShot = planFromScores(scores, planModelShape(m.spec, ''), { ratio: 0.4 });
     const seen = capture();
-    const seq = await sequentialPrune(m, calibration, { plan: oneShot, scores, reconstruct: { lambda: 'auto', holdout: 0.25 }, ep: 'cpu', batchSize: 3 }, { onBlockInput: seen.onBlockInput });
+    const used: ProjectionMoments[] = [];
+    const seq = await sequentialPrune(m, calibration, { plan: oneShot, scores, reconstruct: { lambda: 'auto', holdout: 0.25 }, ep: 'cpu', batchSize: 3 }, { onBlockInput: seen.onBlockInput, onMoments: (x) => used.push(x) });
     try {
       const rec = seq.reconstruction!;
       expect(rec.summary()).toMatchObject({ method: 'least-squares', lambda: 'auto', holdoutSamples: 2, sequential: true });
@@ -156,6 +200,30 @@ describe('sequential pruning (tiny GQA model, fp32, 3 blocks)', () => {
       const acts: LayerActivations[] = [];
       referenceForward(config, want, rows, { capture: (l, a) => (acts[l] = a) });
       for (let l = 0; l < SHAPE.numLayers; l++) expect(worstRelative(seen.inputs[l]!, acts[l]!.x), `block ${l}`).toBeLessThan(1e-5);
+
+      // the moments each fit used: o_proj's of the dense attention, down_proj's with the attention pruned and
+      // refit, i.e. of `want` in both cases, rows 0..5 fitted and rows 6..7 held out
+      const cuts = removedProjectionInputs(m.spec, seq.plan);
+      expect(used.map((x) => `${x.layer}.${x.tensor}`)).toEqual(cuts.map((c) => `${c.layer}.${c.block === 'attention' ? 'attnContext' : 'ffnAct'}`));
+      const split = (rows.length - 2) * 16;
+      for (const x of used) {
+        const a = acts[x.layer]!;
+        const [act, width] = x.tensor === 'ffnAct' ? [a.s, SHAPE.intermediateSize] : [a.z, config.numHeads * config.headDim];
+        for (const [part, ref] of [
+          [x.train, referenceInputMoments(act, width, 0, split)],
+          [x.holdout!, referenceInputMoments(act, width, split)],
+        ] as const) {
+          expect(part.tokens).toBe(ref.tokens);
+          // float32 Gram sums of 3 x 16 tokens per batch against float64: measured below 1e-6 of the largest entry
+          expect(worstRelative(part.gram, ref.gram), `block ${x.layer} ${x.tensor} gram`).toBeLessThan(1e-5);
+          expect(worstRelative(part.sum, ref.sum), `block ${x.layer} ${x.tensor} sum`).toBeLessThan(1e-5);
+        }
+      }
+      const cut = expectFfnOnPrunedAttention(config, hf, want, rows, seq.plan, seq.statistics);
+      const ffn = used.find((x) => x.layer === cut && x.tensor === 'ffnAct')!;
+      const before: LayerActivations[] = [];
+      referenceForward(config, withDenseAttention(want, hf, cut), rows, { capture: (l, a) => (before[l] = a) });
+      expect(worstRelative(ffn.train.gram, referenceInputMoments(before[cut]!.s, SHAPE.intermediateSize, 0, split).gram)).toBeGreaterThan(1e-3);
       const out = await pruneTo(m, { plan: seq.plan, outPath: join(tmp.dir, 'seq-recon', 'model.onnx'), reconstruction: rec });
       expect(out.record.reconstruction).toMatchObject({ sequential: true });
       await expectLogits(out.modelPath, config, want);

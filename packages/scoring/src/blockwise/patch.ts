@@ -20,10 +20,13 @@ export interface ProjectionPatch {
 }
 
 /**
- * `carriedOnly`: the patched segment computes only what it hands on (its taps and every node that feeds
- * only them are dropped): running a pruned block for its output needs no statistics.
+ * `keepTaps`: the patched segment computes what it hands on and only these of its tap outputs (probe
+ * output names); the other taps and every node that feeds only them are dropped. `[]`: only what it
+ * hands on (running a pruned block for its output needs no statistics). With no patches, it only trims
+ * the taps: sequential pruning runs one block several times and each run fetches part of them (ORT
+ * computes every graph output, fetched or not).
  */
-export function patchSegment(seg: ProbeSegment, patches: readonly ProjectionPatch[], opts: { carriedOnly?: boolean } = {}): ProbeSegment {
+export function patchSegment(seg: ProbeSegment, patches: readonly ProjectionPatch[], opts: { keepTaps?: readonly string[] } = {}): ProbeSegment {
   const initializers = new Map(seg.initializers.map((t) => [t.name ?? '', t]));
   let nodes = seg.nodes;
   const extra: TensorProto[] = [];
@@ -50,9 +53,15 @@ export function patchSegment(seg: ProbeSegment, patches: readonly ProjectionPatc
   let tapOutputs = seg.tapOutputs;
   // nodes with subgraphs read outer tensors implicitly: keep such a segment whole
   const hasSubgraph = nodes.some((n) => (n.attribute ?? []).some((a) => a.g || (a.graphs?.length ?? 0) > 0));
-  if (opts.carriedOnly && seg.carriedOut.length === 0) throw new ScoringError(`segment ${seg.index} hands nothing on: there is nothing to run it for`);
-  if (opts.carriedOnly && !hasSubgraph) {
-    const needed = new Set(seg.carriedOut);
+  const keepTaps = opts.keepTaps;
+  if (keepTaps) {
+    const unknown = keepTaps.filter((n) => !seg.tapOutputs.some((t) => t.name === n));
+    if (unknown.length) throw new ScoringError(`segment ${seg.index} computes no tap output ${unknown.map((n) => `"${n}"`).join(', ')} to keep`);
+    if (seg.carriedOut.length === 0 && keepTaps.length === 0) throw new ScoringError(`segment ${seg.index} hands nothing on and no tap is kept: there is nothing to run it for`);
+    tapOutputs = seg.tapOutputs.filter((t) => keepTaps.includes(t.name ?? ''));
+  }
+  if (keepTaps && !hasSubgraph) {
+    const needed = new Set([...seg.carriedOut, ...keepTaps]);
     const kept: NodeProto[] = [];
     for (let i = nodes.length - 1; i >= 0; i--) {
       const n = nodes[i]!;
@@ -62,7 +71,6 @@ export function patchSegment(seg: ProbeSegment, patches: readonly ProjectionPatc
     }
     nodes = kept.reverse();
     inits = inits.filter((t) => needed.has(t.name ?? ''));
-    tapOutputs = [];
   }
   return { ...seg, nodes, initializers: inits, tapOutputs };
 }
