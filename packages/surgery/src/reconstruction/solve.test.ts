@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { InputMoments } from '@llm-bip/model';
-import { mulberry32 } from '@llm-bip/testing';
+import { mulberry32, referenceInputMoments as momentsOf } from '@llm-bip/testing';
 import { compensationBias } from '../compensation.js';
 import { DEFAULT_ALPHAS, ErrorMeter, chooseAlpha, choleskyInPlace, choleskySolveInPlace, complementOf, fitProjection, reconstructProjection, type DenseWeight } from './solve.js';
 
@@ -23,18 +23,6 @@ function tokens(seed: number, N: number, n: number, rank = n): Float64Array {
   return x;
 }
 
-function momentsOf(x: Float64Array, n: number, from = 0, to = x.length / n): InputMoments {
-  const gram = new Float64Array(n * n);
-  const sum = new Float64Array(n);
-  for (let t = from; t < to; t++) {
-    for (let i = 0; i < n; i++) {
-      const xi = x[t * n + i]!;
-      sum[i]! += xi;
-      for (let j = 0; j < n; j++) gram[i * n + j]! += xi * x[t * n + j]!;
-    }
-  }
-  return { tokens: to - from, gram, sum };
-}
 
 function weight(seed: number, n: number, m: number): DenseWeight {
   const next = mulberry32(seed);
