@@ -21,6 +21,15 @@ export async function tinyCase(dir: string, name: string, shape: TinyLlamaShape,
 }
 
 /** Every layer's activations of the float64 reference forward. */
+/** The probe tests' three models: MHA, GQA with KV cache, and fp16 (2 layers each). */
+export async function probeTinyCases(dir: string): Promise<TinyCase[]> {
+  return [
+    await tinyCase(dir, 'mha', { seed: 1, hiddenSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 4, intermediateSize: 48, vocabSize: 64 }),
+    await tinyCase(dir, 'gqa-kv', { seed: 2, hiddenSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 2, intermediateSize: 40, vocabSize: 64 }, 'float32', true),
+    await tinyCase(dir, 'fp16', { seed: 3, hiddenSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 2, intermediateSize: 40, vocabSize: 64 }, 'float16'),
+  ];
+}
+
 export function captureAll(c: { config: LlamaConfig; weights: Map<string, Float64Array> }, rows: number[][]): LayerActivations[] {
   const acts: LayerActivations[] = [];
   referenceForward(c.config, c.weights, rows, { capture: (l, a) => (acts[l] = a) });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '@llm-bip/testing';
 import { collectStatistics } from './collect.js';
-import { captureAll, tinyCase, tokenRows, type TinyCase } from '../tiny-models.testutil.js';
+import { captureAll, probeTinyCases, tokenRows, type TinyCase } from '../tiny-models.testutil.js';
 import { directStats, worstRelative } from '../direct-stats.testutil.js';
 import { listCriteria } from '../criteria/registry.js';
 import { baseTaps, uniqueTaps } from '../statistics.js';
@@ -21,9 +21,7 @@ describe('probe statistics equal a float64 computation from the reference forwar
   const cases: TinyCase[] = [];
   const rows = tokenRows(5, 12, 64, 11);
   beforeAll(async () => {
-    cases.push(await tinyCase(tmp.dir, 'mha', { seed: 1, hiddenSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 4, intermediateSize: 48, vocabSize: 64 }));
-    cases.push(await tinyCase(tmp.dir, 'gqa-kv', { seed: 2, hiddenSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 2, intermediateSize: 40, vocabSize: 64 }, 'float32', true));
-    cases.push(await tinyCase(tmp.dir, 'fp16', { seed: 3, hiddenSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 2, intermediateSize: 40, vocabSize: 64 }, 'float16'));
+    cases.push(...(await probeTinyCases(tmp.dir)));
   });
 
   it('for every tap kind, on MHA, GQA with KV cache and fp16 models', async () => {
