@@ -165,8 +165,10 @@ export async function weightStatistics(spec: ModelSpec, site: ScoreCompute, stat
   const budget = site.maxDeviceMemory === undefined ? undefined : resolveBudget(site.maxDeviceMemory, ep);
   const groups = gramGroups(resolveItems(site.model.model, spec, stats), budget?.bytes, budget ? epMemoryProfile(budget.ep) : undefined, 'the weight statistics');
   if (groups.length > 1) log(`weight statistics: ${groups.length} sessions of layers (${budget!.source}: ${formatBytes(budget!.bytes!)})`);
+  // said before each run, even a single one: at 7B width on a CPU EP a run takes seconds with no other line
+  const what = [...new Set(stats.map((s) => (s.kind === 'headGram' ? 'head Gram matrices' : `${s.projection} input norms`)))].join(', ');
   for (const [g, group] of groups.entries()) {
-    if (groups.length > 1) log(`weight statistics: session ${g + 1}/${groups.length}, ${group.label}: weights ${formatBytes(group.weightBytes)}, estimate ${formatBytes(group.totalBytes)}`);
+    log(`weight statistics (${what}): session ${g + 1}/${groups.length}, ${group.label}: weights ${formatBytes(group.weightBytes)}, estimate ${formatBytes(group.totalBytes)}`);
     await runGroup(site.model, group, { ep, ...(site.threads ? { threads: site.threads } : {}), ...(g === 0 && opts.onLog ? { onLog: (l: string) => log(`weight statistics: ${l}`) } : {}) }, values);
   }
   return new WeightStatistics(values);
