@@ -208,7 +208,7 @@ function installSignalHandlers(
 ): () => void {
   let timer: NodeJS.Timeout | undefined;
   const forceExit = (e: InterruptedError, sig: 'SIGINT' | 'SIGTERM'): never => {
-    cleanup.removeAll();
+    cleanup.removeAll({ settleMs: 1000 });
     stderr.write(`\nllm-bip: ${e.message}\n`);
     if (sessionWorkInFlight()) endBySignal(sig);
     process.exit(e.exitCode);
