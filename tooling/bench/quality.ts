@@ -38,6 +38,10 @@ export interface MethodSpec {
   reconstruct?: { lambda: 'auto' | number; samples?: number };
   /** sequential pruning: the plan's allocation, each block rescored (and compensated or refit) on the pruned blocks' outputs */
   sequential?: boolean;
+  /** sequential only: which groups a block keeps, by the criterion (default) or by reconstruction loss */
+  select?: 'criterion' | 'reconstruction';
+  /** its ridge */
+  selectAlpha?: number;
 }
 
 /** The rows of the quality table, in display order. */
@@ -90,6 +94,8 @@ function reconstructionMethods(): MethodSpec[] {
     ...[1e-4, 1e-2, 1].map((a) => ({ id: `llm-bip-global-kind-recon-a${a}`, label: `ablation: global-kind + reconstruction, fixed alpha ${a}`, ...gk, reconstruct: { lambda: a } })),
     { id: 'llm-bip-global-kind-comp-seq', label: 'llm-bip, global-kind + compensation, sequential', criterion: 'llm-bip', allocation: 'global-kind', compensate: true, sequential: true },
     { id: 'llm-bip-global-kind-recon-seq', label: 'llm-bip, global-kind + reconstruction, sequential', ...gk, reconstruct: { lambda: 'auto' }, sequential: true },
+    { id: 'llm-bip-global-kind-recon-seq-fitsel', label: 'llm-bip global-kind allocation, kept groups chosen by reconstruction loss, sequential', ...gk, reconstruct: { lambda: 'auto' }, sequential: true, select: 'reconstruction' },
+    ...[0.1, 1].map((a) => ({ id: `llm-bip-global-kind-recon-seq-fitsel-a${a}`, label: `ablation: kept groups chosen by reconstruction loss, selection ridge ${a}`, ...gk, reconstruct: { lambda: 'auto' as const }, sequential: true, select: 'reconstruction' as const, selectAlpha: a })),
     { id: 'flap-recon-seq', label: 'flap, AL-AM + reconstruction, sequential', criterion: 'flap', allocation: 'al-am', compensate: false, reconstruct: { lambda: 'auto' }, sequential: true },
     { id: 'wanda-sp-recon-seq', label: 'wanda-sp, uniform + reconstruction, sequential', criterion: 'wanda-sp', allocation: 'uniform', compensate: false, reconstruct: { lambda: 'auto' }, sequential: true },
     { id: 'llm-bip-global-kind-recon-512', label: 'ablation: global-kind + reconstruction from 512 samples (plan from 128)', ...gk, reconstruct: { lambda: 'auto', samples: 512 } },
@@ -389,6 +395,8 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
               ...calib,
               compensate: m.compensate,
               ...(m.reconstruct ? { reconstruct: { lambda: m.reconstruct.lambda } } : {}),
+              ...(m.select ? { select: m.select } : {}),
+              ...(m.selectAlpha !== undefined ? { selectAlpha: m.selectAlpha } : {}),
             });
             row.planSha256 = planHash(seqPlan);
           } else {

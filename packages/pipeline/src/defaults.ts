@@ -26,6 +26,8 @@ export const DEFAULTS = {
     alphas: DEFAULT_ALPHAS,
     /** fraction of the calibration rows held out to choose the ridge (the last ones) */
     holdout: 0.125,
+    /** ridge of the greedy choice of kept groups by reconstruction loss (select: 'reconstruction'), relative as `alphas` */
+    selectAlpha: 1e-2,
     /** float64 moments held at once; layers are collected a few per probe pass to stay under it */
     memoryBytes: 4 * 1024 ** 3,
   },

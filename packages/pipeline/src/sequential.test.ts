@@ -10,8 +10,9 @@ import { buildTinyLlama, fixtures, referenceForward, referenceInputMoments, temp
 import { loadHfWeightsFloat64, planModelShape, type LlamaConfig, type PruningPlan } from '@llm-bip/model';
 import { createSession, makeTokenBatch, toFloat32, type OrtTensor } from '@llm-bip/runtime';
 import { tapValues, type CalibrationSet, type ProjectionMoments, type Statistics } from '@llm-bip/scoring';
-import { removedProjectionInputs, type Reconstruction } from '@llm-bip/surgery';
+import { removalOrder, removedProjectionInputs, type Reconstruction } from '@llm-bip/surgery';
 import { loadModelInput, planFromScores, pruneTo, scoreModel, sequentialPrune, type ModelInput } from './index.js';
+import { DEFAULTS } from './defaults.js';
 import { checkSequential } from './sequential.js';
 
 const tmp = tempDir('pipeline-sequential-');
@@ -226,6 +227,50 @@ describe('sequential pruning (tiny GQA model, fp32, 3 blocks)', () => {
       expect(worstRelative(ffn.train.gram, referenceInputMoments(before[cut]!.s, SHAPE.intermediateSize, 0, split).gram)).toBeGreaterThan(1e-3);
       const out = await pruneTo(m, { plan: seq.plan, outPath: join(tmp.dir, 'seq-recon', 'model.onnx'), reconstruction: rec });
       expect(out.record.reconstruction).toMatchObject({ sequential: true });
+      await expectLogits(out.modelPath, config, want);
+    } finally {
+      seq.reconstruction?.dispose();
+    }
+  });
+
+  it('select: reconstruction keeps the allocated counts, chosen by the greedy refit loss on the moments the fits use', async () => {
+    const { scores } = await scoreModel(m, { calibration, ep: 'cpu' });
+    const oneShot = planFromScores(scores, planModelShape(m.spec, ''), { ratio: 0.4 });
+    await expect(sequentialPrune(m, calibration, { plan: oneShot, scores, select: 'reconstruction', ep: 'cpu' })).rejects.toThrow(/needs the reconstruction: add --reconstruct/);
+    const used: ProjectionMoments[] = [];
+    const reconstruct = { lambda: 'auto' as const, holdout: 0.25 };
+    const seq = await sequentialPrune(m, calibration, { plan: oneShot, scores, reconstruct, select: 'reconstruction', ep: 'cpu', batchSize: 3 }, { onMoments: (x) => used.push(x) });
+    const byCriterion = await sequentialPrune(m, calibration, { plan: oneShot, scores, reconstruct, ep: 'cpu', batchSize: 3 });
+    byCriterion.reconstruction?.dispose();
+    try {
+      const H = config.hiddenSize;
+      const rep = config.numHeads / config.numKvHeads;
+      seq.plan.layers.forEach((lp, l) => {
+        const alloc = oneShot.layers[l]!;
+        expect(lp.keepKvHeads.length, `layer ${l}`).toBe(alloc.keepKvHeads.length);
+        expect(lp.keepChannels.length, `layer ${l}`).toBe(alloc.keepChannels.length);
+        for (const [kind, tensor, name, count, kept] of [
+          ['heads', 'attnContext', 'self_attn.o_proj', config.numKvHeads, lp.keepKvHeads],
+          ['channels', 'ffnAct', 'mlp.down_proj', SHAPE.intermediateSize, lp.keepChannels],
+        ] as const) {
+          if (kept.length === count) continue;
+          const x = used.find((u) => u.layer === l && u.tensor === tensor)!;
+          // the HF weight [out][in] as [in][out]; a KV group owns rep query heads of headDim inputs each
+          const w = hf.get(`model.layers.${l}.${name}.weight`)!;
+          const n = w.length / H;
+          const data = new Float64Array(n * H);
+          for (let o = 0; o < H; o++) for (let i = 0; i < n; i++) data[i * H + o] = w[o * n + i]!;
+          const size = kind === 'heads' ? rep * config.headDim : 1;
+          const groups = Array.from({ length: count }, (_, g) => Array.from({ length: size }, (_, k) => g * size + k));
+          const order = removalOrder({ inFeatures: n, outFeatures: H, data }, x.train, groups, count - kept.length, DEFAULTS.reconstruction.selectAlpha);
+          expect([...kept], `layer ${l} ${kind}`).toEqual(Array.from({ length: count }, (_, g) => g).filter((g) => !order.removed.includes(g)));
+        }
+        expect(lp.keepHeads).toEqual(lp.keepKvHeads.flatMap((g) => Array.from({ length: rep }, (_, r) => g * rep + r)));
+      });
+      // the choice is not the criterion's
+      expect(JSON.stringify(seq.plan.layers)).not.toEqual(JSON.stringify(byCriterion.plan.layers));
+      const want = prunedWeights(m, config, hf, seq.plan, { reconstruction: seq.reconstruction! });
+      const out = await pruneTo(m, { plan: seq.plan, outPath: join(tmp.dir, 'seq-fitsel', 'model.onnx'), reconstruction: seq.reconstruction! });
       await expectLogits(out.modelPath, config, want);
     } finally {
       seq.reconstruction?.dispose();

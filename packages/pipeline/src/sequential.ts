@@ -33,7 +33,7 @@
  * the reconstruction store of this pass.
  */
 import { cloneModel, encodeFloats, tensorDims, type TensorProto } from '@llm-bip/onnx-io';
-import { range, type LayerPlan, type PruningPlan } from '@llm-bip/model';
+import { groupOf, range, type LayerPlan, type PruningPlan } from '@llm-bip/model';
 import { type EpChoice, type Feeds, type OrtTensor } from '@llm-bip/runtime';
 import {
   baseTaps,
@@ -62,7 +62,7 @@ import {
   type Tap,
   type TapTensor,
 } from '@llm-bip/scoring';
-import { compensationBias, removedProjectionInputs, type ReconstructionStore } from '@llm-bip/surgery';
+import { compensationBias, removalOrder, removedProjectionInputs, type ReconstructionStore } from '@llm-bip/surgery';
 import { DEFAULTS } from './defaults.js';
 import { hooksOf, type PipelineHooks } from './hooks.js';
 import { holdoutRowsFor, newReconstructionStore, refitInto, type ReconstructRequest } from './reconstruct.js';
@@ -79,6 +79,14 @@ export interface SequentialRequest {
   compensate?: boolean;
   /** least-squares reconstruction of every pruned projection on its pruned inputs; none when absent */
   reconstruct?: ReconstructRequest;
+  /**
+   * Which groups a block keeps (the allocated number of them): 'criterion' (default) by the criterion's
+   * scores of the block; 'reconstruction' by the greedy least-loss removal for the refit (surgery's
+   * removalOrder on the projection's input moments; needs `reconstruct`).
+   */
+  select?: 'criterion' | 'reconstruction';
+  /** ridge of that choice, relative as the reconstruction's (DEFAULTS.reconstruction.selectAlpha) */
+  selectAlpha?: number;
   ep?: EpChoice;
   batchSize?: number;
   threads?: number;
@@ -111,6 +119,8 @@ export async function sequentialPrune(model: ModelInput, calibration: Calibratio
   const taps = uniqueTaps([...baseTaps(spec), ...criterion.taps(spec, options)]);
   const reconstruct = req.reconstruct;
   const compensate = !reconstruct && (req.compensate ?? DEFAULTS.compensate);
+  const selectByFit = req.select === 'reconstruction';
+  if (selectByFit && !reconstruct) throw new ScoringError('choosing the kept groups by reconstruction loss needs the reconstruction: add --reconstruct');
   const weights = modelWeights(loaded.model, loaded.dir);
   const probe = await buildProbe(loaded.model, spec, taps, { model: loaded, ep: req.ep ?? DEFAULTS.ep, ...(req.threads ? { threads: req.threads } : {}) }, {
     moments: reconstruct ? spec.layers.flatMap((l) => [{ layer: l.index, tensor: 'attnContext' as const }, { layer: l.index, tensor: 'ffnAct' as const }]) : [],
@@ -196,6 +206,29 @@ export async function sequentialPrune(model: ModelInput, calibration: Calibratio
       return reselectLayer(ls, req.plan.model, layer.index, { kvHeads: allocated.keepKvHeads.length, channels: allocated.keepChannels.length });
     };
     const cutsOf = (lp: LayerPlan) => removedProjectionInputs(spec, { ...req.plan, layers: [lp] });
+    /** The allocated number of `kind` groups of a layer, those whose removal the refit loses least to (select: 'reconstruction'). */
+    const keptByFit = async (lp: LayerPlan, kind: 'heads' | 'channels', moments: ProjectionMoments[]): Promise<LayerPlan> => {
+      const layer = spec.layers[lp.layer]!;
+      const count = kind === 'heads' ? layer.numKvHeads : layer.intermediateSize;
+      const keep = kind === 'heads' ? lp.keepKvHeads.length : lp.keepChannels.length;
+      if (keep === count) return lp;
+      const tensor = kind === 'heads' ? 'attnContext' : 'ffnAct';
+      const m = moments.find((x) => x.layer === lp.layer && x.tensor === tensor);
+      if (!m) throw new ScoringError(`layer ${lp.layer}: no ${tensor} moments to choose its ${kind} by`);
+      const role = kind === 'heads' ? 'o' : 'down';
+      const groups = range(count).map((g) => groupOf(spec, lp.layer, kind, g).slices.find((s) => s.role === role)!.indices);
+      const w = await weights.linear(kind === 'heads' ? layer.o : layer.down);
+      const order = removalOrder(w, m.train, groups, count - keep, req.selectAlpha ?? DEFAULTS.reconstruction.selectAlpha, `layer ${lp.layer} ${role}_proj`);
+      // removed first = lowest score; every kept group above them
+      const rank = new Array<number>(count).fill(count);
+      order.removed.forEach((g, i) => (rank[g] = i));
+      // reselectLayer on these ranks (the other kind left whole there; only this kind's choice is taken)
+      const chosen =
+        kind === 'heads'
+          ? reselectLayer({ layer: lp.layer, heads: rank, channels: null }, req.plan.model, lp.layer, { kvHeads: keep, channels: layer.intermediateSize })
+          : reselectLayer({ layer: lp.layer, heads: null, channels: rank }, req.plan.model, lp.layer, { kvHeads: layer.numKvHeads, channels: keep });
+      return kind === 'heads' ? { ...lp, keepHeads: chosen.keepHeads, keepKvHeads: chosen.keepKvHeads } : { ...lp, keepChannels: chosen.keepChannels };
+    };
 
     for (const layer of spec.layers) {
       const l = layer.index;
@@ -206,7 +239,8 @@ export async function sequentialPrune(model: ModelInput, calibration: Calibratio
 
       // (a) the dense block: every tap; o_proj's input moments (and down_proj's, when the attention stays whole)
       const dense = await runBlock(seg, [], () => true, [...momentsOf('attnContext'), ...(attnCut[l] ? [] : momentsOf('ffnAct'))]);
-      const first = await scoreLayer(dense.statistics, layer);
+      let first = await scoreLayer(dense.statistics, layer);
+      if (selectByFit) first = await keptByFit(first, 'heads', dense.moments);
       const attnPatches: ProjectionPatch[] = [];
       for (const c of cutsOf(first)) if (c.block === 'attention') attnPatches.push(await patchFor(c, dense.statistics, dense.moments));
 
@@ -221,6 +255,7 @@ export async function sequentialPrune(model: ModelInput, calibration: Calibratio
         ffnMoments = ffnRun.moments;
         lp = { ...first, keepChannels: (await scoreLayer(stats, layer)).keepChannels };
       }
+      if (selectByFit) lp = await keptByFit(lp, 'channels', ffnMoments);
       layers.push(lp);
       parts.push(stats);
       const ffnPatches: ProjectionPatch[] = [];

@@ -1,28 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { InputMoments } from '@llm-bip/model';
-import { mulberry32, referenceInputMoments as momentsOf } from '@llm-bip/testing';
+import { correlatedTokens as tokens, mulberry32, referenceInputMoments as momentsOf } from '@llm-bip/testing';
 import { compensationBias } from '../compensation.js';
 import { DEFAULT_ALPHAS, ErrorMeter, chooseAlpha, choleskyInPlace, choleskySolveInPlace, complementOf, fitProjection, reconstructProjection, type DenseWeight } from './solve.js';
-
-/** Correlated tokens x = A z + c (N × n, row-major), so the covariance is far from diagonal. */
-function tokens(seed: number, N: number, n: number, rank = n): Float64Array {
-  const next = mulberry32(seed);
-  const gauss = () => Math.sqrt(-2 * Math.log(next() + 1e-12)) * Math.cos(2 * Math.PI * next());
-  const a = Float64Array.from({ length: n * rank }, gauss);
-  const c = Float64Array.from({ length: n }, () => gauss() * 0.5);
-  const x = new Float64Array(N * n);
-  const z = new Float64Array(rank);
-  for (let t = 0; t < N; t++) {
-    for (let r = 0; r < rank; r++) z[r] = gauss();
-    for (let i = 0; i < n; i++) {
-      let s = c[i]!;
-      for (let r = 0; r < rank; r++) s += a[i * rank + r]! * z[r]!;
-      x[t * n + i] = s;
-    }
-  }
-  return x;
-}
-
 
 function weight(seed: number, n: number, m: number): DenseWeight {
   const next = mulberry32(seed);

@@ -102,6 +102,20 @@ class MomentView {
   }
 }
 
+/** The full n × n input covariance Σ = C − μμᵀ of `moments` (float64, row-major), checked against width n. */
+export function inputCovariance(moments: Moments, n: number, what: string): Float64Array {
+  const mv = new MomentView(moments, n, what);
+  const out = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j <= i; j++) {
+      const v = mv.cov(i, j);
+      out[i * n + j] = v;
+      out[j * n + i] = v;
+    }
+  }
+  return out;
+}
+
 export function complementOf(n: number, keep: readonly number[]): number[] {
   const k = new Set(keep);
   const out: number[] = [];

@@ -1,4 +1,5 @@
 import type { InputMoments } from '@llm-bip/model';
+import { mulberry32 } from '@llm-bip/scoring';
 
 /**
  * Σ x xᵀ and Σ x over token rows [from, to) of x ([tokens][width], a reference activation such as
@@ -17,4 +18,23 @@ export function referenceInputMoments(x: Float64Array, width: number, from = 0, 
     }
   }
   return { tokens: to - from, gram, sum };
+}
+
+/** Correlated seeded tokens x = A z + c ([N][n], row-major, rank `rank`): a covariance far from diagonal, for solver tests. */
+export function correlatedTokens(seed: number, N: number, n: number, rank = n): Float64Array {
+  const next = mulberry32(seed);
+  const gauss = () => Math.sqrt(-2 * Math.log(next() + 1e-12)) * Math.cos(2 * Math.PI * next());
+  const a = Float64Array.from({ length: n * rank }, gauss);
+  const c = Float64Array.from({ length: n }, () => gauss() * 0.5);
+  const x = new Float64Array(N * n);
+  const z = new Float64Array(rank);
+  for (let t = 0; t < N; t++) {
+    for (let r = 0; r < rank; r++) z[r] = gauss();
+    for (let i = 0; i < n; i++) {
+      let s = c[i]!;
+      for (let r = 0; r < rank; r++) s += a[i * rank + r]! * z[r]!;
+      x[t * n + i] = s;
+    }
+  }
+  return x;
 }
