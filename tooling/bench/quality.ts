@@ -42,6 +42,8 @@ export interface MethodSpec {
   select?: 'criterion' | 'reconstruction';
   /** its ridge */
   selectAlpha?: number;
+  /** the kinds chosen that way (default both) */
+  selectKinds?: ReadonlyArray<'heads' | 'channels'>;
 }
 
 /** The rows of the quality table, in display order. */
@@ -95,6 +97,7 @@ function reconstructionMethods(): MethodSpec[] {
     { id: 'llm-bip-global-kind-comp-seq', label: 'llm-bip, global-kind + compensation, sequential', criterion: 'llm-bip', allocation: 'global-kind', compensate: true, sequential: true },
     { id: 'llm-bip-global-kind-recon-seq', label: 'llm-bip, global-kind + reconstruction, sequential', ...gk, reconstruct: { lambda: 'auto' }, sequential: true },
     { id: 'llm-bip-global-kind-recon-seq-fitsel', label: 'llm-bip global-kind allocation, kept groups chosen by reconstruction loss, sequential', ...gk, reconstruct: { lambda: 'auto' }, sequential: true, select: 'reconstruction' },
+    ...(['heads', 'channels'] as const).map((k) => ({ id: `llm-bip-global-kind-recon-seq-fitsel-${k}`, label: `ablation: only the ${k} chosen by reconstruction loss`, ...gk, reconstruct: { lambda: 'auto' as const }, sequential: true, select: 'reconstruction' as const, selectKinds: [k] })),
     ...[0.1, 1].map((a) => ({ id: `llm-bip-global-kind-recon-seq-fitsel-a${a}`, label: `ablation: kept groups chosen by reconstruction loss, selection ridge ${a}`, ...gk, reconstruct: { lambda: 'auto' as const }, sequential: true, select: 'reconstruction' as const, selectAlpha: a })),
     { id: 'flap-recon-seq', label: 'flap, AL-AM + reconstruction, sequential', criterion: 'flap', allocation: 'al-am', compensate: false, reconstruct: { lambda: 'auto' }, sequential: true },
     { id: 'wanda-sp-recon-seq', label: 'wanda-sp, uniform + reconstruction, sequential', criterion: 'wanda-sp', allocation: 'uniform', compensate: false, reconstruct: { lambda: 'auto' }, sequential: true },
@@ -397,6 +400,7 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
               ...(m.reconstruct ? { reconstruct: { lambda: m.reconstruct.lambda } } : {}),
               ...(m.select ? { select: m.select } : {}),
               ...(m.selectAlpha !== undefined ? { selectAlpha: m.selectAlpha } : {}),
+              ...(m.selectKinds ? { selectKinds: m.selectKinds } : {}),
             });
             row.planSha256 = planHash(seqPlan);
           } else {

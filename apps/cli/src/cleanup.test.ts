@@ -27,30 +27,29 @@ function keepWriting(dir: string, ms: number): Promise<void> {
   });
 }
 
+/** An output folder this run created, with its staging folder inside, both registered. */
+function stagedOutput(): { created: string; staging: string; r: CleanupRegistry } {
+  const t = tempDir('llm-bip-cleanup-');
+  cleanups.push(t.cleanup);
+  const created = join(t.dir, 'out');
+  const staging = join(created, '.staging');
+  mkdirSync(staging, { recursive: true });
+  const r = new CleanupRegistry();
+  r.addEmptyDir(created);
+  r.add(staging);
+  return { created, staging, r };
+}
+
 describe('CleanupRegistry', () => {
   it('removes staged paths and created folders; an empty created folder only', () => {
-    const t = tempDir('llm-bip-cleanup-');
-    cleanups.push(t.cleanup);
-    const created = join(t.dir, 'out');
-    const staging = join(created, '.staging');
-    mkdirSync(staging, { recursive: true });
-    const r = new CleanupRegistry();
-    r.addEmptyDir(created);
-    r.add(staging);
+    const { created, staging, r } = stagedOutput();
     r.removeAll();
     expect(existsSync(created)).toBe(false);
     expect(r.pending).toEqual([]);
   });
 
   it('with settleMs, a folder another thread keeps writing into is removed once the writes stop', async () => {
-    const t = tempDir('llm-bip-cleanup-');
-    cleanups.push(t.cleanup);
-    const created = join(t.dir, 'out');
-    const staging = join(created, '.staging');
-    mkdirSync(staging, { recursive: true });
-    const r = new CleanupRegistry();
-    r.addEmptyDir(created);
-    r.add(staging);
+    const { created, staging, r } = stagedOutput();
     await keepWriting(staging, 300);
     r.removeAll({ settleMs: 5000 });
     expect(existsSync(staging)).toBe(false);

@@ -87,6 +87,8 @@ export interface SequentialRequest {
   select?: 'criterion' | 'reconstruction';
   /** ridge of that choice, relative as the reconstruction's (DEFAULTS.reconstruction.selectAlpha) */
   selectAlpha?: number;
+  /** the kinds chosen that way (default both); the others by the criterion */
+  selectKinds?: ReadonlyArray<'heads' | 'channels'>;
   ep?: EpChoice;
   batchSize?: number;
   threads?: number;
@@ -211,7 +213,7 @@ export async function sequentialPrune(model: ModelInput, calibration: Calibratio
       const layer = spec.layers[lp.layer]!;
       const count = kind === 'heads' ? layer.numKvHeads : layer.intermediateSize;
       const keep = kind === 'heads' ? lp.keepKvHeads.length : lp.keepChannels.length;
-      if (keep === count) return lp;
+      if (keep === count || !(req.selectKinds ?? ['heads', 'channels']).includes(kind)) return lp;
       const tensor = kind === 'heads' ? 'attnContext' : 'ffnAct';
       const m = moments.find((x) => x.layer === lp.layer && x.tensor === tensor);
       if (!m) throw new ScoringError(`layer ${lp.layer}: no ${tensor} moments to choose its ${kind} by`);
