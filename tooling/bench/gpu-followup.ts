@@ -184,7 +184,7 @@ function tagTables(dir: string, tag: string, records: Map<string, MeasureRecord>
     }
     const rec = records.get(s);
     if (x.mode !== 'blockwise') {
-      parts.push(`\`score --max-device-memory ${budget}\`: ran whole (${x.reason}); peak GPU ${gib(rec?.peak_gpu_mib)}.`);
+      parts.push(`\`score --max-device-memory ${budget}\`: ran whole (${x.reason})${typeof rec?.peak_gpu_mib === 'number' ? `; peak GPU ${gib(rec.peak_gpu_mib)}` : ''}.`);
       continue;
     }
     const seg: SegmentReport[] = x.segments;

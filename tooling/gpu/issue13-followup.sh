@@ -10,13 +10,18 @@
 #   4 eval-*        full WikiText-2 tok/s of the same three, ROUNDS rounds in turn (odd FFN widths and fp16 GEMMs)
 #   then 2 again at SHAPE2's width (Llama-3-8B) while time is left.
 #
-# There (repository root of the call's tree; ~5 min of a 10-min call):
-#   bash tooling/gpu/issue13-followup.sh
+# The device calls, from this checkout (.device is git-ignored: each call names what it carries):
+#   here:  DEVICE_DIR=$PWD/.device bash tooling/gpu/prepare-kit.sh --cuda   # -> .device/c1 ... c11 and kit-b
+#   call 1, carry .device/c1:                   bash tooling/gpu/stage.sh assemble
+#   call 2, carry .device/c2 and .device/kit-b:  bash tooling/gpu/stage.sh assemble
+#   calls 3-10, carry .device/c3 ... c10:       bash tooling/gpu/stage.sh assemble
+#   call 11, carry .device/c11 (10 min):         bash tooling/gpu/stage.sh assemble && SETUP_CUDA=1 TOTAL_S=520 bash tooling/gpu/issue13-followup.sh
+# (with the kit already staged and CUDA set up: `bash tooling/gpu/issue13-followup.sh` alone, ~5 min of 10).
+# Call 11 returns $OUT/f13; the tables: pnpm bench:tables FILES_AT/f13 --print (or gpu-followup.ts tables DIR).
 # Here, a dry run on the CPU EP with the tiny test bed and the repository's dev CLI (every flag checked):
-#   DEV=1 EP=cpu HF=../shared/testbed/bip-llama-tiny SHAPE2= BUDGETS="8MB 12MB" SAMPLES=16 EVAL_LIMIT=16 \
-#     OUT=/tmp/f13-out bash tooling/gpu/issue13-followup.sh
-# Then the markdown for BENCHMARKS.md, here, from the call's files:
-#   node --conditions=source --import tsx tooling/bench/gpu-followup.ts tables FILES_AT/f13
+#   DEV=1 EP=cpu HF=../shared/testbed/bip-llama-tiny SHAPE2= BUDGETS="20MB 40MB" SAMPLES=16 EVAL_LIMIT=16 \
+#     WORK=/tmp/f13-work OUT=/tmp/f13-out bash tooling/gpu/issue13-followup.sh
+# (BASE=DIR instead of DEV=1 runs a kit unpacked in DIR the way stage.sh lays it out in /tmp/llmbip.)
 #
 # Env: EP (cuda), SHAPE (llama2-7b), LAYERS (4), BUDGETS ("4GB 5GB": at 4 layers one block per segment at
 # batch 6, then two at batch 8; 6GB would be one segment), SHAPE2 (llama3-8b; empty: skip), BUDGETS2 (4GB),
@@ -70,6 +75,7 @@ source "$here/stage-lib.sh"
 # summary line, then the records copied to $OUT
 step() {
   local name=$1 cap=$2; shift 2
+  if [ -n "${STAGES:-}" ] && [[ " $STAGES " != *" $name "* ]]; then return 0; fi   # stage-lib's filter, quietly
   local left=$((total - ($(date +%s) - started)))
   [ "$left" -lt "$cap" ] && cap=$left
   STAGE_LIMIT_S=$cap STAGE_TAIL=0 stage "$name" "$@"
