@@ -7,6 +7,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { primaryMetric, type TaskName } from '@llm-bip/eval';
+import { followupTables } from './gpu-followup.js';
 import { mergeResults, type QualityResults, type Row } from './quality.js';
 import type { SpeedResults, SpeedRow } from './speed.js';
 
@@ -230,6 +231,9 @@ export function renderRun(dir: string): string {
   if (ppl) parts.push('### Perplexity, WebGPU EP vs CPU EP (dense, full sets, 128-token windows)', pplParityTable(ppl));
   const speed = readJson<SpeedResults>(join(dir, 'speed.json'));
   if (speed) parts.push(`### Speed (${speed.model}; ${speed.machine}; ${speed.date})`, `Command: \`${speed.command}\``, speedTables(speed));
+  // a folder of tooling/gpu/issue13-followup.sh's records (empty for pipeline-7b.sh's, whose steps have no model tag)
+  const followup = existsSync(join(dir, 'stages.jsonl')) ? followupTables(dir) : '';
+  if (followup) parts.push('### Issue 13 follow-up on the GPU machine (`tooling/gpu/issue13-followup.sh`)', followup);
   const runs = qualityParts(dir);
   const quality = mergeResults(runs);
   if (quality) {

@@ -3,9 +3,10 @@
 Runs on the GPU machine, never in CI:
     python tooling/gpu/measure.py STAGE OUT.jsonl -- COMMAND [ARGS...]
 Appends {"stage", "command", "exit", "seconds", "peak_rss_mib", "peak_gpu_mib", "gpu_baseline_mib"} to
-OUT.jsonl. Peak RSS is the child's own (getrusage of the waited-for child: its largest resident set);
-GPU memory is nvidia-smi's device-wide "memory.used", sampled every 200 ms, minus what was in use before
-the command started.
+OUT.jsonl and prints it on stderr (stdout stays the command's own: its --json output). Peak RSS is the
+child's own (getrusage of the waited-for children: the largest resident set among them); GPU memory is
+nvidia-smi's device-wide "memory.used", sampled every 200 ms, minus what was in use before the command
+started.
 """
 import json
 import resource
@@ -48,7 +49,7 @@ def main():
     rec = {"stage": stage, "command": " ".join(cmd), "exit": code, "seconds": round(seconds, 1),
            "peak_rss_mib": round(rss), "peak_gpu_mib": None if peak[0] is None or baseline is None else peak[0] - baseline,
            "gpu_baseline_mib": baseline}
-    print(json.dumps(rec), flush=True)
+    print(json.dumps(rec), file=sys.stderr, flush=True)
     with open(out, "a") as f:
         f.write(json.dumps(rec) + "\n")
     sys.exit(code)

@@ -29,18 +29,8 @@ cli=("$base/bin/node" "$base/job.mjs" cli)
 data=(--data "$base/data")
 text=${TEXT:-$base/kit/wikitext2.txt}
 
-stage() {
-  local name=$1; shift
-  if grep -q "\"stage\": \"$name\", .*\"exit\": 0" "$stages"; then echo "[7b] $name: done before"; return 0; fi
-  if [ -n "${STAGES:-}" ] && [[ " $STAGES " != *" $name "* ]]; then return 0; fi
-  if [ $(( $(date +%s) - started )) -gt "${DEADLINE_S:-540}" ]; then echo "[7b] $name: not started (deadline)"; return 1; fi
-  echo "[7b] $name $(date +%T)"
-  python3 "$here/measure.py" "$name" "$stages" -- "$@" >"$out/$name.json" 2>"$out/$name.log"
-  local code=$?
-  tail -n 3 "$out/$name.log"
-  return $code
-}
-done_stage() { grep -q "\"stage\": \"$1\", .*\"exit\": 0" "$stages"; }
+# stage, done_stage: measured, skipped when done, none after DEADLINE_S
+source "$here/stage-lib.sh"
 
 dense="$work/dense/model.onnx"
 stage export "${cli[@]}" export "$hf" -o "$dense" --dtype fp16 --kv-cache --json || exit 1

@@ -75,6 +75,11 @@ pnpm exec esbuild tooling/scripts/synthetic-checkpoint.ts --bundle --platform=no
 pnpm exec esbuild tooling/bench/score-costs.ts --bundle --platform=node --format=esm --target=node22 \
   --conditions=source --external:onnxruntime-node --outfile="$kit/score-costs.mjs" \
   --banner:js="import { createRequire as __llmBipCreateRequire } from 'module'; const require = __llmBipCreateRequire(import.meta.url);" >/dev/null
+# the summary lines and tables of tooling/gpu/issue13-followup.sh's records, bundled the same way:
+#   /tmp/llmbip/bin/node /tmp/llmbip/kit/gpu-followup.mjs line|tables DIR [STEP]
+pnpm exec esbuild tooling/bench/gpu-followup.ts --bundle --platform=node --format=esm --target=node22 \
+  --conditions=source --external:onnxruntime-node --outfile="$kit/gpu-followup.mjs" \
+  --banner:js="import { createRequire as __llmBipCreateRequire } from 'module'; const require = __llmBipCreateRequire(import.meta.url);" >/dev/null
 # the CUDA provider's two libraries, from the package `llm-bip setup cuda` fetches (same cache)
 if [ "$cuda" = 1 ] && [ ! -f "$kit/cuda-provider.tar.xz" ]; then
   cache=${LLM_BIP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/llm-bip}/cuda
@@ -92,7 +97,7 @@ rm -rf "$dev/kit-a" "$dev/kit-b" "$dev/kit-c"
 mkdir -p "$dev/kit-b"
 # the WikiText-2 evaluation string for the PyTorch reference (torch_eval_speed.py), built by our loader
 node --conditions=source --import tsx tooling/bench/dump-eval-text.ts wikitext2 "$kit/wikitext2.txt" >/dev/null
-ln "$kit/data.tar.xz" "$kit/job.mjs" "$kit/session-worker.js" "$kit/package.json" "$kit/synthetic-checkpoint.mjs" "$kit/score-costs.mjs" "$kit/wikitext2.txt" "$dev/kit-b/"
+ln "$kit/data.tar.xz" "$kit/job.mjs" "$kit/session-worker.js" "$kit/package.json" "$kit/synthetic-checkpoint.mjs" "$kit/score-costs.mjs" "$kit/gpu-followup.mjs" "$kit/wikitext2.txt" "$dev/kit-b/"
 cp -rl "$kit/gl" "$dev/kit-b/"
 du -sh "$dev/kit-b"
 # Node and onnxruntime-node travel in pieces like the big files: the working tree alone is ~44 MB now, so a
