@@ -68,34 +68,24 @@ function keptSection(d: ReportData): string {
   const layers = d.plan.layers;
   const cats = layers.map((l) => layerName(l.layer));
   const gqa = d.plan.headGranularity === 'kv-group';
-  const heads = barChart({
-    id: 'chart-kept-heads',
-    title: 'Attention heads kept per layer',
-    categories: cats,
-    series: [
-      { name: 'heads before', cls: 'total', values: layers.map((l) => l.heads.total) },
-      { name: 'heads kept', cls: 'kept', values: layers.map((l) => l.heads.kept) },
-    ],
-    yLabel: 'query heads',
-    xLabel: 'decoder layer',
-    format: (v) => fmtInt(v),
-    mode: 'overlay',
-    showValues: true,
-  });
-  const channels = barChart({
-    id: 'chart-kept-channels',
-    title: 'FFN channels kept per layer',
-    categories: cats,
-    series: [
-      { name: 'channels before', cls: 'total', values: layers.map((l) => l.channels.total) },
-      { name: 'channels kept', cls: 'kept', values: layers.map((l) => l.channels.kept) },
-    ],
-    yLabel: 'FFN channels',
-    xLabel: 'decoder layer',
-    format: (v) => fmtInt(v),
-    mode: 'overlay',
-    showValues: true,
-  });
+  // one look for both kinds: the layer's total behind what was kept
+  const keptChart = (kind: 'heads' | 'channels', title: string, yLabel: string): string =>
+    barChart({
+      id: `chart-kept-${kind}`,
+      title,
+      categories: cats,
+      series: [
+        { name: `${kind} before`, cls: 'total', values: layers.map((l) => l[kind].total) },
+        { name: `${kind} kept`, cls: 'kept', values: layers.map((l) => l[kind].kept) },
+      ],
+      yLabel,
+      xLabel: 'decoder layer',
+      format: (v) => fmtInt(v),
+      mode: 'overlay',
+      showValues: true,
+    });
+  const heads = keptChart('heads', 'Attention heads kept per layer', 'query heads');
+  const channels = keptChart('channels', 'FFN channels kept per layer', 'FFN channels');
   const dl = d.params.dense.perLayer;
   const pl = d.params.pruned.perLayer;
   const rows = layers.map((l, i) => {
