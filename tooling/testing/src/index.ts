@@ -60,6 +60,7 @@ export { runReadmeExample } from './readme-example.js';
 export { buildTinyLlama, writeTinyHfCheckpoint, type TinyLlama, type TinyLlamaShape, type TinyLlamaOutput, type TinyStorage } from './tiny/tiny-llama.js';
 export { referenceForward, referenceTokenLogProbs, type LayerActivations, type ReferenceOptions } from './reference/forward.js';
 export { correlatedTokens, referenceInputMoments } from './reference/moments.js';
+export { maxAbs, maxAbsDiff } from './compare.js';
 export { PARITY_VARIANTS, weightChecksum, writeParityVariant, type ParityVariant } from './parity/variants.js';
 export { mulberry32 } from '@llm-bip/scoring'; // scoring's PRNG, for test data
 export * from './synthetic/index.js';

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempDir, referenceForward, buildTinyLlama, type TinyLlamaShape } from '@llm-bip/testing';
+import { tempDir, referenceForward, buildTinyLlama, maxAbs, maxAbsDiff, type TinyLlamaShape } from '@llm-bip/testing';
 import { loadHfWeightsFloat64 } from '../hf/weights.js';
 import { exportLlamaToOnnx } from './export.js';
 import { forwardFeeds, openSession, ort, type OrtTensor } from './ort.testutil.js';
@@ -26,17 +26,6 @@ async function tiny(shape: TinyLlamaShape, dtype: ExportDtype, kvCache: boolean)
   return { ...m, config, weights };
 }
 
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
-  return m;
-}
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
 const logits = (out: Record<string, OrtTensor>) => out.logits!.data as Float32Array;
 
 // Tolerances, relative to the largest |logit| of the reference: fp32 1e-5 (measured ~1e-7), fp16 1e-2 (measured ~1e-3).
@@ -54,7 +43,7 @@ describe('exporter logits == float64 reference', () => {
         const want = referenceForward(m.config, m.weights, IDS);
         const scale = maxAbs(want);
         expect(scale).toBeGreaterThan(0.5); // the random model has logits of order 1
-        const err = maxDiff(got, want) / scale;
+        const err = maxAbsDiff(got, want) / scale;
         console.log(`[export] ${label} ${dtype}: max |logit| ${scale.toFixed(3)}, relative max err ${err.toExponential(2)}`);
         expect(err).toBeLessThanOrEqual(TOL[dtype]);
       });
@@ -95,10 +84,10 @@ describe('KV cache', () => {
       }
       await session.release();
       const want = referenceForward(m.config, m.weights, IDS);
-      const err = maxDiff(stepped, full) / maxAbs(want);
+      const err = maxAbsDiff(stepped, full) / maxAbs(want);
       console.log(`[export] KV cache ${dtype}: decode vs full relative max err ${err.toExponential(2)}`);
       expect(err).toBeLessThanOrEqual(TOL[dtype]);
-      expect(maxDiff(stepped, want) / maxAbs(want)).toBeLessThanOrEqual(TOL[dtype]);
+      expect(maxAbsDiff(stepped, want) / maxAbs(want)).toBeLessThanOrEqual(TOL[dtype]);
     });
   }
 });
@@ -122,15 +111,15 @@ describe('attention_mask', () => {
     const V = m.config.vocabSize;
     const realRows = padded.subarray(pad * V, ids[0]!.length * V);
     const scale = maxAbs(alone);
-    expect(maxDiff(realRows, alone) / scale).toBeLessThanOrEqual(1e-5);
+    expect(maxAbsDiff(realRows, alone) / scale).toBeLessThanOrEqual(1e-5);
     // the reference agrees on the padded batch too (real tokens of row 0, all of row 1)
     const ref = referenceForward(m.config, m.weights, ids, { attentionMask: mask, positionIds: positions });
-    expect(maxDiff(realRows, ref.subarray(pad * V, ids[0]!.length * V)) / scale).toBeLessThanOrEqual(1e-5);
+    expect(maxAbsDiff(realRows, ref.subarray(pad * V, ids[0]!.length * V)) / scale).toBeLessThanOrEqual(1e-5);
     const S = ids[0]!.length;
-    expect(maxDiff(padded.subarray(S * V), ref.subarray(S * V)) / scale).toBeLessThanOrEqual(1e-5);
+    expect(maxAbsDiff(padded.subarray(S * V), ref.subarray(S * V)) / scale).toBeLessThanOrEqual(1e-5);
     // and padding matters when it is not masked (the test can fail)
     const unmasked = referenceForward(m.config, m.weights, ids, { positionIds: positions });
-    expect(maxDiff(unmasked.subarray(pad * V, S * V), alone) / scale).toBeGreaterThan(1e-3);
+    expect(maxAbsDiff(unmasked.subarray(pad * V, S * V), alone) / scale).toBeGreaterThan(1e-3);
   });
 });
 
@@ -146,7 +135,7 @@ describe('checkpoint variants', () => {
     const got = logits(await session.run(forwardFeeds(IDS)));
     await session.release();
     const want = referenceForward(config, weights, IDS);
-    expect(maxDiff(got, want) / maxAbs(want)).toBeLessThanOrEqual(TOL.float32);
+    expect(maxAbsDiff(got, want) / maxAbs(want)).toBeLessThanOrEqual(TOL.float32);
     // the weights really are bf16-rounded (low 16 bits of every float32 zero)
     const q = weights.get('model.layers.0.self_attn.q_proj.weight')!;
     expect(Array.from(q.slice(0, 50)).every((v) => (new Uint32Array(Float32Array.of(v).buffer)[0]! & 0xffff) === 0)).toBe(true);
@@ -168,9 +157,9 @@ describe('rope scaling', () => {
       const got = logits(await session.run(forwardFeeds(IDS, { positions: far })));
       await session.release();
       const want = referenceForward(m.config, m.weights, IDS, { positionIds: far });
-      expect(maxDiff(got, want) / maxAbs(want)).toBeLessThanOrEqual(TOL.float32);
+      expect(maxAbsDiff(got, want) / maxAbs(want)).toBeLessThanOrEqual(TOL.float32);
       const plain = referenceForward({ ...m.config, ropeScaling: { kind: 'default' } }, m.weights, IDS, { positionIds: far });
-      expect(maxDiff(plain, want) / maxAbs(want)).toBeGreaterThan(1e-3);
+      expect(maxAbsDiff(plain, want) / maxAbs(want)).toBeGreaterThan(1e-3);
     });
   }
 });

@@ -5,7 +5,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { tempDir, referenceForward, buildTinyLlama, type TinyLlamaShape } from '@llm-bip/testing';
+import { tempDir, referenceForward, buildTinyLlama, maxAbs, maxAbsDiff, type TinyLlamaShape } from '@llm-bip/testing';
 import type { LlamaConfig } from '../hf/config.js';
 import type { Family } from '../hf/families.js';
 import { loadHfWeightsFloat64 } from '../hf/weights.js';
@@ -34,17 +34,6 @@ const CASES: Array<{ family: Family; shape?: Partial<TinyLlamaShape>; without: P
 
 const TOL: Record<ExportDtype, number> = { float32: 1e-5, float16: 1e-2 };
 
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
-  return m;
-}
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
 const logitsOf = (out: Record<string, OrtTensor>) => out.logits!.data as Float32Array;
 
 let n = 0;
@@ -66,12 +55,12 @@ describe('family exports == float64 reference', () => {
         await session.release();
         const want = referenceForward(m.config, m.weights, IDS);
         const scale = maxAbs(want);
-        const err = maxDiff(got, want) / scale;
+        const err = maxAbsDiff(got, want) / scale;
         console.log(`[families] ${c.family} ${dtype}: relative max err ${err.toExponential(2)}`);
         expect(err).toBeLessThanOrEqual(TOL[dtype]);
         if (dtype === 'float32') {
           const off = referenceForward({ ...m.config, ...c.without }, m.weights, IDS);
-          expect(maxDiff(off, want) / scale).toBeGreaterThan(1e-3);
+          expect(maxAbsDiff(off, want) / scale).toBeGreaterThan(1e-3);
         }
       }
     });
@@ -102,7 +91,7 @@ describe('family exports with KV cache', () => {
       }
       await session.release();
       const want = referenceForward(m.config, m.weights, IDS);
-      expect(maxDiff(stepped, want) / maxAbs(want)).toBeLessThanOrEqual(TOL.float32);
+      expect(maxAbsDiff(stepped, want) / maxAbs(want)).toBeLessThanOrEqual(TOL.float32);
     });
   }
 });

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fixtures, tempDir, buildTinyLlama } from '@llm-bip/testing';
+import { fixtures, tempDir, buildTinyLlama, maxAbs, maxAbsDiff } from '@llm-bip/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GraphIndex, decodeModel, DataType, type ModelProto, float16ToFloat32, float32ToFloat16 } from '@llm-bip/onnx-io';
 import type { ModelSpec } from '../spec.js';
@@ -82,18 +82,6 @@ interface Case {
   tol: number;
 }
 
-function maxAbs(a: Float32Array): number {
-  let m = 0;
-  for (const v of a) m = Math.max(m, Math.abs(v));
-  return m;
-}
-function maxDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
-
 const dir = tempDir('llm-bip-prune-check-');
 afterAll(dir.cleanup);
 const loadFile = async (p: string) => inlineExternalData(decodeModel(readFileSync(p), p), dirname(p));
@@ -149,8 +137,8 @@ describe('pruning one group by the spec equals zeroing its o_proj rows', () => {
     const zeroed = await runModel(zeroGroup(model, spec, c.layer, c.group), feeds(model, spec, c.ids, c.past));
     const pruned = await runModel(pruneGroup(model, spec, c.layer, c.group), feeds(model, spec, c.ids, c.past, { layer: c.layer, head: c.group }));
     const scale = maxAbs(floats(dense[spec.logits]!));
-    const err = maxDiff(floats(pruned[spec.logits]!), floats(zeroed[spec.logits]!)) / scale;
-    const effect = maxDiff(floats(dense[spec.logits]!), floats(zeroed[spec.logits]!)) / scale;
+    const err = maxAbsDiff(floats(pruned[spec.logits]!), floats(zeroed[spec.logits]!)) / scale;
+    const effect = maxAbsDiff(floats(dense[spec.logits]!), floats(zeroed[spec.logits]!)) / scale;
     console.log(`${c.name}: relative error ${err.toExponential(2)}, effect of the prune ${effect.toExponential(2)}`);
     expect(err).toBeLessThanOrEqual(c.tol);
     // the prune changed the output far more than the tolerance: the comparison can fail
