@@ -1,10 +1,12 @@
 /**
  * Test support: the taps computed directly in float64 from referenceForward activations, by the
- * definitions in types.ts (independent of the probe graph).
+ * definitions in types.ts (independent of the probe graph); and what the llm-bip tests hold its
+ * scores against: the block-output change measured with a channel or head group zeroed, and the
+ * per-token head bound.
  */
-import { hfNames, type ModelSpec } from '@llm-bip/model';
-import type { LayerActivations } from '@llm-bip/testing';
-import { tapKey, type Tap } from './types.js';
+import { hfNames, type LlamaConfig, type ModelSpec } from '@llm-bip/model';
+import { referenceForward, type LayerActivations } from '@llm-bip/testing';
+import { tapKey, type SpectralNorms, type Tap } from './types.js';
 
 export const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 
@@ -132,4 +134,67 @@ export function worstRelative(a: ArrayLike<number>, b: ArrayLike<number>, floor 
   let worst = 0;
   for (let i = 0; i < b.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / (Math.abs(b[i]!) + floor * scale || 1));
   return worst;
+}
+
+export const mean = (x: ArrayLike<number>) => Array.from(x).reduce((a, b) => a + b, 0) / x.length;
+
+/** A model in float64 with token rows and their reference activations: what blockChange measures on. */
+export interface ReferenceCase {
+  spec: ModelSpec;
+  config: LlamaConfig;
+  weights: Map<string, Float64Array>;
+  rows: number[][];
+  acts: LayerActivations[];
+}
+
+type WeightEdit = (w: Map<string, Float64Array>) => void;
+
+/** Per-token ||y_t - y'_t|| of layer l's output when `edit` changes (a copy of) the HF weights. */
+export function blockChange(c: ReferenceCase, l: number, edit: WeightEdit): Float64Array {
+  const w = new Map([...c.weights].map(([k, v]) => [k, v.slice()]));
+  edit(w);
+  let y2: Float64Array | undefined;
+  referenceForward(c.config, w, c.rows, { capture: (i, a) => i === l && (y2 = a.y) });
+  const y = c.acts[l]!.y;
+  const hid = c.spec.hiddenSize;
+  const d = new Float64Array(y.length / hid);
+  for (let t = 0; t < d.length; t++) {
+    let s = 0;
+    for (let i = 0; i < hid; i++) s += (y[t * hid + i]! - y2![t * hid + i]!) ** 2;
+    d[t] = Math.sqrt(s);
+  }
+  return d;
+}
+
+/** Zeroes FFN channel k of layer l: column k of HF down_proj [hidden, I]. */
+export function zeroChannel(spec: ModelSpec, l: number, k: number): WeightEdit {
+  const I = spec.layers[l]!.intermediateSize;
+  return (w) => {
+    const down = w.get(hfNames.down(l))!;
+    for (let o = 0; o < spec.hiddenSize; o++) down[o * I + k] = 0;
+  };
+}
+
+/** Zeroes head group g of layer l (KV group g's query heads): their columns of HF o_proj [hidden, H*D]. */
+export function zeroHeadGroup(spec: ModelSpec, l: number, g: number): WeightEdit {
+  const { numHeads: H, numKvHeads: KV, headDim: D } = spec.layers[l]!;
+  const rep = H / KV;
+  return (w) => {
+    const o = w.get(hfNames.o(l))!;
+    for (let i = 0; i < spec.hiddenSize; i++) for (let j = g * rep * D; j < (g + 1) * rep * D; j++) o[i * H * D + j] = 0;
+  };
+}
+
+/** Per-token Lipschitz constant L_t of layer l's MLP branch, from its spectral norms and perToken's slope and value. */
+export function mlpLipschitz(p: ReturnType<typeof perToken>, sn: SpectralNorms['layers'][number]): number[] {
+  return Array.from(p.slope, (a, t) => sn.down * sn.gmax * (sn.gate * a + sn.up * p.value[t]!));
+}
+
+/** Per-token bound sum over head group g's query heads of (1 + L_t)·||W_o^(h) z_h,t||, `rep` query heads a group. */
+export function headGroupBound(p: ReturnType<typeof perToken>, L: number[], g: number, rep: number): number[] {
+  return L.map((lt, t) => {
+    let s = 0;
+    for (let h = g * rep; h < (g + 1) * rep; h++) s += (1 + lt) * p.n[h]![t]!;
+    return s;
+  });
 }

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempDir, referenceForward, type LayerActivations } from '@llm-bip/testing';
+import { maxAbsDiff, tempDir, type LayerActivations } from '@llm-bip/testing';
 import { loadModel } from '@llm-bip/onnx-io';
 import { hfNames, planModelShape } from '@llm-bip/model';
 import { makePlan } from '../allocation/plan.js';
 import { captureAll, tinyCase, tokenRows, type TinyCase } from '../tiny-models.testutil.js';
-import { perToken, worstRelative } from '../direct-stats.testutil.js';
+import { blockChange, headGroupBound, mean, mlpLipschitz, perToken, worstRelative, zeroChannel, zeroHeadGroup } from '../direct-stats.testutil.js';
 import { collectStatistics } from '../probe/collect.js';
 import { spectralNorms } from '../spectral.js';
 import { modelWeights, type WeightSource } from '../weights.js';
@@ -30,25 +30,6 @@ async function prepare(name: string, seed: number, kv: number, rowsSeed: number)
   return { ...c, rows, acts: captureAll(c, rows), stats, weightSource: modelWeights(loaded.model, loaded.dir) };
 }
 
-/** mean_t / per-token ||y_t - y'_t|| of layer l when `edit` changes the HF weights. */
-function blockChange(c: Prepared, l: number, edit: (w: Map<string, Float64Array>) => void): Float64Array {
-  const w = new Map([...c.weights].map(([k, v]) => [k, v.slice()]));
-  edit(w);
-  let y2: Float64Array | undefined;
-  referenceForward(c.config, w, c.rows, { capture: (i, a) => i === l && (y2 = a.y) });
-  const y = c.acts[l]!.y;
-  const hid = c.spec.hiddenSize;
-  const N = y.length / hid;
-  const d = new Float64Array(N);
-  for (let t = 0; t < N; t++) {
-    let s = 0;
-    for (let i = 0; i < hid; i++) s += (y[t * hid + i]! - y2![t * hid + i]!) ** 2;
-    d[t] = Math.sqrt(s);
-  }
-  return d;
-}
-const mean = (x: ArrayLike<number>) => Array.from(x).reduce((a, b) => a + b, 0) / x.length;
-
 describe('criteria on tiny random models', () => {
   const cases: Prepared[] = [];
   beforeAll(async () => {
@@ -60,12 +41,7 @@ describe('criteria on tiny random models', () => {
       const scores = await getCriterion('llm-bip').score(c.stats, c.weightSource, c.spec);
       for (const l of [0, 1]) {
         const I = c.spec.layers[l]!.intermediateSize;
-        const measured = Array.from({ length: I }, (_, k) =>
-          mean(blockChange(c, l, (w) => {
-            const down = w.get(hfNames.down(l))!; // HF [hidden, I]
-            for (let o = 0; o < c.spec.hiddenSize; o++) down[o * I + k] = 0;
-          })),
-        );
+        const measured = Array.from({ length: I }, (_, k) => mean(blockChange(c, l, zeroChannel(c.spec, l, k))));
         expect(worstRelative(scores.layers[l]!.channels!, measured, 0), `${c.name} layer ${l}`).toBeLessThan(1e-4);
       }
     }
@@ -117,22 +93,12 @@ describe('criteria on tiny random models', () => {
       const norms = await spectralNorms(c.spec, c.weightSource);
       const scores = await getCriterion('llm-bip').score(c.stats, c.weightSource, c.spec, { spectralNorms: norms });
       for (const l of [0, 1]) {
-        const layer = c.spec.layers[l]!;
-        const { numHeads: H, numKvHeads: KV, headDim: D } = layer;
-        const rep = H / KV;
-        const sn = norms.layers[l]!;
+        const { numHeads: H, numKvHeads: KV } = c.spec.layers[l]!;
         const p = perToken(c.spec, c.weights, l, c.acts[l]!);
-        const L = Array.from(p.slope, (a, t) => sn.down * sn.gmax * (sn.gate * a + sn.up * p.value[t]!));
+        const L = mlpLipschitz(p, norms.layers[l]!);
         for (let g = 0; g < KV; g++) {
-          const change = blockChange(c, l, (w) => {
-            const o = w.get(hfNames.o(l))!; // HF [hidden, H*D]: zero the group's query-head columns
-            for (let i = 0; i < c.spec.hiddenSize; i++) for (let j = g * rep * D; j < (g + 1) * rep * D; j++) o[i * H * D + j] = 0;
-          });
-          const bound = L.map((lt, t) => {
-            let s = 0;
-            for (let h = g * rep; h < (g + 1) * rep; h++) s += (1 + lt) * p.n[h]![t]!;
-            return s;
-          });
+          const change = blockChange(c, l, zeroHeadGroup(c.spec, l, g));
+          const bound = headGroupBound(p, L, g, H / KV);
           for (let t = 0; t < p.N; t++) expect(bound[t]!, `${c.name} layer ${l} group ${g} token ${t}`).toBeGreaterThanOrEqual(change[t]!);
           // and the probe's score is this bound's mean
           expect(Math.abs(scores.layers[l]!.heads![g]! / mean(bound) - 1), `${c.name} score ${l}/${g}`).toBeLessThan(1e-4);
@@ -200,7 +166,6 @@ describe('criteria on tiny random models', () => {
         };
         const faStd = std(fa);
         // standardised scores are O(1): compare absolutely (one KV group standardises to a mean of ~0)
-        const maxAbsDiff = (x: number[], y: number[]) => Math.max(...x.map((v, i) => Math.abs(v - y[i]!)));
         expect(maxAbsDiff(flap.layers[l]!.channels!, std(ff))).toBeLessThan(1e-3);
         expect(maxAbsDiff(flap.layers[l]!.heads!, Array.from({ length: KV }, (_, g) => mean(faStd.slice(g * groupW, (g + 1) * groupW))))).toBeLessThan(1e-3);
       }

@@ -9,10 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModel } from '@llm-bip/onnx-io';
-import { exportLlamaToOnnx, hfNames, loadHfWeightsFloat64, recogniseModel, type LlamaConfig, type ModelSpec } from '@llm-bip/model';
-import { FAMILY_FIXTURES, familyFixture, referenceForward, tempDir, type FamilyFixture, type LayerActivations } from '@llm-bip/testing';
+import { exportLlamaToOnnx, hfNames, loadHfWeightsFloat64, recogniseModel } from '@llm-bip/model';
+import { FAMILY_FIXTURES, familyFixture, tempDir, type FamilyFixture } from '@llm-bip/testing';
 import { captureAll, tokenRows } from '../tiny-models.testutil.js';
-import { perToken, worstRelative } from '../direct-stats.testutil.js';
+import { blockChange, headGroupBound, mean, mlpLipschitz, perToken, worstRelative, zeroChannel, zeroHeadGroup, type ReferenceCase } from '../direct-stats.testutil.js';
 import { collectStatistics } from '../probe/collect.js';
 import { spectralNorms } from '../spectral.js';
 import { modelWeights, type WeightSource } from '../weights.js';
@@ -22,12 +22,7 @@ import type { Statistics } from '../types.js';
 const tmp = tempDir('scoring-families-');
 afterAll(tmp.cleanup);
 
-interface Prepared {
-  spec: ModelSpec;
-  config: LlamaConfig;
-  weights: Map<string, Float64Array>;
-  rows: number[][];
-  acts: LayerActivations[];
+interface Prepared extends ReferenceCase {
   stats: Statistics;
   weightSource: WeightSource;
 }
@@ -46,24 +41,6 @@ async function prepare(name: FamilyFixture): Promise<Prepared> {
   return { spec, config, weights, rows, acts: captureAll({ config, weights }, rows), stats, weightSource: modelWeights(loaded.model, loaded.dir) };
 }
 
-/** Per-token ||y_t - y'_t|| of layer l when `edit` changes the HF weights. */
-function blockChange(c: Prepared, l: number, edit: (w: Map<string, Float64Array>) => void): Float64Array {
-  const w = new Map([...c.weights].map(([k, v]) => [k, v.slice()]));
-  edit(w);
-  let y2: Float64Array | undefined;
-  referenceForward(c.config, w, c.rows, { capture: (i, a) => i === l && (y2 = a.y) });
-  const y = c.acts[l]!.y;
-  const hid = c.spec.hiddenSize;
-  const d = new Float64Array(y.length / hid);
-  for (let t = 0; t < d.length; t++) {
-    let s = 0;
-    for (let i = 0; i < hid; i++) s += (y[t * hid + i]! - y2![t * hid + i]!) ** 2;
-    d[t] = Math.sqrt(s);
-  }
-  return d;
-}
-const mean = (x: ArrayLike<number>) => Array.from(x).reduce((a, b) => a + b, 0) / x.length;
-
 describe.each(FAMILY_FIXTURES)('llm-bip on the %s fixture', (name) => {
   let c: Prepared;
   beforeAll(async () => {
@@ -74,12 +51,7 @@ describe.each(FAMILY_FIXTURES)('llm-bip on the %s fixture', (name) => {
     const scores = await getCriterion('llm-bip').score(c.stats, c.weightSource, c.spec, { headTerm: 'none' });
     const I = c.config.intermediateSize;
     for (const l of [0, 1]) {
-      const measured = Array.from({ length: I }, (_, k) =>
-        mean(blockChange(c, l, (w) => {
-          const down = w.get(hfNames.down(l))!; // HF [hidden, I]
-          for (let o = 0; o < c.spec.hiddenSize; o++) down[o * I + k] = 0;
-        })),
-      );
+      const measured = Array.from({ length: I }, (_, k) => mean(blockChange(c, l, zeroChannel(c.spec, l, k))));
       expect(worstRelative(scores.layers[l]!.channels!, measured, 0), `layer ${l}`).toBeLessThan(1e-4);
     }
   });
@@ -87,8 +59,7 @@ describe.each(FAMILY_FIXTURES)('llm-bip on the %s fixture', (name) => {
   it('head bound (1 + L_t)||W_o^(h) z_h|| >= measured change for every head group and token; scores are its mean', async () => {
     const norms = await spectralNorms(c.spec, c.weightSource);
     const scores = await getCriterion('llm-bip').score(c.stats, c.weightSource, c.spec, { spectralNorms: norms });
-    const { numHeads: H, numKvHeads: KV, headDim: D } = c.config;
-    const rep = H / KV;
+    const { numHeads: H, numKvHeads: KV } = c.config;
     let tightest = Infinity;
     for (const l of [0, 1]) {
       const sn = norms.layers[l]!;
@@ -96,17 +67,10 @@ describe.each(FAMILY_FIXTURES)('llm-bip on the %s fixture', (name) => {
       const gain = c.weights.get(hfNames.ffnNorm(l))!;
       expect(sn.gmax).toBeCloseTo(Math.max(...Array.from(gain, (w) => Math.abs(c.config.normOffset + w))), 6);
       const p = perToken(c.spec, c.weights, l, c.acts[l]!);
-      const L = Array.from(p.slope, (a, t) => sn.down * sn.gmax * (sn.gate * a + sn.up * p.value[t]!));
+      const L = mlpLipschitz(p, sn);
       for (let g = 0; g < KV; g++) {
-        const change = blockChange(c, l, (w) => {
-          const o = w.get(hfNames.o(l))!; // HF [hidden, H*D]: zero the group's query-head columns
-          for (let i = 0; i < c.spec.hiddenSize; i++) for (let j = g * rep * D; j < (g + 1) * rep * D; j++) o[i * H * D + j] = 0;
-        });
-        const bound = L.map((lt, t) => {
-          let s = 0;
-          for (let h = g * rep; h < (g + 1) * rep; h++) s += (1 + lt) * p.n[h]![t]!;
-          return s;
-        });
+        const change = blockChange(c, l, zeroHeadGroup(c.spec, l, g));
+        const bound = headGroupBound(p, L, g, H / KV);
         for (let t = 0; t < p.N; t++) {
           expect(bound[t]!, `layer ${l} group ${g} token ${t}`).toBeGreaterThanOrEqual(change[t]!);
           tightest = Math.min(tightest, bound[t]! / change[t]!);
