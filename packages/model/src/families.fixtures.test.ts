@@ -13,7 +13,7 @@ import { FAMILY_FIXTURES, familyFixture, referenceForward, tempDir, type FamilyF
 import { readHfConfig } from './hf/config.js';
 import { loadHfWeightsFloat64 } from './hf/weights.js';
 import { exportLlamaToOnnx } from './export/export.js';
-import { forwardFeeds, openSession, ort, type OrtTensor } from './export/ort.testutil.js';
+import { decodeInSteps, forwardFeeds, logitsOf, openSession } from './export/ort.testutil.js';
 import { recogniseModel } from './recognise/recognise.js';
 import { UnsupportedGraphError } from './recognise/errors.js';
 
@@ -51,7 +51,7 @@ describe.each(FAMILY_FIXTURES)('%s fixture', (name) => {
     const out = join(tmp.dir, `${name}.onnx`);
     await exportLlamaToOnnx(familyFixture(name), out, { dtype: 'float32', kvCache: false });
     const session = await openSession(out);
-    const got = (await session.run(forwardFeeds(ids))).logits!.data as Float32Array;
+    const got = logitsOf(await session.run(forwardFeeds(ids)));
     await session.release();
     const c = compare(got, ref);
     console.log(`[families] ${name}: export vs PyTorch ${c.rel.toExponential(2)} (torch ${ref.torch}, transformers ${ref.transformers})`);
@@ -70,19 +70,7 @@ describe.each(FAMILY_FIXTURES)('%s fixture', (name) => {
     const session = await openSession(out);
     const presents = session.outputNames.filter((o) => o.startsWith('present.'));
     expect(presents).toHaveLength(2 * config.numLayers);
-    const V = config.vocabSize;
-    const S = ids[0]!.length;
-    const stepped = new Float32Array(S * V);
-    let past: Record<string, OrtTensor> = Object.fromEntries(
-      session.inputNames.filter((i) => i.startsWith('past_key_values.')).map((i) => [i, new ort.Tensor('float32', new Float32Array(0), [1, config.numKvHeads, 0, config.headDim])]),
-    );
-    let pos = 0;
-    for (const len of [4, ...Array.from({ length: S - 4 }, () => 1)]) {
-      const out = await session.run({ ...forwardFeeds([ids[0]!.slice(pos, pos + len)], { past: pos }), ...past });
-      stepped.set((out.logits!.data as Float32Array).subarray(0, len * V), pos * V);
-      past = Object.fromEntries(presents.map((p) => [p.replace('present.', 'past_key_values.'), out[p]!]));
-      pos += len;
-    }
+    const stepped = await decodeInSteps(session, ids, config, { prefill: 4 });
     await session.release();
     const c = compare(stepped, ref);
     expect(c.rel).toBeLessThanOrEqual(TOL);
@@ -94,7 +82,7 @@ describe.each(FAMILY_FIXTURES)('%s fixture', (name) => {
       const path = familyFixture(name, `model.${exporter}.onnx`);
       const session = await openSession(path);
       const { input_ids, attention_mask } = forwardFeeds(ids);
-      const got = (await session.run({ input_ids: input_ids!, attention_mask: attention_mask! })).logits!.data as Float32Array;
+      const got = logitsOf(await session.run({ input_ids: input_ids!, attention_mask: attention_mask! }));
       await session.release();
       expect(compare(got, ref).rel).toBeLessThanOrEqual(TOL);
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { tempDir, referenceForward, buildTinyLlama, maxAbs, maxAbsDiff, type TinyLlamaShape } from '@llm-bip/testing';
 import { loadHfWeightsFloat64 } from '../hf/weights.js';
 import { exportLlamaToOnnx } from './export.js';
-import { forwardFeeds, openSession, ort, type OrtTensor } from './ort.testutil.js';
+import { decodeInSteps, emptyPast, forwardFeeds, logitsOf, openSession } from './ort.testutil.js';
 import type { ExportDtype } from './llama-graph.js';
 
 const tmp = tempDir('llm-bip-export-');
@@ -26,8 +26,6 @@ async function tiny(shape: TinyLlamaShape, dtype: ExportDtype, kvCache: boolean)
   return { ...m, config, weights };
 }
 
-const logits = (out: Record<string, OrtTensor>) => out.logits!.data as Float32Array;
-
 // Tolerances, relative to the largest |logit| of the reference: fp32 1e-5 (measured ~1e-7), fp16 1e-2 (measured ~1e-3).
 const TOL: Record<ExportDtype, number> = { float32: 1e-5, float16: 1e-2 };
 
@@ -37,7 +35,7 @@ describe('exporter logits == float64 reference', () => {
       it(`${label}, ${dtype}`, async () => {
         const m = await tiny(shape, dtype, false);
         const session = await openSession(m.onnxPath);
-        const got = logits(await session.run(forwardFeeds(IDS)));
+        const got = logitsOf(await session.run(forwardFeeds(IDS)));
         await session.release();
         expect(got.length).toBe(IDS.length * IDS[0]!.length * m.config.vocabSize);
         const want = referenceForward(m.config, m.weights, IDS);
@@ -58,30 +56,12 @@ describe('KV cache', () => {
       const session = await openSession(m.onnxPath);
       const names = session.outputNames.filter((o) => o.startsWith('present.'));
       expect(names).toHaveLength(2 * m.config.numLayers);
-      const elem = dtype === 'float16' ? 'float16' : 'float32';
-      const emptyPast = () =>
-        Object.fromEntries(
-          session.inputNames
-            .filter((i) => i.startsWith('past_key_values.'))
-            .map((i) => [i, new ort.Tensor(elem, dtype === 'float16' ? new Uint16Array(0) : new Float32Array(0), [IDS.length, m.config.numKvHeads, 0, m.config.headDim])]),
-        );
-      const full = logits(await session.run({ ...forwardFeeds(IDS), ...emptyPast() }));
-
-      // prefill 3 tokens, then one token at a time
-      const S = IDS[0]!.length;
-      const V = m.config.vocabSize;
-      const stepped = new Float32Array(full.length);
-      let past: Record<string, OrtTensor> = emptyPast();
-      let pos = 0;
-      for (const len of [3, ...Array.from({ length: S - 3 }, () => 1)]) {
-        const chunk = IDS.map((r) => r.slice(pos, pos + len));
-        const out = await session.run({ ...forwardFeeds(chunk, { past: pos }), ...past });
-        const l = logits(out);
-        for (let b = 0; b < IDS.length; b++) stepped.set(l.subarray(b * len * V, (b + 1) * len * V), (b * S + pos) * V);
-        past = Object.fromEntries(names.map((p) => [p.replace('present.', 'past_key_values.'), out[p]!]));
-        expect(out[names[0]!]!.dims).toEqual([IDS.length, m.config.numKvHeads, pos + len, m.config.headDim]);
-        pos += len;
-      }
+      const full = logitsOf(await session.run({ ...forwardFeeds(IDS), ...emptyPast(session, IDS.length, m.config, dtype) }));
+      const stepped = await decodeInSteps(session, IDS, m.config, {
+        prefill: 3,
+        dtype,
+        onStep: (out, pos, len) => expect(out[names[0]!]!.dims).toEqual([IDS.length, m.config.numKvHeads, pos + len, m.config.headDim]),
+      });
       await session.release();
       const want = referenceForward(m.config, m.weights, IDS);
       const err = maxAbsDiff(stepped, full) / maxAbs(want);
@@ -105,8 +85,8 @@ describe('attention_mask', () => {
       let c = -1;
       return r.map((v) => (v ? ++c : 1));
     });
-    const padded = logits(await session.run(forwardFeeds(ids, { mask, positions })));
-    const alone = logits(await session.run(forwardFeeds([short])));
+    const padded = logitsOf(await session.run(forwardFeeds(ids, { mask, positions })));
+    const alone = logitsOf(await session.run(forwardFeeds([short])));
     await session.release();
     const V = m.config.vocabSize;
     const realRows = padded.subarray(pad * V, ids[0]!.length * V);
@@ -132,7 +112,7 @@ describe('checkpoint variants', () => {
     expect(readdirSync(join(tmp.dir, 'bf16-sharded')).sort()).toEqual(['hf', 'model.onnx', 'model.onnx.data']);
     const { config, weights } = await loadHfWeightsFloat64(m.hfDir);
     const session = await openSession(m.onnxPath);
-    const got = logits(await session.run(forwardFeeds(IDS)));
+    const got = logitsOf(await session.run(forwardFeeds(IDS)));
     await session.release();
     const want = referenceForward(config, weights, IDS);
     expect(maxAbsDiff(got, want) / maxAbs(want)).toBeLessThanOrEqual(TOL.float32);
@@ -154,7 +134,7 @@ describe('rope scaling', () => {
     it(`${label}: export == reference, and differs from unscaled rope`, async () => {
       const m = await tiny({ ...MHA, ropeScaling }, 'float32', false);
       const session = await openSession(m.onnxPath);
-      const got = logits(await session.run(forwardFeeds(IDS, { positions: far })));
+      const got = logitsOf(await session.run(forwardFeeds(IDS, { positions: far })));
       await session.release();
       const want = referenceForward(m.config, m.weights, IDS, { positionIds: far });
       expect(maxAbsDiff(got, want) / maxAbs(want)).toBeLessThanOrEqual(TOL.float32);

@@ -9,7 +9,7 @@ import { tempDir, referenceForward, buildTinyLlama, maxAbs, maxAbsDiff, type Tin
 import type { LlamaConfig } from '../hf/config.js';
 import type { Family } from '../hf/families.js';
 import { loadHfWeightsFloat64 } from '../hf/weights.js';
-import { forwardFeeds, openSession, ort, type OrtTensor } from './ort.testutil.js';
+import { decodeInSteps, forwardFeeds, logitsOf, openSession } from './ort.testutil.js';
 import type { ExportDtype } from './llama-graph.js';
 
 const tmp = tempDir('llm-bip-families-');
@@ -33,8 +33,6 @@ const CASES: Array<{ family: Family; shape?: Partial<TinyLlamaShape>; without: P
 ];
 
 const TOL: Record<ExportDtype, number> = { float32: 1e-5, float16: 1e-2 };
-
-const logitsOf = (out: Record<string, OrtTensor>) => out.logits!.data as Float32Array;
 
 let n = 0;
 async function tiny(family: Family, shape: Partial<TinyLlamaShape> | undefined, dtype: ExportDtype, kvCache: boolean) {
@@ -72,23 +70,8 @@ describe('family exports with KV cache', () => {
     it(`${c.family}: decoding token by token equals the reference`, async () => {
       const m = await tiny(c.family, c.shape, 'float32', true);
       const session = await openSession(m.onnxPath);
-      const names = session.outputNames.filter((o) => o.startsWith('present.'));
-      const V = m.config.vocabSize;
-      const S = IDS[0]!.length;
-      const stepped = new Float32Array(IDS.length * S * V);
-      let past: Record<string, OrtTensor> = Object.fromEntries(
-        session.inputNames.filter((i) => i.startsWith('past_key_values.')).map((i) => [i, new ort.Tensor('float32', new Float32Array(0), [IDS.length, m.config.numKvHeads, 0, m.config.headDim])]),
-      );
-      let pos = 0;
       // prefill 3, then one token at a time: past the sliding window, the cache holds keys the mask must hide
-      for (const len of [3, ...Array.from({ length: S - 3 }, () => 1)]) {
-        const chunk = IDS.map((r) => r.slice(pos, pos + len));
-        const out = await session.run({ ...forwardFeeds(chunk, { past: pos }), ...past });
-        const l = logitsOf(out);
-        for (let b = 0; b < IDS.length; b++) stepped.set(l.subarray(b * len * V, (b + 1) * len * V), (b * S + pos) * V);
-        past = Object.fromEntries(names.map((p) => [p.replace('present.', 'past_key_values.'), out[p]!]));
-        pos += len;
-      }
+      const stepped = await decodeInSteps(session, IDS, m.config, { prefill: 3 });
       await session.release();
       const want = referenceForward(m.config, m.weights, IDS);
       expect(maxAbsDiff(stepped, want) / maxAbs(want)).toBeLessThanOrEqual(TOL.float32);

@@ -41,3 +41,43 @@ export function forwardFeeds(ids: number[][], opts: { mask?: number[][]; positio
   const positions = opts.positions ?? ids.map((r) => r.map((_, t) => past + t));
   return { input_ids: int64Tensor(ids), attention_mask: int64Tensor(mask), position_ids: int64Tensor(positions) };
 }
+
+/** The logits output of a run, as float32 (our exports cast fp16 logits up; the torch fixtures emit float32). */
+export const logitsOf = (out: Record<string, OrtTensor>): Float32Array => out.logits!.data as Float32Array;
+
+/** past_key_values.* feeds of sequence length 0: the cache before a session's first run. */
+export function emptyPast(session: OrtSession, batch: number, shape: { numKvHeads: number; headDim: number }, dtype: 'float32' | 'float16' = 'float32'): Record<string, OrtTensor> {
+  const data = () => (dtype === 'float16' ? new Uint16Array(0) : new Float32Array(0));
+  return Object.fromEntries(
+    session.inputNames.filter((i) => i.startsWith('past_key_values.')).map((i) => [i, new ort.Tensor(dtype, data(), [batch, shape.numKvHeads, 0, shape.headDim])]),
+  );
+}
+
+/**
+ * Decodes `ids` as a generator would: `prefill` tokens, then one at a time, from an empty cache, each
+ * run fed the previous run's present.* as past_key_values.*. Returns every position's logits
+ * [batch, seq, vocab], laid out as one full forward's; `onStep` sees each run's outputs and where it started.
+ */
+export async function decodeInSteps(
+  session: OrtSession,
+  ids: number[][],
+  shape: { vocabSize: number; numKvHeads: number; headDim: number },
+  opts: { prefill: number; dtype?: 'float32' | 'float16'; onStep?: (out: Record<string, OrtTensor>, pos: number, len: number) => void },
+): Promise<Float32Array> {
+  const V = shape.vocabSize;
+  const S = ids[0]!.length;
+  const presents = session.outputNames.filter((o) => o.startsWith('present.'));
+  const stepped = new Float32Array(ids.length * S * V);
+  let past = emptyPast(session, ids.length, shape, opts.dtype);
+  let pos = 0;
+  for (const len of [opts.prefill, ...Array.from({ length: S - opts.prefill }, () => 1)]) {
+    const chunk = ids.map((r) => r.slice(pos, pos + len));
+    const out = await session.run({ ...forwardFeeds(chunk, { past: pos }), ...past });
+    const l = logitsOf(out);
+    for (let b = 0; b < ids.length; b++) stepped.set(l.subarray(b * len * V, (b + 1) * len * V), (b * S + pos) * V);
+    past = Object.fromEntries(presents.map((p) => [p.replace('present.', 'past_key_values.'), out[p]!]));
+    opts.onStep?.(out, pos, len);
+    pos += len;
+  }
+  return stepped;
+}

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fixtures, tempDir, referenceForward } from '@llm-bip/testing';
 import { loadHfWeightsFloat64 } from '../hf/weights.js';
 import { exportLlamaToOnnx } from './export.js';
-import { forwardFeeds, openSession } from './ort.testutil.js';
+import { emptyPast, forwardFeeds, logitsOf, openSession } from './ort.testutil.js';
 
 interface TorchReference {
   input_ids: number[];
@@ -43,7 +43,7 @@ describe('bip-llama-tiny export vs PyTorch', () => {
     const res = await exportLlamaToOnnx(fixtures.tinyHf, out, { dtype: 'float32', kvCache: false, externalData: true });
     expect(res.dataPath).toBe(`${out}.data`);
     const session = await openSession(out);
-    const logits = (await session.run(forwardFeeds([ref.input_ids]))).logits!.data as Float32Array;
+    const logits = logitsOf(await session.run(forwardFeeds([ref.input_ids])));
     await session.release();
     const { abs, rel, argmax } = compareFirst5(logits, res.config.vocabSize);
     console.log(`[testbed] ONNX fp32 export vs PyTorch: max abs err ${abs.toExponential(2)}, relative ${rel.toExponential(2)}`);
@@ -56,11 +56,7 @@ describe('bip-llama-tiny export vs PyTorch', () => {
     const res = await exportLlamaToOnnx(fixtures.tinyHf, out, { dtype: 'float16', kvCache: true });
     const session = await openSession(out);
     const c = res.config;
-    const { ort } = await import('./ort.testutil.js');
-    const past = Object.fromEntries(
-      session.inputNames.filter((n) => n.startsWith('past_key_values.')).map((n) => [n, new ort.Tensor('float16', new Uint16Array(0), [1, c.numKvHeads, 0, c.headDim])]),
-    );
-    const logits = (await session.run({ ...forwardFeeds([ref.input_ids]), ...past })).logits!.data as Float32Array;
+    const logits = logitsOf(await session.run({ ...forwardFeeds([ref.input_ids]), ...emptyPast(session, 1, c, 'float16') }));
     await session.release();
     const { abs, rel, argmax } = compareFirst5(logits, c.vocabSize);
     console.log(`[testbed] ONNX fp16 export vs PyTorch fp32: max abs err ${abs.toExponential(2)}, relative ${rel.toExponential(2)}`);

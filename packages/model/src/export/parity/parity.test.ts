@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { tempDir, referenceForward, PARITY_VARIANTS, weightChecksum, writeParityVariant } from '@llm-bip/testing';
 import { loadHfWeightsFloat64 } from '../../hf/weights.js';
 import { exportLlamaToOnnx } from '../export.js';
-import { forwardFeeds, openSession } from '../ort.testutil.js';
+import { forwardFeeds, logitsOf, openSession } from '../ort.testutil.js';
 
 interface TorchVariant {
   weight_checksum: number;
@@ -64,7 +64,7 @@ describe('tiny variants vs transformers (float64)', () => {
       const { config } = await exportLlamaToOnnx(hfDir, onnxPath, { dtype: 'float32', kvCache: false });
       const session = await openSession(onnxPath);
       const feeds = forwardFeeds(v.inputIds, { positions: v.positionIds, ...(v.attentionMask ? { mask: v.attentionMask } : {}) });
-      const ours = (await session.run(feeds)).logits!.data as Float32Array;
+      const ours = logitsOf(await session.run(feeds));
       await session.release();
       const e = compare(ours, config.vocabSize, t, v.compare);
       const { weights } = await loadHfWeightsFloat64(hfDir);
