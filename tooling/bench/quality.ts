@@ -44,6 +44,8 @@ export interface MethodSpec {
   selectAlpha?: number;
   /** the kinds chosen that way (default both) */
   selectKinds?: ReadonlyArray<'heads' | 'channels'>;
+  /** sequential only: rescore blocks with this criterion (the allocation stays `criterion`'s) */
+  selectCriterion?: string;
 }
 
 /** The rows of the quality table, in display order. */
@@ -100,6 +102,7 @@ function reconstructionMethods(): MethodSpec[] {
     ...(['heads', 'channels'] as const).map((k) => ({ id: `llm-bip-global-kind-recon-seq-fitsel-${k}`, label: `ablation: only the ${k} chosen by reconstruction loss`, ...gk, reconstruct: { lambda: 'auto' as const }, sequential: true, select: 'reconstruction' as const, selectKinds: [k] })),
     ...[0.1, 1].map((a) => ({ id: `llm-bip-global-kind-recon-seq-fitsel-a${a}`, label: `ablation: kept groups chosen by reconstruction loss, selection ridge ${a}`, ...gk, reconstruct: { lambda: 'auto' as const }, sequential: true, select: 'reconstruction' as const, selectAlpha: a })),
     ...(['uniform', 'global'] as const).map((allocation) => ({ id: `llm-bip-${allocation}-recon-seq`, label: `llm-bip, ${allocation} + reconstruction, sequential`, criterion: 'llm-bip', allocation, compensate: false, reconstruct: { lambda: 'auto' as const }, sequential: true })),
+    { id: 'llm-bip-global-kind-recon-seq-wanda-select', label: 'llm-bip global-kind allocation, blocks rescored by wanda-sp, reconstruction, sequential', ...gk, reconstruct: { lambda: 'auto' }, sequential: true, selectCriterion: 'wanda-sp' },
     { id: 'flap-recon-seq', label: 'flap, AL-AM + reconstruction, sequential', criterion: 'flap', allocation: 'al-am', compensate: false, reconstruct: { lambda: 'auto' }, sequential: true },
     { id: 'wanda-sp-recon-seq', label: 'wanda-sp, uniform + reconstruction, sequential', criterion: 'wanda-sp', allocation: 'uniform', compensate: false, reconstruct: { lambda: 'auto' }, sequential: true },
     { id: 'llm-bip-global-kind-recon-512', label: 'ablation: global-kind + reconstruction from 512 samples (plan from 128)', ...gk, reconstruct: { lambda: 'auto', samples: 512 } },
@@ -402,6 +405,7 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
               ...(m.select ? { select: m.select } : {}),
               ...(m.selectAlpha !== undefined ? { selectAlpha: m.selectAlpha } : {}),
               ...(m.selectKinds ? { selectKinds: m.selectKinds } : {}),
+              ...(m.selectCriterion ? { selectCriterion: m.selectCriterion } : {}),
             });
             row.planSha256 = planHash(seqPlan);
           } else {

@@ -128,12 +128,12 @@ export async function pruneSequential(
   oneShot: PruningPlan,
   outDir: string,
   planOut: string,
-  a: { seed: number; samples: number; seqLen?: number; ep: EpChoice; data?: string; calib?: string; compensate: boolean; reconstruct?: { lambda: 'auto' | number }; select?: 'criterion' | 'reconstruction'; selectAlpha?: number; selectKinds?: ReadonlyArray<'heads' | 'channels'> },
+  a: { seed: number; samples: number; seqLen?: number; ep: EpChoice; data?: string; calib?: string; compensate: boolean; reconstruct?: { lambda: 'auto' | number }; select?: 'criterion' | 'reconstruction'; selectAlpha?: number; selectKinds?: ReadonlyArray<'heads' | 'channels'>; selectCriterion?: string },
 ): Promise<{ before: number; after: number; plan: PruningPlan; reconstruction?: Record<string, unknown> }> {
   const m = await loadModelInput(densePath);
   const scores = await loadScores(scoresPath);
   const calibration = await calibrate(loadTokenizer(tokenizerDir), { dataDir: dataDir(a.data), ...optional('calib', a.calib), samples: a.samples, seqLen: a.seqLen ?? DEFAULTS.calibration.seqLen, seed: a.seed });
-  const seq = await sequentialPrune(m, calibration, { plan: oneShot, scores: scores.scores, compensate: a.compensate, ...optional('reconstruct', a.reconstruct), ...optional('select', a.select), ...optional('selectAlpha', a.selectAlpha), ...optional('selectKinds', a.selectKinds), ep: a.ep });
+  const seq = await sequentialPrune(m, calibration, { plan: oneShot, scores: scores.scores, compensate: a.compensate, ...optional('reconstruct', a.reconstruct), ...optional('select', a.select), ...optional('selectAlpha', a.selectAlpha), ...optional('selectKinds', a.selectKinds), ...optional('selectCriterion', a.selectCriterion), ep: a.ep });
   saveAtomic(planOut, seq.plan);
   mkdirSync(outDir, { recursive: true });
   try {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildTinyLlama, fixtures, tempDir } from '@llm-bip/testing';
 import { decodeModel, loadModel, tensorDims, type ModelProto } from '@llm-bip/onnx-io';
-import { countParameters, groupOf, groupParameters, groupsOf, planGroupSource, type GroupSource } from './groups.js';
+import { countParameters, groupOf, groupParameters, groupsOf, layerGroups, planGroupSource, type GroupSource } from './groups.js';
 import { planModelShape } from './plan.js';
 import { recogniseModel } from './recognise/index.js';
 import type { ModelSpec } from './spec.js';
@@ -105,6 +105,10 @@ describe('groupsOf', () => {
     expect(counts.mlp).toBe(2 * 3 * 64 * 80);
     expect(groupParameters(spec, 1, 1, 0)).toEqual({ attention: 64 * 80, mlp: 0 });
     expect(() => groupOf(spec, 0, 'heads', 2)).toThrow(/KV heads 0..1, not 2/);
-    expect(() => groupOf(spec, 2, 'channels', 0)).toThrow(/layer 2 is outside 0..1/);
+    expect(() => groupOf(spec, 2, 'channels', 0)).toThrow(/layer 2 is not among the layers 0, 1/);
+    // a spec restricted to one block (the sequential pass scores block by block) finds its layer by index
+    const one = { ...spec, layers: [spec.layers[1]!] };
+    expect(layerGroups(one, 1)).toEqual(layerGroups(spec, 1));
+    expect(() => groupOf(one, 0, 'heads', 0)).toThrow(/layer 0 is not among the layers 1/);
   });
 });

@@ -71,10 +71,19 @@ export interface GroupSource {
 
 export type GroupKind = 'heads' | 'channels';
 
+/**
+ * The layer whose `index` is `layer`: by position when the source holds every layer, else by search (a
+ * caller may pass a spec restricted to some layers, as the sequential pass does for one block).
+ */
+function layerOf(source: GroupSource, layer: number, what: string): GroupSource['layers'][number] {
+  const l = source.layers[layer]?.index === layer ? source.layers[layer] : source.layers.find((x) => x.index === layer);
+  if (!l) throw new RangeError(`${what}: layer ${layer} is not among the layers ${source.layers.map((x) => x.index).join(', ')}`);
+  return l;
+}
+
 /** The group `index` of one kind in one layer. */
 export function groupOf(source: GroupSource, layer: number, kind: GroupKind, index: number): Group {
-  const l = source.layers[layer];
-  if (!l) throw new RangeError(`groupOf: layer ${layer} is outside 0..${source.layers.length - 1}`);
+  const l = layerOf(source, layer, 'groupOf');
   const h = source.hiddenSize;
   const slices: GroupSlice[] = [];
   // output features of a projection (offset inside a fused weight) and the same entries of its bias
@@ -109,7 +118,7 @@ export function groupOf(source: GroupSource, layer: number, kind: GroupKind, ind
 
 /** Every group of one layer. */
 export function layerGroups(source: GroupSource, layer: number): LayerGroups {
-  const l = source.layers[layer]!;
+  const l = layerOf(source, layer, 'layerGroups');
   return {
     layer: l.index,
     heads: span(0, l.numKvHeads).map((g) => groupOf(source, layer, 'heads', g)),
@@ -131,7 +140,7 @@ export function groupsOf(source: GroupSource): LayerGroups[] {
  * n × one group's parameters.
  */
 export function groupParameters(source: GroupSource, layer: number, kvHeads?: number, channels?: number): { attention: number; mlp: number } {
-  const l = source.layers[layer]!;
+  const l = layerOf(source, layer, 'groupParameters');
   const nHeads = kvHeads ?? l.numKvHeads;
   const nChannels = channels ?? l.intermediateSize;
   return {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTinyLlama, fixtures, referenceForward, referenceInputMoments, tempDir, type LayerActivations } from '@llm-bip/testing';
 import { loadHfWeightsFloat64, planModelShape, type LlamaConfig, type PruningPlan } from '@llm-bip/model';
 import { createSession, makeTokenBatch, toFloat32, type OrtTensor } from '@llm-bip/runtime';
-import { tapValues, type CalibrationSet, type ProjectionMoments, type Statistics } from '@llm-bip/scoring';
+import { reselectLayer, tapValues, type CalibrationSet, type ProjectionMoments, type Statistics } from '@llm-bip/scoring';
 import { removalOrder, removedProjectionInputs, type Reconstruction } from '@llm-bip/surgery';
 import { loadModelInput, planFromScores, pruneTo, scoreModel, sequentialPrune, type ModelInput } from './index.js';
 import { DEFAULTS } from './defaults.js';
@@ -231,6 +231,20 @@ describe('sequential pruning (tiny GQA model, fp32, 3 blocks)', () => {
     } finally {
       seq.reconstruction?.dispose();
     }
+  });
+
+  it('selectCriterion: the allocation stays the scores\' own, each block is chosen by the other criterion', async () => {
+    const { scores } = await scoreModel(m, { calibration, ep: 'cpu' });
+    const oneShot = planFromScores(scores, planModelShape(m.spec, ''), { ratio: 0.4 });
+    // magnitude scores depend on the weights alone, so the block-by-block choice must be the dense model's magnitude order at the allocated counts
+    const magnitude = await scoreModel(m, { calibration, criterion: 'magnitude', ep: 'cpu' });
+    const seq = await sequentialPrune(m, calibration, { plan: oneShot, scores, selectCriterion: 'magnitude', ep: 'cpu', batchSize: 3 });
+    seq.plan.layers.forEach((lp, l) => {
+      const alloc = oneShot.layers[l]!;
+      const want = reselectLayer(magnitude.scores.layers[l]!, oneShot.model, l, { kvHeads: alloc.keepKvHeads.length, channels: alloc.keepChannels.length });
+      expect(lp, `layer ${l}`).toEqual(want);
+    });
+    expect(JSON.stringify(seq.plan.layers)).not.toEqual(JSON.stringify(oneShot.layers));
   });
 
   it('select: reconstruction keeps the allocated counts, chosen by the greedy refit loss on the moments the fits use', async () => {

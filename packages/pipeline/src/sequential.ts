@@ -89,6 +89,8 @@ export interface SequentialRequest {
   selectAlpha?: number;
   /** the kinds chosen that way (default both); the others by the criterion */
   selectKinds?: ReadonlyArray<'heads' | 'channels'>;
+  /** rescore each block with this criterion instead of the one that made `scores` (the allocation stays theirs) */
+  selectCriterion?: string;
   ep?: EpChoice;
   batchSize?: number;
   threads?: number;
@@ -116,8 +118,10 @@ export async function sequentialPrune(model: ModelInput, calibration: Calibratio
   if (rows.length === 0) throw new ScoringError('sequential pruning needs calibration rows');
   const seqLen = rows[0]!.length;
   if (req.plan.layers.length !== spec.numLayers) throw new ScoringError(`the allocation plan has ${req.plan.layers.length} layers, the model ${spec.numLayers}`);
-  const criterion = getCriterion(req.scores.criterion);
-  const options = { ...resolveCriterionOptions(criterion, req.criterionOptions, { seed: calibration.seed }), ...(req.scores.options ?? {}) };
+  // the criterion that chooses within a block: the scores' own (its resolved options reused), or another one
+  const other = req.selectCriterion !== undefined && req.selectCriterion !== req.scores.criterion;
+  const criterion = getCriterion(other ? req.selectCriterion! : req.scores.criterion);
+  const options = other ? resolveCriterionOptions(criterion, undefined, { seed: calibration.seed }) : { ...resolveCriterionOptions(criterion, req.criterionOptions, { seed: calibration.seed }), ...(req.scores.options ?? {}) };
   const taps = uniqueTaps([...baseTaps(spec), ...criterion.taps(spec, options)]);
   const reconstruct = req.reconstruct;
   const compensate = !reconstruct && (req.compensate ?? DEFAULTS.compensate);
