@@ -1,15 +1,16 @@
 /**
  * Float64 Cholesky factorisation and solve: the unblocked kernels (`choleskyInPlace`,
  * `choleskySolveInPlace`: small systems, the diagonal blocks, and the reference), and blocked versions
- * whose bulk is matrix products through an injected `MatMul`. The reconstruction's cost (k³/6 for the factor, 2·k²·m for the solve, k·|P|·m for the
- * right-hand side) is all GEMM-shaped; a JavaScript loop does ~0.35 GFlop/s, ONNX Runtime's float64
- * MatMul ~20 GFlop/s on two busy cores (README "Least-squares reconstruction"). Surgery does not depend on
- * the runtime: the caller passes a product (runtime's `createMatMul(...).matmul`), or `hostMatMul` is used.
+ * whose bulk is matrix products through an injected `MatMul`. The reconstruction's cost, in
+ * multiply-adds k³/6 for the factor, k²·m for the solve and k·|P|·m for the right-hand side, is all
+ * GEMM-shaped: a JavaScript loop does ~0.35 GFlop/s, ONNX Runtime's float64 MatMul ~20 GFlop/s on two
+ * busy cores (README "Least-squares reconstruction"). Surgery does not depend on the runtime: the caller
+ * passes a product (runtime's `createMatMul(...).matmul`), or `hostMatMul` is used.
  *
  * The diagonal blocks (CHOLESKY_BLOCK wide) are factored by the unblocked `choleskyInPlace`; their
- * triangular inverses, formed once, turn every triangular solve (the panel below a block and the
- * m right-hand sides) into products as well. Inverting a well-conditioned 256-wide triangle costs nothing
- * measurable in accuracy here (gemm.test.ts measures the blocked results against the unblocked ones).
+ * triangular inverses, formed once, turn every triangular solve (the panel below a block and the m
+ * right-hand sides) into products as well. That stays backward stable: cholesky.test.ts measures the
+ * blocked results against the unblocked ones, and the backward error of both.
  */
 /**
  * In-place lower Cholesky factor of a symmetric positive definite k × k matrix (row-major; only the

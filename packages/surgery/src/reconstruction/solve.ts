@@ -137,7 +137,7 @@ function checkKeep(keep: readonly number[], n: number, what: string): void {
  * The normal equations of one projection for one kept set, built once and solved for any ridge:
  * Σ_SS (lower triangle), the right-hand side Σ_SP W_P (one product, on first use) and mean compensation's
  * bias. Cost to build: k²/2 + k·|P| entries, then k·|P|·m multiply-adds; each `fit(alpha)`: k³/6
- * (blocked Cholesky, the trailing updates computed as full squares: about 2x that in products) + 2·k²·m
+ * (blocked Cholesky, the trailing updates computed as full squares: about 2x that in products) + k²·m
  * (solve). The products go to `matmul` (default: hostMatMul). Memory: k² (Σ_SS) + k² (the factor) +
  * 2·k·m float64 besides the inputs, plus the product backend's operands and result.
  */
