@@ -4,19 +4,26 @@
  * ridges. Values do not change the cost (no pivoting, no iterations), so the moments are synthetic: a
  * diagonally dominant covariance, random weights.
  *
- *   node --conditions=source --import tsx tooling/bench/reconstruct-solve.ts --n 4096 --keep 2048 --m 4096 [--auto]
+ *   node --conditions=source --import tsx tooling/bench/reconstruct-solve.ts --n 4096 --keep 2048 --m 4096 [--auto] [--backend host,ort]
  *
- * Prints wall and process CPU seconds per step and the peak RSS, as JSON.
+ * `--backend`: where the products run, surgery's `hostMatMul` (JavaScript) or runtime's `createMatMul`
+ * on the CPU EP (default ort); several, comma-separated, run one after the other on the same inputs, and
+ * the fits are compared (max |difference| / max |value| of the weights). Prints wall and process CPU
+ * seconds per step and backend, the host/ort ratios, and the process's peak RSS, as JSON.
  */
 import { parseArgs } from 'node:util';
-import { ProjectionSystem, chooseAlpha, DEFAULT_ALPHAS, SELECTION_OUTPUTS } from '@llm-bip/surgery';
+import { ProjectionSystem, chooseAlpha, hostMatMul, DEFAULT_ALPHAS, SELECTION_OUTPUTS, type MatMul } from '@llm-bip/surgery';
+import { createMatMul } from '@llm-bip/runtime';
 import { mulberry32 } from '@llm-bip/scoring';
 
-const { values } = parseArgs({ options: { n: { type: 'string' }, keep: { type: 'string' }, m: { type: 'string' }, auto: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { n: { type: 'string' }, keep: { type: 'string' }, m: { type: 'string' }, auto: { type: 'boolean', default: false }, backend: { type: 'string', default: 'ort' } } });
 const n = Number(values.n);
 const k = Number(values.keep);
 const m = Number(values.m);
-if (!(n > 0 && k > 0 && k < n && m > 0)) throw new Error('usage: reconstruct-solve.ts --n INPUTS --keep KEPT --m OUTPUTS [--auto]');
+const backends = values.backend.split(',');
+if (!(n > 0 && k > 0 && k < n && m > 0) || !backends.every((b) => b === 'host' || b === 'ort')) {
+  throw new Error('usage: reconstruct-solve.ts --n INPUTS --keep KEPT --m OUTPUTS [--auto] [--backend host|ort|host,ort]');
+}
 
 const next = mulberry32(1);
 const tokens = 100_000;
@@ -33,21 +40,47 @@ const w = { inFeatures: n, outFeatures: m, data: Float32Array.from({ length: n *
 const keep = Array.from({ length: k }, (_, a) => Math.floor((a * n) / k));
 const train = moments();
 
-const steps: Record<string, { wallS: number; cpuS: number }> = {};
-async function time<T>(name: string, f: () => T): Promise<T> {
+const holdout = values.auto ? moments() : undefined;
+
+type Steps = Record<string, { wallS: number; cpuS: number }>;
+async function time<T>(steps: Steps, name: string, f: () => Promise<T>): Promise<T> {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
-  const r = f();
+  const r = await f();
   const c = process.cpuUsage(c0);
   steps[name] = { wallS: (performance.now() - t0) / 1000, cpuS: (c.user + c.system) / 1e6 };
   process.stderr.write(`${name}: ${steps[name]!.wallS.toFixed(1)} s wall, ${steps[name]!.cpuS.toFixed(1)} s CPU\n`);
   return r;
 }
 
-const system = await time('build (Σ_SS, Σ_SP W_P)', () => new ProjectionSystem(w, train, keep));
-await time('fit (Cholesky + solve), one ridge', () => system.fit(0.01));
-if (values.auto) {
-  const holdout = moments();
-  await time(`held-out choice (${DEFAULT_ALPHAS.length} ridges, ≤ ${SELECTION_OUTPUTS} outputs)`, () => chooseAlpha(w, train, holdout, keep));
+const results: Record<string, Steps> = {};
+const fits: Record<string, Float64Array> = {};
+for (const backend of backends) {
+  const ort = backend === 'ort' ? await createMatMul({ ep: 'cpu' }) : undefined;
+  const matmul: MatMul = ort ? (a, r, i, b, c) => ort.matmul(a, r, i, b, c) : hostMatMul;
+  const steps: Steps = {};
+  process.stderr.write(`backend ${backend}\n`);
+  const system = await time(steps, 'build (Σ_SS, Σ_SP W_P)', async () => {
+    const s = new ProjectionSystem(w, train, keep, 'bench', matmul);
+    await s.prepare();
+    return s;
+  });
+  fits[backend] = (await time(steps, 'fit (Cholesky + solve), one ridge', () => system.fit(0.01))).weight;
+  if (holdout) await time(steps, `held-out choice (${DEFAULT_ALPHAS.length} ridges, ≤ ${SELECTION_OUTPUTS} outputs)`, () => chooseAlpha(w, train, holdout, keep, DEFAULT_ALPHAS, 'bench', SELECTION_OUTPUTS, matmul));
+  await ort?.close();
+  results[backend] = steps;
 }
-process.stdout.write(`${JSON.stringify({ n, keep: k, m, auto: values.auto, steps, peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024), date: new Date().toISOString() }, null, 2)}\n`);
+const ratios: Record<string, number> = {};
+if (results.host && results.ort) for (const [name, s] of Object.entries(results.host)) ratios[name] = s.wallS / results.ort[name]!.wallS;
+let fitDifference: number | undefined;
+if (fits.host && fits.ort) {
+  let d = 0;
+  let v = 0;
+  for (let i = 0; i < fits.host.length; i++) {
+    d = Math.max(d, Math.abs(fits.host[i]! - fits.ort[i]!));
+    v = Math.max(v, Math.abs(fits.host[i]!));
+  }
+  fitDifference = d / v;
+}
+const summary = { n, keep: k, m, auto: values.auto, backends: results, ...(Object.keys(ratios).length ? { hostOverOrtWall: ratios } : {}), ...(fitDifference !== undefined ? { fitDifference } : {}), peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024), date: new Date().toISOString() };
+process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);

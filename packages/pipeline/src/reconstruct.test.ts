@@ -86,7 +86,7 @@ describe('reconstruction end to end (tiny GQA model, fp32)', () => {
       const alpha = (store.summary().projections as Array<{ layer: number; block: string; alpha: number | 'mean' }>).find((x) => x.layer === c.layer && x.block === c.block)!.alpha;
       const dense = hf.get(`${name}.weight`)!;
       const asInOut = { inFeatures: n, outFeatures: config.hiddenSize, data: Float64Array.from({ length: n * config.hiddenSize }, (_, i) => dense[(i % config.hiddenSize) * n + Math.floor(i / config.hiddenSize)]!) };
-      const ref = fitProjection(asInOut, refMoments[c.layer]![c.block === 'attention' ? 'attention' : 'ffn'], c.keep, alpha === 'mean' ? Infinity : alpha);
+      const ref = await fitProjection(asInOut, refMoments[c.layer]![c.block === 'attention' ? 'attention' : 'ffn'], c.keep, alpha === 'mean' ? Infinity : alpha);
       let worst = 0;
       let scale = 0;
       ref.weight.forEach((v, i) => {
@@ -98,10 +98,10 @@ describe('reconstruction end to end (tiny GQA model, fp32)', () => {
       // on the calibration tokens the fit leaves no more output error than mean compensation, which leaves no more than plain pruning
       const meter = new ErrorMeter(asInOut, refMoments[c.layer]![c.block === 'attention' ? 'attention' : 'ffn'], c.keep);
       const kept = Float64Array.from(c.keep.flatMap((s) => range(config.hiddenSize).map((o) => asInOut.data[s * config.hiddenSize + o]!)));
-      const plain = meter.of(kept, new Float64Array(config.hiddenSize));
-      const mean = fitProjection(asInOut, refMoments[c.layer]![c.block === 'attention' ? 'attention' : 'ffn'], c.keep, Infinity);
-      const meanErr = meter.of(mean.weight, mean.bias);
-      const fitErr = meter.of(fit, p.bias);
+      const plain = await meter.of(kept, new Float64Array(config.hiddenSize));
+      const mean = await fitProjection(asInOut, refMoments[c.layer]![c.block === 'attention' ? 'attention' : 'ffn'], c.keep, Infinity);
+      const meanErr = await meter.of(mean.weight, mean.bias);
+      const fitErr = await meter.of(fit, p.bias);
       expect(meanErr).toBeLessThanOrEqual(plain);
       expect(fitErr, name).toBeLessThanOrEqual(meanErr * (1 + 1e-4));
       // a finite ridge changes the weights and lowers the error (measured: layer 0 o_proj 4.21 -> 2.70 at alpha 1,

@@ -6,9 +6,9 @@
  * and only its fit is kept. The result goes to surgery (`pruneTo({ reconstruction })`).
  */
 import type { PruningPlan } from '@llm-bip/model';
-import type { EpChoice } from '@llm-bip/runtime';
+import { createMatMul, type EpChoice, type MatMulBackend } from '@llm-bip/runtime';
 import { collectInputMoments, modelWeights, type CalibrationSet, type MemoryBudget, type MomentTap, type ProjectionMoments } from '@llm-bip/scoring';
-import { reconstructProjection, removedProjectionInputs, ReconstructionStore, SurgeryError, type DenseWeight, type ProjectionFit } from '@llm-bip/surgery';
+import { reconstructProjection, removedProjectionInputs, ReconstructionStore, SurgeryError, type DenseWeight, type MatMul, type ProjectionFit } from '@llm-bip/surgery';
 import { DEFAULTS } from './defaults.js';
 import { hooksOf, type PipelineHooks } from './hooks.js';
 import type { ModelInput } from './score.js';
@@ -95,6 +95,7 @@ export async function reconstructFor(model: ModelInput, plan: PruningPlan, calib
   const lambda = req.lambda ?? DEFAULTS.reconstruction.lambda;
   const holdoutRows = req.moments ? undefined : holdoutRowsFor(calibration.rows.length, req);
   const cut = removedProjectionInputs(model.spec, plan);
+  const products = await solveProducts(req, h.log);
   const store = newReconstructionStore(req, calibration, holdoutRows);
   try {
     const taps: MomentTap[] = cut.map((c) => ({ layer: c.layer, tensor: c.block === 'attention' ? 'attnContext' : 'ffnAct' }));
@@ -109,7 +110,7 @@ export async function reconstructFor(model: ModelInput, plan: PruningPlan, calib
         const m = moments.find((x) => x.layer === t.layer && x.tensor === t.tensor);
         const what = `layer ${c.layer} ${c.block === 'attention' ? 'o_proj' : 'down_proj'}`;
         if (!m) throw new SurgeryError(`${what}: the given moments do not include its input (${t.tensor}); collect them for every layer`);
-        refitInto(store, await weights.linear(c.linear), m, c.keep, req, what);
+        await refitInto(store, await weights.linear(c.linear), m, c.keep, req, what, products.matmul);
         bar.update(++solved);
         h.check();
       }
@@ -119,7 +120,19 @@ export async function reconstructFor(model: ModelInput, plan: PruningPlan, calib
   } catch (e) {
     store.dispose();
     throw e;
+  } finally {
+    await products.close();
   }
+}
+
+/**
+ * The float64 products of the reconstruction solves (surgery's blocked Cholesky and solve), one ORT
+ * session on the run's EP for the whole run: 14-32x faster than the JavaScript products (surgery README,
+ * "Least-squares reconstruction"). Close it when the run ends.
+ */
+export async function solveProducts(req: Pick<ReconstructRequest, 'ep' | 'threads'>, onLog?: (line: string) => void): Promise<{ matmul: MatMul; close(): Promise<void> }> {
+  const backend: MatMulBackend = await createMatMul({ ep: req.ep ?? DEFAULTS.ep, ...(req.threads ? { threads: req.threads } : {}), ...(onLog ? { onLog: (l) => onLog(`reconstruction products: ${l}`) } : {}) });
+  return { matmul: (a, rows, inner, b, cols) => backend.matmul(a, rows, inner, b, cols), close: () => backend.close() };
 }
 
 /** An empty store whose summary records how its fits are made (ridge, candidates, held-out rows, calibration). */
@@ -138,10 +151,10 @@ export function newReconstructionStore(req: ReconstructRequest, calibration: Cal
   });
 }
 
-/** Fit one projection (the ridge as the request says) and keep the fit, with its held-out errors, in `store`. */
-export function refitInto(store: ReconstructionStore, weight: DenseWeight, moments: ProjectionMoments, keep: number[], req: ReconstructRequest, what: string): ProjectionFit {
+/** Fit one projection (the ridge as the request says, the products through `matmul`) and keep the fit, with its held-out errors, in `store`. */
+export async function refitInto(store: ReconstructionStore, weight: DenseWeight, moments: ProjectionMoments, keep: number[], req: ReconstructRequest, what: string, matmul?: MatMul): Promise<ProjectionFit> {
   const lambda = req.lambda ?? DEFAULTS.reconstruction.lambda;
-  const fit = reconstructProjection(weight, moments, keep, { lambda, ...(req.alphas ? { alphas: req.alphas } : {}) }, what);
+  const fit = await reconstructProjection(weight, moments, keep, { lambda, ...(req.alphas ? { alphas: req.alphas } : {}) }, what, matmul);
   const layer = moments.layer;
   store.add(layer, moments.tensor === 'attnContext' ? 'attention' : 'ffn', fit, fit.choice ? { heldOutError: Object.fromEntries(fit.choice.errors.map((e) => [e.alpha === Infinity ? 'mean' : String(e.alpha), e.error])) } : undefined);
   return fit;

@@ -65,7 +65,7 @@ import {
 import { compensationBias, removalOrder, removedProjectionInputs, type ReconstructionStore } from '@llm-bip/surgery';
 import { DEFAULTS } from './defaults.js';
 import { hooksOf, type PipelineHooks } from './hooks.js';
-import { holdoutRowsFor, newReconstructionStore, refitInto, type ReconstructRequest } from './reconstruct.js';
+import { holdoutRowsFor, newReconstructionStore, refitInto, solveProducts, type ReconstructRequest } from './reconstruct.js';
 import type { ModelInput } from './score.js';
 
 export interface SequentialRequest {
@@ -168,6 +168,7 @@ export async function sequentialPrune(model: ModelInput, calibration: Calibratio
     });
   };
 
+  const products = reconstruct ? await solveProducts({ ep: req.ep, ...(req.threads ? { threads: req.threads } : {}) }, h.log) : undefined;
   const store = reconstruct ? newReconstructionStore(reconstruct, calibration, hold, { sequential: true }) : undefined;
   try {
     const embedding = await bw.runSegment(segs[0]!, batches, batches.map(() => ({})), runOpts({ onLog: h.log }));
@@ -195,7 +196,7 @@ export async function sequentialPrune(model: ModelInput, calibration: Calibratio
         const m = moments.find((x) => x.layer === c.layer && x.tensor === tensor);
         if (!m) throw new ScoringError(`${what}: no input moments were collected for it`);
         hooks.onMoments?.(m);
-        const fit = refitInto(store, w, m, c.keep, reconstruct!, what);
+        const fit = await refitInto(store, w, m, c.keep, reconstruct!, what, products!.matmul);
         kept = fit.weight;
         bias = fit.bias;
       } else if (compensate) {
@@ -291,6 +292,8 @@ export async function sequentialPrune(model: ModelInput, calibration: Calibratio
   } catch (e) {
     store?.dispose();
     throw e;
+  } finally {
+    await products?.close();
   }
 }
 

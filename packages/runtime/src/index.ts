@@ -51,4 +51,5 @@ export {
   type LogitsView,
 } from './causal-lm.js';
 export { greedyDecode, type GreedyOptions, type GreedyResult } from './decode.js';
+export { createMatMul, type MatMulBackend, type MatMulOptions } from './matmul.js';
 export { ort, type OrtTensor, type OrtValueMetadata } from './ort.js';

@@ -20,7 +20,8 @@
  * ridge) on the kept set: the greedy's running compensation serves only the choice.
  */
 import type { DenseWeight, Moments } from './solve.js';
-import { choleskyInPlace, choleskySolveInPlace, inputCovariance } from './solve.js';
+import { choleskyInPlace, choleskySolveInPlace } from './cholesky.js';
+import { inputCovariance } from './solve.js';
 import { SurgeryError } from '../errors.js';
 
 export interface RemovalOrder {

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { InputMoments } from '@llm-bip/model';
 import { correlatedTokens as tokens, mulberry32, referenceInputMoments as momentsOf } from '@llm-bip/testing';
 import { compensationBias } from '../compensation.js';
-import { DEFAULT_ALPHAS, ErrorMeter, chooseAlpha, choleskyInPlace, choleskySolveInPlace, complementOf, fitProjection, reconstructProjection, type DenseWeight } from './solve.js';
+import { choleskyInPlace, choleskySolveInPlace } from './cholesky.js';
+import { DEFAULT_ALPHAS, ErrorMeter, chooseAlpha, complementOf, fitProjection, reconstructProjection, type DenseWeight } from './solve.js';
 
 function weight(seed: number, n: number, m: number): DenseWeight {
   const next = mulberry32(seed);
@@ -113,77 +114,77 @@ describe('fitProjection', () => {
   const w = weight(2, n, m);
   const keep = [0, 2, 3, 5, 8, 9, 11];
 
-  it('equals the augmented normal equations solved independently (relative 1e-9)', () => {
+  it('equals the augmented normal equations solved independently (relative 1e-9)', async () => {
     for (const alpha of [0, 1e-3, 0.1, 3]) {
-      const fit = fitProjection(w, mom, keep, alpha);
+      const fit = await fitProjection(w, mom, keep, alpha);
       const ref = referenceFit(w, mom, keep, fit.lambda === Infinity ? 0 : fit.lambda);
       expect(relDiff(fit.weight, ref.weight), `alpha ${alpha}`).toBeLessThan(1e-9);
       expect(relDiff(fit.bias, ref.bias), `alpha ${alpha}`).toBeLessThan(1e-9);
     }
   });
 
-  it('sums the moments of disjoint token sets (train + held-out = all)', () => {
+  it('sums the moments of disjoint token sets (train + held-out = all)', async () => {
     const parts = [momentsOf(x, n, 0, 150), momentsOf(x, n, 150, 400)];
-    const a = fitProjection(w, parts, keep, 0.01);
-    const b = fitProjection(w, mom, keep, 0.01);
+    const a = await fitProjection(w, parts, keep, 0.01);
+    const b = await fitProjection(w, mom, keep, 0.01);
     expect(relDiff(a.weight, b.weight)).toBeLessThan(1e-12);
     expect(relDiff(a.bias, b.bias)).toBeLessThan(1e-12);
   });
 
-  it('alpha = Infinity is exactly FLAP mean compensation (surgery compensationBias), weights unchanged', () => {
-    const fit = fitProjection(w, mom, keep, Infinity);
+  it('alpha = Infinity is exactly FLAP mean compensation (surgery compensationBias), weights unchanged', async () => {
+    const fit = await fitProjection(w, mom, keep, Infinity);
     const mean = Array.from(mom.sum, (s) => s / mom.tokens);
     const flap = compensationBias(Float32Array.from(w.data), [n, m], 1, complementOf(n, keep), mean);
     expect(relDiff(fit.bias, flap)).toBeLessThan(1e-6); // compensationBias reads the weight in float32
     keep.forEach((s, a) => expect(Array.from(fit.weight.subarray(a * m, (a + 1) * m))).toEqual(Array.from(w.data.subarray(s * m, (s + 1) * m))));
   });
 
-  it('keeping every input reproduces the dense weight with a zero bias', () => {
+  it('keeping every input reproduces the dense weight with a zero bias', async () => {
     const all = Array.from({ length: n }, (_, i) => i);
-    const fit = fitProjection(w, mom, all, 1e-12);
+    const fit = await fitProjection(w, mom, all, 1e-12);
     expect(Array.from(fit.weight)).toEqual(Array.from(w.data));
     expect(Array.from(fit.bias).every((v) => v === 0)).toBe(true);
   });
 
-  it('recovers the dense output when the removed inputs are affine in the kept ones (lambda -> 0)', () => {
+  it('recovers the dense output when the removed inputs are affine in the kept ones (lambda -> 0)', async () => {
     // rank-4 inputs: any 4 generic inputs (plus the constant channel) determine the other 8
     const low = tokens(5, 300, n, 4);
     const lm = momentsOf(low, n);
     const kept = [1, 4, 6, 10];
-    const fit = fitProjection(w, lm, kept, 1e-10);
+    const fit = await fitProjection(w, lm, kept, 1e-10);
     const before = directError(w, low, kept, kept.flatMap((s) => Array.from(w.data.subarray(s * m, (s + 1) * m))), new Float64Array(m));
     const after = directError(w, low, kept, fit.weight, fit.bias);
     expect(before).toBeGreaterThan(1);
     expect(after / before).toBeLessThan(1e-8);
   });
 
-  it('never increases the calibration error against mean compensation, nor that against plain pruning', () => {
+  it('never increases the calibration error against mean compensation, nor that against plain pruning', async () => {
     for (const [seed, kept] of [[11, keep], [12, [3, 4]], [13, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]] as const) {
       const xs = tokens(seed, 64, n); // few tokens: plain least squares overfits, still never above on its own data
       const ms = momentsOf(xs, n);
       const meter = new ErrorMeter(w, ms, kept);
       const wS = kept.flatMap((s) => Array.from(w.data.subarray(s * m, (s + 1) * m)));
-      const plain = meter.of(Float64Array.from(wS), new Float64Array(m));
-      const mean = fitProjection(w, ms, kept, Infinity);
-      const meanErr = meter.of(mean.weight, mean.bias);
+      const plain = await meter.of(Float64Array.from(wS), new Float64Array(m));
+      const mean = await fitProjection(w, ms, kept, Infinity);
+      const meanErr = await meter.of(mean.weight, mean.bias);
       // the meter against the token-by-token definition
       expect(Math.abs(plain - directError(w, xs, [...kept], wS, new Float64Array(m))) / plain).toBeLessThan(1e-10);
       expect(Math.abs(meanErr - directError(w, xs, [...kept], mean.weight, mean.bias)) / meanErr).toBeLessThan(1e-10);
       expect(meanErr).toBeLessThanOrEqual(plain);
       for (const alpha of [0, 1e-4, 1e-2, 1, 100]) {
-        const fit = fitProjection(w, ms, kept, alpha);
-        const e = meter.of(fit.weight, fit.bias);
+        const fit = await fitProjection(w, ms, kept, alpha);
+        const e = await meter.of(fit.weight, fit.bias);
         expect(Math.abs(e - directError(w, xs, [...kept], fit.weight, fit.bias)) / meanErr).toBeLessThan(1e-9);
         expect(e, `seed ${seed} alpha ${alpha}`).toBeLessThanOrEqual(meanErr * (1 + 1e-12));
       }
     }
   });
 
-  it('refuses moments of another width and bad kept lists, naming the problem', () => {
-    expect(() => fitProjection(w, momentsOf(x.subarray(0, 10 * 11), 11), keep, 1, 'layer 3 down_proj')).toThrow(/layer 3 down_proj: input moments of width 11.*takes 12 inputs/);
-    expect(() => fitProjection(w, mom, [3, 2], 1)).toThrow(/not ascending/);
-    expect(() => fitProjection(w, { tokens: 0, gram: new Float64Array(n * n), sum: new Float64Array(n) }, keep, 1)).toThrow(/no tokens/);
-    expect(() => fitProjection(w, mom, keep, -1)).toThrow(/must be a number >= 0/);
+  it('refuses moments of another width and bad kept lists, naming the problem', async () => {
+    await expect(fitProjection(w, momentsOf(x.subarray(0, 10 * 11), 11), keep, 1, 'layer 3 down_proj')).rejects.toThrow(/layer 3 down_proj: input moments of width 11.*takes 12 inputs/);
+    await expect(fitProjection(w, mom, [3, 2], 1)).rejects.toThrow(/not ascending/);
+    await expect(fitProjection(w, { tokens: 0, gram: new Float64Array(n * n), sum: new Float64Array(n) }, keep, 1)).rejects.toThrow(/no tokens/);
+    await expect(fitProjection(w, mom, keep, -1)).rejects.toThrow(/must be a number >= 0/);
   });
 });
 
@@ -193,36 +194,36 @@ describe('chooseAlpha / reconstructProjection', () => {
   const w = weight(21, n, m);
   const keep = [0, 1, 2, 3, 4, 5, 6, 7];
 
-  it('picks the candidate with the smallest held-out error; refits on all tokens', () => {
+  it('picks the candidate with the smallest held-out error; refits on all tokens', async () => {
     const x = tokens(22, 60, n); // 52 train tokens for 8 kept inputs: some ridge helps
     const train = momentsOf(x, n, 0, 52);
     const holdout = momentsOf(x, n, 52, 60);
-    const c = chooseAlpha(w, train, holdout, keep);
+    const c = await chooseAlpha(w, train, holdout, keep);
     expect(c.errors.map((e) => e.alpha)).toEqual([...DEFAULT_ALPHAS]);
     const meter = new ErrorMeter(w, holdout, keep);
     for (const e of c.errors) {
-      const f = fitProjection(w, train, keep, e.alpha);
-      expect(e.error).toBeCloseTo(meter.of(f.weight, f.bias), 10);
+      const f = await fitProjection(w, train, keep, e.alpha);
+      expect(e.error).toBeCloseTo(await meter.of(f.weight, f.bias), 10);
     }
     expect(c.errors.find((e) => e.alpha === c.alpha)!.error).toBe(Math.min(...c.errors.map((e) => e.error)));
-    const r = reconstructProjection(w, { train, holdout }, keep, { lambda: 'auto' });
-    const all = fitProjection(w, [train, holdout], keep, c.alpha);
+    const r = await reconstructProjection(w, { train, holdout }, keep, { lambda: 'auto' });
+    const all = await fitProjection(w, [train, holdout], keep, c.alpha);
     expect(r.alpha).toBe(c.alpha);
     expect(Array.from(r.weight)).toEqual(Array.from(all.weight));
-    expect(() => reconstructProjection(w, { train }, keep, { lambda: 'auto' })).toThrow(/needs held-out/);
+    await expect(reconstructProjection(w, { train }, keep, { lambda: 'auto' })).rejects.toThrow(/needs held-out/);
   });
 
-  it('judges wide projections on evenly spaced output features (each output is its own least-squares problem)', () => {
+  it('judges wide projections on evenly spaced output features (each output is its own least-squares problem)', async () => {
     const x = tokens(23, 60, n);
     const train = momentsOf(x, n, 0, 52);
     const holdout = momentsOf(x, n, 52, 60);
-    const sub = chooseAlpha(w, train, holdout, keep, DEFAULT_ALPHAS, 'p', 2); // outputs 0 and 2 of 4
+    const sub = await chooseAlpha(w, train, holdout, keep, DEFAULT_ALPHAS, 'p', 2); // outputs 0 and 2 of 4
     const cols: DenseWeight = { inFeatures: n, outFeatures: 2, data: Float64Array.from({ length: n * 2 }, (_, i) => w.data[Math.floor(i / 2) * m + (i % 2) * 2]!) };
     const meter = new ErrorMeter(cols, holdout, keep);
     for (const e of sub.errors) {
-      const f = fitProjection(cols, train, keep, e.alpha);
-      expect(e.error).toBeCloseTo(meter.of(f.weight, f.bias), 10);
+      const f = await fitProjection(cols, train, keep, e.alpha);
+      expect(e.error).toBeCloseTo(await meter.of(f.weight, f.bias), 10);
     }
-    expect(chooseAlpha(w, train, holdout, keep, DEFAULT_ALPHAS, 'p', 4)).toEqual(chooseAlpha(w, train, holdout, keep));
+    expect(await chooseAlpha(w, train, holdout, keep, DEFAULT_ALPHAS, 'p', 4)).toEqual(await chooseAlpha(w, train, holdout, keep));
   });
 });

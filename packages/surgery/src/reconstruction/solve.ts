@@ -35,6 +35,7 @@
  */
 import type { InputMoments } from '@llm-bip/model';
 import { SurgeryError } from '../errors.js';
+import { blockedCholesky, blockedCholeskySolve, hostMatMul, type MatMul } from './cholesky.js';
 
 /** A projection weight in the [in][out] layout (row i = input feature i), as scoring's LinearWeight. */
 export interface DenseWeight {
@@ -133,74 +134,29 @@ function checkKeep(keep: readonly number[], n: number, what: string): void {
 }
 
 /**
- * In-place lower Cholesky factor of a symmetric positive definite k × k matrix (row-major; only the
- * lower triangle is read). Row-oriented: each entry is a dot product of two contiguous row prefixes.
- * Returns false at the first pivot that is not positive (the matrix is not positive definite).
- */
-export function choleskyInPlace(a: Float64Array, k: number): boolean {
-  for (let i = 0; i < k; i++) {
-    const ri = i * k;
-    for (let j = 0; j <= i; j++) {
-      const rj = j * k;
-      let s = a[ri + j]!;
-      for (let p = 0; p < j; p++) s -= a[ri + p]! * a[rj + p]!;
-      if (i === j) {
-        if (!(s > 0)) return false;
-        a[ri + i] = Math.sqrt(s);
-      } else {
-        a[ri + j] = s / a[rj + j]!;
-      }
-    }
-  }
-  return true;
-}
-
-/** Solve L Lᵀ X = B in place for B [k][m] (row-major), L from choleskyInPlace. */
-export function choleskySolveInPlace(l: Float64Array, k: number, b: Float64Array, m: number): void {
-  for (let i = 0; i < k; i++) {
-    const bi = i * m;
-    for (let p = 0; p < i; p++) {
-      const f = l[i * k + p]!;
-      if (f === 0) continue;
-      const bp = p * m;
-      for (let o = 0; o < m; o++) b[bi + o]! -= f * b[bp + o]!;
-    }
-    const d = 1 / l[i * k + i]!;
-    for (let o = 0; o < m; o++) b[bi + o]! *= d;
-  }
-  for (let i = k - 1; i >= 0; i--) {
-    const bi = i * m;
-    for (let p = i + 1; p < k; p++) {
-      const f = l[p * k + i]!;
-      if (f === 0) continue;
-      const bp = p * m;
-      for (let o = 0; o < m; o++) b[bi + o]! -= f * b[bp + o]!;
-    }
-    const d = 1 / l[i * k + i]!;
-    for (let o = 0; o < m; o++) b[bi + o]! *= d;
-  }
-}
-
-/**
  * The normal equations of one projection for one kept set, built once and solved for any ridge:
- * Σ_SS (lower triangle), the right-hand side Σ_SP W_P and mean compensation's bias. Cost to build:
- * k²/2 + k·|P|·m multiply-adds; each `fit(alpha)`: k³/6 (Cholesky) + k²·m (solve). Memory: k² + 2·k·m
- * float64 besides the inputs.
+ * Σ_SS (lower triangle), the right-hand side Σ_SP W_P (one product, on first use) and mean compensation's
+ * bias. Cost to build: k²/2 + k·|P| entries, then k·|P|·m multiply-adds; each `fit(alpha)`: k³/6
+ * (blocked Cholesky, the trailing updates computed as full squares: about 2x that in products) + k²·m
+ * (solve). The products go to `matmul` (default: hostMatMul). Memory: k² (Σ_SS) + k² (the factor) +
+ * 2·k·m float64 besides the inputs, plus the product backend's operands and result.
  */
 export class ProjectionSystem {
   private readonly keep: number[];
   private readonly mean: Float64Array;
-  private readonly removed: number[];
   private readonly meanBias: Float64Array;
   private readonly cov?: Float64Array;
-  private readonly rhs?: Float64Array;
   private readonly diagMean: number = 1;
+  /** Σ_SP [k][|P|] and W_P [|P|][m] until the right-hand side is formed */
+  private operands?: { sp: Float64Array; wp: Float64Array; p: number };
+  private rhs?: Promise<Float64Array>;
 
   constructor(
     private readonly w: DenseWeight,
     moments: Moments,
     keep: readonly number[],
     private readonly what = 'projection',
+    private readonly matmul: MatMul = hostMatMul,
   ) {
     const { inFeatures: n, outFeatures: m, data } = w;
     if (data.length !== n * m) throw new SurgeryError(`${what}: weight has ${data.length} values, expected ${n} x ${m}`);
@@ -208,16 +164,16 @@ export class ProjectionSystem {
     this.keep = [...keep];
     const mv = new MomentView(moments, n, what);
     this.mean = mv.mean;
-    this.removed = complementOf(n, keep);
+    const removed = complementOf(n, keep);
     const k = keep.length;
     // mean compensation: b = W_Pᵀ μ_P
     this.meanBias = new Float64Array(m);
-    for (const p of this.removed) {
+    for (const p of removed) {
       const mu = mv.mean[p]!;
       if (mu === 0) continue;
       for (let o = 0; o < m; o++) this.meanBias[o]! += data[p * m + o]! * mu;
     }
-    if (k === 0 || this.removed.length === 0) return;
+    if (k === 0 || removed.length === 0) return;
     this.cov = new Float64Array(k * k);
     let diag = 0;
     for (let a = 0; a < k; a++) {
@@ -225,38 +181,46 @@ export class ProjectionSystem {
       diag += this.cov[a * k + a]!;
     }
     if (diag > 0) this.diagMean = diag / k;
-    // Σ_SP W_P
-    this.rhs = new Float64Array(k * m);
-    for (let a = 0; a < k; a++) {
-      const row = a * m;
-      for (const p of this.removed) {
-        const c = mv.cov(keep[a]!, p);
-        if (c === 0) continue;
-        const wp = p * m;
-        for (let o = 0; o < m; o++) this.rhs[row + o]! += c * data[wp + o]!;
-      }
+    const p = removed.length;
+    const sp = new Float64Array(k * p);
+    for (let a = 0; a < k; a++) for (let c = 0; c < p; c++) sp[a * p + c] = mv.cov(keep[a]!, removed[c]!);
+    this.operands = { sp, wp: rowsOf(w, removed), p };
+  }
+
+  /** Form the right-hand side Σ_SP W_P (the first fit does it if this was not called). */
+  prepare(): Promise<Float64Array> {
+    if (!this.rhs) {
+      const k = this.keep.length;
+      const m = this.w.outFeatures;
+      // no kept or no removed inputs: nothing to compensate
+      if (!this.operands) return (this.rhs = Promise.resolve(new Float64Array(k * m)));
+      const { sp, wp, p } = this.operands;
+      this.rhs = this.matmul(sp, k, p, wp, m);
+      // the operands are dropped once the product is in (k·|P| + |P|·m float64)
+      this.rhs.then(() => (this.operands = undefined), () => {});
     }
+    return this.rhs;
   }
 
   /** The fit for ridge `alpha` (relative to mean(diag Σ_SS); Infinity = mean compensation). */
-  fit(alpha: number): ProjectionFit {
-    const { outFeatures: m, data } = this.w;
+  async fit(alpha: number): Promise<ProjectionFit> {
+    const { outFeatures: m } = this.w;
     if (!(alpha >= 0)) throw new SurgeryError(`${this.what}: ridge alpha ${alpha} must be a number >= 0 (or Infinity for mean compensation)`);
     const keep = this.keep;
     const k = keep.length;
-    const weight = new Float64Array(k * m);
-    for (let a = 0; a < k; a++) for (let o = 0; o < m; o++) weight[a * m + o] = data[keep[a]! * m + o]!;
+    const weight = rowsOf(this.w, keep);
     const bias = this.meanBias.slice();
-    if (!this.cov || !this.rhs || alpha === Infinity) return { keep: [...keep], weight, bias, alpha, lambda: Infinity };
+    if (!this.cov || alpha === Infinity) return { keep: [...keep], weight, bias, alpha, lambda: Infinity };
 
     const lambda = alpha * this.diagMean;
     const h = this.cov.slice();
     for (let a = 0; a < k; a++) h[a * k + a]! += lambda;
-    if (!choleskyInPlace(h, k)) {
+    const factor = await blockedCholesky(h, k, this.matmul);
+    if (!factor) {
       throw new SurgeryError(`${this.what}: the kept inputs' covariance plus ridge is not positive definite (alpha ${alpha}); use a larger ridge (--reconstruct-lambda) or more calibration samples`);
     }
-    const delta = this.rhs.slice();
-    choleskySolveInPlace(h, k, delta, m);
+    const delta = (await this.prepare()).slice();
+    await blockedCholeskySolve(factor, delta, m, this.matmul);
     // W'_S = W_S + Δ, b = W_Pᵀ μ_P − Δᵀ μ_S
     for (let a = 0; a < k; a++) {
       const mu = this.mean[keep[a]!]!;
@@ -271,98 +235,100 @@ export class ProjectionSystem {
   }
 }
 
+/** Rows `rows` of W ([in][out]) as float64, [rows.length][out]. */
+function rowsOf(w: DenseWeight, rows: readonly number[]): Float64Array {
+  const m = w.outFeatures;
+  const out = new Float64Array(rows.length * m);
+  rows.forEach((r, a) => {
+    for (let o = 0; o < m; o++) out[a * m + o] = w.data[r * m + o]!;
+  });
+  return out;
+}
+
 /** Refit one projection for the kept inputs `keep` (ascending) with ridge `alpha`. See the derivation at the top of this file. */
-export function fitProjection(w: DenseWeight, moments: Moments, keep: readonly number[], alpha: number, what = 'projection'): ProjectionFit {
+export async function fitProjection(w: DenseWeight, moments: Moments, keep: readonly number[], alpha: number, what = 'projection', matmul: MatMul = hostMatMul): Promise<ProjectionFit> {
   if (!(alpha >= 0)) throw new SurgeryError(`${what}: ridge alpha ${alpha} must be a number >= 0 (or Infinity for mean compensation)`);
-  return new ProjectionSystem(w, moments, keep, what).fit(alpha);
+  return new ProjectionSystem(w, moments, keep, what, matmul).fit(alpha);
 }
 
 /**
  * Mean over the tokens of `moments` of ‖Wᵀx − W'_Sᵀx_S − b‖²: the output error a fit leaves (0 for
  * the dense projection). From the moments alone, via E = W − W'_full (rows P: W_P; rows S: −Δ):
  *   err = Σ_ij C_ij E_i·E_j − 2 b·(Eᵀμ) + ‖b‖².
- * The P×P and P×S parts do not depend on the fit; they are computed once (`ErrorMeter`), so comparing
- * several fits costs k²·m each.
+ * The P×P and P×S parts do not depend on the fit; they are computed once (on the first `of`), so
+ * comparing several fits costs one k×k by k×m product each (through `matmul`).
  */
 export class ErrorMeter {
   private readonly mv: MomentView;
   private readonly removed: number[];
-  /** Σ_{p,q∈P} C_pq W_p·W_q */
-  private readonly pp: number;
-  /** A = C_SP W_P, [k][m] */
-  private readonly a: Float64Array;
-  /** W_Pᵀ μ_P */
-  private readonly wpMu: Float64Array;
+  private fixed?: Promise<{ pp: number; a: Float64Array; wpMu: Float64Array; css: Float64Array }>;
 
   constructor(
     private readonly w: DenseWeight,
     moments: Moments,
     private readonly keep: readonly number[],
     what = 'projection',
+    private readonly matmul: MatMul = hostMatMul,
   ) {
-    const { inFeatures: n, outFeatures: m, data } = w;
-    checkKeep(keep, n, what);
-    this.mv = new MomentView(moments, n, what);
-    this.removed = complementOf(n, keep);
+    checkKeep(keep, w.inFeatures, what);
+    this.mv = new MomentView(moments, w.inFeatures, what);
+    this.removed = complementOf(w.inFeatures, keep);
+  }
+
+  /** Σ_{p,q∈P} C_pq W_p·W_q; A = C_SP W_P ([k][m]); W_Pᵀ μ_P; C_SS (full, [k][k]). */
+  private async prepare() {
+    const { outFeatures: m } = this.w;
+    const { keep, removed, mv } = this;
     const k = keep.length;
-    // v_p = Σ_q C_pq W_q for p in P; pp = Σ_p W_p·v_p
+    const p = removed.length;
+    const wp = rowsOf(this.w, removed);
+    const cpp = new Float64Array(p * p);
+    for (let i = 0; i < p; i++) for (let j = 0; j < p; j++) cpp[i * p + j] = mv.second(removed[i]!, removed[j]!);
+    const v = await this.matmul(cpp, p, p, wp, m);
     let pp = 0;
-    const v = new Float64Array(m);
-    for (const p of this.removed) {
-      v.fill(0);
-      for (const q of this.removed) {
-        const c = this.mv.second(p, q);
-        if (c === 0) continue;
-        for (let o = 0; o < m; o++) v[o]! += c * data[q * m + o]!;
-      }
-      for (let o = 0; o < m; o++) pp += data[p * m + o]! * v[o]!;
-    }
-    this.pp = pp;
-    this.a = new Float64Array(k * m);
+    for (let i = 0; i < p * m; i++) pp += wp[i]! * v[i]!;
+    const csp = new Float64Array(k * p);
+    for (let s = 0; s < k; s++) for (let j = 0; j < p; j++) csp[s * p + j] = mv.second(keep[s]!, removed[j]!);
+    const a = await this.matmul(csp, k, p, wp, m);
+    const wpMu = new Float64Array(m);
+    for (let j = 0; j < p; j++) for (let o = 0; o < m; o++) wpMu[o]! += wp[j * m + o]! * mv.mean[removed[j]!]!;
+    const css = new Float64Array(k * k);
     for (let s = 0; s < k; s++) {
-      for (const p of this.removed) {
-        const c = this.mv.second(keep[s]!, p);
-        if (c === 0) continue;
-        for (let o = 0; o < m; o++) this.a[s * m + o]! += c * data[p * m + o]!;
-      }
+      for (let t = 0; t <= s; t++) css[s * k + t] = css[t * k + s] = mv.second(keep[s]!, keep[t]!);
     }
-    this.wpMu = new Float64Array(m);
-    for (const p of this.removed) for (let o = 0; o < m; o++) this.wpMu[o]! += data[p * m + o]! * this.mv.mean[p]!;
+    return { pp, a, wpMu, css };
   }
 
   /** The error of refit kept weights `weight` ([k][m]) and bias `bias` ([m]). */
-  of(weight: Float64Array | Float32Array, bias: ArrayLike<number>): number {
+  async of(weight: Float64Array | Float32Array, bias: ArrayLike<number>): Promise<number> {
     const { outFeatures: m, data } = this.w;
     const k = this.keep.length;
     if (weight.length !== k * m || bias.length !== m) throw new SurgeryError(`fit has ${weight.length} weights and ${bias.length} biases, expected ${k} x ${m} and ${m}`);
+    this.fixed ??= this.prepare();
+    const { pp, a, wpMu, css } = await this.fixed;
     // Δ = W'_S − W_S
     const delta = new Float64Array(k * m);
     for (let s = 0; s < k; s++) for (let o = 0; o < m; o++) delta[s * m + o] = weight[s * m + o]! - data[this.keep[s]! * m + o]!;
+    const u = await this.matmul(css, k, k, delta, m);
     let ss = 0;
     let ps = 0;
-    const u = new Float64Array(m);
-    for (let s = 0; s < k; s++) {
-      u.fill(0);
-      for (let t = 0; t < k; t++) {
-        const c = this.mv.second(this.keep[s]!, this.keep[t]!);
-        if (c === 0) continue;
-        for (let o = 0; o < m; o++) u[o]! += c * delta[t * m + o]!;
-      }
-      for (let o = 0; o < m; o++) {
-        ss += delta[s * m + o]! * u[o]!;
-        ps += delta[s * m + o]! * this.a[s * m + o]!;
-      }
+    for (let i = 0; i < k * m; i++) {
+      ss += delta[i]! * u[i]!;
+      ps += delta[i]! * a[i]!;
     }
     // Eᵀμ = W_Pᵀμ_P − Δᵀμ_S
+    const e = wpMu.slice();
+    for (let s = 0; s < k; s++) {
+      const mu = this.mv.mean[this.keep[s]!]!;
+      for (let o = 0; o < m; o++) e[o]! -= delta[s * m + o]! * mu;
+    }
     let linear = 0;
     let bb = 0;
     for (let o = 0; o < m; o++) {
-      let e = this.wpMu[o]!;
-      for (let s = 0; s < k; s++) e -= delta[s * m + o]! * this.mv.mean[this.keep[s]!]!;
-      linear += bias[o]! * e;
+      linear += bias[o]! * e[o]!;
       bb += bias[o]! ** 2;
     }
-    return this.pp - 2 * ps + ss - 2 * linear + bb;
+    return pp - 2 * ps + ss - 2 * linear + bb;
   }
 }
 
@@ -384,7 +350,7 @@ export const SELECTION_OUTPUTS = 256;
  * system is not positive definite is skipped. Wide projections are judged on `maxOutputs` evenly spaced
  * output features (each output's fit is its own least-squares problem with the same Gram matrix).
  */
-export function chooseAlpha(
+export async function chooseAlpha(
   w: DenseWeight,
   train: Moments,
   holdout: Moments,
@@ -392,21 +358,22 @@ export function chooseAlpha(
   alphas: readonly number[] = DEFAULT_ALPHAS,
   what = 'projection',
   maxOutputs = SELECTION_OUTPUTS,
-): AlphaChoice {
+  matmul: MatMul = hostMatMul,
+): Promise<AlphaChoice> {
   if (alphas.length === 0) throw new SurgeryError(`${what}: no ridge candidates to choose from`);
   const sub = outputSubset(w, maxOutputs);
-  const system = new ProjectionSystem(sub, train, keep, what);
-  const meter = new ErrorMeter(sub, holdout, keep, what);
+  const system = new ProjectionSystem(sub, train, keep, what, matmul);
+  const meter = new ErrorMeter(sub, holdout, keep, what, matmul);
   const errors: AlphaChoice['errors'] = [];
   for (const alpha of alphas) {
     let fit: ProjectionFit;
     try {
-      fit = system.fit(alpha);
+      fit = await system.fit(alpha);
     } catch (e) {
       if (e instanceof SurgeryError && /not positive definite/.test(e.message)) continue;
       throw e;
     }
-    errors.push({ alpha, error: meter.of(fit.weight, fit.bias) });
+    errors.push({ alpha, error: await meter.of(fit.weight, fit.bias) });
   }
   if (errors.length === 0) throw new SurgeryError(`${what}: no ridge candidate (${alphas.join(', ')}) gives a positive definite system; use larger values`);
   let best = errors[0]!;
@@ -436,16 +403,17 @@ export interface ReconstructOptions {
  * One projection: choose alpha on held-out tokens (lambda 'auto'), then fit on all tokens (train and
  * held-out together). With a fixed lambda the held-out moments, when given, are used for the fit too.
  */
-export function reconstructProjection(
+export async function reconstructProjection(
   w: DenseWeight,
   moments: { train: InputMoments; holdout?: InputMoments },
   keep: readonly number[],
   opts: ReconstructOptions,
   what = 'projection',
-): ProjectionFit & { choice?: AlphaChoice } {
+  matmul: MatMul = hostMatMul,
+): Promise<ProjectionFit & { choice?: AlphaChoice }> {
   const all = moments.holdout ? [moments.train, moments.holdout] : [moments.train];
-  if (opts.lambda !== 'auto') return fitProjection(w, all, keep, opts.lambda, what);
+  if (opts.lambda !== 'auto') return fitProjection(w, all, keep, opts.lambda, what, matmul);
   if (!moments.holdout) throw new SurgeryError(`${what}: choosing the ridge automatically needs held-out calibration moments; hold out some samples or give a fixed lambda`);
-  const choice = chooseAlpha(w, moments.train, moments.holdout, keep, opts.alphas ?? DEFAULT_ALPHAS, what, opts.selectionOutputs);
-  return { ...fitProjection(w, all, keep, choice.alpha, what), choice };
+  const choice = await chooseAlpha(w, moments.train, moments.holdout, keep, opts.alphas ?? DEFAULT_ALPHAS, what, opts.selectionOutputs, matmul);
+  return { ...(await fitProjection(w, all, keep, choice.alpha, what, matmul)), choice };
 }
