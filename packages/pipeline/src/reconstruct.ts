@@ -95,7 +95,7 @@ export async function reconstructFor(model: ModelInput, plan: PruningPlan, calib
   const lambda = req.lambda ?? DEFAULTS.reconstruction.lambda;
   const holdoutRows = req.moments ? undefined : holdoutRowsFor(calibration.rows.length, req);
   const cut = removedProjectionInputs(model.spec, plan);
-  const products = await solveProducts(req, h.log);
+  const products = solveProducts(req, h.log);
   const store = newReconstructionStore(req, calibration, holdoutRows);
   try {
     const taps: MomentTap[] = cut.map((c) => ({ layer: c.layer, tensor: c.block === 'attention' ? 'attnContext' : 'ffnAct' }));
@@ -110,7 +110,7 @@ export async function reconstructFor(model: ModelInput, plan: PruningPlan, calib
         const m = moments.find((x) => x.layer === t.layer && x.tensor === t.tensor);
         const what = `layer ${c.layer} ${c.block === 'attention' ? 'o_proj' : 'down_proj'}`;
         if (!m) throw new SurgeryError(`${what}: the given moments do not include its input (${t.tensor}); collect them for every layer`);
-        await refitInto(store, await weights.linear(c.linear), m, c.keep, req, what, products.matmul);
+        await refitInto(store, await weights.linear(c.linear), m, c.keep, req, what, { matmul: products.matmul, log: h.log });
         bar.update(++solved);
         h.check();
       }
@@ -128,11 +128,19 @@ export async function reconstructFor(model: ModelInput, plan: PruningPlan, calib
 /**
  * The float64 products of the reconstruction solves (surgery's blocked Cholesky and solve), one ORT
  * session on the run's EP for the whole run: 14-32x faster than the JavaScript products (surgery README,
- * "Least-squares reconstruction"). Close it when the run ends.
+ * "Least-squares reconstruction"). The session is created by the first product, so a run that refits
+ * nothing creates none. Close it when the run ends.
  */
-export async function solveProducts(req: Pick<ReconstructRequest, 'ep' | 'threads'>, onLog?: (line: string) => void): Promise<{ matmul: MatMul; close(): Promise<void> }> {
-  const backend: MatMulBackend = await createMatMul({ ep: req.ep ?? DEFAULTS.ep, ...(req.threads ? { threads: req.threads } : {}), ...(onLog ? { onLog: (l) => onLog(`reconstruction products: ${l}`) } : {}) });
-  return { matmul: (a, rows, inner, b, cols) => backend.matmul(a, rows, inner, b, cols), close: () => backend.close() };
+export function solveProducts(req: Pick<ReconstructRequest, 'ep' | 'threads'>, onLog?: (line: string) => void): { matmul: MatMul; close(): Promise<void> } {
+  let backend: Promise<MatMulBackend> | undefined;
+  const open = () =>
+    (backend ??= createMatMul({ ep: req.ep ?? DEFAULTS.ep, ...(req.threads ? { threads: req.threads } : {}), ...(onLog ? { onLog: (l) => onLog(`reconstruction products: ${l}`) } : {}) }));
+  return {
+    matmul: async (a, rows, inner, b, cols) => (await open()).matmul(a, rows, inner, b, cols),
+    close: async () => {
+      if (backend) await (await backend).close();
+    },
+  };
 }
 
 /** An empty store whose summary records how its fits are made (ridge, candidates, held-out rows, calibration). */
@@ -151,10 +159,14 @@ export function newReconstructionStore(req: ReconstructRequest, calibration: Cal
   });
 }
 
-/** Fit one projection (the ridge as the request says, the products through `matmul`) and keep the fit, with its held-out errors, in `store`. */
-export async function refitInto(store: ReconstructionStore, weight: DenseWeight, moments: ProjectionMoments, keep: number[], req: ReconstructRequest, what: string, matmul?: MatMul): Promise<ProjectionFit> {
+/**
+ * Fit one projection (the ridge as the request says, the products through `matmul`) and keep the fit, with
+ * its held-out errors, in `store`. Says a line first: at 7B width one fit takes minutes.
+ */
+export async function refitInto(store: ReconstructionStore, weight: DenseWeight, moments: ProjectionMoments, keep: number[], req: ReconstructRequest, what: string, opts: { matmul?: MatMul; log?: (line: string) => void } = {}): Promise<ProjectionFit> {
   const lambda = req.lambda ?? DEFAULTS.reconstruction.lambda;
-  const fit = await reconstructProjection(weight, moments, keep, { lambda, ...(req.alphas ? { alphas: req.alphas } : {}) }, what, matmul);
+  opts.log?.(`${what}: least-squares refit of ${keep.length} of ${weight.inFeatures} inputs${lambda === 'auto' ? `, ridge chosen among ${(req.alphas ?? DEFAULTS.reconstruction.alphas).length}` : ''}`);
+  const fit = await reconstructProjection(weight, moments, keep, { lambda, ...(req.alphas ? { alphas: req.alphas } : {}) }, what, opts.matmul);
   const layer = moments.layer;
   store.add(layer, moments.tensor === 'attnContext' ? 'attention' : 'ffn', fit, fit.choice ? { heldOutError: Object.fromEntries(fit.choice.errors.map((e) => [e.alpha === Infinity ? 'mean' : String(e.alpha), e.error])) } : undefined);
   return fit;

@@ -168,7 +168,7 @@ export async function sequentialPrune(model: ModelInput, calibration: Calibratio
     });
   };
 
-  const products = reconstruct ? await solveProducts({ ep: req.ep, ...(req.threads ? { threads: req.threads } : {}) }, h.log) : undefined;
+  const products = reconstruct ? solveProducts({ ep: req.ep, ...(req.threads ? { threads: req.threads } : {}) }, h.log) : undefined;
   const store = reconstruct ? newReconstructionStore(reconstruct, calibration, hold, { sequential: true }) : undefined;
   try {
     const embedding = await bw.runSegment(segs[0]!, batches, batches.map(() => ({})), runOpts({ onLog: h.log }));
@@ -196,7 +196,7 @@ export async function sequentialPrune(model: ModelInput, calibration: Calibratio
         const m = moments.find((x) => x.layer === c.layer && x.tensor === tensor);
         if (!m) throw new ScoringError(`${what}: no input moments were collected for it`);
         hooks.onMoments?.(m);
-        const fit = await refitInto(store, w, m, c.keep, reconstruct!, what, products!.matmul);
+        const fit = await refitInto(store, w, m, c.keep, reconstruct!, what, { matmul: products!.matmul, log: h.log });
         kept = fit.weight;
         bias = fit.bias;
       } else if (compensate) {
@@ -225,6 +225,7 @@ export async function sequentialPrune(model: ModelInput, calibration: Calibratio
       const role = kind === 'heads' ? 'o' : 'down';
       const groups = range(count).map((g) => groupOf(spec, lp.layer, kind, g).slices.find((s) => s.role === role)!.indices);
       const w = await weights.linear(kind === 'heads' ? layer.o : layer.down);
+      h.log(`layer ${lp.layer} ${role}_proj: choosing ${count - keep} of ${count} ${kind === 'heads' ? 'KV groups' : 'channels'} to remove by refit loss`);
       const order = removalOrder(w, m.train, groups, count - keep, req.selectAlpha ?? DEFAULTS.reconstruction.selectAlpha, `layer ${lp.layer} ${role}_proj`);
       // removed first = lowest score; every kept group above them
       const rank = new Array<number>(count).fill(count);

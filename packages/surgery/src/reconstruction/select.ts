@@ -64,18 +64,19 @@ export function removalOrder(w: DenseWeight, moments: Moments, groups: readonly 
   for (let step = 0; step < remove; step++) {
     let best = -1;
     let bestErr = Infinity;
+    let factor: Float64Array = new Float64Array(0);
     for (let g = 0; g < groups.length; g++) {
       if (!alive[g]) continue;
-      const e = groupError(hinv, n, W, m, groups[g]!).error;
-      if (e < bestErr || (e === bestErr && best < 0)) {
-        bestErr = e;
+      const e = groupError(hinv, n, W, m, groups[g]!);
+      if (e.error < bestErr || (e.error === bestErr && best < 0)) {
+        bestErr = e.error;
         best = g;
+        factor = e.factor;
       }
     }
     const g = groups[best]!;
     const d = g.length;
-    // X = [(H⁻¹)_gg]⁻¹ W_g  (d × m),  K = [(H⁻¹)_gg]⁻¹ (H⁻¹)_g:  (d × n)
-    const { factor } = groupError(hinv, n, W, m, g);
+    // X = [(H⁻¹)_gg]⁻¹ W_g  (d × m),  K = [(H⁻¹)_gg]⁻¹ (H⁻¹)_g:  (d × n), with the chosen group's factor
     const X = new Float64Array(d * m);
     const K = new Float64Array(d * n);
     g.forEach((r, a) => {
