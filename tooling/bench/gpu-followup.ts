@@ -89,6 +89,20 @@ interface CostsResult {
   scoreOverForward: number;
 }
 
+/** session-memory.ts's output (the fields read here). */
+interface SessionMemoryResult {
+  results: Array<{ op: string; rows: number; opt: string; tableMiB: number; ranOverBeforeMiB?: number }>;
+}
+
+/** reconstruct-solve.ts's output (the fields read here). */
+interface SolveResult {
+  n: number;
+  keep: number;
+  m: number;
+  backends: Record<string, Record<string, { wallS: number }>>;
+  fitDifference?: Record<string, number>;
+}
+
 /** scoreModel over the plain forward, and over the plain session + forward (what eval pays besides the load). */
 export function costRatios(c: CostsResult): { forward: number; withSession: number | undefined } {
   const find = (prefix: string) => c.phases.find((p) => p.phase.startsWith(prefix))?.seconds;
@@ -111,6 +125,18 @@ function detail(dir: string, name: string): string {
     const g = readOutput<{ shape: string; layers: number; shardBytes: number; seconds: number }>(dir, `${name}.json`);
     return g ? `${g.shape}, ${g.layers} layers, ${formatBytes(g.shardBytes)} bf16 in ${g.seconds.toFixed(1)} s` : 'no output';
   }
+  if (kind === 'session-mem') {
+    const m = readOutput<SessionMemoryResult>(dir, `${name}.json`);
+    if (!m?.results) return 'no output';
+    return m.results.map((c) => `${c.op} ${int(c.rows)}${c.opt === 'all' ? '' : ` (opt ${c.opt})`}: ${c.tableMiB} MiB table, +${c.ranOverBeforeMiB ?? '?'} MiB`).join('; ');
+  }
+  if (kind.startsWith('solve-')) {
+    const v = readOutput<SolveResult>(dir, `${name}.json`);
+    if (!v?.backends) return 'no output';
+    const walls = Object.entries(v.backends).map(([b, steps]) => `${b} ${Object.values(steps).map((x) => x.wallS.toFixed(2)).join(' / ')} s`);
+    const diff = Object.entries(v.fitDifference ?? {}).map(([k, d]) => `, fits ${k} within ${d.toExponential(1)}`).join('');
+    return `${v.n} / ${v.keep} / ${v.m}: build / fit / ridge choice ${walls.join(', ')}${diff}`;
+  }
   const e = readOutput(dir, `${name}.json`);
   if (!e) return 'no JSON output';
   if (!e.ok) return `failed: ${e.error?.message ?? '?'}`;
@@ -128,6 +154,12 @@ function detail(dir: string, name: string): string {
   if (kind.startsWith('plan-')) return `removes ${(r.achievedRatio * 100).toFixed(1)} %, FFN widths ${widthsNote(r.layers)}`;
   if (kind.startsWith('prune-')) return `${(r.removedFraction * 100).toFixed(1)} % removed, ${int(r.parameters.after)} parameters`;
   if (kind.startsWith('bench-')) return `prefill ${int(r.prefill[0]?.tokensPerSec ?? NaN)} tok/s, decode ${r.decode ? `${r.decode.tokensPerSec.toFixed(1)} tok/s (${r.decode.msPerStep.toFixed(2)} ms/step)` : '–'}`;
+  if (kind === 'pl' || kind.startsWith('pl-')) {
+    const ppl = (x: { perplexity?: Record<string, number> } | undefined) => (x?.perplexity?.wikitext2 ?? NaN).toFixed(2);
+    const sp = r.speed;
+    const decode = sp ? `, decode ${sp.dense.decodeTokensPerSec.toFixed(1)} -> ${sp.pruned.decodeTokensPerSec.toFixed(1)} tok/s` : '';
+    return `${r.run.durationSec.toFixed(1)} s inside; scoring ${(r.scoring.seconds.calibration + r.scoring.seconds.criterion).toFixed(1)} s; wikitext2 ${ppl(r.eval.dense)} -> ${ppl(r.eval.pruned)}${decode}`;
+  }
   if (kind.startsWith('eval-')) {
     const p = r.details?.perplexity?.wikitext2;
     return p ? `${int(p.tokensPerSec)} tok/s over ${int(p.windows)} windows, ppl ${p.ppl.toFixed(2)}` : 'no perplexity';

@@ -4,12 +4,13 @@
  * ridges. Values do not change the cost (no pivoting, no iterations), so the moments are synthetic: a
  * diagonally dominant covariance, random weights.
  *
- *   node --conditions=source --import tsx tooling/bench/reconstruct-solve.ts --n 4096 --keep 2048 --m 4096 [--auto] [--backend host,ort]
+ *   node --conditions=source --import tsx tooling/bench/reconstruct-solve.ts --n 4096 --keep 2048 --m 4096 [--auto] [--backend host,ort,cuda]
  *
- * `--backend`: where the products run, surgery's `hostMatMul` (JavaScript) or runtime's `createMatMul`
- * on the CPU EP (default ort); several, comma-separated, run one after the other on the same inputs, and
- * the fits are compared (max |difference| / max |value| of the weights). Prints wall and process CPU
- * seconds per step and backend, the host/ort ratios, and the process's peak RSS, as JSON.
+ * `--backend`: where the products run: surgery's `hostMatMul` (host, JavaScript) or runtime's
+ * `createMatMul` on the CPU EP (ort, the default) or the CUDA EP (cuda); several, comma-separated, run one
+ * after the other on the same inputs, and every fit is compared with the first backend's (max |difference|
+ * / max |value| of the weights). Prints wall and process CPU seconds per step and backend, each backend's
+ * wall against the first's, and the process's peak RSS, as JSON.
  */
 import { parseArgs } from 'node:util';
 import { ProjectionSystem, chooseAlpha, hostMatMul, DEFAULT_ALPHAS, SELECTION_OUTPUTS, type MatMul } from '@llm-bip/surgery';
@@ -21,8 +22,9 @@ const n = Number(values.n);
 const k = Number(values.keep);
 const m = Number(values.m);
 const backends = values.backend.split(',');
-if (!(n > 0 && k > 0 && k < n && m > 0) || !backends.every((b) => b === 'host' || b === 'ort')) {
-  throw new Error('usage: reconstruct-solve.ts --n INPUTS --keep KEPT --m OUTPUTS [--auto] [--backend host|ort|host,ort]');
+const EPS = { ort: 'cpu', cpu: 'cpu', cuda: 'cuda' } as const;
+if (!(n > 0 && k > 0 && k < n && m > 0) || !backends.every((b) => b === 'host' || b in EPS)) {
+  throw new Error('usage: reconstruct-solve.ts --n INPUTS --keep KEPT --m OUTPUTS [--auto] [--backend host|ort|cuda, comma-separated]');
 }
 
 const next = mulberry32(1);
@@ -56,7 +58,7 @@ async function time<T>(steps: Steps, name: string, f: () => Promise<T>): Promise
 const results: Record<string, Steps> = {};
 const fits: Record<string, Float64Array> = {};
 for (const backend of backends) {
-  const ort = backend === 'ort' ? await createMatMul({ ep: 'cpu' }) : undefined;
+  const ort = backend === 'host' ? undefined : await createMatMul({ ep: EPS[backend as keyof typeof EPS] });
   const matmul: MatMul = ort ? (a, r, i, b, c) => ort.matmul(a, r, i, b, c) : hostMatMul;
   const steps: Steps = {};
   process.stderr.write(`backend ${backend}\n`);
@@ -70,17 +72,19 @@ for (const backend of backends) {
   await ort?.close();
   results[backend] = steps;
 }
-const ratios: Record<string, number> = {};
-if (results.host && results.ort) for (const [name, s] of Object.entries(results.host)) ratios[name] = s.wallS / results.ort[name]!.wallS;
-let fitDifference: number | undefined;
-if (fits.host && fits.ort) {
+// each backend against the first: wall ratios (first / this) and the fit's largest difference
+const [first, ...others] = backends;
+const ratios: Record<string, Record<string, number>> = {};
+const fitDifference: Record<string, number> = {};
+for (const b of others) {
+  ratios[`${first}/${b}`] = Object.fromEntries(Object.entries(results[first!]!).map(([name, s]) => [name, s.wallS / results[b]![name]!.wallS]));
   let d = 0;
   let v = 0;
-  for (let i = 0; i < fits.host.length; i++) {
-    d = Math.max(d, Math.abs(fits.host[i]! - fits.ort[i]!));
-    v = Math.max(v, Math.abs(fits.host[i]!));
+  for (let i = 0; i < fits[first!]!.length; i++) {
+    d = Math.max(d, Math.abs(fits[first!]![i]! - fits[b]![i]!));
+    v = Math.max(v, Math.abs(fits[first!]![i]!));
   }
-  fitDifference = d / v;
+  fitDifference[`${first}/${b}`] = d / v;
 }
-const summary = { n, keep: k, m, auto: values.auto, backends: results, ...(Object.keys(ratios).length ? { hostOverOrtWall: ratios } : {}), ...(fitDifference !== undefined ? { fitDifference } : {}), peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024), date: new Date().toISOString() };
+const summary = { n, keep: k, m, auto: values.auto, backends: results, ...(others.length ? { wallRatios: ratios, fitDifference } : {}), peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024), date: new Date().toISOString() };
 process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);

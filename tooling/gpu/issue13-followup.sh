@@ -8,7 +8,11 @@
 #   2 score-BUDGET  `score --max-device-memory BUDGET`: each segment's estimate against the memory measured
 #   3 bench-*       prefill tok/s and decode ms/step: dense, pruned 20 % (a1) and pruned 20 % --align 64 (a64)
 #   4 eval-*        full WikiText-2 tok/s of the same three, ROUNDS rounds in turn (odd FFN widths and fp16 GEMMs)
-#   then 2 again at SHAPE2's width (Llama-3-8B) while time is left.
+#   5 session-mem  device memory of one large fp16 initializer's session, Gather (an embedding) or MatMul
+#   6 solve-*      the reconstruction solves of o_proj (CPU EP and EP side by side) and down_proj (EP) at 7B shape
+#   7 pl, pl-rs    prune-llm 20 % one-shot and --reconstruct --sequential, full WikiText-2 and the speed bench
+#   then 2 again at SHAPE2's width (Llama-3-8B) while time is left. STAGES="NAME ..." runs only those steps
+#   (a step's model steps included: STAGES="generate.llama2-7b-l4 export.llama2-7b-l4 pl.llama2-7b-l4").
 #
 # The device calls, from this checkout (.device is git-ignored: each call names what it carries):
 #   here:  DEVICE_DIR=$PWD/.device bash tooling/gpu/prepare-kit.sh --cuda   # -> .device/c1 ... c11 and kit-b
@@ -20,6 +24,7 @@
 # Call 11 returns $OUT/f13; the tables: pnpm bench:tables FILES_AT/f13 --print (or gpu-followup.ts tables DIR).
 # Here, a dry run on the CPU EP with the tiny test bed and the repository's dev CLI (every flag checked):
 #   DEV=1 EP=cpu HF=../shared/testbed/bip-llama-tiny SHAPE2= BUDGETS="20MB 40MB" SAMPLES=16 EVAL_LIMIT=16 \
+#     SMEM_ROWS=1000 SMEM_COLS=64 SOLVE_OPROJ="64 48 64" SOLVE_DOWN="128 100 64" \
 #     WORK=/tmp/f13-work OUT=/tmp/f13-out bash tooling/gpu/issue13-followup.sh
 # (BASE=DIR instead of DEV=1 runs a kit unpacked in DIR the way stage.sh lays it out in /tmp/llmbip.)
 #
@@ -27,6 +32,7 @@
 # batch 6, then two at batch 8; 6GB would be one segment), SHAPE2 (llama3-8b; empty: skip), BUDGETS2 (4GB),
 # ROUNDS (2), SAMPLES (128), EVAL_LIMIT (windows; default all 2,850), TOTAL_S (540: no step runs past it),
 # HF (a checkpoint to use instead of generating SHAPE), WORK (/tmp/llmbip/f13: models, kept while warm),
+# SMEM_ROWS / SMEM_COLS (session-memory's table shapes), SOLVE_OPROJ / SOLVE_DOWN ("INPUTS KEPT OUTPUTS" of the solves),
 # SETUP_CUDA=1 (run the kit's `setup cuda` first), DEV=1 (Node 20 + tsx on this repository, not the kit),
 # BASE (/tmp/llmbip: the staged kit).
 set -uo pipefail
@@ -49,6 +55,8 @@ if [ "${DEV:-0}" = 1 ]; then
   gen=("${tsx[@]}" tooling/scripts/synthetic-checkpoint.ts)
   costs=("${tsx[@]}" tooling/bench/score-costs.ts)
   summ=("${tsx[@]}" tooling/bench/gpu-followup.ts)
+  smem=("${tsx[@]}" tooling/bench/session-memory.ts)
+  solve=("${tsx[@]}" tooling/bench/reconstruct-solve.ts)
   data=$(abs "${DATA:-$root/../shared/data}")
 else
   # the bundled CLI beside its session worker, from this kit (run-job.sh copies them the same way)
@@ -57,6 +65,8 @@ else
   gen=("$base/bin/node" "$base/kit/synthetic-checkpoint.mjs")
   costs=("$base/bin/node" "$base/kit/score-costs.mjs")
   summ=("$base/bin/node" "$base/kit/gpu-followup.mjs")
+  smem=("$base/bin/node" "$base/kit/session-memory.mjs")
+  solve=("$base/bin/node" "$base/kit/reconstruct-solve.mjs")
   # a kit from before gpu-followup.mjs: the measure record stands in for the summary line
   [ -f "${summ[1]}" ] || summ=(sh -c 'tail -n 1 "$1/$2.log"')
   data=${DATA:-$base/data}
@@ -116,6 +126,13 @@ score_budget() {
     --ep "$ep" --data "$data" --max-device-memory "$b" -o "$work/$tag-onnx/scores-$b.json" --json
 }
 
+# 5 device memory of one large fp16 initializer's session, read by a Gather or a MatMul (the embedding
+# segment measured at about twice its table); 6 the reconstruction solves of LLaMA-2-7B's o_proj (20 % of
+# its heads cut) on the CPU EP and the EP, and of its down_proj on the EP (the CPU EP's figure: BENCHMARKS)
+step session-mem 60 "${smem[@]}" --ep "$ep" ${SMEM_ROWS:+--rows "$SMEM_ROWS"} ${SMEM_COLS:+--cols "$SMEM_COLS"}
+solve_shape=(${SOLVE_OPROJ:-4096 3277 4096}); step solve-oproj 120 "${solve[@]}" --n "${solve_shape[0]}" --keep "${solve_shape[1]}" --m "${solve_shape[2]}" --auto --backend "ort,$ep"
+solve_shape=(${SOLVE_DOWN:-11008 8806 4096}); step solve-down 120 "${solve[@]}" --n "${solve_shape[0]}" --keep "${solve_shape[1]}" --m "${solve_shape[2]}" --auto --backend "$ep"
+
 model "${SHAPE:-llama2-7b}" "$HF" || { echo "[f13] no model: nothing else can run"; exit 1; }
 w=$work/$tag-onnx
 # 1
@@ -139,6 +156,14 @@ for r in $(seq 1 "$rounds"); do
   done
 done
 for b in "${budgets[@]:1}"; do score_budget "$b"; done
+# 7 issue 16 at this width: prune-llm one-shot (mean compensation) and with --reconstruct --sequential (the
+# solves' products on the EP), both with the full WikiText-2 evaluation of dense and pruned and the speed bench
+for v in pl pl-rs; do
+  extra=(); [ "$v" = pl-rs ] && extra=(--reconstruct --sequential)
+  fresh "$v.$tag" "$w/$v"
+  step "$v.$tag" 300 "${cli[@]}" prune-llm "$dense" --tokenizer "$ck" --ratio 0.2 ${extra[@]+"${extra[@]}"} --samples "$samples" \
+    --ep "$ep" --data "$data" --eval wikitext2 ${limit[@]+"${limit[@]}"} -o "$w/$v" --json
+done
 
 # 2 at the second width, while time is left
 if [ -n "${SHAPE2-llama3-8b}" ]; then

@@ -53,33 +53,33 @@ if [ ! -f "$kit/data.tar.xz" ]; then
   tar -C "$root/../shared" -cJf "$kit/data.tar.xz" data
 fi
 
-# the job itself, bundled to one file (packages compiled in; onnxruntime-node stays external)
-if [ -f tooling/bench/gpu-job.ts ]; then
-  pnpm exec esbuild tooling/bench/gpu-job.ts --bundle --platform=node --format=esm --target=node22 \
-    --conditions=source --external:onnxruntime-node --outfile="$kit/job.mjs" \
+# bundle SRC [NAME]: one file, packages compiled in, onnxruntime-node external -> $kit/NAME.mjs
+bundle() {
+  pnpm exec esbuild "$1" --bundle --platform=node --format=esm --target=node22 \
+    --conditions=source --external:onnxruntime-node --outfile="$kit/${2:-$(basename "$1" .ts)}.mjs" \
     --banner:js="import { createRequire as __llmBipCreateRequire } from 'module'; const require = __llmBipCreateRequire(import.meta.url);" >/dev/null
+}
+# the job itself
+if [ -f tooling/bench/gpu-job.ts ]; then
+  bundle tooling/bench/gpu-job.ts job
   # every ORT session runs on runtime's host thread, loaded from ./session-worker.js beside job.mjs (ESM:
   # the package.json beside it says so)
   pnpm exec esbuild packages/runtime/src/session-worker.ts --bundle --platform=node --format=esm --target=node22 \
     --external:onnxruntime-node --outfile="$kit/session-worker.js" >/dev/null
   echo '{ "type": "module" }' >"$kit/package.json"
 fi
-# the synthetic 7B-class checkpoint generator, bundled the same way: one generator here and there. On the
-# host, from the repository root (its default tokenizer is apps/cli/demo/bip-llama-tiny):
-#   /tmp/llmbip/bin/node /tmp/llmbip/kit/synthetic-checkpoint.mjs --shape llama2-7b --out /tmp/llmbip/llama2-7b
-pnpm exec esbuild tooling/scripts/synthetic-checkpoint.ts --bundle --platform=node --format=esm --target=node22 \
-  --conditions=source --external:onnxruntime-node --outfile="$kit/synthetic-checkpoint.mjs" \
-  --banner:js="import { createRequire as __llmBipCreateRequire } from 'module'; const require = __llmBipCreateRequire(import.meta.url);" >/dev/null
-# scoring's phases timed one by one against a plain forward (BENCHMARKS "Scoring fixed costs"), bundled the same way:
-#   /tmp/llmbip/bin/node /tmp/llmbip/kit/score-costs.mjs MODEL.onnx --ep cuda --samples 128 --json OUT
-pnpm exec esbuild tooling/bench/score-costs.ts --bundle --platform=node --format=esm --target=node22 \
-  --conditions=source --external:onnxruntime-node --outfile="$kit/score-costs.mjs" \
-  --banner:js="import { createRequire as __llmBipCreateRequire } from 'module'; const require = __llmBipCreateRequire(import.meta.url);" >/dev/null
-# the summary lines and tables of tooling/gpu/issue13-followup.sh's records, bundled the same way:
-#   /tmp/llmbip/bin/node /tmp/llmbip/kit/gpu-followup.mjs line|tables DIR [STEP]
-pnpm exec esbuild tooling/bench/gpu-followup.ts --bundle --platform=node --format=esm --target=node22 \
-  --conditions=source --external:onnxruntime-node --outfile="$kit/gpu-followup.mjs" \
-  --banner:js="import { createRequire as __llmBipCreateRequire } from 'module'; const require = __llmBipCreateRequire(import.meta.url);" >/dev/null
+# the tools run beside the CLI there, bundled the same way (one implementation here and there), each run from
+# the repository root on the host as /tmp/llmbip/bin/node /tmp/llmbip/kit/NAME.mjs ...:
+#   synthetic-checkpoint  the synthetic 7B-class checkpoints (--shape llama2-7b --out DIR; default tokenizer
+#                         apps/cli/demo/bip-llama-tiny)
+#   score-costs           scoring's phases timed one by one against a plain forward (BENCHMARKS "Scoring fixed costs")
+#   gpu-followup          the summary lines and tables of tooling/gpu/issue13-followup.sh's records (line|tables DIR)
+#   session-memory        device memory of one large fp16 initializer's session, Gather or MatMul
+#   reconstruct-solve     one reconstruction solve's cost per products backend (host, ort, cuda)
+for tool in tooling/scripts/synthetic-checkpoint.ts tooling/bench/score-costs.ts tooling/bench/gpu-followup.ts \
+  tooling/bench/session-memory.ts tooling/bench/reconstruct-solve.ts; do
+  bundle "$tool"
+done
 # the CUDA provider's two libraries, from the package `llm-bip setup cuda` fetches (same cache)
 if [ "$cuda" = 1 ] && [ ! -f "$kit/cuda-provider.tar.xz" ]; then
   cache=${LLM_BIP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/llm-bip}/cuda
@@ -97,7 +97,8 @@ rm -rf "$dev/kit-a" "$dev/kit-b" "$dev/kit-c"
 mkdir -p "$dev/kit-b"
 # the WikiText-2 evaluation string for the PyTorch reference (torch_eval_speed.py), built by our loader
 node --conditions=source --import tsx tooling/bench/dump-eval-text.ts wikitext2 "$kit/wikitext2.txt" >/dev/null
-ln "$kit/data.tar.xz" "$kit/job.mjs" "$kit/session-worker.js" "$kit/package.json" "$kit/synthetic-checkpoint.mjs" "$kit/score-costs.mjs" "$kit/gpu-followup.mjs" "$kit/wikitext2.txt" "$dev/kit-b/"
+ln "$kit/data.tar.xz" "$kit/job.mjs" "$kit/session-worker.js" "$kit/package.json" "$kit/synthetic-checkpoint.mjs" "$kit/score-costs.mjs" "$kit/gpu-followup.mjs" \
+  "$kit/session-memory.mjs" "$kit/reconstruct-solve.mjs" "$kit/wikitext2.txt" "$dev/kit-b/"
 cp -rl "$kit/gl" "$dev/kit-b/"
 du -sh "$dev/kit-b"
 # Node and onnxruntime-node travel in pieces like the big files: the working tree alone is ~44 MB now, so a
