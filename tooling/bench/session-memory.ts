@@ -6,7 +6,7 @@
  * block segments held their weights once (BENCHMARKS.md "Issue 13 follow-up on the GPU machine"); this
  * separates the initializer's allocation from the op reading it and from the table's size.
  *
- *   node kit/session-memory.mjs --ep cuda [--rows 32000,120000,128256] [--cols 4096] [--json OUT]
+ *   node kit/session-memory.mjs --ep cuda [--rows 32000,120000,128256] [--cols 4096] [--variants default,device,nopattern,device+nopattern] [--json OUT]
  *
  * Measured on CUDA only (nvidia-smi); `--ep cpu` runs the same sessions unmeasured. Each case in its own
  * session, released before the next.
@@ -14,9 +14,9 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DataType, encodeModel, type ModelProto, type ValueInfoProto } from '@llm-bip/onnx-io';
-import { createSession, deviceMemoryUsed, ort, type Feeds, type GraphOptimization } from '@llm-bip/runtime';
+import { createSession, deviceMemoryUsed, ort, type Feeds, type GraphOptimization, type SessionOptions } from '@llm-bip/runtime';
 
-const { values } = parseArgs({ options: { ep: { type: 'string', default: 'cuda' }, rows: { type: 'string', default: '32000,120000,128256' }, cols: { type: 'string', default: '4096' }, json: { type: 'string' } } });
+const { values } = parseArgs({ options: { ep: { type: 'string', default: 'cuda' }, rows: { type: 'string', default: '32000,120000,128256' }, cols: { type: 'string', default: '4096' }, json: { type: 'string' }, variants: { type: 'string', default: 'default' } } });
 // other EPs run the same sessions unmeasured (a dry run of the script)
 const ep = values.ep === 'cuda' ? 'cuda' : 'cpu';
 const cols = Number(values.cols);
@@ -43,9 +43,14 @@ function model(op: 'Gather' | 'MatMul', rows: number): ModelProto {
 }
 
 const mib = (b: number | undefined) => (b === undefined ? undefined : Math.round(b / 2 ** 20));
-const cases: Array<{ op: 'Gather' | 'MatMul'; rows: number; opt: GraphOptimization }> = [];
-for (const rows of rowsList) for (const op of ['Gather', 'MatMul'] as const) cases.push({ op, rows, opt: 'all' });
-cases.push({ op: 'Gather', rows: rowsList[rowsList.length - 1]!, opt: 'disabled' });
+// the session options compared: ORT's defaults, then the initializers outside the arena, without the
+// memory pattern, and both (SessionOptions.initializerAllocator, memPattern)
+const VARIANTS: Record<string, SessionOptions> = { default: {}, device: { initializerAllocator: 'device' }, nopattern: { memPattern: false }, 'device+nopattern': { initializerAllocator: 'device', memPattern: false } };
+const variants = values.variants.split(',');
+for (const v of variants) if (!VARIANTS[v]) throw new Error(`--variants: unknown "${v}"; known: ${Object.keys(VARIANTS).join(', ')}`);
+const cases: Array<{ op: 'Gather' | 'MatMul'; rows: number; opt: GraphOptimization; variant: string }> = [];
+for (const variant of variants) for (const rows of rowsList) for (const op of ['Gather', 'MatMul'] as const) cases.push({ op, rows, opt: 'all', variant });
+cases.push({ op: 'Gather', rows: rowsList[rowsList.length - 1]!, opt: 'disabled', variant: variants[0]! });
 
 // a small session held throughout: the CUDA context (and its kernels) are in every case's "before"
 const warm = await createSession({ path: 'warm-up', bytes: encodeModel(model('Gather', 16)) }, { ep });
@@ -54,16 +59,18 @@ const results = [];
 for (const c of cases) {
   const bytes = encodeModel(model(c.op, c.rows));
   const before = deviceMemoryUsed(ep);
-  const session = await createSession({ path: `${c.op} ${c.rows}x${cols}`, bytes }, { ep, graphOptimization: c.opt });
+  const session = await createSession({ path: `${c.op} ${c.rows}x${cols}`, bytes }, { ep, graphOptimization: c.opt, ...VARIANTS[c.variant] });
   const created = deviceMemoryUsed(ep);
   const feeds: Feeds = c.op === 'Gather' ? { ids: new ort.Tensor('int64', BigInt64Array.from({ length: 8 * 128 }, (_, i) => BigInt(i % c.rows)), [8, 128]) } : { x: new ort.Tensor('float16', new Uint16Array(8 * 128 * cols).fill(0x2c00), [8, 128, cols]) };
   await session.run(feeds);
   const ran = deviceMemoryUsed(ep);
+  await session.run(feeds);
+  const ran2 = deviceMemoryUsed(ep);
   await session.release();
   const released = deviceMemoryUsed(ep);
   const tableMiB = (c.rows * cols * 2) / 2 ** 20;
-  const r = { ...c, cols, tableMiB: Math.round(tableMiB), beforeMiB: mib(before), createdMiB: mib(created), ranMiB: mib(ran), releasedMiB: mib(released), createdOverBeforeMiB: mib((created ?? 0) - (before ?? 0)), ranOverBeforeMiB: mib((ran ?? 0) - (before ?? 0)) };
-  process.stderr.write(`${c.op} ${c.rows} x ${cols} (opt ${c.opt}): table ${r.tableMiB} MiB; session +${r.createdOverBeforeMiB} MiB, after a run +${r.ranOverBeforeMiB} MiB, released ${r.releasedMiB} MiB\n`);
+  const r = { ...c, cols, tableMiB: Math.round(tableMiB), beforeMiB: mib(before), createdMiB: mib(created), ranMiB: mib(ran), ran2MiB: mib(ran2), releasedMiB: mib(released), createdOverBeforeMiB: mib((created ?? 0) - (before ?? 0)), ranOverBeforeMiB: mib((ran ?? 0) - (before ?? 0)), ran2OverBeforeMiB: mib((ran2 ?? 0) - (before ?? 0)) };
+  process.stderr.write(`${c.variant}: ${c.op} ${c.rows} x ${cols} (opt ${c.opt}): table ${r.tableMiB} MiB; session +${r.createdOverBeforeMiB} MiB, after a run +${r.ranOverBeforeMiB} MiB, after two +${r.ran2OverBeforeMiB} MiB, released ${r.releasedMiB} MiB\n`);
   results.push(r);
 }
 await warm.release();

@@ -161,7 +161,7 @@ for b in "${budgets[@]:1}"; do score_budget "$b"; done
 for v in pl pl-rs; do
   extra=(); [ "$v" = pl-rs ] && extra=(--reconstruct --sequential)
   fresh "$v.$tag" "$w/$v"
-  step "$v.$tag" 300 "${cli[@]}" prune-llm "$dense" --tokenizer "$ck" --ratio 0.2 ${extra[@]+"${extra[@]}"} --samples "$samples" \
+  step "$v.$tag" 420 "${cli[@]}" prune-llm "$dense" --tokenizer "$ck" --ratio 0.2 ${extra[@]+"${extra[@]}"} --samples "$samples" \
     --ep "$ep" --data "$data" --eval wikitext2 ${limit[@]+"${limit[@]}"} -o "$w/$v" --json
 done
 

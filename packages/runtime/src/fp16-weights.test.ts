@@ -38,9 +38,18 @@ describe('keepFp16Weights (CPU EP, float16 models)', () => {
     expect(cpu.enableMemPattern).toBe(false);
     expect(cpu.extra).toEqual({ session: { disable_prepacking: '1' }, optimization: { disable_specified_optimizers: FP16_WEIGHT_COPIES } });
     const cuda = ortOptions('cuda', { keepFp16Weights: true });
-    expect(cuda.extra).toBeUndefined();
+    // CUDA: only its own default (initializers outside the arena), none of the CPU EP's options
+    expect(cuda.extra).toEqual({ session: { use_device_allocator_for_initializers: '1' } });
     expect(cuda.enableCpuMemArena).toBeUndefined();
     expect(ortOptions('cpu', {}).extra).toBeUndefined();
+  });
+
+  it('puts initializers outside the arena by default on CUDA only, as asked otherwise, and turns the memory pattern off when asked', () => {
+    expect(ortOptions('cuda', { initializerAllocator: 'arena' }).extra).toBeUndefined();
+    expect(ortOptions('cpu', { initializerAllocator: 'device' }).extra).toEqual({ session: { use_device_allocator_for_initializers: '1' } });
+    expect(ortOptions('webgpu', {}).extra).toBeUndefined();
+    expect(ortOptions('cuda', { memPattern: false }).enableMemPattern).toBe(false);
+    expect(ortOptions('cuda', {}).enableMemPattern).toBeUndefined();
   });
 
   it("ORT's default graph holds float32 copies of the FFN weights; with the option every one stays float16", async () => {

@@ -31,6 +31,33 @@ function reference(a: Float64Array, r: number, n: number, b: Float64Array, c: nu
 }
 
 describe('createMatMul', () => {
+  it('moves consumed operands to the session thread (detached here) and copies the others (left intact)', async () => {
+    const mm = await createMatMul({ ep: 'cpu' });
+    try {
+      const a = values(12, 1);
+      const b = values(20, 2);
+      const want = reference(a, 3, 4, b, 5).y;
+      const keptA = a.slice();
+      const y = await mm.matmul(a, 3, 4, b, 5, { b: true });
+      for (let i = 0; i < y.length; i++) expect(y[i]).toBeCloseTo(want[i]!, 14);
+      // a was copied: still readable, unchanged; b was moved: its buffer is detached
+      expect(a).toEqual(keptA);
+      expect(b.byteLength).toBe(0);
+      // a view is copied to a fitting array before it crosses: the buffer behind it stays whole even when consumed
+      const big = values(40, 3);
+      const view = big.subarray(8, 20);
+      await mm.matmul(view, 3, 4, values(20, 2), 5, { a: true });
+      expect(big.byteLength).toBe(40 * 8);
+      // the same array as both operands, consumed once: one move, a correct product
+      const sq = values(9, 4);
+      const want2 = reference(sq, 3, 3, sq, 3).y;
+      const y2 = await mm.matmul(sq, 3, 3, sq, 3, { a: true });
+      for (let i = 0; i < 9; i++) expect(y2[i]).toBeCloseTo(want2[i]!, 14);
+    } finally {
+      await mm.close();
+    }
+  });
+
   it('multiplies float64 matrices of any shape with one session, to rounding (1e-15 of sum |a||b|)', async () => {
     const mm = await createMatMul({ ep: 'cpu' });
     try {

@@ -54,6 +54,16 @@ export interface SessionOptions {
    * all outputs (session-worker.ts says why). Default false.
    */
   kvOnDevice?: boolean;
+  /**
+   * Where the initializers (weights) live on a device EP: 'arena' (ORT's default: carved out of the BFC
+   * arena, which grows by powers of two and never shrinks) or 'device' (each one allocated exactly by the
+   * device allocator: session.use_device_allocator_for_initializers). Default: 'device' on CUDA, where
+   * the arena held a 1 GB fp16 table in 2.1 GB after one run (BENCHMARKS.md "Device memory of the
+   * weights on CUDA"); 'arena' elsewhere.
+   */
+  initializerAllocator?: 'arena' | 'device';
+  /** ORT's memory pattern (one planned block per run for the intermediate tensors); default true. */
+  memPattern?: boolean;
   /** Receives the one line saying which EP was used and why others were not. */
   onLog?: (line: string) => void;
 }
@@ -72,7 +82,12 @@ export interface Session {
   readonly outputMetadata: readonly OrtValueMetadata[];
   /** Milliseconds spent creating the session (the EP that succeeded). */
   readonly loadMs: number;
-  run(feeds: Feeds, outputNames?: readonly string[]): Promise<Record<string, OrtTensor>>;
+  /**
+   * Run once. Feeds cross to the session host thread as copies, except those named in `opts.move`: their
+   * buffers are moved there (detached here, so the caller must not read them afterwards), which saves a
+   * copy of each at about 1 GB/s (structured clone) for large temporaries.
+   */
+  run(feeds: Feeds, outputNames?: readonly string[], opts?: { move?: readonly string[] }): Promise<Record<string, OrtTensor>>;
   /**
    * A whole greedy decoding call on the session host thread, one message: the KV cache is fed back
    * there, only the generated ids come back (greedyDecode's fast path). `prefillFeeds` are validated
@@ -120,7 +135,11 @@ export function ortOptions(ep: ExecutionProvider, o: SessionOptions, deviceOutpu
   if (deviceOutputs.length && ep === 'webgpu') opts.preferredOutputLocation = Object.fromEntries(deviceOutputs.map((n) => [n, 'gpu-buffer' as const]));
   // onnxruntime-node passes `extra` as session config entries ("session.disable_prepacking")
   const extra: Record<string, Record<string, string>> = {};
-  if (o.prepack === false) extra.session = { disable_prepacking: '1' };
+  const session: Record<string, string> = {};
+  if (o.prepack === false) session.disable_prepacking = '1';
+  if ((o.initializerAllocator ?? (ep === 'cuda' ? 'device' : 'arena')) === 'device') session.use_device_allocator_for_initializers = '1';
+  if (Object.keys(session).length) extra.session = session;
+  if (o.memPattern === false) opts.enableMemPattern = false;
   if (o.keepFp16Weights && ep === 'cpu') {
     extra.optimization = { disable_specified_optimizers: FP16_WEIGHT_COPIES };
     opts.enableCpuMemArena = false;
@@ -302,11 +321,16 @@ function wrapSession(inner: HostSession, modelPath: string, ep: ExecutionProvide
     inputMetadata,
     outputMetadata: [...inner.outputMetadata],
     loadMs,
-    async run(feeds, outputNames) {
+    async run(feeds, outputNames, opts) {
       validateFeeds(feeds, inputMetadata);
       try {
-        // feeds are copied to the host thread (the caller keeps them); outputs come back moved, not copied
-        const out = (await hostRequest({ op: 'run', sid: inner.sid, feeds: feedsToWire(feeds), ...(outputNames ? { outputNames: [...outputNames] } : {}) })) as Record<string, WireTensor>;
+        // feeds are copied to the host thread (the caller keeps them) unless moved; outputs come back moved
+        const moved = new Set<ArrayBuffer>();
+        for (const name of opts?.move ?? []) {
+          const buffer = (feeds[name]?.data as { buffer?: unknown } | undefined)?.buffer;
+          if (buffer instanceof ArrayBuffer) moved.add(buffer);
+        }
+        const out = (await hostRequest({ op: 'run', sid: inner.sid, feeds: feedsToWire(feeds), ...(outputNames ? { outputNames: [...outputNames] } : {}) }, [...moved])) as Record<string, WireTensor>;
         const result: Record<string, OrtTensor> = {};
         for (const [name, t] of Object.entries(out)) result[name] = fromWire(t);
         return result;

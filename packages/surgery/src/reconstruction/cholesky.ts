@@ -61,8 +61,17 @@ export function choleskySolveInPlace(l: Float64Array, k: number, b: Float64Array
   }
 }
 
-/** A [rows][inner] times B [inner][cols], row-major float64; resolves to [rows][cols]. Must not modify A or B. */
-export type MatMul = (a: Float64Array, rows: number, inner: number, b: Float64Array, cols: number) => Promise<Float64Array>;
+/**
+ * A [rows][inner] times B [inner][cols], row-major float64; resolves to [rows][cols]. Must not modify A
+ * or B, except that an operand marked in `consume` is given up by the caller (never read again): a backend
+ * on another thread may move it there instead of copying it (runtime's createMatMul).
+ */
+export type MatMul = (a: Float64Array, rows: number, inner: number, b: Float64Array, cols: number, consume?: { a?: boolean; b?: boolean }) => Promise<Float64Array>;
+
+/** Both operands given up (temporaries), or only one of them. */
+const BOTH = { a: true, b: true } as const;
+const ONLY_A = { a: true } as const;
+const ONLY_B = { b: true } as const;
 
 /** The JavaScript product (one core, i-p-j order so both inner loops run along rows): the default and the reference. */
 export const hostMatMul: MatMul = async (a, rows, inner, b, cols) => {
@@ -156,9 +165,9 @@ export async function blockedCholesky(a: Float64Array, k: number, matmul: MatMul
     const r0 = j0 + b;
     const r = k - r0;
     if (r === 0) break;
-    const panel = await matmul(sub(a, k, r0, r, j0, b), r, b, transposed(inv, b, b), b);
+    const panel = await matmul(sub(a, k, r0, r, j0, b), r, b, transposed(inv, b, b), b, BOTH);
     for (let i = 0; i < r; i++) a.set(panel.subarray(i * b, (i + 1) * b), (r0 + i) * k + j0);
-    const update = await matmul(panel, r, b, transposed(panel, r, b), r);
+    const update = await matmul(panel, r, b, transposed(panel, r, b), r, BOTH);
     for (let i = 0; i < r; i++) {
       const row = (r0 + i) * k + r0;
       for (let c = 0; c <= i; c++) a[row + c]! -= update[i * r + c]!;
@@ -180,16 +189,16 @@ export async function blockedCholeskySolve(f: BlockedFactor, b: Float64Array, m:
   for (const [i, i0] of starts.entries()) {
     const w = Math.min(block, k - i0);
     let rhs: Float64Array = b.slice(i0 * m, (i0 + w) * m);
-    if (i0 > 0) rhs = minus(rhs, await matmul(sub(l, k, i0, w, 0, i0), w, i0, b.subarray(0, i0 * m), m));
-    b.set(await matmul(inverses[i]!, w, w, rhs, m), i0 * m);
+    if (i0 > 0) rhs = minus(rhs, await matmul(sub(l, k, i0, w, 0, i0), w, i0, b.subarray(0, i0 * m), m, ONLY_A));
+    b.set(await matmul(inverses[i]!, w, w, rhs, m, ONLY_B), i0 * m);
   }
   for (let i = starts.length - 1; i >= 0; i--) {
     const i0 = starts[i]!;
     const w = Math.min(block, k - i0);
     const s = i0 + w;
     let rhs: Float64Array = b.slice(i0 * m, s * m);
-    if (s < k) rhs = minus(rhs, await matmul(subT(l, k, s, k - s, i0, w), w, k - s, b.subarray(s * m), m));
-    b.set(await matmul(transposed(inverses[i]!, w, w), w, w, rhs, m), i0 * m);
+    if (s < k) rhs = minus(rhs, await matmul(subT(l, k, s, k - s, i0, w), w, k - s, b.subarray(s * m), m, ONLY_A));
+    b.set(await matmul(transposed(inverses[i]!, w, w), w, w, rhs, m, BOTH), i0 * m);
   }
 }
 

@@ -195,7 +195,7 @@ export class ProjectionSystem {
       // no kept or no removed inputs: nothing to compensate
       if (!this.operands) return (this.rhs = Promise.resolve(new Float64Array(k * m)));
       const { sp, wp, p } = this.operands;
-      this.rhs = this.matmul(sp, k, p, wp, m);
+      this.rhs = this.matmul(sp, k, p, wp, m, { a: true, b: true });
       // the operands are dropped once the product is in (k·|P| + |P|·m float64)
       this.rhs.then(() => (this.operands = undefined), () => {});
     }
@@ -284,12 +284,12 @@ export class ErrorMeter {
     const wp = rowsOf(this.w, removed);
     const cpp = new Float64Array(p * p);
     for (let i = 0; i < p; i++) for (let j = 0; j < p; j++) cpp[i * p + j] = mv.second(removed[i]!, removed[j]!);
-    const v = await this.matmul(cpp, p, p, wp, m);
+    const v = await this.matmul(cpp, p, p, wp, m, { a: true });
     let pp = 0;
     for (let i = 0; i < p * m; i++) pp += wp[i]! * v[i]!;
     const csp = new Float64Array(k * p);
     for (let s = 0; s < k; s++) for (let j = 0; j < p; j++) csp[s * p + j] = mv.second(keep[s]!, removed[j]!);
-    const a = await this.matmul(csp, k, p, wp, m);
+    const a = await this.matmul(csp, k, p, wp, m, { a: true });
     const wpMu = new Float64Array(m);
     for (let j = 0; j < p; j++) for (let o = 0; o < m; o++) wpMu[o]! += wp[j * m + o]! * mv.mean[removed[j]!]!;
     const css = new Float64Array(k * k);
@@ -309,7 +309,7 @@ export class ErrorMeter {
     // Δ = W'_S − W_S
     const delta = new Float64Array(k * m);
     for (let s = 0; s < k; s++) for (let o = 0; o < m; o++) delta[s * m + o] = weight[s * m + o]! - data[this.keep[s]! * m + o]!;
-    const u = await this.matmul(css, k, k, delta, m);
+    const u = await this.matmul(css, k, k, delta, m, { b: true });
     let ss = 0;
     let ps = 0;
     for (let i = 0; i < k * m; i++) {
