@@ -32,7 +32,7 @@
 # batch 6, then two at batch 8; 6GB would be one segment), SHAPE2 (llama3-8b; empty: skip), BUDGETS2 (4GB),
 # ROUNDS (2), SAMPLES (128), EVAL_LIMIT (windows; default all 2,850), TOTAL_S (540: no step runs past it),
 # HF (a checkpoint to use instead of generating SHAPE), WORK (/tmp/llmbip/f13: models, kept while warm),
-# SMEM_ROWS / SMEM_COLS (session-memory's table shapes), SOLVE_OPROJ / SOLVE_DOWN ("INPUTS KEPT OUTPUTS" of the solves),
+# SMEM_ROWS / SMEM_COLS / SMEM_VARIANTS (session-memory's table shapes and session options), SOLVE_OPROJ / SOLVE_DOWN ("INPUTS KEPT OUTPUTS" of the solves),
 # SETUP_CUDA=1 (run the kit's `setup cuda` first), DEV=1 (Node 20 + tsx on this repository, not the kit),
 # BASE (/tmp/llmbip: the staged kit).
 set -uo pipefail
@@ -129,7 +129,7 @@ score_budget() {
 # 5 device memory of one large fp16 initializer's session, read by a Gather or a MatMul (the embedding
 # segment measured at about twice its table); 6 the reconstruction solves of LLaMA-2-7B's o_proj (20 % of
 # its heads cut) on the CPU EP and the EP, and of its down_proj on the EP (the CPU EP's figure: BENCHMARKS)
-step session-mem 60 "${smem[@]}" --ep "$ep" ${SMEM_ROWS:+--rows "$SMEM_ROWS"} ${SMEM_COLS:+--cols "$SMEM_COLS"}
+step session-mem 90 "${smem[@]}" --ep "$ep" --variants "${SMEM_VARIANTS:-default,device,nopattern,device+nopattern}" ${SMEM_ROWS:+--rows "$SMEM_ROWS"} ${SMEM_COLS:+--cols "$SMEM_COLS"}
 solve_shape=(${SOLVE_OPROJ:-4096 3277 4096}); step solve-oproj 120 "${solve[@]}" --n "${solve_shape[0]}" --keep "${solve_shape[1]}" --m "${solve_shape[2]}" --auto --backend "ort,$ep"
 solve_shape=(${SOLVE_DOWN:-11008 8806 4096}); step solve-down 120 "${solve[@]}" --n "${solve_shape[0]}" --keep "${solve_shape[1]}" --m "${solve_shape[2]}" --auto --backend "$ep"
 
