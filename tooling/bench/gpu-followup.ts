@@ -128,7 +128,7 @@ function detail(dir: string, name: string): string {
   if (kind === 'session-mem') {
     const m = readOutput<SessionMemoryResult>(dir, `${name}.json`);
     if (!m?.results) return 'no output';
-    return m.results.map((c) => `${c.variant ?? 'default'} ${c.op} ${int(c.rows)}${c.opt === 'all' ? '' : ` (opt ${c.opt})`}: ${c.tableMiB} MiB table, +${c.ranOverBeforeMiB ?? '?'} MiB`).join('; ');
+    return m.results.map((c) => `${c.variant ?? 'arena'} ${c.op} ${int(c.rows)}${c.opt === 'all' ? '' : ` (opt ${c.opt})`}: ${c.tableMiB} MiB table, +${c.ranOverBeforeMiB ?? '?'} MiB`).join('; ');
   }
   if (kind.startsWith('solve-')) {
     const v = readOutput<SolveResult>(dir, `${name}.json`);

@@ -6,7 +6,7 @@
  * block segments held their weights once (BENCHMARKS.md "Issue 13 follow-up on the GPU machine"); this
  * separates the initializer's allocation from the op reading it and from the table's size.
  *
- *   node kit/session-memory.mjs --ep cuda [--rows 32000,120000,128256] [--cols 4096] [--variants default,device,nopattern,device+nopattern] [--json OUT]
+ *   node kit/session-memory.mjs --ep cuda [--rows 32000,120000,128256] [--cols 4096] [--variants arena,device,arena+nopattern,device+nopattern] [--json OUT]
  *
  * Measured on CUDA only (nvidia-smi); `--ep cpu` runs the same sessions unmeasured. Each case in its own
  * session, released before the next.
@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { DataType, encodeModel, type ModelProto, type ValueInfoProto } from '@llm-bip/onnx-io';
 import { createSession, deviceMemoryUsed, ort, type Feeds, type GraphOptimization, type SessionOptions } from '@llm-bip/runtime';
 
-const { values } = parseArgs({ options: { ep: { type: 'string', default: 'cuda' }, rows: { type: 'string', default: '32000,120000,128256' }, cols: { type: 'string', default: '4096' }, json: { type: 'string' }, variants: { type: 'string', default: 'default' } } });
+const { values } = parseArgs({ options: { ep: { type: 'string', default: 'cuda' }, rows: { type: 'string', default: '32000,120000,128256' }, cols: { type: 'string', default: '4096' }, json: { type: 'string' }, variants: { type: 'string', default: 'arena,device' } } });
 // other EPs run the same sessions unmeasured (a dry run of the script)
 const ep = values.ep === 'cuda' ? 'cuda' : 'cpu';
 const cols = Number(values.cols);
@@ -43,9 +43,15 @@ function model(op: 'Gather' | 'MatMul', rows: number): ModelProto {
 }
 
 const mib = (b: number | undefined) => (b === undefined ? undefined : Math.round(b / 2 ** 20));
-// the session options compared: ORT's defaults, then the initializers outside the arena, without the
-// memory pattern, and both (SessionOptions.initializerAllocator, memPattern)
-const VARIANTS: Record<string, SessionOptions> = { default: {}, device: { initializerAllocator: 'device' }, nopattern: { memPattern: false }, 'device+nopattern': { initializerAllocator: 'device', memPattern: false } };
+// the session options compared, each named in full (the runtime's defaults change): initializers in ORT's
+// arena or allocated exactly by the device allocator, with and without the memory pattern
+// (SessionOptions.initializerAllocator, memPattern)
+const VARIANTS: Record<string, SessionOptions> = {
+  arena: { initializerAllocator: 'arena' },
+  device: { initializerAllocator: 'device' },
+  'arena+nopattern': { initializerAllocator: 'arena', memPattern: false },
+  'device+nopattern': { initializerAllocator: 'device', memPattern: false },
+};
 const variants = values.variants.split(',');
 for (const v of variants) if (!VARIANTS[v]) throw new Error(`--variants: unknown "${v}"; known: ${Object.keys(VARIANTS).join(', ')}`);
 const cases: Array<{ op: 'Gather' | 'MatMul'; rows: number; opt: GraphOptimization; variant: string }> = [];

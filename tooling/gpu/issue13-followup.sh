@@ -129,7 +129,7 @@ score_budget() {
 # 5 device memory of one large fp16 initializer's session, read by a Gather or a MatMul (the embedding
 # segment measured at about twice its table); 6 the reconstruction solves of LLaMA-2-7B's o_proj (20 % of
 # its heads cut) on the CPU EP and the EP, and of its down_proj on the EP (the CPU EP's figure: BENCHMARKS)
-step session-mem 90 "${smem[@]}" --ep "$ep" --variants "${SMEM_VARIANTS:-default,device,nopattern,device+nopattern}" ${SMEM_ROWS:+--rows "$SMEM_ROWS"} ${SMEM_COLS:+--cols "$SMEM_COLS"}
+step session-mem 90 "${smem[@]}" --ep "$ep" --variants "${SMEM_VARIANTS:-arena,device,arena+nopattern,device+nopattern}" ${SMEM_ROWS:+--rows "$SMEM_ROWS"} ${SMEM_COLS:+--cols "$SMEM_COLS"}
 solve_shape=(${SOLVE_OPROJ:-4096 3277 4096}); step solve-oproj 120 "${solve[@]}" --n "${solve_shape[0]}" --keep "${solve_shape[1]}" --m "${solve_shape[2]}" --auto --backend "ort,$ep"
 solve_shape=(${SOLVE_DOWN:-11008 8806 4096}); step solve-down 120 "${solve[@]}" --n "${solve_shape[0]}" --keep "${solve_shape[1]}" --m "${solve_shape[2]}" --auto --backend "$ep"
 

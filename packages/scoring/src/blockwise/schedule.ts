@@ -34,8 +34,10 @@ export const CUDA_FIXED_BYTES = 2 ** 30;
  * returned while the session lives. The first run allocates tensor by tensor (regions summing to up to
  * twice the live set); later runs allocate the memory pattern's one block of about the live set, which
  * needs a region of its own (up to twice its size again) unless an earlier region holds it: up to 4x.
- * Initializers are not in this reserve: with the memory pattern on (the default) ORT allocates them in
- * one exact `Reserve`.
+ * Initializers are not in this reserve: runtime's CUDA sessions allocate them exactly, outside the arena
+ * (SessionOptions.initializerAllocator 'device'). In the arena, ORT's default, they cost up to twice
+ * their bytes: a 1 GB fp16 table held 2.1 GB after one run, and the embedding segment measured over its
+ * estimate (BENCHMARKS.md "Issue 13 follow-up on the H200").
  */
 export const CUDA_ARENA_FACTOR = 4;
 /** WebGPU EP (not measured): the Dawn device and its Vulkan state. */
