@@ -8,8 +8,11 @@
  *   pnpm bench:quality --model ../shared/testbed/bip-llama-small --out bench-results/quality.small.json
  *     [--ratios 0.2,0.5] [--seeds 0,1] [--eval wikitext2,ptb,boolq,...] [--limit N] [--task-limit N]
  *     [--ep cpu] [--score-ep cpu] [--batch-size N] [--workers N] [--resume]
- *     [--methods dense,random,...] [--data DIR] [--samples 128 --seq-len 128] [--calib FILE]
+ *     [--methods dense,random,...] [--data DIR] [--samples 128 --seq-len 128] [--calib FILE] [--align 1]
  *
+ * --align: the plans' FFN width alignment, 1 (none, as the published methods prune: the default here,
+ * which keeps the tables comparable with each other and with earlier runs), a number, or auto (the CLI's
+ * default: 64 on models with every FFN >= 1,024 wide).
  * --workers N splits the rows over N child processes (one ORT session each; on a GPU host several
  * small-model sessions keep the device busier than one), each writing OUT.wK.json; the parent merges.
  * --resume keeps the rows already in OUT and runs only the missing ones (a job split over several calls).
@@ -21,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { TaskName } from '@llm-bip/eval';
+import type { Align } from '@llm-bip/pipeline';
 import { loadScores } from '@llm-bip/scoring';
 import { evaluate, exportDense, planTo, pruneSequential, pruneWith, reconstructionInputs, saveAtomic, scoreTo, type EvalArgs, type ReconstructionInputs } from './steps.js';
 
@@ -253,6 +257,7 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
       data: { type: 'string' },
       calib: { type: 'string' },
       samples: { type: 'string', default: '128' },
+      align: { type: 'string', default: '1' },
       'seq-len': { type: 'string', default: '128' },
       machine: { type: 'string', default: 'dev box (2 cores)' },
       work: { type: 'string' },
@@ -264,6 +269,7 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
     },
   });
   if (!values.model || !values.out) throw new Error('usage: bench:quality --model HF_DIR --out results.json [options]');
+  if (values.align !== 'auto' && !(Number.isInteger(Number(values.align)) && Number(values.align) >= 1)) throw new Error(`--align must be auto or a whole number >= 1, got "${values.align}"`);
   const ratios = values.ratios.split(',').map(Number);
   const seeds = values.seeds.split(',').map(Number);
   const extraSeedRatio = Number(values['extra-seed-ratio']);
@@ -293,6 +299,7 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
       samples: Number(values.samples),
       seqLen: Number(values['seq-len']),
       calib: values.calib ?? null,
+      align: values.align === 'auto' ? 'auto' : Number(values.align),
     },
     rows: [],
   };
@@ -327,6 +334,7 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
   const scoreEp = values['score-ep'] ?? values.ep;
   // --calib FILE: every calibration of the run (scores, reconstruction moments, sequential pass) reads it instead of C4
   const calib = values.calib ? { calib: values.calib } : {};
+  const align = results.config.align as Align;
   // --eval none: score and plan only (e.g. to check that two machines make the same plans)
   const plansOnly = ppl === 'none' && tasks === 'none';
   const work = values.work ?? mkdtempSync(join(tmpdir(), 'llm-bip-bench-'));
@@ -379,7 +387,7 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
             }
           }
           const plan = join(work, `plan-${m.id}-${ratio}-${seed}.json`);
-          const planOut = await planTo(scores, ratio, m.allocation, plan);
+          const planOut = await planTo(scores, ratio, m.allocation, plan, align);
           row.removedFraction = Number(planOut.notes?.achievedRatio);
           row.planSha256 = planHash(plan);
           if (plansOnly) {

@@ -59,7 +59,7 @@ const results: Record<string, Steps> = {};
 const fits: Record<string, Float64Array> = {};
 for (const backend of backends) {
   const ort = backend === 'host' ? undefined : await createMatMul({ ep: EPS[backend as keyof typeof EPS] });
-  const matmul: MatMul = ort ? (a, r, i, b, c) => ort.matmul(a, r, i, b, c) : hostMatMul;
+  const matmul: MatMul = ort ? (a, r, i, b, c, consume) => ort.matmul(a, r, i, b, c, consume) : hostMatMul;
   const steps: Steps = {};
   process.stderr.write(`backend ${backend}\n`);
   const system = await time(steps, 'build (Σ_SS, Σ_SP W_P)', async () => {

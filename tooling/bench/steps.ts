@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { buildReport, loadTokenizer, type EvalReport, type SpeedResult, type TaskName } from '@llm-bip/eval';
 import { exportLlamaToOnnx, modelFingerprint, type PruningPlan } from '@llm-bip/model';
-import { benchModel, calibrate, collectReconstructionMoments, DEFAULTS, evaluateModel, loadModelInput, planFromScoresFile, pruneTo, reconstructFor, scoreModel, scoresFile, sequentialPrune } from '@llm-bip/pipeline';
+import { benchModel, calibrate, collectReconstructionMoments, DEFAULTS, evaluateModel, loadModelInput, planFromScoresFile, pruneTo, reconstructFor, scoreModel, scoresFile, sequentialPrune, type Align } from '@llm-bip/pipeline';
 import { writeFileAtomicSync } from '@llm-bip/onnx-io';
 import type { EpChoice } from '@llm-bip/runtime';
 import { loadScores, saveScores, type CalibrationSet, type ProjectionMoments, type ScoresFile } from '@llm-bip/scoring';
@@ -72,7 +72,7 @@ export async function scoreTo(densePath: string, tokenizerDir: string, a: ScoreA
 }
 
 /** A plan from a scores file (as `llm-bip plan`), saved to `out`. */
-export async function planTo(scoresPath: string, ratio: number, allocation: string, out: string, align?: number): Promise<PruningPlan> {
+export async function planTo(scoresPath: string, ratio: number, allocation: string, out: string, align?: Align): Promise<PruningPlan> {
   const plan = planFromScoresFile(await loadScores(scoresPath), { ratio, allocation: allocation as never, ...optional('align', align), notes: { scores: scoresPath } });
   saveAtomic(out, plan);
   return plan;

@@ -69,6 +69,15 @@ export function parseIntOption(raw: string | undefined, option: string, fallback
   return v;
 }
 
+/** --align: a whole number >= 1, or auto (the pipeline's resolveAlign chooses from the model's FFN widths). */
+export function parseAlign(raw: string | undefined, fallback: number | 'auto'): number | 'auto' {
+  if (raw === undefined) return fallback;
+  if (raw.trim().toLowerCase() === 'auto') return 'auto';
+  const v = Number(raw);
+  if (raw.trim() === '' || !Number.isInteger(v) || v < 1) throw new UsageError(`--align must be auto or a whole number ≥ 1 (64: GPU kernel tiles), got "${raw}"`);
+  return v;
+}
+
 export function parseChoice<T extends string>(raw: string | undefined, option: string, choices: readonly T[], fallback: T): T {
   if (raw === undefined) return fallback;
   if ((choices as readonly string[]).includes(raw)) return raw as T;

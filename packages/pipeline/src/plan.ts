@@ -2,7 +2,7 @@
 import type { PruningPlan } from '@llm-bip/model';
 import { compensationStats, makePlan, type AllocationMode, type GroupScores, type PlanModelShape, type ScoresFile, type Statistics } from '@llm-bip/scoring';
 import type { CompensationStats } from '@llm-bip/model';
-import { DEFAULTS, allocationFor } from './defaults.js';
+import { DEFAULTS, allocationFor, resolveAlign, type Align } from './defaults.js';
 
 export interface PlanRequest {
   /** fraction of attention+MLP parameters to remove, in (0, 1) */
@@ -10,8 +10,8 @@ export interface PlanRequest {
   /** default: the criterion's own (flap: al-am), else DEFAULTS.allocation */
   allocation?: AllocationMode;
   calibration?: PruningPlan['calibration'];
-  /** kept FFN channels per layer rounded to a multiple of this; default DEFAULTS.align */
-  align?: number;
+  /** kept FFN channels per layer rounded to a multiple of this, or 'auto' (resolveAlign); default DEFAULTS.align */
+  align?: Align;
   /** recorded in the plan; default the calibration's seed */
   seed?: number;
   /** extra notes (the tool, the scores file) */
@@ -23,7 +23,7 @@ export function planFromScores(scores: GroupScores, model: PlanModelShape, req: 
   return makePlan(scores, model, {
     ratio: req.ratio,
     allocation: allocationFor(scores, req.allocation),
-    align: req.align ?? DEFAULTS.align,
+    align: resolveAlign(req.align ?? DEFAULTS.align, model),
     ...(req.calibration ? { calibration: req.calibration } : {}),
     ...(seed !== undefined ? { seed } : {}),
     notes: { tool: 'llm-bip', ...req.notes },

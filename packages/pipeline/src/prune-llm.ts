@@ -9,7 +9,7 @@ import type { EpChoice, KvLayout } from '@llm-bip/runtime';
 import type { AllocationMode, CalibrationSet, GroupScores, MemoryBudget, Statistics } from '@llm-bip/scoring';
 import type { PruneResult } from '@llm-bip/surgery';
 import { calibrate, calibrationRecord, type CalibrationRequest } from './calibrate.js';
-import { DEFAULTS } from './defaults.js';
+import { DEFAULTS, type Align } from './defaults.js';
 import { benchModel, evaluateModel, type BenchRequest, type EvalRequest, type EvalRun } from './evaluate.js';
 import { hooksOf, type PipelineHooks } from './hooks.js';
 import { batchForModel, benchDemand, calibrationDemand, evalDemands, holdoutDemands, inputsOfModel } from './input-demands.js';
@@ -34,8 +34,8 @@ export interface PruneLlmRequest {
   criterionOptions?: Record<string, unknown>;
   /** default: the criterion's own, else DEFAULTS.allocation */
   allocation?: AllocationMode;
-  /** kept FFN channels per layer a multiple of this; default DEFAULTS.align */
-  align?: number;
+  /** kept FFN channels per layer a multiple of this, or 'auto'; default DEFAULTS.align */
+  align?: Align;
   /** bias compensation (DEFAULTS.compensate); ignored when reconstructing (the fit has its own bias) */
   compensate?: boolean;
   /** least-squares reconstruction of o_proj / down_proj (DEFAULTS.reconstruct); an object sets its options */

@@ -136,7 +136,7 @@ export function solveProducts(req: Pick<ReconstructRequest, 'ep' | 'threads'>, o
   const open = () =>
     (backend ??= createMatMul({ ep: req.ep ?? DEFAULTS.ep, ...(req.threads ? { threads: req.threads } : {}), ...(onLog ? { onLog: (l) => onLog(`reconstruction products: ${l}`) } : {}) }));
   return {
-    matmul: async (a, rows, inner, b, cols) => (await open()).matmul(a, rows, inner, b, cols),
+    matmul: async (a, rows, inner, b, cols, consume) => (await open()).matmul(a, rows, inner, b, cols, consume),
     close: async () => {
       if (backend) await (await backend).close();
     },

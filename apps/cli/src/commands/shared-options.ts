@@ -1,5 +1,5 @@
 /** Options several commands share, defined once so their help reads the same everywhere. */
-import { DEFAULTS } from '@llm-bip/pipeline';
+import { AUTO_ALIGN, DEFAULTS } from '@llm-bip/pipeline';
 import { ALLOCATIONS } from '@llm-bip/scoring';
 import type { OptionSpec } from '../command.js';
 
@@ -33,7 +33,12 @@ export const reconstructionOptions: Record<string, OptionSpec> = {
 export const pruneOptions: Record<string, OptionSpec> = {
   ratio: { type: 'string', value: 'R', description: 'fraction of attention+MLP parameters to remove, in (0, 1)' },
   allocation: { type: 'string', value: 'MODE', description: `how the ratio is spread over layers: ${ALLOCATIONS.join(' | ')}`, defaultText: `the criterion's own (flap: al-am), else ${DEFAULTS.allocation}` },
-  align: { type: 'string', value: 'N', description: 'each pruned layer keeps a multiple of N FFN channels (whole kernel tiles run faster), within half a block of the ratio', defaultText: String(DEFAULTS.align) },
+  align: {
+    type: 'string',
+    value: 'N',
+    description: `each pruned layer keeps a multiple of N FFN channels (whole GPU kernel tiles: on CUDA a 20 % plan ran 0.71x dense unaligned, 1.14x aligned to 64), within half a block of the ratio; auto: ${AUTO_ALIGN.multiple} when every FFN is at least ${AUTO_ALIGN.minWidth} wide, else 1`,
+    defaultText: String(DEFAULTS.align),
+  },
 };
 
 export const outputOption = (what: string, short = true): Record<string, OptionSpec> => ({

@@ -72,7 +72,8 @@ function relDiff(x: Float64Array, y: Float64Array, lowerOf?: number): number {
 let ort: { matmul: MatMul; close(): Promise<void> };
 beforeAll(async () => {
   const b = await createMatMul({ ep: 'cpu' });
-  ort = { matmul: (a, r, n, c, m) => b.matmul(a, r, n, c, m), close: () => b.close() };
+  // consume passed through: the blocked routines must not read an operand they gave up (detached here)
+  ort = { matmul: (a, r, n, c, m, consume) => b.matmul(a, r, n, c, m, consume), close: () => b.close() };
 });
 afterAll(async () => ort.close());
 

@@ -1,7 +1,7 @@
 import { planCuts, validatePlan, type PlanCuts, type PruningPlan } from '@llm-bip/model';
 import { loadScores, type AllocationMode } from '@llm-bip/scoring';
 import { DEFAULTS, planFromScoresFile } from '@llm-bip/pipeline';
-import { booleanOption, parseChoice, parseIntOption, parseRatio, requireExisting, soleArgument, stringOption } from '../../args.js';
+import { booleanOption, parseAlign, parseChoice, parseIntOption, parseRatio, requireExisting, soleArgument, stringOption } from '../../args.js';
 import { defineCommand } from '../../command.js';
 import { UsageError } from '../../errors.js';
 import { writeFileAtomic } from '../../output.js';
@@ -33,7 +33,7 @@ export const planCommand = defineCommand({
     const scoresPath = soleArgument(ctx, 'SCORES.json', 'plan', 'give the scores file written by `llm-bip score`');
     const ratio = parseRatio(stringOption(ctx.values, 'ratio'));
     const allocationRaw = stringOption(ctx.values, 'allocation');
-    const align = parseIntOption(stringOption(ctx.values, 'align'), '--align', DEFAULTS.align);
+    const requestedAlign = parseAlign(stringOption(ctx.values, 'align'), DEFAULTS.align);
     const output = stringOption(ctx.values, 'output');
     const explain = booleanOption(ctx.values, 'explain');
     const modelPath = stringOption(ctx.values, 'model');
@@ -44,8 +44,10 @@ export const planCommand = defineCommand({
     assertOutputsDoNotReplaceInputs({ inputs: [scoresPath, modelPath], outputFile: output });
     const file = await loadScores(scoresPath);
     const requested: AllocationMode | undefined = allocationRaw ? parseChoice(allocationRaw, '--allocation', ALLOCATIONS, DEFAULTS.allocation) : undefined;
-    const plan = planFromScoresFile(file, { ratio, align, ...(requested ? { allocation: requested } : {}), notes: { scores: scoresPath } });
+    const plan = planFromScoresFile(file, { ratio, align: requestedAlign, ...(requested ? { allocation: requested } : {}), notes: { scores: scoresPath } });
     const allocation = plan.allocation;
+    // the alignment the plan used ('auto' resolved from the model's FFN widths)
+    const align = Number(plan.notes?.align ?? 1);
     let explanation: PlanCuts | undefined;
     if (explain) {
       // the model's own names when given (checked against the plan first), else our exporter's

@@ -86,8 +86,18 @@ describe('plan --explain', () => {
     for (const l of plan.layers) expect(l.keepChannels.length % 8).toBe(0);
     expect(result.layers.map((l) => l.channels)).toEqual(plan.layers.map((l) => l.keepChannels.length));
 
-    const bad = await cli(['plan', scores, '--ratio', '0.3', '--align', '0', '-o', planPath]);
-    expect(bad.code).toBe(ExitCode.usage);
-    expect(bad.stderr).toContain('--align');
+    for (const wrong of ['0', '2.5', 'tiles']) {
+      const bad = await cli(['plan', scores, '--ratio', '0.3', '--align', wrong, '-o', planPath]);
+      expect(bad.code).toBe(ExitCode.usage);
+      expect(bad.stderr).toContain('--align must be auto or a whole number');
+    }
+
+    // auto, asked for and by default: this model's FFN (40 wide) is below the width auto aligns, so none
+    for (const args of [['--align', 'auto'], []]) {
+      const a = await cli(['plan', scores, '--ratio', '0.3', ...args, '-o', planPath, '--json']);
+      expect(a.code).toBe(ExitCode.ok);
+      expect((JSON.parse(a.stdout) as { result: { align: number } }).result.align).toBe(1);
+      expect((JSON.parse(readFileSync(planPath, 'utf8')) as PruningPlan).notes!.align).toBeUndefined();
+    }
   }, 60_000);
 });

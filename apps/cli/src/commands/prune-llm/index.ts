@@ -1,4 +1,4 @@
-import { booleanOption, listOption, parseChoice, parseIntOption, parseRatio, soleArgument, stringOption } from '../../args.js';
+import { booleanOption, listOption, parseAlign, parseChoice, parseIntOption, parseRatio, soleArgument, stringOption } from '../../args.js';
 import { defineCommand, type CommandContext, type CommandOutput, type OptionSpec, type OptionValues } from '../../command.js';
 import { CliError, ExitCode, UsageError } from '../../errors.js';
 import { cliVersion } from '../../version.js';
@@ -29,7 +29,7 @@ export interface PipelineRequest {
   /** the criterion's declared options (from its flags) */
   criterionOptions?: Record<string, unknown>;
   allocation?: (typeof ALLOCATIONS)[number];
-  align: number;
+  align: number | 'auto';
   compensate: boolean;
   /** least-squares reconstruction (replaces compensation) */
   reconstruct?: ReconstructRequest;
@@ -208,7 +208,7 @@ export function parsePipelineRequest(ctx: CommandContext, model: string, output:
     criterion,
     ...(criterionOptions ? { criterionOptions } : {}),
     ...(allocationRaw ? { allocation: parseChoice(allocationRaw, '--allocation', ALLOCATIONS, DEFAULTS.allocation) } : {}),
-    align: parseIntOption(stringOption(ctx.values, 'align'), '--align', DEFAULTS.align),
+    align: parseAlign(stringOption(ctx.values, 'align'), DEFAULTS.align),
     compensate: compensationWanted(ctx.values),
     ...(reconstruct ? { reconstruct } : {}),
     sequential: booleanOption(ctx.values, 'sequential'),
