@@ -65,6 +65,24 @@ describe('gpu-followup records', () => {
     expect(stepLine(dir, 'bench-dense.t')).toBe('[f13] bench-dense.t: not run');
   });
 
+  it('summary lines of the memory, solve and prune-llm steps, from the outputs those tools print', () => {
+    const mem = { ep: 'cuda', results: [{ op: 'Gather', rows: 128256, opt: 'all', variant: 'device', tableMiB: 1002, ranOverBeforeMiB: 1140 }, { op: 'Gather', rows: 128256, opt: 'disabled', tableMiB: 1002, ranOverBeforeMiB: 2176 }] };
+    const solve = { n: 4096, keep: 3277, m: 4096, backends: { ort: { build: { wallS: 0.34 }, fit: { wallS: 4.54 }, choice: { wallS: 6.5 } }, cuda: { build: { wallS: 0.42 }, fit: { wallS: 3.96 }, choice: { wallS: 5.53 } } }, fitDifference: { 'ort/cuda': 2.2e-16 } };
+    const pl = { run: { durationSec: 21.89 }, scoring: { seconds: { calibration: 1.8, criterion: 1.3 } }, eval: { dense: { perplexity: { wikitext2: 71229.365 } }, pruned: { perplexity: { wikitext2: 71075.271 } } }, speed: { dense: { decodeTokensPerSec: 134.27 }, pruned: { decodeTokensPerSec: 166.22 } } };
+    write([rec('session-mem'), rec('solve-oproj'), rec('pl.t', 0, 22.3, 8871), rec('pl-rs.t', 124, 293.5)], {
+      'session-mem.json': JSON.stringify(mem),
+      'solve-oproj.json': JSON.stringify(solve),
+      'pl.t.json': ok('prune-llm', pl),
+      'pl-rs.t.json': JSON.stringify({ ok: false, command: 'prune-llm', error: { message: 'interrupted (Ctrl-C); partial outputs were removed' } }),
+    });
+    // a record without its variant is from before the variants: the arena
+    expect(stepLine(dir, 'session-mem')).toContain('| device Gather 128,256: 1002 MiB table, +1140 MiB; arena Gather 128,256 (opt disabled): 1002 MiB table, +2176 MiB');
+    expect(stepLine(dir, 'solve-oproj')).toContain('| 4096 / 3277 / 4096: build / fit / ridge choice ort 0.34 / 4.54 / 6.50 s, cuda 0.42 / 3.96 / 5.53 s, fits ort/cuda within 2.2e-16');
+    expect(stepLine(dir, 'pl.t')).toContain('| 21.9 s inside; scoring 3.1 s; wikitext2 71229.37 -> 71075.27, decode 134.3 -> 166.2 tok/s');
+    expect(stepLine(dir, 'pl-rs.t')).toContain('exit 124 (stopped: its time limit), 293.5 s');
+    expect(stepLine(dir, 'pl-rs.t')).toContain('| failed: interrupted (Ctrl-C); partial outputs were removed');
+  });
+
   it('tables: estimate vs measured per segment, scoring vs the plain forward, and speed against the same round dense run', () => {
     const costs = {
       tokens: 16384,

@@ -44,14 +44,6 @@ describe('keepFp16Weights (CPU EP, float16 models)', () => {
     expect(ortOptions('cpu', {}).extra).toBeUndefined();
   });
 
-  it('puts initializers outside the arena by default on CUDA only, as asked otherwise, and turns the memory pattern off when asked', () => {
-    expect(ortOptions('cuda', { initializerAllocator: 'arena' }).extra).toBeUndefined();
-    expect(ortOptions('cpu', { initializerAllocator: 'device' }).extra).toEqual({ session: { use_device_allocator_for_initializers: '1' } });
-    expect(ortOptions('webgpu', {}).extra).toBeUndefined();
-    expect(ortOptions('cuda', { memPattern: false }).enableMemPattern).toBe(false);
-    expect(ortOptions('cuda', {}).enableMemPattern).toBeUndefined();
-  });
-
   it("ORT's default graph holds float32 copies of the FFN weights; with the option every one stays float16", async () => {
     const byDefault = await ffnWeightTypes({}, 'default');
     const kept = await ffnWeightTypes({ keepFp16Weights: true }, 'kept');

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { cudaMissingReason } from './cuda.js';
 import { webgpuMissingReason } from './ep-probe.js';
 import { EpUnavailableError, FeedValidationError, SessionLoadError, SessionRunError } from './errors.js';
-import { createSession } from './session.js';
+import { createSession, ortOptions } from './session.js';
 import { int64Tensor } from './tensors.js';
 
 describe('createSession', () => {
@@ -91,5 +91,15 @@ describe('createSession', () => {
       /feeds: input_ids: int64\[1, 3\]; attention_mask: int64\[1, 4\]/,
     );
     await s.release();
+  });
+});
+
+describe('ortOptions: device memory', () => {
+  it('puts initializers outside the arena by default on CUDA only, as asked otherwise, and turns the memory pattern off when asked', () => {
+    expect(ortOptions('cuda', { initializerAllocator: 'arena' }).extra).toBeUndefined();
+    expect(ortOptions('cpu', { initializerAllocator: 'device' }).extra).toEqual({ session: { use_device_allocator_for_initializers: '1' } });
+    expect(ortOptions('webgpu', {}).extra).toBeUndefined();
+    expect(ortOptions('cuda', { memPattern: false }).enableMemPattern).toBe(false);
+    expect(ortOptions('cuda', {}).enableMemPattern).toBeUndefined();
   });
 });
