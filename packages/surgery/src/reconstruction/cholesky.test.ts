@@ -108,7 +108,8 @@ describe('lowerInverse', () => {
 describe('blockedCholesky / blockedCholeskySolve', () => {
   /*
    * Against the unblocked kernels, block 256 (one to three blocks) and block 3 (up to 234), on the host and
-   * the ORT product. Measured (max over the cases below, both backends):
+   * the ORT product. Measured with the right-looking order this file tested first (the left-looking order
+   * now used passes the same bounds; max over the cases below, both backends):
    * - condition ~1e2 (full rank, ridge 0.01): L 3.4e-15, X 3.5e-14 relative to the largest entry;
    * - condition ~1e6 (rank k/4, ridge 1e-6): L 5.8e-12, X 1.6e-8: the two solvers differ by what the
    *   conditioning amplifies; both are backward stable, ‖AX − B‖/(‖A‖‖X‖ + ‖B‖) 3.6e-16 blocked (the

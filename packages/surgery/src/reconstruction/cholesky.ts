@@ -146,10 +146,13 @@ function transposed(x: Float64Array, rows: number, cols: number): Float64Array {
 }
 
 /**
- * Right-looking blocked Cholesky of the symmetric positive definite k × k `a` (row-major, lower triangle
- * read), in place. Per block: factor the diagonal block (choleskyInPlace), the panel below it
- * L21 = A21 · L11⁻ᵀ (one product), and the trailing update A22 −= L21 L21ᵀ (one product, both triangles
- * computed, the lower one kept). Resolves to undefined when a pivot is not positive (not positive definite).
+ * Left-looking blocked Cholesky of the symmetric positive definite k × k `a` (row-major, lower triangle
+ * read), in place. Per block column j: bring it up to date with the columns already factored,
+ * A[j:, j] −= L[j:, <j] · L[j, <j]ᵀ (one product whose result is only k − j0 rows by one block: the
+ * right-looking order returned the whole trailing matrix each step, k³/3b values in all, and at 7B shape
+ * those results coming back set the time), factor the diagonal block (choleskyInPlace), and the panel
+ * below it L21 = A21 · L11⁻ᵀ (one product). Resolves to undefined when a pivot is not positive (not
+ * positive definite).
  */
 export async function blockedCholesky(a: Float64Array, k: number, matmul: MatMul = hostMatMul, block = CHOLESKY_BLOCK): Promise<BlockedFactor | undefined> {
   if (!(Number.isInteger(block) && block >= 1)) throw new RangeError(`blockedCholesky: block ${block} must be a positive integer`);
@@ -157,6 +160,16 @@ export async function blockedCholesky(a: Float64Array, k: number, matmul: MatMul
   const inverses: Float64Array[] = [];
   for (let j0 = 0; j0 < k; j0 += block) {
     const b = Math.min(block, k - j0);
+    const rows = k - j0;
+    if (j0 > 0) {
+      const update = await matmul(sub(a, k, j0, rows, 0, j0), rows, j0, subT(a, k, j0, b, 0, j0), b, BOTH);
+      for (let i = 0; i < rows; i++) {
+        const row = (j0 + i) * k + j0;
+        // the diagonal block's lower triangle, then whole rows of the panel
+        const cols = Math.min(b, i + 1);
+        for (let c = 0; c < cols; c++) a[row + c]! -= update[i * b + c]!;
+      }
+    }
     const d = sub(a, k, j0, b, j0, b);
     if (!choleskyInPlace(d, b)) return undefined;
     for (let i = 0; i < b; i++) a.set(d.subarray(i * b, i * b + i + 1), (j0 + i) * k + j0);
@@ -167,11 +180,6 @@ export async function blockedCholesky(a: Float64Array, k: number, matmul: MatMul
     if (r === 0) break;
     const panel = await matmul(sub(a, k, r0, r, j0, b), r, b, transposed(inv, b, b), b, BOTH);
     for (let i = 0; i < r; i++) a.set(panel.subarray(i * b, (i + 1) * b), (r0 + i) * k + j0);
-    const update = await matmul(panel, r, b, transposed(panel, r, b), r, BOTH);
-    for (let i = 0; i < r; i++) {
-      const row = (r0 + i) * k + r0;
-      for (let c = 0; c <= i; c++) a[row + c]! -= update[i * r + c]!;
-    }
   }
   return { k, block, l: a, inverses };
 }
