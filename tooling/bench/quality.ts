@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { TaskName } from '@llm-bip/eval';
-import type { Align } from '@llm-bip/pipeline';
+import { parseAlign } from '@llm-bip/pipeline';
 import { loadScores } from '@llm-bip/scoring';
 import { evaluate, exportDense, planTo, pruneSequential, pruneWith, reconstructionInputs, saveAtomic, scoreTo, type EvalArgs, type ReconstructionInputs } from './steps.js';
 
@@ -269,7 +269,8 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
     },
   });
   if (!values.model || !values.out) throw new Error('usage: bench:quality --model HF_DIR --out results.json [options]');
-  if (values.align !== 'auto' && !(Number.isInteger(Number(values.align)) && Number(values.align) >= 1)) throw new Error(`--align must be auto or a whole number >= 1, got "${values.align}"`);
+  const align = parseAlign(values.align);
+  if (align === undefined) throw new Error(`--align must be auto or a whole number >= 1, got "${values.align}"`);
   const ratios = values.ratios.split(',').map(Number);
   const seeds = values.seeds.split(',').map(Number);
   const extraSeedRatio = Number(values['extra-seed-ratio']);
@@ -299,7 +300,7 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
       samples: Number(values.samples),
       seqLen: Number(values['seq-len']),
       calib: values.calib ?? null,
-      align: values.align === 'auto' ? 'auto' : Number(values.align),
+      align,
     },
     rows: [],
   };
@@ -334,7 +335,6 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
   const scoreEp = values['score-ep'] ?? values.ep;
   // --calib FILE: every calibration of the run (scores, reconstruction moments, sequential pass) reads it instead of C4
   const calib = values.calib ? { calib: values.calib } : {};
-  const align = results.config.align as Align;
   // --eval none: score and plan only (e.g. to check that two machines make the same plans)
   const plansOnly = ppl === 'none' && tasks === 'none';
   const work = values.work ?? mkdtempSync(join(tmpdir(), 'llm-bip-bench-'));

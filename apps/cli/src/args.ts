@@ -1,5 +1,6 @@
 /** Reading and checking option values; each failure is a UsageError that says what to type instead. */
 import { existsSync, statSync } from 'node:fs';
+import { parseAlign, type Align } from '@llm-bip/pipeline';
 import type { CommandContext, OptionValues } from './command.js';
 import { CliError, ExitCode, UsageError } from './errors.js';
 
@@ -70,11 +71,10 @@ export function parseIntOption(raw: string | undefined, option: string, fallback
 }
 
 /** --align: a whole number >= 1, or auto (the pipeline's resolveAlign chooses from the model's FFN widths). */
-export function parseAlign(raw: string | undefined, fallback: number | 'auto'): number | 'auto' {
+export function parseAlignOption(raw: string | undefined, fallback: Align): Align {
   if (raw === undefined) return fallback;
-  if (raw.trim().toLowerCase() === 'auto') return 'auto';
-  const v = Number(raw);
-  if (raw.trim() === '' || !Number.isInteger(v) || v < 1) throw new UsageError(`--align must be auto or a whole number ≥ 1 (64: GPU kernel tiles), got "${raw}"`);
+  const v = parseAlign(raw);
+  if (v === undefined) throw new UsageError(`--align must be auto or a whole number ≥ 1 (64: GPU kernel tiles), got "${raw}"`);
   return v;
 }
 

@@ -75,6 +75,14 @@ export type Align = number | 'auto';
  */
 export const AUTO_ALIGN = { multiple: 64, minWidth: 1024 } as const;
 
+/** An alignment as written (`auto`, or a whole number >= 1); undefined when it is neither. */
+export function parseAlign(raw: string): Align | undefined {
+  const s = raw.trim();
+  if (s.toLowerCase() === 'auto') return 'auto';
+  const v = Number(s);
+  return s !== '' && Number.isInteger(v) && v >= 1 ? v : undefined;
+}
+
 /** The alignment a plan uses for a model: the number asked for, or 'auto' resolved (AUTO_ALIGN). */
 export function resolveAlign(align: Align, model: { intermediateSize: readonly number[] }): number {
   if (align !== 'auto') return align;

@@ -1,4 +1,4 @@
-export { DEFAULTS, AUTO_ALIGN, allocationFor, evalMemoryBudget, resolveAlign, type Align } from './defaults.js';
+export { DEFAULTS, AUTO_ALIGN, allocationFor, evalMemoryBudget, parseAlign, resolveAlign, type Align } from './defaults.js';
 export { hooksOf, type PipelineHooks, type ProgressTask } from './hooks.js';
 export { calibrate, calibrationFile, calibrationRecord, type CalibrationRequest } from './calibrate.js';
 export { scoreModel, rescore, scoresFile, type ExecutionReport, type ModelInput, type ScoreRequest, type Scored } from './score.js';

@@ -166,7 +166,10 @@ export function newReconstructionStore(req: ReconstructRequest, calibration: Cal
 export async function refitInto(store: ReconstructionStore, weight: DenseWeight, moments: ProjectionMoments, keep: number[], req: ReconstructRequest, what: string, opts: { matmul?: MatMul; log?: (line: string) => void } = {}): Promise<ProjectionFit> {
   const lambda = req.lambda ?? DEFAULTS.reconstruction.lambda;
   opts.log?.(`${what}: least-squares refit of ${keep.length} of ${weight.inFeatures} inputs${lambda === 'auto' ? `, ridge chosen among ${(req.alphas ?? DEFAULTS.reconstruction.alphas).length}` : ''}`);
-  const fit = await reconstructProjection(weight, moments, keep, { lambda, ...(req.alphas ? { alphas: req.alphas } : {}) }, what, opts.matmul);
+  const log = opts.log;
+  // one line per ridge candidate: at 7B width each is a factorisation of seconds to a minute
+  const onCandidate = log ? (alpha: number, error: number | undefined) => log(`${what}: ridge ${alpha === Infinity ? 'mean' : alpha}: ${error === undefined ? 'not positive definite' : `held-out error ${error.toPrecision(4)}`}`) : undefined;
+  const fit = await reconstructProjection(weight, moments, keep, { lambda, ...(req.alphas ? { alphas: req.alphas } : {}), ...(onCandidate ? { onCandidate } : {}) }, what, opts.matmul);
   const layer = moments.layer;
   store.add(layer, moments.tensor === 'attnContext' ? 'attention' : 'ffn', fit, fit.choice ? { heldOutError: Object.fromEntries(fit.choice.errors.map((e) => [e.alpha === Infinity ? 'mean' : String(e.alpha), e.error])) } : undefined);
   return fit;

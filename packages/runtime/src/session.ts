@@ -58,8 +58,8 @@ export interface SessionOptions {
    * Where the initializers (weights) live on a device EP: 'arena' (ORT's default: carved out of the BFC
    * arena, which grows by powers of two and never shrinks) or 'device' (each one allocated exactly by the
    * device allocator: session.use_device_allocator_for_initializers). Default: 'device' on CUDA, where
-   * the arena held a 1 GB fp16 table in 2.1 GB after one run (BENCHMARKS.md "Device memory of the
-   * weights on CUDA"); 'arena' elsewhere.
+   * the arena held a 1 GB fp16 table in 2.1 GB after one run (BENCHMARKS.md "Issue 13 follow-up on the
+   * H200"); 'arena' elsewhere.
    */
   initializerAllocator?: 'arena' | 'device';
   /** ORT's memory pattern (one planned block per run for the intermediate tensors); default true. */

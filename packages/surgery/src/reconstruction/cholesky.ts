@@ -68,10 +68,10 @@ export function choleskySolveInPlace(l: Float64Array, k: number, b: Float64Array
  */
 export type MatMul = (a: Float64Array, rows: number, inner: number, b: Float64Array, cols: number, consume?: { a?: boolean; b?: boolean }) => Promise<Float64Array>;
 
-/** Both operands given up (temporaries), or only one of them. */
-const BOTH = { a: true, b: true } as const;
-const ONLY_A = { a: true } as const;
-const ONLY_B = { b: true } as const;
+/** MatMul's `consume` flags: both operands given up (temporaries), or only one of them. */
+export const BOTH = { a: true, b: true } as const;
+export const ONLY_A = { a: true } as const;
+export const ONLY_B = { b: true } as const;
 
 /** The JavaScript product (one core, i-p-j order so both inner loops run along rows): the default and the reference. */
 export const hostMatMul: MatMul = async (a, rows, inner, b, cols) => {

@@ -206,7 +206,10 @@ describe('chooseAlpha / reconstructProjection', () => {
       expect(e.error).toBeCloseTo(await meter.of(f.weight, f.bias), 10);
     }
     expect(c.errors.find((e) => e.alpha === c.alpha)!.error).toBe(Math.min(...c.errors.map((e) => e.error)));
-    const r = await reconstructProjection(w, { train, holdout }, keep, { lambda: 'auto' });
+    // each candidate is reported as it is judged, with the error the choice records
+    const seen: Array<{ alpha: number; error: number | undefined }> = [];
+    const r = await reconstructProjection(w, { train, holdout }, keep, { lambda: 'auto', onCandidate: (alpha, error) => seen.push({ alpha, error }) });
+    expect(seen).toEqual(c.errors);
     const all = await fitProjection(w, [train, holdout], keep, c.alpha);
     expect(r.alpha).toBe(c.alpha);
     expect(Array.from(r.weight)).toEqual(Array.from(all.weight));

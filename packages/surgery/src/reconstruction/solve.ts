@@ -35,7 +35,7 @@
  */
 import type { InputMoments } from '@llm-bip/model';
 import { SurgeryError } from '../errors.js';
-import { blockedCholesky, blockedCholeskySolve, hostMatMul, type MatMul } from './cholesky.js';
+import { BOTH, ONLY_A, ONLY_B, blockedCholesky, blockedCholeskySolve, hostMatMul, type MatMul } from './cholesky.js';
 
 /** A projection weight in the [in][out] layout (row i = input feature i), as scoring's LinearWeight. */
 export interface DenseWeight {
@@ -195,7 +195,7 @@ export class ProjectionSystem {
       // no kept or no removed inputs: nothing to compensate
       if (!this.operands) return (this.rhs = Promise.resolve(new Float64Array(k * m)));
       const { sp, wp, p } = this.operands;
-      this.rhs = this.matmul(sp, k, p, wp, m, { a: true, b: true });
+      this.rhs = this.matmul(sp, k, p, wp, m, BOTH);
       // the operands are dropped once the product is in (k·|P| + |P|·m float64)
       this.rhs.then(() => (this.operands = undefined), () => {});
     }
@@ -284,12 +284,12 @@ export class ErrorMeter {
     const wp = rowsOf(this.w, removed);
     const cpp = new Float64Array(p * p);
     for (let i = 0; i < p; i++) for (let j = 0; j < p; j++) cpp[i * p + j] = mv.second(removed[i]!, removed[j]!);
-    const v = await this.matmul(cpp, p, p, wp, m, { a: true });
+    const v = await this.matmul(cpp, p, p, wp, m, ONLY_A);
     let pp = 0;
     for (let i = 0; i < p * m; i++) pp += wp[i]! * v[i]!;
     const csp = new Float64Array(k * p);
     for (let s = 0; s < k; s++) for (let j = 0; j < p; j++) csp[s * p + j] = mv.second(keep[s]!, removed[j]!);
-    const a = await this.matmul(csp, k, p, wp, m, { a: true });
+    const a = await this.matmul(csp, k, p, wp, m, ONLY_A);
     const wpMu = new Float64Array(m);
     for (let j = 0; j < p; j++) for (let o = 0; o < m; o++) wpMu[o]! += wp[j * m + o]! * mv.mean[removed[j]!]!;
     const css = new Float64Array(k * k);
@@ -309,7 +309,7 @@ export class ErrorMeter {
     // Δ = W'_S − W_S
     const delta = new Float64Array(k * m);
     for (let s = 0; s < k; s++) for (let o = 0; o < m; o++) delta[s * m + o] = weight[s * m + o]! - data[this.keep[s]! * m + o]!;
-    const u = await this.matmul(css, k, k, delta, m, { b: true });
+    const u = await this.matmul(css, k, k, delta, m, ONLY_B);
     let ss = 0;
     let ps = 0;
     for (let i = 0; i < k * m; i++) {
@@ -359,6 +359,7 @@ export async function chooseAlpha(
   what = 'projection',
   maxOutputs = SELECTION_OUTPUTS,
   matmul: MatMul = hostMatMul,
+  onCandidate?: (alpha: number, error: number | undefined) => void,
 ): Promise<AlphaChoice> {
   if (alphas.length === 0) throw new SurgeryError(`${what}: no ridge candidates to choose from`);
   const sub = outputSubset(w, maxOutputs);
@@ -370,10 +371,15 @@ export async function chooseAlpha(
     try {
       fit = await system.fit(alpha);
     } catch (e) {
-      if (e instanceof SurgeryError && /not positive definite/.test(e.message)) continue;
+      if (e instanceof SurgeryError && /not positive definite/.test(e.message)) {
+        onCandidate?.(alpha, undefined);
+        continue;
+      }
       throw e;
     }
-    errors.push({ alpha, error: await meter.of(fit.weight, fit.bias) });
+    const error = await meter.of(fit.weight, fit.bias);
+    errors.push({ alpha, error });
+    onCandidate?.(alpha, error);
   }
   if (errors.length === 0) throw new SurgeryError(`${what}: no ridge candidate (${alphas.join(', ')}) gives a positive definite system; use larger values`);
   let best = errors[0]!;
@@ -397,6 +403,8 @@ export interface ReconstructOptions {
   alphas?: readonly number[];
   /** output features the held-out choice looks at (SELECTION_OUTPUTS) */
   selectionOutputs?: number;
+  /** after each ridge candidate of the choice: its held-out error (undefined: not positive definite); a 7B fit takes seconds each */
+  onCandidate?: (alpha: number, error: number | undefined) => void;
 }
 
 /**
@@ -414,6 +422,6 @@ export async function reconstructProjection(
   const all = moments.holdout ? [moments.train, moments.holdout] : [moments.train];
   if (opts.lambda !== 'auto') return fitProjection(w, all, keep, opts.lambda, what, matmul);
   if (!moments.holdout) throw new SurgeryError(`${what}: choosing the ridge automatically needs held-out calibration moments; hold out some samples or give a fixed lambda`);
-  const choice = await chooseAlpha(w, moments.train, moments.holdout, keep, opts.alphas ?? DEFAULT_ALPHAS, what, opts.selectionOutputs, matmul);
+  const choice = await chooseAlpha(w, moments.train, moments.holdout, keep, opts.alphas ?? DEFAULT_ALPHAS, what, opts.selectionOutputs, matmul, opts.onCandidate);
   return { ...(await fitProjection(w, all, keep, choice.alpha, what, matmul)), choice };
 }

@@ -1,7 +1,7 @@
 import { planCuts, validatePlan, type PlanCuts, type PruningPlan } from '@llm-bip/model';
 import { loadScores, type AllocationMode } from '@llm-bip/scoring';
 import { DEFAULTS, planFromScoresFile } from '@llm-bip/pipeline';
-import { booleanOption, parseAlign, parseChoice, parseIntOption, parseRatio, requireExisting, soleArgument, stringOption } from '../../args.js';
+import { booleanOption, parseAlignOption, parseChoice, parseIntOption, parseRatio, requireExisting, soleArgument, stringOption } from '../../args.js';
 import { defineCommand } from '../../command.js';
 import { UsageError } from '../../errors.js';
 import { writeFileAtomic } from '../../output.js';
@@ -33,7 +33,7 @@ export const planCommand = defineCommand({
     const scoresPath = soleArgument(ctx, 'SCORES.json', 'plan', 'give the scores file written by `llm-bip score`');
     const ratio = parseRatio(stringOption(ctx.values, 'ratio'));
     const allocationRaw = stringOption(ctx.values, 'allocation');
-    const requestedAlign = parseAlign(stringOption(ctx.values, 'align'), DEFAULTS.align);
+    const requestedAlign = parseAlignOption(stringOption(ctx.values, 'align'), DEFAULTS.align);
     const output = stringOption(ctx.values, 'output');
     const explain = booleanOption(ctx.values, 'explain');
     const modelPath = stringOption(ctx.values, 'model');

@@ -1,4 +1,4 @@
-import { booleanOption, listOption, parseAlign, parseChoice, parseIntOption, parseRatio, soleArgument, stringOption } from '../../args.js';
+import { booleanOption, listOption, parseAlignOption, parseChoice, parseIntOption, parseRatio, soleArgument, stringOption } from '../../args.js';
 import { defineCommand, type CommandContext, type CommandOutput, type OptionSpec, type OptionValues } from '../../command.js';
 import { CliError, ExitCode, UsageError } from '../../errors.js';
 import { cliVersion } from '../../version.js';
@@ -208,7 +208,7 @@ export function parsePipelineRequest(ctx: CommandContext, model: string, output:
     criterion,
     ...(criterionOptions ? { criterionOptions } : {}),
     ...(allocationRaw ? { allocation: parseChoice(allocationRaw, '--allocation', ALLOCATIONS, DEFAULTS.allocation) } : {}),
-    align: parseAlign(stringOption(ctx.values, 'align'), DEFAULTS.align),
+    align: parseAlignOption(stringOption(ctx.values, 'align'), DEFAULTS.align),
     compensate: compensationWanted(ctx.values),
     ...(reconstruct ? { reconstruct } : {}),
     sequential: booleanOption(ctx.values, 'sequential'),
