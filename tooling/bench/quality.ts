@@ -50,6 +50,8 @@ export interface MethodSpec {
   selectKinds?: ReadonlyArray<'heads' | 'channels'>;
   /** sequential only: rescore blocks with this criterion (the allocation stays `criterion`'s) */
   selectCriterion?: string;
+  /** the fraction of head groups removed (channels take the rest of the ratio); default the ratio */
+  headRatio?: number;
 }
 
 /** The rows of the quality table, in display order. */
@@ -109,6 +111,8 @@ function reconstructionMethods(): MethodSpec[] {
     { id: 'llm-bip-global-kind-recon-seq-wanda-select', label: 'llm-bip global-kind allocation, blocks rescored by wanda-sp, reconstruction, sequential', ...gk, reconstruct: { lambda: 'auto' }, sequential: true, selectCriterion: 'wanda-sp' },
     { id: 'flap-recon-seq', label: 'flap, AL-AM + reconstruction, sequential', criterion: 'flap', allocation: 'al-am', compensate: false, reconstruct: { lambda: 'auto' }, sequential: true },
     { id: 'wanda-sp-recon-seq', label: 'wanda-sp, uniform + reconstruction, sequential', criterion: 'wanda-sp', allocation: 'uniform', compensate: false, reconstruct: { lambda: 'auto' }, sequential: true },
+    ...[0.125, 0.25, 0.375, 0.5, 0.625, 0.75].map((h) => ({ id: `llm-bip-global-kind-recon-seq-h${h}`, label: `global-kind + reconstruction, sequential, ${h * 100} % of head groups removed`, ...gk, reconstruct: { lambda: 'auto' as const }, sequential: true, headRatio: h })),
+    ...[0.125, 0.25, 0.375, 0.5, 0.625, 0.75].map((h) => ({ id: `llm-bip-global-kind-comp-h${h}`, label: `global-kind + compensation, ${h * 100} % of head groups removed`, ...gk, compensate: true, headRatio: h })),
     { id: 'llm-bip-global-kind-recon-512', label: 'ablation: global-kind + reconstruction from 512 samples (plan from 128)', ...gk, reconstruct: { lambda: 'auto', samples: 512 } },
   ];
 }
@@ -387,7 +391,7 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
             }
           }
           const plan = join(work, `plan-${m.id}-${ratio}-${seed}.json`);
-          const planOut = await planTo(scores, ratio, m.allocation, plan, align);
+          const planOut = await planTo(scores, ratio, m.allocation, plan, align, m.headRatio);
           row.removedFraction = Number(planOut.notes?.achievedRatio);
           row.planSha256 = planHash(plan);
           if (plansOnly) {

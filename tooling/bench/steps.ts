@@ -72,8 +72,8 @@ export async function scoreTo(densePath: string, tokenizerDir: string, a: ScoreA
 }
 
 /** A plan from a scores file (as `llm-bip plan`), saved to `out`. */
-export async function planTo(scoresPath: string, ratio: number, allocation: string, out: string, align?: Align): Promise<PruningPlan> {
-  const plan = planFromScoresFile(await loadScores(scoresPath), { ratio, allocation: allocation as never, ...optional('align', align), notes: { scores: scoresPath } });
+export async function planTo(scoresPath: string, ratio: number, allocation: string, out: string, align?: Align, headRatio?: number): Promise<PruningPlan> {
+  const plan = planFromScoresFile(await loadScores(scoresPath), { ratio, allocation: allocation as never, ...optional('align', align), ...optional('headRatio', headRatio), notes: { scores: scoresPath } });
   saveAtomic(out, plan);
   return plan;
 }

@@ -13,5 +13,5 @@ mkdir -p "$out"
 for f in job.mjs session-worker.js package.json; do [ -f "$base/$f" ] || cp "$base/kit/$f" "$base/"; done
 model=$1; shift
 setsid "$base/bin/node" "$base/job.mjs" --model "$model" --data "$base/data" --out "$out" --steps quality \
-  --quality-ep "${EP:-cuda}" --deadline-s 100000 --quality-args "$*" >"$out/log.txt" 2>&1 </dev/null &
+  --quality-ep "${EP:-cuda}" --deadline-s 100000 --quality-args="$*" >"$out/log.txt" 2>&1 </dev/null &
 echo "quality job $job started (pid $!): $model $*"

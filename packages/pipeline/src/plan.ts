@@ -12,6 +12,8 @@ export interface PlanRequest {
   calibration?: PruningPlan['calibration'];
   /** kept FFN channels per layer rounded to a multiple of this, or 'auto' (resolveAlign); default DEFAULTS.align */
   align?: Align;
+  /** the fraction of head groups to remove (uniform, global-kind); channels take the rest of `ratio`. Default: `ratio` for both kinds */
+  headRatio?: number;
   /** recorded in the plan; default the calibration's seed */
   seed?: number;
   /** extra notes (the tool, the scores file) */
@@ -24,6 +26,7 @@ export function planFromScores(scores: GroupScores, model: PlanModelShape, req: 
     ratio: req.ratio,
     allocation: allocationFor(scores, req.allocation),
     align: resolveAlign(req.align ?? DEFAULTS.align, model),
+    ...(req.headRatio !== undefined ? { headRatio: req.headRatio } : {}),
     ...(req.calibration ? { calibration: req.calibration } : {}),
     ...(seed !== undefined ? { seed } : {}),
     notes: { tool: 'llm-bip', ...req.notes },

@@ -151,6 +151,37 @@ describe('allocation counts', () => {
     expect(removedFraction(r, mha)).toBeCloseTo(0.2, 2);
   });
 
+  it('a head ratio sets the heads removed and the channels take the rest of the ratio', () => {
+    // mha: per layer 6 heads of 4*48*8 = 1,536 parameters, 50 channels of 144: 9,216 + 7,200 = 16,416
+    const removedBy = (plan: ReturnType<typeof makePlan>) => plan.layers.map((l) => [6 - l.keepKvHeads.length, 50 - l.keepChannels.length]);
+    const global = makePlan(randomScores(mha, 9), mha, { ratio: 0.5, allocation: 'global-kind', headRatio: 0.25 });
+    const sum = (rows: number[][], k: number) => rows.reduce((a, r) => a + r[k]!, 0);
+    expect(sum(removedBy(global), 0)).toBe(6); // round(0.25 * 24)
+    // (0.5 * 65,664 - 0.25 * 36,864) / 28,800 = 0.82 of 200 channels
+    expect(sum(removedBy(global), 1)).toBe(164);
+    expect(global.notes).toMatchObject({ headRatio: 0.25 });
+    expect(Math.abs(Number(global.notes!.achievedRatio) - 0.5) * 65_664).toBeLessThanOrEqual(144);
+    // uniform: a third of the heads is 2 a layer; (32,832 - 12,288) / 28,800 = 0.713 of 50 is 36 channels a layer
+    const uniform = makePlan(randomScores(mha, 9), mha, { ratio: 0.5, allocation: 'uniform', headRatio: 1 / 3 });
+    expect(removedBy(uniform)).toEqual(Array(4).fill([2, 36]));
+    // the head ratio equal to the ratio is the plain plan
+    const s = randomScores(gqa, 10);
+    expect(allocate(s, gqa, { ratio: 0.3, allocation: 'global-kind', headRatio: 0.3 })).toEqual(allocate(s, gqa, { ratio: 0.3, allocation: 'global-kind' }));
+  });
+
+  it('refuses a head ratio it cannot honour, naming the range that works', () => {
+    const s = randomScores(mha, 11);
+    expect(() => allocate(s, mha, { ratio: 0.5, allocation: 'global', headRatio: 0.2 })).toThrow(/uniform and global-kind/);
+    expect(() => allocate(s, mha, { ratio: 0.5, allocation: 'global-kind', headRatio: 1 })).toThrow(/head ratio must be in \[0, 1\)/);
+    // 0.1 of the heads would leave more than all channels to remove at ratio 0.9
+    expect(() => allocate(s, mha, { ratio: 0.9, allocation: 'global-kind', headRatio: 0.1 })).toThrow(/choose a head ratio above 0\.822$/);
+    // and 0.9 of them more than the whole ratio at 0.2
+    expect(() => allocate(s, mha, { ratio: 0.2, allocation: 'global-kind', headRatio: 0.9 })).toThrow(/above 0\.000 and at most 0\.356/);
+    const headsOnly = randomScores(mha, 12);
+    for (const l of headsOnly.layers) l.channels = null;
+    expect(() => allocate(headsOnly, mha, { ratio: 0.2, allocation: 'global-kind', headRatio: 0.2 })).toThrow(/only heads/);
+  });
+
   it('refuses bad ratios and mismatched scores', () => {
     expect(() => allocate(randomScores(mha, 7), mha, { ratio: 1, allocation: 'uniform' })).toThrow(/ratio/);
     expect(() => allocate(randomScores(mha, 7), gqa, { ratio: 0.1, allocation: 'uniform' })).toThrow(/head scores/);

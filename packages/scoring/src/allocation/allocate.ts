@@ -25,6 +25,8 @@
  * layer keeps at least this many head groups and channels, default 1: surgery can empty a block, but
  * a model with an emptied block cannot be recognised and pruned again; the next-lowest group elsewhere
  * goes instead; minKeep 0 allows emptying).
+ * headRatio h (uniform, global-kind): remove the fraction h of the head groups and as many channels as
+ * brings the total to ratio (the kinds' split is otherwise ratio for each; measured in BENCHMARKS.md).
  * align N (default 1: off): afterwards every pruned layer keeps a multiple of N FFN channels (see
  * align.ts); head groups are already whole KV groups.
  */
@@ -44,6 +46,11 @@ export interface AllocationOptions {
   minKeep?: number;
   /** kept FFN channels per pruned layer rounded to a multiple of this (1: no rounding) */
   align?: number;
+  /**
+   * uniform and global-kind: the fraction of head groups to remove instead of `ratio`; the FFN channels
+   * then take whatever brings the removed parameters to `ratio` of attention + MLP (default: ratio for both)
+   */
+  headRatio?: number;
 }
 
 export interface PlanOptions extends AllocationOptions {
@@ -133,7 +140,23 @@ export function allocate(scores: GroupScores, model: PlanModelShape, opts: Alloc
   }
   const total = headParams + channelParamsTotal;
   // fraction of each kind's own parameters to remove
+  const headRatio = opts.headRatio;
+  if (headRatio !== undefined) {
+    if (!(headRatio >= 0 && headRatio < 1)) throw new AllocationError(`head ratio must be in [0, 1), got ${headRatio}`);
+    if (opts.allocation !== 'uniform' && opts.allocation !== 'global-kind') throw new AllocationError(`a head ratio applies to the uniform and global-kind allocations, not "${opts.allocation}" (which ranks heads and channels together): drop it or choose one of those`);
+    if (!(headsScored && channelsScored)) throw new AllocationError(`a head ratio needs scores for both heads and channels; these scores have only ${headsScored ? 'heads' : 'channels'}: drop the head ratio`);
+  }
   const kindFraction = (kind: 'head' | 'channel'): number => {
+    if (headRatio !== undefined) {
+      if (kind === 'head') return headRatio;
+      const f = (ratio * total - headRatio * headParams) / channelParamsTotal;
+      if (!(f >= 0 && f < 1)) {
+        const above = Math.max(0, (ratio * total - channelParamsTotal) / headParams);
+        const atMost = (ratio * total) / headParams;
+        throw new AllocationError(`removing ${headRatio} of the head groups leaves ${(f * 100).toFixed(1)}% of the FFN channels to remove for a ratio of ${ratio}: choose a head ratio above ${above.toFixed(3)}${atMost < 1 ? ` and at most ${atMost.toFixed(3)}` : ''}`);
+      }
+      return f;
+    }
     if (headsScored && channelsScored) return ratio;
     const own = kind === 'head' ? headParams : channelParamsTotal;
     const f = (ratio * total) / own;

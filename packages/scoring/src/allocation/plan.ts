@@ -31,6 +31,7 @@ export function makePlan(scores: GroupScores, model: PlanModelShape, opts: PlanO
       ...(opts.skipLast ? { skipLast: opts.skipLast } : {}),
       minKeep: opts.minKeep ?? 1,
       ...(opts.align && opts.align > 1 ? { align: opts.align } : {}),
+      ...(opts.headRatio !== undefined ? { headRatio: opts.headRatio } : {}),
       ...(scores.options ? { criterionOptions: withoutBulk(scores.options) } : {}),
       ...opts.notes,
     },
