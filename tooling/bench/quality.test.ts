@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { METHODS, mergeResults, remainingUnits, shareOf, sortRows, workUnits, type QualityResults, type Row, type WorkUnit } from './quality.js';
+import { METHODS, methodById, mergeResults, remainingUnits, shareOf, sortRows, workUnits, type QualityResults, type Row, type WorkUnit } from './quality.js';
 
 const pick = (...ids: string[]) => METHODS.filter((m) => ids.includes(m.id));
 const id = (u: WorkUnit) => `${u.method === 'dense' ? 'dense' : u.method.id}@${u.seed}:${u.ratios.join('/')}`;
@@ -49,5 +49,25 @@ describe('quality benchmark work units', () => {
     const m = mergeResults([ppl, tasks])!;
     expect(m.rows[0]!.results).toEqual({ wikitext2: { perplexity: 90 }, boolq: { acc: 0.6 } });
     expect(m.rows[1]!.results).toEqual({ boolq: { acc: 0.5 } }); // another plan: the later run's row alone
+  });
+});
+
+describe('method ids', () => {
+  it('a -hH suffix is its method with headRatio H, for uniform and global-kind methods only; unknown ids are refused', () => {
+    const base = methodById('llm-bip-global-kind-recon-seq');
+    expect(methodById('llm-bip-global-kind-recon-seq-h0.625')).toEqual({ ...base, id: 'llm-bip-global-kind-recon-seq-h0.625', label: `${base.label}, 62.5 % of head groups removed`, headRatio: 0.625 });
+    expect(methodById('llm-bip-global-kind-recon-seq-wanda-select-h.5').headRatio).toBe(0.5);
+    expect(() => methodById('flap-recon-h0.5')).toThrow(/unknown method "flap-recon-h0.5"/);
+    expect(() => methodById('llm-bip-nope')).toThrow(/choose from dense, random/);
+  });
+
+  it('table order puts a -hH variant right after its method, by H', () => {
+    const ids = ['llm-bip-global-kind-recon-seq-wanda-select', 'llm-bip-global-kind-recon-seq-h0.625', 'llm-bip-global-kind-recon-seq-h0.25', 'llm-bip-global-kind-recon-seq'];
+    expect(sortRows(ids.map((m) => row(m, 0.5, 0))).map((r) => r.method)).toEqual([
+      'llm-bip-global-kind-recon-seq',
+      'llm-bip-global-kind-recon-seq-h0.25',
+      'llm-bip-global-kind-recon-seq-h0.625',
+      'llm-bip-global-kind-recon-seq-wanda-select',
+    ]);
   });
 });

@@ -111,8 +111,6 @@ function reconstructionMethods(): MethodSpec[] {
     { id: 'llm-bip-global-kind-recon-seq-wanda-select', label: 'llm-bip global-kind allocation, blocks rescored by wanda-sp, reconstruction, sequential', ...gk, reconstruct: { lambda: 'auto' }, sequential: true, selectCriterion: 'wanda-sp' },
     { id: 'flap-recon-seq', label: 'flap, AL-AM + reconstruction, sequential', criterion: 'flap', allocation: 'al-am', compensate: false, reconstruct: { lambda: 'auto' }, sequential: true },
     { id: 'wanda-sp-recon-seq', label: 'wanda-sp, uniform + reconstruction, sequential', criterion: 'wanda-sp', allocation: 'uniform', compensate: false, reconstruct: { lambda: 'auto' }, sequential: true },
-    ...[0.125, 0.25, 0.375, 0.5, 0.625, 0.75].map((h) => ({ id: `llm-bip-global-kind-recon-seq-h${h}`, label: `global-kind + reconstruction, sequential, ${h * 100} % of head groups removed`, ...gk, reconstruct: { lambda: 'auto' as const }, sequential: true, headRatio: h })),
-    ...[0.125, 0.25, 0.375, 0.5, 0.625, 0.75].map((h) => ({ id: `llm-bip-global-kind-comp-h${h}`, label: `global-kind + compensation, ${h * 100} % of head groups removed`, ...gk, compensate: true, headRatio: h })),
     { id: 'llm-bip-global-kind-recon-512', label: 'ablation: global-kind + reconstruction from 512 samples (plan from 128)', ...gk, reconstruct: { lambda: 'auto', samples: 512 } },
   ];
 }
@@ -203,9 +201,31 @@ export function shareOf(units: readonly WorkUnit[], k: number, n: number): WorkU
   return units.filter((u) => owner.get(u) === k);
 }
 
-/** Table order: seed, ratio, then METHODS order. */
+/**
+ * A method by id: one of METHODS, or one of them with `-hH` appended (uniform and global-kind allocations):
+ * the same method removing the fraction H of the head groups (allocate's headRatio), e.g.
+ * llm-bip-global-kind-recon-seq-h0.625. Unknown ids are refused with the list.
+ */
+export function methodById(id: string): MethodSpec {
+  const exact = METHODS.find((m) => m.id === id);
+  if (exact) return exact;
+  const m = /^(.+)-h(0?\.\d+)$/.exec(id);
+  const base = m ? METHODS.find((x) => x.id === m[1]) : undefined;
+  if (m && base && (base.allocation === 'uniform' || base.allocation === 'global-kind')) {
+    const headRatio = Number(m[2]);
+    return { ...base, id, label: `${base.label}, ${+(headRatio * 100).toFixed(2)} % of head groups removed`, headRatio };
+  }
+  throw new Error(`unknown method "${id}": choose from dense, ${METHODS.map((x) => x.id).join(', ')} (a uniform or global-kind one may end in -hH: H of the head groups removed)`);
+}
+
+/** Table order: seed, ratio, then METHODS order (a -hH variant right after its method, by H). */
 export function sortRows(rows: Row[]): Row[] {
-  const rank = (id: string) => METHODS.findIndex((m) => m.id === id);
+  const rank = (id: string) => {
+    const m = /^(.+)-h(0?\.\d+)$/.exec(id);
+    const exact = METHODS.findIndex((x) => x.id === id);
+    if (exact >= 0 || !m) return exact;
+    return METHODS.findIndex((x) => x.id === m[1]) + Number(m[2]) / 2;
+  };
   return [...rows].sort((a, b) => a.seed - b.seed || a.ratio - b.ratio || rank(a.method) - rank(b.method));
 }
 
@@ -279,7 +299,7 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
   const seeds = values.seeds.split(',').map(Number);
   const extraSeedRatio = Number(values['extra-seed-ratio']);
   const wanted = values.methods ? new Set(values.methods.split(',')) : undefined;
-  const methods = METHODS.filter((m) => !wanted || wanted.has(m.id));
+  const methods = wanted ? [...wanted].filter((id) => id !== 'dense').map(methodById) : METHODS;
   // rows already measured (--resume: OUT itself; a worker: the snapshot its parent passed in --done)
   const previous = values.done ? readResults(values.done) : values.resume ? readPrevious(values.out) : undefined;
   const allUnits = remainingUnits(workUnits(methods, !wanted || wanted.has('dense'), seeds, ratios, extraSeedRatio), previous);
