@@ -52,6 +52,12 @@ describe('argument errors', () => {
     expect(r.stderr).toContain('--ratio 0.2');
   });
 
+  it.each(['0', '1.5', 'x'])('--steps %j is refused: a whole number of rounds', async (steps) => {
+    const r = await cli(['prune-llm', 'model.onnx', '--ratio', '0.2', '--steps', steps, '-o', 'out']);
+    expect(r.code).toBe(ExitCode.usage);
+    expect(r.stderr).toContain(`--steps must be a whole number ≥ 1, got "${steps}"`);
+  });
+
   it('missing --ratio is named', async () => {
     const r = await cli(['prune-llm', 'model.onnx', '-o', 'out']);
     expect(r.code).toBe(ExitCode.usage);

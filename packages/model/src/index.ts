@@ -1,5 +1,6 @@
 export * from './spec.js';
 export * from './plan.js';
+export { composePlans } from './plan-compose.js';
 export * from './groups.js';
 export * from './hf/index.js';
 export * from './export/index.js';

@@ -22,6 +22,8 @@ export const DEFAULTS = {
   reconstruct: false,
   /** sequential pruning: each block chosen (and fit) on the pruned blocks' outputs (BENCHMARKS.md "Reconstruction and sequential pruning") */
   sequential: false,
+  /** prune-llm reaches its ratio in this many rounds, each scoring and pruning the previous round's model (prune-llm.ts `steps`) */
+  steps: 1,
   reconstruction: {
     /** 'auto': the ridge alpha with the smallest held-out error among `alphas`; or a fixed alpha */
     lambda: 'auto' as 'auto' | number,

@@ -1,10 +1,10 @@
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTinyLlama, tempDir } from '@llm-bip/testing';
-import { validatePlan } from '@llm-bip/model';
-import { getCriterion, loadScores, registerCriterion, sampleCalibration, saveScores, tapValues, type CalibrationSet, type Criterion } from '@llm-bip/scoring';
-import { DEFAULTS, loadModelInput, planFromScores, planFromScoresFile, pruneLlm, rescore, scoreModel, scoresFile, type ModelInput } from './index.js';
+import { planCuts, validatePlan } from '@llm-bip/model';
+import { channelParams, getCriterion, headGroupParams, loadScores, registerCriterion, sampleCalibration, saveScores, tapValues, type CalibrationSet, type Criterion } from '@llm-bip/scoring';
+import { DEFAULTS, loadModelInput, planFromScores, planFromScoresFile, pruneLlm, rescore, scoreModel, scoresFile, type ModelInput, type PruneLlmHooks, type PruneLlmRequest } from './index.js';
 
 const tmp = tempDir('pipeline-');
 afterAll(tmp.cleanup);
@@ -108,4 +108,66 @@ describe('pruneLlm: the whole run as a function', () => {
     rmSync(out);
   });
 
+  describe('steps: the ratio in rounds, each pruning the previous round\'s model', () => {
+    let m: ModelInput;
+    let calibFile: string;
+    const run = (ratio: number, extra: Partial<PruneLlmRequest>, outPath: string, hooks: PruneLlmHooks = {}) =>
+      pruneLlm({ ...m, tokenizer: { encode } as never, fingerprint: 'sha256:steps' }, { ratio, calibration: { calib: calibFile, samples: 4, seqLen: 16 }, outPath, ep: 'cpu', ...extra }, hooks);
+    const roundFolders = (dir: string) => readdirSync(dir).filter((f) => f.startsWith('.llm-bip-rounds-'));
+    beforeAll(async () => {
+      const t = await buildTinyLlama({ seed: 7, hiddenSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 4, intermediateSize: 40, vocabSize: 64 }, { dir: join(tmp.dir, 'steps-model'), dtype: 'float32', kvCache: false });
+      m = await loadModelInput(t.onnxPath);
+      calibFile = join(tmp.dir, 'steps-calib.txt');
+      writeFileSync(calibFile, 'pack my box with five dozen liquor jugs; '.repeat(40));
+    });
+
+    it('two rounds to 40 %: the composite plan is against the original model, the written model has its widths, no round folder is left', async () => {
+      const dir = join(tmp.dir, 'steps-2');
+      const lines: string[] = [];
+      let planSeen: unknown;
+      const r = await run(0.4, { steps: 2 }, join(dir, 'model.onnx'), { log: (l) => lines.push(l), onPlan: (p) => void (planSeen = p) });
+      expect(planSeen).toBe(r.plan);
+      validatePlan(r.plan, m.spec);
+      expect(r.plan.model.fingerprint).toBe('sha256:steps');
+      expect(r.plan.ratio).toBe(0.4);
+      const written = await loadModelInput(r.pruned.modelPath);
+      expect(written.spec.layers.map((l) => [l.numHeads, l.numKvHeads, l.intermediateSize])).toEqual(r.plan.layers.map((l) => [l.keepHeads.length, l.keepKvHeads.length, l.keepChannels.length]));
+      const notes = r.plan.notes as { achievedRatio: number; rounds: Array<{ ratio: number; cumulative: number; achievedRatio: number }> };
+      expect(notes.rounds.map((x) => x.cumulative)).toEqual([0.2, 0.4]);
+      expect(notes.rounds[0]!.ratio).toBeCloseTo(0.2, 12);
+      // round 2 asks for what is left to reach 40 % of the original, of a model that lost the achieved round-1 fraction
+      const a1 = notes.rounds[0]!.achievedRatio;
+      expect(notes.rounds[1]!.ratio).toBeCloseTo((0.4 - a1) / (1 - a1), 12);
+      expect(notes.achievedRatio).toBe(notes.rounds[1]!.achievedRatio);
+      expect(notes.achievedRatio).toBeCloseTo(planCuts(r.plan).parameters.fraction, 12);
+      const group = Math.max(headGroupParams(r.plan.model, 0), channelParams(r.plan.model, 0)) / planCuts(r.plan).parameters.of;
+      expect(Math.abs(notes.achievedRatio - 0.4)).toBeLessThanOrEqual(group);
+      // the record covers the whole run: the original's parameters before, the last model's after
+      expect(r.pruned.record.parameters.removedFraction).toBeCloseTo(notes.achievedRatio, 9);
+      expect(r.pruned.record.layers.map((l) => l.channels)).toEqual(r.plan.layers.map((l) => [40, l.keepChannels.length]));
+      expect(JSON.parse(readFileSync(r.pruned.recordPath, 'utf8')).parameters.removedFraction).toBe(r.pruned.record.parameters.removedFraction);
+      expect(r.rounds!.map((x) => x.plan.model.numLayers)).toEqual([2, 2]);
+      expect(r.rounds![1]!.plan.model.intermediateSize).toEqual(r.rounds![0]!.plan.layers.map((l) => l.keepChannels.length));
+      expect(lines.filter((l) => l.startsWith('round '))).toEqual([
+        'round 1/2: 20.0 % of the current model (20.0 % of the original)',
+        `round 2/2: ${(notes.rounds[1]!.ratio * 100).toFixed(1)} % of the current model (40.0 % of the original)`,
+      ]);
+      expect(roundFolders(dir)).toEqual([]);
+    });
+
+    it('steps 1 is the one-round run; steps 0, 1.5 are refused; an abort in round 2 leaves no round folder', async () => {
+      const dir = join(tmp.dir, 'steps-1');
+      const plain = await run(0.4, {}, join(dir, 'plain.onnx'));
+      const one = await run(0.4, { steps: 1 }, join(dir, 'one.onnx'));
+      expect(one.plan.layers).toEqual(plain.plan.layers);
+      expect(one.rounds).toBeUndefined();
+      expect(plain.plan.notes).not.toHaveProperty('rounds');
+      for (const steps of [0, 1.5, Number.NaN]) await expect(run(0.4, { steps }, join(dir, 'bad.onnx'))).rejects.toThrow(/steps must be a whole number >= 1/);
+      const abort = new AbortController();
+      const aborted = join(tmp.dir, 'steps-abort');
+      await expect(run(0.4, { steps: 2 }, join(aborted, 'model.onnx'), { signal: abort.signal, log: (l) => void (l.startsWith('round 2/2') && abort.abort()) })).rejects.toThrow(/aborted/);
+      expect(roundFolders(aborted)).toEqual([]);
+      expect(existsSync(join(aborted, 'model.onnx'))).toBe(false);
+    });
+  });
 });

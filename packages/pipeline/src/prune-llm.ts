@@ -1,23 +1,24 @@
 /**
  * The whole run as one function: calibrate -> score -> plan -> prune -> evaluate dense and pruned ->
  * bench dense and pruned. The model is loaded, recognised and fingerprinted once, the tokenizer parsed
- * once, by the caller; every step below reuses them.
+ * once, by the caller; every step below reuses them. With `steps` > 1 the score -> plan -> prune part
+ * runs once per round, on the model the round before wrote (rounds.ts); calibration, evaluation and the
+ * speed bench run once.
  */
 import type { EvalTokenizer, SpeedResult } from '@llm-bip/eval';
-import { modelFingerprint, planModelShape, type PruningPlan } from '@llm-bip/model';
+import { modelFingerprint, type PruningPlan } from '@llm-bip/model';
 import type { EpChoice, KvLayout } from '@llm-bip/runtime';
 import type { AllocationMode, CalibrationSet, GroupScores, MemoryBudget, Statistics } from '@llm-bip/scoring';
 import type { PruneResult } from '@llm-bip/surgery';
-import { calibrate, calibrationRecord, type CalibrationRequest } from './calibrate.js';
+import { calibrate, type CalibrationRequest } from './calibrate.js';
 import { DEFAULTS, type Align } from './defaults.js';
 import { benchModel, evaluateModel, type BenchRequest, type EvalRequest, type EvalRun } from './evaluate.js';
-import { hooksOf, type PipelineHooks } from './hooks.js';
+import type { PipelineHooks } from './hooks.js';
 import { batchForModel, benchDemand, calibrationDemand, evalDemands, holdoutDemands, inputsOfModel } from './input-demands.js';
-import { planFromScores } from './plan.js';
-import { pruneTo } from './prune.js';
-import { checkReconstructRequest, holdoutRowsFor, reconstructFor, type ReconstructRequest } from './reconstruct.js';
-import { scoreModel, type ExecutionReport, type ModelInput } from './score.js';
-import { checkSequential, sequentialPrune } from './sequential.js';
+import { checkReconstructRequest, holdoutRowsFor, type ReconstructRequest } from './reconstruct.js';
+import { blockwiseOf, checkSteps, pruneInRounds, pruneRound, type Round, type RoundRecord } from './rounds.js';
+import type { ExecutionReport, ModelInput } from './score.js';
+import { checkSequential } from './sequential.js';
 
 export interface PruneLlmInput extends ModelInput {
   tokenizer: EvalTokenizer;
@@ -58,27 +59,49 @@ export interface PruneLlmRequest {
   maxDeviceMemory?: MemoryBudget;
   /** score block by block with this many blocks per session */
   blocksPerSession?: number;
+  /**
+   * reach `ratio` in this many rounds (DEFAULTS.steps = 1: one round); a whole number >= 1. Round k
+   * (1..steps) scores and prunes the model round k-1 wrote, so that the removed fraction of the ORIGINAL
+   * model's attention+MLP parameters becomes ratio * k / steps: of its own input it removes
+   * (r_k - r_{k-1}) / (1 - r_{k-1}), with r_{k-1} the fraction achieved so far (pruneInRounds). Every
+   * round uses the rest of this request as given (criterion and options, allocation, align, compensate,
+   * reconstruct, sequential, ep, memory) and the same calibration windows, drawn once. Intermediate
+   * models go to a temporary `.llm-bip-rounds-*` folder beside `outPath`, removed at the end (also on
+   * failure); the last round writes `outPath`. Evaluation and the bench compare the original model with
+   * the last round's.
+   */
+  steps?: number;
 }
 
 export interface PruneLlmResult {
   calibration: CalibrationSet;
+  /** with steps > 1: the last round's, of the model round steps-1 wrote (their indices are that model's) */
   statistics: Statistics;
+  /** with steps > 1: the last round's (as `statistics`); its plan is `rounds[steps - 1].plan` */
   scores: GroupScores;
-  /** how scoring ran the probe (whole or block by block) */
+  /** how scoring ran the probe (whole or block by block); the last round's */
   execution?: ExecutionReport;
+  /**
+   * against the original model; with steps > 1 the rounds' plans composed (composePlans), `ratio` the
+   * requested one, `notes.rounds` each round's ratio / cumulative / achievedRatio and `notes.achievedRatio`
+   * the fraction of the original removed
+   */
   plan: PruningPlan;
+  /** the written model; with steps > 1 its `record` (and sidecar) covers the whole run: original -> last model */
   pruned: PruneResult;
   eval?: { seqLen: number; limit?: number; dense: EvalRun; pruned: EvalRun };
   speed?: { dense: SpeedResult; pruned: SpeedResult; prompt: number; decode: number; batch: number };
+  /** steps > 1: each round's relative ratio, cumulative target, achieved fraction of the original, and its own plan (against its input model) */
+  rounds?: Array<RoundRecord & { plan: PruningPlan }>;
 }
 
 export interface PruneLlmHooks extends PipelineHooks {
-  /** the plan, before surgery starts (the CLI writes plan.json then) */
+  /** the plan, before surgery starts (the CLI writes plan.json then); with steps > 1 once, the composite plan, before the last round's surgery */
   onPlan?(plan: PruningPlan): Promise<void> | void;
 }
 
 export async function pruneLlm(input: PruneLlmInput, req: PruneLlmRequest, hooks: PruneLlmHooks = {}): Promise<PruneLlmResult> {
-  const h = hooksOf(hooks);
+  const steps = checkSteps(req.steps);
   const reconstruct = (req.reconstruct ?? DEFAULTS.reconstruct) === false ? undefined : { ep: req.ep ?? DEFAULTS.ep, ...blockwiseOf(req), ...(typeof req.reconstruct === 'object' ? req.reconstruct : {}) };
   if (reconstruct) checkReconstructRequest(reconstruct, req.calibration.samples ?? DEFAULTS.calibration.samples);
   // a model with fixed input dims must take every step's rows; find out now, not after the scoring
@@ -96,52 +119,12 @@ export async function pruneLlm(input: PruneLlmInput, req: PruneLlmRequest, hooks
   );
   if (req.sequential ?? DEFAULTS.sequential) checkSequential(input);
   const calibration = await calibrate(input.tokenizer, req.calibration);
-  const { statistics, scores, execution } = await scoreModel(
-    input,
-    {
-      criterion: req.criterion ?? DEFAULTS.criterion,
-      ...(req.criterionOptions ? { options: req.criterionOptions } : {}),
-      calibration,
-      ep: req.ep ?? DEFAULTS.ep,
-      ...blockwiseOf(req),
-    },
-    hooks,
-  );
-  const fingerprint = input.fingerprint ?? (await modelFingerprint(input.loaded.path, input.loaded.model, input.loaded.dir));
-  const oneShot = planFromScores(scores, planModelShape(input.spec, fingerprint), {
-    ratio: req.ratio,
-    ...(req.allocation ? { allocation: req.allocation } : {}),
-    ...(req.align !== undefined ? { align: req.align } : {}),
-    calibration: calibrationRecord(calibration),
-    seed: calibration.seed,
-  });
-  const sequential = (req.sequential ?? DEFAULTS.sequential)
-    ? await sequentialPrune(
-        input,
-        calibration,
-        {
-          plan: oneShot,
-          scores,
-          ...(req.criterionOptions ? { criterionOptions: req.criterionOptions } : {}),
-          ...(req.compensate !== undefined ? { compensate: req.compensate } : {}),
-          ...(reconstruct ? { reconstruct } : {}),
-          ep: req.ep ?? DEFAULTS.ep,
-        },
-        hooks,
-      )
-    : undefined;
-  const plan = sequential?.plan ?? oneShot;
-  await hooks.onPlan?.(plan);
-  h.check();
-  const reconstruction = sequential ? sequential.reconstruction : reconstruct ? await reconstructFor(input, plan, calibration, reconstruct, hooks) : undefined;
-  let pruned: PruneResult;
-  try {
-    // sequential: the compensation means are those of the pass, measured on the pruned blocks' outputs
-    const bias = reconstruction ? { reconstruction } : (req.compensate ?? DEFAULTS.compensate) ? { compensation: sequential?.statistics ?? statistics } : {};
-    pruned = await pruneTo(input, { plan, outPath: req.outPath, ...bias }, hooks);
-  } finally {
-    reconstruction?.dispose();
-  }
+  const settings = { req, calibration, reconstruct };
+  const done: Round & Pick<PruneLlmResult, 'rounds'> =
+    steps === 1
+      ? await pruneRound(input, req.ratio, req.outPath, settings, hooks, (plan) => hooks.onPlan?.(plan))
+      : await pruneInRounds({ ...input, fingerprint: input.fingerprint ?? (await modelFingerprint(input.loaded.path, input.loaded.model, input.loaded.dir)) }, steps, settings, hooks);
+  const { statistics, scores, execution, plan, pruned } = done;
 
   const dense = { path: input.loaded.path, ...kvOf(input, undefined) };
   const small = { path: pruned.modelPath, ...kvOf(input, plan) };
@@ -158,14 +141,16 @@ export async function pruneLlm(input: PruneLlmInput, req: PruneLlmRequest, hooks
     const b = { ...DEFAULTS.bench, ...req.bench };
     speed = { dense: d, pruned: p, prompt: b.prompt, decode: b.decode, batch: b.batch };
   }
-  return { calibration, statistics, scores, ...(execution ? { execution } : {}), plan, pruned, ...(evaluation ? { eval: evaluation } : {}), ...(speed ? { speed } : {}) };
-}
-
-/** The probe's memory options, shared by scoring and the reconstruction statistics. */
-function blockwiseOf(req: Pick<PruneLlmRequest, 'maxDeviceMemory' | 'blocksPerSession'>): Pick<PruneLlmRequest, 'maxDeviceMemory' | 'blocksPerSession'> {
   return {
-    ...(req.maxDeviceMemory !== undefined ? { maxDeviceMemory: req.maxDeviceMemory } : {}),
-    ...(req.blocksPerSession !== undefined ? { blocksPerSession: req.blocksPerSession } : {}),
+    calibration,
+    statistics,
+    scores,
+    ...(execution ? { execution } : {}),
+    plan,
+    pruned,
+    ...(evaluation ? { eval: evaluation } : {}),
+    ...(speed ? { speed } : {}),
+    ...(done.rounds ? { rounds: done.rounds } : {}),
   };
 }
 

@@ -35,6 +35,8 @@ export interface PipelineRequest {
   reconstruct?: ReconstructRequest;
   /** sequential pruning (sequential.ts in the pipeline) */
   sequential?: boolean;
+  /** rounds that reach the ratio (the pipeline's PruneLlmRequest.steps); DEFAULTS.steps when absent */
+  steps?: number;
   calibration: CalibrationArgs;
   eval: EvalRequest;
   bench?: BenchRequest;
@@ -77,6 +79,7 @@ export async function runPipeline(ctx: CommandContext, req: PipelineRequest): Pr
         compensate: req.compensate,
         reconstruct: req.reconstruct ? { ...req.reconstruct, ep: req.ep } : false,
         sequential: req.sequential ?? DEFAULTS.sequential,
+        ...(req.steps !== undefined ? { steps: req.steps } : {}),
         calibration: { ...req.calibration, dataDir: req.eval.dataDir },
         outPath: out.path('model.onnx'),
         // the memory options bound evaluation too, when given (scoring's default budget is its own)
@@ -95,6 +98,7 @@ export async function runPipeline(ctx: CommandContext, req: PipelineRequest): Pr
       scores: run.scores,
       ...(run.execution ? { execution: run.execution } : {}),
       record: run.pruned.record,
+      ...(run.rounds ? { rounds: run.rounds } : {}),
       ...(run.eval ? { eval: run.eval } : {}),
       ...(run.speed ? { speed: run.speed } : {}),
       version: cliVersion(),
@@ -141,7 +145,7 @@ export function summaryText(data: ReportData, outDir: string): string {
   const lines = rows.map((r) => r.map((c, j) => (j === 0 ? c.padEnd(widths[j]!) : c.padStart(widths[j]!))).join('   '));
   const p = data.plan;
   return [
-    `${data.model.name}: ${p.criterion}, ${p.allocation}, target ${(p.ratio * 100).toFixed(0)} %${p.reconstruction ? ', least-squares reconstruction' : p.compensation ? ', bias compensation' : ''}${p.sequential ? ', sequential' : ''}`,
+    `${data.model.name}: ${p.criterion}, ${p.allocation}, target ${(p.ratio * 100).toFixed(0)} %${p.reconstruction ? ', least-squares reconstruction' : p.compensation ? ', bias compensation' : ''}${p.sequential ? ', sequential' : ''}${p.rounds ? `, ${p.rounds.length} rounds (${p.rounds.map((r) => `${(r.cumulative * 100).toFixed(1)}`).join(' -> ')} %)` : ''}`,
     '',
     ...lines,
     '',
@@ -168,6 +172,12 @@ const fixedOptions: Record<string, OptionSpec> = {
   sequential: {
     type: 'boolean',
     description: "prune block by block: the allocation of the one-shot plan, each block's heads/channels chosen (and compensated or refit) on the outputs of the already-pruned blocks",
+  },
+  steps: {
+    type: 'string',
+    value: 'N',
+    description: "reach the ratio in N rounds of score -> plan -> prune, each on the previous round's model (round k removes k/N of the ratio, of the original model), with the same calibration windows; evaluation and speed once, at the end",
+    defaultText: String(DEFAULTS.steps),
   },
   eval: { type: 'string', value: 'LIST', description: `perplexity sets (${PPL_DATASETS.join(', ')}) and tasks (${TASKS.join(', ')}), or "none"`, defaultText: DEFAULTS.eval.ppl.join(',') },
   'seq-len-eval': { type: 'string', value: 'L', description: 'perplexity window length', defaultText: String(DEFAULTS.eval.seqLen) },
@@ -212,6 +222,7 @@ export function parsePipelineRequest(ctx: CommandContext, model: string, output:
     compensate: compensationWanted(ctx.values),
     ...(reconstruct ? { reconstruct } : {}),
     sequential: booleanOption(ctx.values, 'sequential'),
+    steps: parseIntOption(stringOption(ctx.values, 'steps'), '--steps', DEFAULTS.steps, 1),
     calibration,
     eval: {
       ppl: list.ppl,
@@ -242,6 +253,7 @@ export const pruneLlmCommand = defineCommand({
     { command: 'llm-bip prune-llm model.onnx --ratio 0.2 -o out/', explain: 'LLM-BIP, global-kind allocation, evaluated on WikiText-2 and PTB, speed measured' },
     { command: 'llm-bip prune-llm model.onnx --ratio 0.5 --reconstruct -o out50/', explain: 'o_proj/down_proj refit by least squares on the calibration tokens, ridge chosen on held-out samples' },
     { command: 'llm-bip prune-llm model.onnx --ratio 0.5 --reconstruct --sequential -o seq50/', explain: "the same allocation; each block chosen and refit on the pruned blocks' outputs, one block at a time" },
+    { command: 'llm-bip prune-llm model.onnx --ratio 0.5 --reconstruct --sequential --steps 3 -o steps50/', explain: "50 % in three rounds (16.7, 33.3, 50 % of the original removed after each), each scoring and pruning the previous round's model" },
     {
       command: 'llm-bip prune-llm ../shared/testbed/bip-llama-small --ratio 0.5 --criterion flap --compensate --eval wikitext2,boolq,piqa --limit 100 -o flap50/',
       explain: 'an HF checkpoint, a baseline criterion (its own al-am allocation), perplexity and two tasks on 100 examples',

@@ -124,6 +124,24 @@ describe('llm-bip prune-llm (tiny test-bed model)', () => {
     expect(spec.layers.map((l) => l.intermediateSize)).toEqual(plan.layers.map((l) => l.keepChannels.length));
   });
 
+  it('--steps 2: two rounds to the ratio, plan.json against the original model, the same files and nothing of the rounds left', async () => {
+    const target = join(t.dir, 'steps');
+    const r = await cli(['prune-llm', fixtures.tinyHf, '--ratio', '0.3', '--steps', '2', ...quick, '--no-bench', '-o', target, '--json'], { env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(target).sort()).toEqual(readdirSync(out).sort());
+    const res = JSON.parse(r.stdout).result as ReportData;
+    expect(res.plan.rounds!.map((x) => x.cumulative)).toEqual([0.15, 0.3]);
+    const oneRound = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as ReportData;
+    expect(res.params.dense).toEqual(oneRound.params.dense); // the original model, not round 1's
+    const plan = JSON.parse(readFileSync(join(target, 'plan.json'), 'utf8')) as PruningPlan;
+    expect(plan.model).toEqual((JSON.parse(readFileSync(join(out, 'plan.json'), 'utf8')) as PruningPlan).model);
+    expect(plan.ratio).toBe(0.3);
+    const spec = recogniseModel((await loadModel(join(target, 'model.onnx'))).model);
+    expect(spec.layers.map((l) => [l.numHeads, l.numKvHeads, l.intermediateSize])).toEqual(plan.layers.map((l) => [l.keepHeads.length, l.keepKvHeads.length, l.keepChannels.length]));
+    const removed = 1 - (res.params.pruned.attention + res.params.pruned.mlp) / (res.params.dense.attention + res.params.dense.mlp);
+    expect(removed).toBeCloseTo(plan.notes!.achievedRatio as number, 6);
+  });
+
   it('a plan for another model is refused by prune with the fix (exit 3), no output left', async () => {
     const plan = JSON.parse(readFileSync(join(out, 'plan.json'), 'utf8')) as PruningPlan;
     plan.layers[0]!.keepChannels.push(100_000);

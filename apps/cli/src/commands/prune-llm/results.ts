@@ -65,6 +65,8 @@ export interface ResultsInput {
   /** how scoring ran the probe */
   execution?: PruneLlmResult['execution'];
   record: PruningRecord;
+  /** steps > 1: the rounds (the scores are the last round's, so its plan places their cuts) */
+  rounds?: PruneLlmResult['rounds'];
   eval?: PruneLlmResult['eval'];
   speed?: PruneLlmResult['speed'];
   version: string;
@@ -85,8 +87,12 @@ export function buildResults(r: ResultsInput): ReportData {
     model: { name: modelName(r.modelPath), source: r.modelPath, flavour: r.spec.flavour, numLayers: r.spec.numLayers, hiddenSize: r.spec.hiddenSize, vocabSize: r.spec.vocabSize },
     run: { tool: 'llm-bip', version: r.version, createdAt: now.toISOString(), durationSec: (now.getTime() - r.startedAt) / 1000 },
     params: { dense: params(r.record.parameters.before, embeddings), pruned: params(r.record.parameters.after, embeddings) },
-    plan: summarisePlan(r.plan, { compensation: r.record.compensation, ...(r.record.reconstruction ? { reconstruction: reconstructionSummary(r.record.reconstruction) } : {}) }),
-    scores: scoresSection(r.scores, r.plan),
+    plan: {
+      ...summarisePlan(r.plan, { compensation: r.record.compensation, ...(r.record.reconstruction ? { reconstruction: reconstructionSummary(r.record.reconstruction) } : {}) }),
+      ...(r.rounds ? { rounds: r.rounds.map((x) => ({ ratio: x.ratio, cumulative: x.cumulative, achievedRatio: x.achievedRatio })) } : {}),
+    },
+    // the last round's scores index the heads and channels of the model that round pruned: its own plan marks their cuts
+    scores: scoresSection(r.scores, r.rounds?.at(-1)?.plan ?? r.plan),
     ...(r.execution ? { scoring: r.execution } : {}),
   };
   if (r.eval) data.eval = { seqLen: r.eval.seqLen, ...(r.eval.limit !== undefined ? { limit: r.eval.limit } : {}), dense: evalResults(r.eval.dense), pruned: evalResults(r.eval.pruned) };
