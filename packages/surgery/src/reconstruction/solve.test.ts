@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { InputMoments } from '@llm-bip/model';
 import { correlatedTokens as tokens, mulberry32, referenceInputMoments as momentsOf } from '@llm-bip/testing';
 import { compensationBias } from '../compensation.js';
-import { choleskyInPlace, choleskySolveInPlace } from './cholesky.js';
+import { choleskyInPlace, choleskySolveInPlace, hostMatMul, type MatMul } from './cholesky.js';
 import { DEFAULT_ALPHAS, ErrorMeter, chooseAlpha, complementOf, fitProjection, reconstructProjection, type DenseWeight } from './solve.js';
 
 function weight(seed: number, n: number, m: number): DenseWeight {
@@ -188,6 +188,18 @@ describe('fitProjection', () => {
   });
 });
 
+/**
+ * The host product, then every operand marked consumed is detached as the ORT backend's move detaches it
+ * (an array that owns its whole buffer): a caller that reads an operand it gave up sees an empty array.
+ */
+const detachingMatMul: MatMul = async (a, rows, inner, b, cols, consume) => {
+  const y = await hostMatMul(a, rows, inner, b, cols);
+  for (const x of [consume?.a ? a : undefined, consume?.b ? b : undefined]) {
+    if (x && x.byteOffset === 0 && x.byteLength === x.buffer.byteLength && x.buffer.byteLength > 0) structuredClone(x.buffer, { transfer: [x.buffer as ArrayBuffer] });
+  }
+  return y;
+};
+
 describe('chooseAlpha / reconstructProjection', () => {
   const n = 16;
   const m = 4;
@@ -214,6 +226,20 @@ describe('chooseAlpha / reconstructProjection', () => {
     expect(r.alpha).toBe(c.alpha);
     expect(Array.from(r.weight)).toEqual(Array.from(all.weight));
     await expect(reconstructProjection(w, { train }, keep, { lambda: 'auto' })).rejects.toThrow(/needs held-out/);
+  });
+
+  it('gives the same choice and fit with a backend that takes the operands it is given up (finite held-out errors)', async () => {
+    const x = tokens(24, 60, n);
+    const train = momentsOf(x, n, 0, 52);
+    const holdout = momentsOf(x, n, 52, 60);
+    const host = await chooseAlpha(w, train, holdout, keep);
+    const moved = await chooseAlpha(w, train, holdout, keep, DEFAULT_ALPHAS, 'p', undefined, detachingMatMul);
+    expect(moved.errors.every((e) => Number.isFinite(e.error))).toBe(true);
+    expect(moved).toEqual(host);
+    const r = await reconstructProjection(w, { train, holdout }, keep, { lambda: 'auto' }, 'p', detachingMatMul);
+    const reference = await reconstructProjection(w, { train, holdout }, keep, { lambda: 'auto' });
+    expect(r.alpha).toBe(reference.alpha);
+    expect(Array.from(r.weight)).toEqual(Array.from(reference.weight));
   });
 
   it('judges wide projections on evenly spaced output features (each output is its own least-squares problem)', async () => {

@@ -35,7 +35,7 @@
  */
 import type { InputMoments } from '@llm-bip/model';
 import { SurgeryError } from '../errors.js';
-import { BOTH, ONLY_A, ONLY_B, blockedCholesky, blockedCholeskySolve, hostMatMul, type MatMul } from './cholesky.js';
+import { BOTH, ONLY_A, blockedCholesky, blockedCholeskySolve, hostMatMul, type MatMul } from './cholesky.js';
 
 /** A projection weight in the [in][out] layout (row i = input feature i), as scoring's LinearWeight. */
 export interface DenseWeight {
@@ -309,7 +309,8 @@ export class ErrorMeter {
     // Δ = W'_S − W_S
     const delta = new Float64Array(k * m);
     for (let s = 0; s < k; s++) for (let o = 0; o < m; o++) delta[s * m + o] = weight[s * m + o]! - data[this.keep[s]! * m + o]!;
-    const u = await this.matmul(css, k, k, delta, m, ONLY_B);
+    // neither operand is given up: C_SS serves every candidate, Δ is read again below
+    const u = await this.matmul(css, k, k, delta, m);
     let ss = 0;
     let ps = 0;
     for (let i = 0; i < k * m; i++) {
