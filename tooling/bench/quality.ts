@@ -201,6 +201,9 @@ export function shareOf(units: readonly WorkUnit[], k: number, n: number): WorkU
   return units.filter((u) => owner.get(u) === k);
 }
 
+/** A method id's `-hH` ending: the base id, and H. */
+const HEAD_RATIO_SUFFIX = /^(.+)-h(0?\.\d+)$/;
+
 /**
  * A method by id: one of METHODS, or one of them with `-hH` appended (uniform and global-kind allocations):
  * the same method removing the fraction H of the head groups (allocate's headRatio), e.g.
@@ -209,7 +212,7 @@ export function shareOf(units: readonly WorkUnit[], k: number, n: number): WorkU
 export function methodById(id: string): MethodSpec {
   const exact = METHODS.find((m) => m.id === id);
   if (exact) return exact;
-  const m = /^(.+)-h(0?\.\d+)$/.exec(id);
+  const m = HEAD_RATIO_SUFFIX.exec(id);
   const base = m ? METHODS.find((x) => x.id === m[1]) : undefined;
   if (m && base && (base.allocation === 'uniform' || base.allocation === 'global-kind')) {
     const headRatio = Number(m[2]);
@@ -221,7 +224,7 @@ export function methodById(id: string): MethodSpec {
 /** Table order: seed, ratio, then METHODS order (a -hH variant right after its method, by H). */
 export function sortRows(rows: Row[]): Row[] {
   const rank = (id: string) => {
-    const m = /^(.+)-h(0?\.\d+)$/.exec(id);
+    const m = HEAD_RATIO_SUFFIX.exec(id);
     const exact = METHODS.findIndex((x) => x.id === id);
     if (exact >= 0 || !m) return exact;
     return METHODS.findIndex((x) => x.id === m[1]) + Number(m[2]) / 2;
