@@ -6,7 +6,7 @@
 # with the same JOBS_FILE just waits on the same jobs and collects.
 #   [EP=cuda] [SETUP_CUDA=1] [WAIT_S=540] bash tooling/gpu/quality-jobs.sh MODEL_DIR JOBS_FILE
 # JOBS_FILE: one job a line, "NAME bench:quality args..." (e.g. "s1024-seed1 --methods ... --samples 1024
-# --seeds 1"); # starts a comment. SETUP_CUDA=1 installs the CUDA EP from the kit first (prepare-kit.sh --cuda).
+# --seeds 1") or "NAME cli prune-llm args..." (background-quality.sh; TASK_LIMIT=N adds the tasks); # starts a comment. SETUP_CUDA=1 installs the CUDA EP from the kit first (prepare-kit.sh --cuda).
 # The device calls (issue 16's sweep, BENCHMARKS.md "Issue 16, fifth round"):
 #   here:   DEVICE_DIR=$PWD/.device bash tooling/gpu/prepare-kit.sh --cuda ../shared/testbed/bip-llama-small
 #   calls 1..N-1, carry .device/cK (and .device/kit-b with c2): bash tooling/gpu/stage.sh assemble
@@ -36,14 +36,20 @@ while read -r name args; do
   # shellcheck disable=SC2086 # the job's arguments are words
   JOB=$name EP=${EP:-cuda} bash "$here/background-quality.sh" "$model" $args
 done <"$jobs"
-collect() { mkdir -p "$OUT" && cp -r "$base/out/." "$OUT/"; }
-running() { pgrep -f "$base/job.mjs --model" >/dev/null; }
+# results only: a cli job's pruned model stays on the host (too big to come back)
+collect() { mkdir -p "$OUT" && tar -C "$base/out" --exclude='./*/model' -cf - . | tar -C "$OUT" -xf -; }
+running() { pgrep -f "$base/job.mjs (--model|cli prune-llm|cli eval)" >/dev/null; }
 while running && [ $(($(date +%s) - started)) -lt "$wait_s" ]; do
   sleep 20
   [ $(( ($(date +%s) - started) % 60 )) -lt 20 ] && collect
 done
 collect
 # each job's finished rows (bench:quality's "METHOD @ RATIO (seed S) in T s: SET PPL, ..." lines), then its last line
-for n in "${names[@]}"; do echo "== $n"; grep ' @ ' "$base/out/$n/log.txt" 2>/dev/null | sed 's/^\[[^]]*\] //'; tail -n 1 "$base/out/$n/log.txt" 2>/dev/null; done
+# or a cli job's perplexities and task accuracies
+for n in "${names[@]}"; do
+  echo "== $n"; grep ' @ ' "$base/out/$n/log.txt" 2>/dev/null | sed 's/^\[[^]]*\] //'
+  [ -s "$base/out/$n/prune.json" ] && "$base/bin/node" "$here/summarise-cli-job.mjs" "$base/out/$n"
+  tail -n 1 "$base/out/$n/log.txt" 2>/dev/null
+done
 running && echo "still running after ${wait_s} s: call again while the host is warm to wait and collect"
 exit 0
