@@ -58,6 +58,15 @@ describe('argument errors', () => {
     expect(r.stderr).toContain(`--steps must be a whole number ≥ 1, got "${steps}"`);
   });
 
+  it('--select-criterion needs --sequential and a registered criterion', async () => {
+    const alone = await cli(['prune-llm', 'model.onnx', '--ratio', '0.2', '--select-criterion', 'wanda-sp', '-o', 'out']);
+    expect(alone.code).toBe(ExitCode.usage);
+    expect(alone.stderr).toContain('--select-criterion chooses inside each block of the sequential pass: add --sequential');
+    const unknown = await cli(['prune-llm', 'model.onnx', '--ratio', '0.2', '--sequential', '--select-criterion', 'taylor', '-o', 'out']);
+    expect(unknown.code).toBe(ExitCode.usage);
+    expect(unknown.stderr).toContain('--select-criterion must be one of llm-bip, wanda-sp');
+  });
+
   it('missing --ratio is named', async () => {
     const r = await cli(['prune-llm', 'model.onnx', '-o', 'out']);
     expect(r.code).toBe(ExitCode.usage);

@@ -19,7 +19,7 @@ export {
   type BenchRequest,
   type ModelFile,
 } from './evaluate.js';
-export { pruneLlm, type PruneLlmInput, type PruneLlmRequest, type PruneLlmResult, type PruneLlmHooks } from './prune-llm.js';
+export { pruneLlm, SelectCriterionError, type PruneLlmInput, type PruneLlmRequest, type PruneLlmResult, type PruneLlmHooks } from './prune-llm.js';
 export { checkSteps, pruneInRounds, pruneRound, RoundsError, type Round, type RoundRecord, type RoundSettings } from './rounds.js';
 export { loadModelInput } from './load.js';
 export { exportCached, checkpointKey, type CachedExport, type CachedExportOptions } from './export-cache.js';

@@ -146,6 +146,13 @@ describe('pruneLlm: the whole run as a function', () => {
       expect(r.pruned.record.parameters.removedFraction).toBeCloseTo(notes.achievedRatio, 9);
       expect(r.pruned.record.layers.map((l) => l.channels)).toEqual(r.plan.layers.map((l) => [40, l.keepChannels.length]));
       expect(JSON.parse(readFileSync(r.pruned.recordPath, 'utf8')).parameters.removedFraction).toBe(r.pruned.record.parameters.removedFraction);
+      // and so do the written model's own llm_bip.pruning.* metadata (not the last round's view of its input)
+      const meta = new Map(written.loaded.model.metadataProps?.map((e) => [e.key, e.value]));
+      expect(meta.get('llm_bip.pruning.removed_fraction')).toBe(notes.achievedRatio.toFixed(6));
+      expect(meta.get('llm_bip.pruning.parameters_before')).toBe(String(r.pruned.record.parameters.before.total));
+      expect(meta.get('llm_bip.pruning.source_fingerprint')).toBe(r.pruned.record.input.fingerprint);
+      expect(meta.get('llm_bip.pruning.ratio')).toBe('0.4');
+      expect(JSON.parse(meta.get('llm_bip.pruning.layers')!)).toEqual(r.pruned.record.layers.map((l) => ({ layer: l.layer, heads: l.heads[1], kvHeads: l.kvHeads[1], channels: l.channels[1] })));
       expect(r.rounds!.map((x) => x.plan.model.numLayers)).toEqual([2, 2]);
       expect(r.rounds![1]!.plan.model.intermediateSize).toEqual(r.rounds![0]!.plan.layers.map((l) => l.keepChannels.length));
       expect(lines.filter((l) => l.startsWith('round '))).toEqual([
@@ -153,6 +160,22 @@ describe('pruneLlm: the whole run as a function', () => {
         `round 2/2: ${(notes.rounds[1]!.ratio * 100).toFixed(1)} % of the current model (40.0 % of the original)`,
       ]);
       expect(roundFolders(dir)).toEqual([]);
+    });
+
+    it('selectCriterion: another criterion chooses inside the sequential pass\'s blocks; refused without it or by an unknown name', async () => {
+      const dir = join(tmp.dir, 'select');
+      const seq = await run(0.4, { sequential: true }, join(dir, 'seq.onnx'));
+      const byRandom = await run(0.4, { sequential: true, selectCriterion: 'random' }, join(dir, 'random.onnx'));
+      // the allocation stays llm-bip's one-shot plan: the same counts per layer, other groups kept
+      const counts = (p: typeof seq.plan) => p.layers.map((l) => [l.keepKvHeads.length, l.keepChannels.length]);
+      expect(counts(byRandom.plan)).toEqual(counts(seq.plan));
+      expect(byRandom.plan.layers.map((l) => l.keepChannels)).not.toEqual(seq.plan.layers.map((l) => l.keepChannels));
+      expect(byRandom.plan.criterion).toBe('llm-bip');
+      expect(byRandom.plan.notes).toMatchObject({ sequential: { selectCriterion: 'random' } });
+      expect(seq.plan.notes).not.toMatchObject({ sequential: { selectCriterion: expect.anything() } });
+      await expect(run(0.4, { selectCriterion: 'random' }, join(dir, 'bad.onnx'))).rejects.toThrow(/selectCriterion \(random\) chooses inside each block of the sequential pass/);
+      await expect(run(0.4, { sequential: true, selectCriterion: 'no-such' }, join(dir, 'bad.onnx'))).rejects.toThrow(/unknown criterion "no-such"/);
+      expect(existsSync(join(dir, 'bad.onnx'))).toBe(false);
     });
 
     it('steps 1 is the one-round run; steps 0, 1.5 are refused; an abort in round 2 leaves no round folder', async () => {

@@ -8,7 +8,8 @@
 import type { EvalTokenizer, SpeedResult } from '@llm-bip/eval';
 import { modelFingerprint, type PruningPlan } from '@llm-bip/model';
 import type { EpChoice, KvLayout } from '@llm-bip/runtime';
-import type { AllocationMode, CalibrationSet, GroupScores, MemoryBudget, Statistics } from '@llm-bip/scoring';
+import { categorisedError } from '@llm-bip/onnx-io';
+import { getCriterion, type AllocationMode, type CalibrationSet, type GroupScores, type MemoryBudget, type Statistics } from '@llm-bip/scoring';
 import type { PruneResult } from '@llm-bip/surgery';
 import { calibrate, type CalibrationRequest } from './calibrate.js';
 import { DEFAULTS, type Align } from './defaults.js';
@@ -19,6 +20,9 @@ import { checkReconstructRequest, holdoutRowsFor, type ReconstructRequest } from
 import { blockwiseOf, checkSteps, pruneInRounds, pruneRound, type Round, type RoundRecord } from './rounds.js';
 import type { ExecutionReport, ModelInput } from './score.js';
 import { checkSequential } from './sequential.js';
+
+/** A `selectCriterion` without the sequential pass it chooses in. */
+export class SelectCriterionError extends categorisedError('SelectCriterionError', 'input') {}
 
 export interface PruneLlmInput extends ModelInput {
   tokenizer: EvalTokenizer;
@@ -46,6 +50,12 @@ export interface PruneLlmRequest {
    * again on the pruned blocks' outputs, its fit or compensation too (sequential.ts)
    */
   sequential?: boolean;
+  /**
+   * with `sequential`: the criterion that rescores each block and chooses its kept groups (the allocation stays
+   * `criterion`'s one-shot plan); default `criterion`. BENCHMARKS.md "Issue 16": Wanda-sp inside LLM-BIP's
+   * allocation gained WikiText-2 and lost PTB on bip-llama-small.
+   */
+  selectCriterion?: string;
   calibration: CalibrationRequest;
   /** the pruned .onnx file to write */
   outPath: string;
@@ -117,6 +127,10 @@ export async function pruneLlm(input: PruneLlmInput, req: PruneLlmRequest, hooks
     undefined,
     input.loaded.path,
   );
+  if (req.selectCriterion !== undefined) {
+    if (!(req.sequential ?? DEFAULTS.sequential)) throw new SelectCriterionError(`selectCriterion (${req.selectCriterion}) chooses inside each block of the sequential pass: ask for sequential pruning too, or leave it out`);
+    getCriterion(req.selectCriterion); // an unknown name fails now, not after the scoring
+  }
   if (req.sequential ?? DEFAULTS.sequential) checkSequential(input);
   const calibration = await calibrate(input.tokenizer, req.calibration);
   const settings = { req, calibration, reconstruct };

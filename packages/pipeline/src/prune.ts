@@ -1,7 +1,7 @@
 /** Prune: surgery of a loaded model by a plan, with optional bias compensation or reconstruction, into `outPath`. */
 import type { PruningPlan } from '@llm-bip/model';
 import { compensationStats, type Statistics } from '@llm-bip/scoring';
-import { pruneModel, type PruneResult, type Reconstruction } from '@llm-bip/surgery';
+import { pruneModel, type PruneResult, type PruningRecord, type Reconstruction } from '@llm-bip/surgery';
 import { hooksOf, type PipelineHooks } from './hooks.js';
 import type { ModelInput } from './score.js';
 
@@ -13,6 +13,8 @@ export interface PruneRequest {
   compensation?: Statistics;
   /** refit o_proj / down_proj weights and biases (reconstructFor); replaces compensation */
   reconstruction?: Reconstruction;
+  /** the record (sidecar and model metadata) as the caller describes the run (surgery's PruneOptions.describeRun) */
+  describeRun?: (record: PruningRecord) => PruningRecord;
 }
 
 export async function pruneTo(model: ModelInput, req: PruneRequest, hooks?: PipelineHooks): Promise<PruneResult> {
@@ -25,6 +27,7 @@ export async function pruneTo(model: ModelInput, req: PruneRequest, hooks?: Pipe
     outPath: req.outPath,
     ...(req.compensation ? { compensation: compensationStats(req.compensation, model.spec) } : {}),
     ...(req.reconstruction ? { reconstruction: req.reconstruction } : {}),
+    ...(req.describeRun ? { describeRun: req.describeRun } : {}),
     onProgress: (p) => {
       h.check();
       if (p.phase === 'tensors') bar.update(p.done, p.total);

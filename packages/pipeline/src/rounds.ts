@@ -8,7 +8,7 @@
  * rounds help with a small fixed ridge (130.98 / 350.73 against 134.27 / 360.56 in one), not with the
  * held-out ridge choice (134.90 / 375.44 against 134.54 / 367.18).
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { categorisedError } from '@llm-bip/onnx-io';
 import { composePlans, modelFingerprint, planCuts, planModelShape, type PruningPlan } from '@llm-bip/model';
@@ -73,6 +73,7 @@ export async function pruneRound(
   { req, calibration, reconstruct }: RoundSettings,
   hooks: PipelineHooks,
   onPlan?: (plan: PruningPlan) => Promise<void> | void,
+  describeRun?: (record: PruningRecord) => PruningRecord,
 ): Promise<Round> {
   const h = hooksOf(hooks);
   const { statistics, scores, execution } = await scoreModel(
@@ -102,6 +103,7 @@ export async function pruneRound(
           plan: oneShot,
           scores,
           ...(req.criterionOptions ? { criterionOptions: req.criterionOptions } : {}),
+          ...(req.selectCriterion !== undefined ? { selectCriterion: req.selectCriterion } : {}),
           ...(req.compensate !== undefined ? { compensate: req.compensate } : {}),
           ...(reconstruct ? { reconstruct } : {}),
           ep: req.ep ?? DEFAULTS.ep,
@@ -117,7 +119,7 @@ export async function pruneRound(
   try {
     // sequential: the compensation means are those of the pass, measured on the pruned blocks' outputs
     const bias = reconstruction ? { reconstruction } : (req.compensate ?? DEFAULTS.compensate) ? { compensation: sequential?.statistics ?? statistics } : {};
-    pruned = await pruneTo(input, { plan, outPath, ...bias }, hooks);
+    pruned = await pruneTo(input, { plan, outPath, ...bias, ...(describeRun ? { describeRun } : {}) }, hooks);
   } finally {
     reconstruction?.dispose();
   }
@@ -139,8 +141,8 @@ export async function pruneRound(
  * Returns the last round (its scores are of round steps-1's model), with `plan` the composite plan
  * against the original model (composePlans; ratio = req.ratio; notes.rounds, notes.achievedRatio of the
  * original) and `pruned.record` describing the whole run (pruning record of the original -> the last
- * model; its sidecar rewritten to match; the written model's llm_bip.pruning.* metadata stay the last
- * round's), and every round's own plan.
+ * model; the last surgery writes it as the sidecar and the model's llm_bip.pruning.* metadata), and every
+ * round's own plan.
  */
 export async function pruneInRounds(
   input: ModelInput & { fingerprint: string },
@@ -176,16 +178,11 @@ export async function pruneInRounds(
         // plan.json (the CLI's onPlan) is the composite plan, written before the last surgery as in one round
         overall = overallPlan(whole, req.ratio, rounds);
         await hooks.onPlan?.(overall);
-      });
+      }, last && first ? (made) => wholeRunRecord(first!.record, made, overall!) : undefined);
       composite = whole!;
       first ??= round.pruned;
       if (previousDir) await rm(previousDir, { recursive: true, force: true });
-      if (last) {
-        const plan = overall!;
-        const record = wholeRunRecord(first.record, round.pruned.record, plan);
-        await writeFile(round.pruned.recordPath, `${JSON.stringify(record, null, 2)}\n`);
-        return { ...round, plan, pruned: { ...round.pruned, record }, rounds };
-      }
+      if (last) return { ...round, plan: overall!, rounds };
       current = await reload(round.pruned.modelPath, k);
       previousDir = dir;
     }

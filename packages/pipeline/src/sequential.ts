@@ -287,7 +287,14 @@ export async function sequentialPrune(model: ModelInput, calibration: Calibratio
       ...req.plan,
       layers,
       createdAt: new Date().toISOString(),
-      notes: { ...req.plan.notes, sequential: { allocation: 'the one-shot plan (global scores on the dense model)', selection: 'each block rescored on the pruned blocks\' outputs; its FFN with its attention pruned' } },
+      notes: {
+        ...req.plan.notes,
+        sequential: {
+          allocation: 'the one-shot plan (global scores on the dense model)',
+          selection: `each block rescored${other ? ` by ${criterion.name}` : ''} on the pruned blocks' outputs; its FFN with its attention pruned`,
+          ...(other ? { selectCriterion: criterion.name } : {}),
+        },
+      },
     };
     return { plan, statistics, ...(store ? { reconstruction: store } : {}) };
   } catch (e) {

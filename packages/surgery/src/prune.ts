@@ -51,6 +51,11 @@ export interface PruneOptions {
   reconstruction?: Reconstruction;
   /** weights in `<out>.data` (default), or inline (the model must stay under 2 GiB) */
   externalData?: boolean;
+  /**
+   * what the record says of the run, from this surgery's own record, before the model's metadata and the
+   * sidecars are written (iterative pruning: the whole run, original -> this output); default: as made
+   */
+  describeRun?: (record: PruningRecord) => PruningRecord;
   onProgress?: (p: PruneProgress) => void;
 }
 
@@ -122,7 +127,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneResult> {
   const after = parameterSummary(spec, changes, compensated);
   const attnMlp = (s: typeof before) => s.attention + s.mlp;
   const fingerprint = await modelFingerprint(loaded.path, loaded.model, loaded.dir);
-  const record: PruningRecord = {
+  const made: PruningRecord = {
     format: RECORD_FORMAT,
     createdAt: new Date().toISOString(),
     input: { path: loaded.path, fingerprint, recogniser: spec.recogniser, flavour: spec.flavour },
@@ -150,6 +155,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneResult> {
     layers: changes,
     kvCacheEmptiedLayers: edits.graph.filter((e): e is Extract<GraphEdit, { kind: 'empty-kv-cache' }> => e.kind === 'empty-kv-cache').map((e) => e.layer),
   };
+  const record = opts.describeRun ? opts.describeRun(made) : made;
   const externalData = opts.externalData ?? true;
   model.metadataProps = provenanceMetadata(model.metadataProps, record);
 

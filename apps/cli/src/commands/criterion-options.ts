@@ -1,11 +1,11 @@
 /**
  * The CLI face of the criterion registry: --criterion's choices, one flag per declared criterion
- * option (the kebab-case of its name, with its help, choices and default), and --plugin to add a
+ * option (the kebab-case of its name, with its help, choices and default), --select-criterion, and --plugin to add a
  * user's criterion module before any of that is read. Nothing here names a criterion.
  */
 import { criteriaDeclaring, criterionOptionFlag, getCriterion, listCriteria, loadCriterionPlugin, parseCriterionOption, type CriterionOption } from '@llm-bip/scoring';
 import { DEFAULTS } from '@llm-bip/pipeline';
-import { parseChoice, stringOption } from '../args.js';
+import { booleanOption, parseChoice, stringOption } from '../args.js';
 import type { CommandContext, OptionSpec } from '../command.js';
 import { UsageError } from '../errors.js';
 
@@ -53,6 +53,14 @@ export function criterionFlags(commandOptions: Record<string, OptionSpec>): Reco
 /** The chosen criterion (a usage error lists the registered ones). */
 export function parseCriterion(ctx: CommandContext): string {
   return parseChoice(stringOption(ctx.values, 'criterion'), '--criterion', criterionNames(), DEFAULTS.criterion);
+}
+
+/** --select-criterion: a registered criterion, and only with --sequential (it chooses inside the sequential pass's blocks). */
+export function parseSelectCriterion(ctx: CommandContext): string | undefined {
+  const raw = stringOption(ctx.values, 'select-criterion');
+  if (raw === undefined) return undefined;
+  if (!booleanOption(ctx.values, 'sequential')) throw new UsageError('--select-criterion chooses inside each block of the sequential pass: add --sequential, or leave it out');
+  return parseChoice(raw, '--select-criterion', criterionNames(), DEFAULTS.criterion);
 }
 
 /** The criterion's options from its flags; a flag of another criterion's option is a usage error naming that criterion. */

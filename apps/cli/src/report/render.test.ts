@@ -93,6 +93,8 @@ describe('renderReport', () => {
     d.plan.sequential = true;
     expect(renderReport(d)).toContain("each block chosen (and its bias fit) on the pruned blocks' outputs");
     expect(html).not.toContain('pruned blocks');
+    d.plan.selectCriterion = '<wanda-sp>';
+    expect(renderReport(d)).toContain("each block chosen by &lt;wanda-sp&gt; (and its bias fit) on the pruned blocks' outputs");
   });
 
   it('escapes every string from the data', () => {

@@ -293,7 +293,7 @@ function provenanceSection(d: ReportData): string {
     const r = p.reconstruction;
     items.push(['reconstruction', `least squares, ridge ${r.lambda === 'auto' ? `chosen on ${isNum(r.holdoutSamples) ? `${fmtInt(r.holdoutSamples)} held-out samples` : 'held-out samples'}` : esc(String(r.lambda))}`]);
   }
-  if (p.sequential) items.push(['sequential', "yes: the one-shot plan's allocation, each block chosen (and its bias fit) on the pruned blocks' outputs"]);
+  if (p.sequential) items.push(['sequential', `yes: the one-shot plan's allocation, each block chosen${typeof p.selectCriterion === 'string' ? ` by ${esc(p.selectCriterion)}` : ''} (and its bias fit) on the pruned blocks' outputs`]);
   if (Array.isArray(p.rounds) && p.rounds.length > 0) {
     items.push(['rounds', `${fmtInt(p.rounds.length)}, each scoring and pruning the previous round's model; removed of the original after each: ${p.rounds.map((r) => esc(fmtPct(r?.achievedRatio))).join(' → ')}`]);
   }

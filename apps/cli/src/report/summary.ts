@@ -52,6 +52,7 @@ export function summariseScores(values: ArrayLike<number>, options: { bins?: num
 }
 
 export function summarisePlan(plan: PruningPlan, extra: Pick<PlanSummary, 'compensation' | 'reconstruction'> = {}): PlanSummary {
+  const seq = plan.notes?.sequential as { selectCriterion?: unknown } | undefined;
   return {
     criterion: plan.criterion,
     ratio: plan.ratio,
@@ -60,6 +61,7 @@ export function summarisePlan(plan: PruningPlan, extra: Pick<PlanSummary, 'compe
     ...(extra.compensation !== undefined ? { compensation: extra.compensation } : {}),
     ...(extra.reconstruction ? { reconstruction: extra.reconstruction } : {}),
     ...(plan.notes?.sequential ? { sequential: true } : {}),
+    ...(typeof seq?.selectCriterion === 'string' ? { selectCriterion: seq.selectCriterion } : {}),
     ...(plan.calibration ? { calibration: plan.calibration } : {}),
     ...(plan.seed !== undefined ? { seed: plan.seed } : {}),
     ...(plan.createdAt ? { createdAt: plan.createdAt } : {}),

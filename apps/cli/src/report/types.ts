@@ -39,6 +39,8 @@ export interface PlanSummary {
   reconstruction?: { lambda: 'auto' | number; holdoutSamples?: number };
   /** sequential pruning: the allocation of the one-shot plan, each block chosen on the pruned blocks' outputs */
   sequential?: boolean;
+  /** with `sequential`: the criterion that chose inside each block, when not the plan's (--select-criterion) */
+  selectCriterion?: string;
   /**
    * prune-llm --steps N (N > 1): per round the fraction of its input model it removed (ratio), the
    * fraction of the original the rounds so far were to remove (cumulative) and did remove (achievedRatio)

@@ -8,7 +8,7 @@ import { renderReport } from '../../report/render.js';
 import type { ReportData } from '../../report/types.js';
 import { parseBenchRequest, benchOptions, type BenchRequest } from '../bench/index.js';
 import { parseCalibration, parseScoringMemory, type CalibrationArgs, type ScoringMemoryArgs } from '../calibration-args.js';
-import { criterionFlags, criterionOption, loadPlugins, parseCriterion, parseCriterionOptions, pluginOption } from '../criterion-options.js';
+import { criterionFlags, criterionOption, loadPlugins, parseCriterion, parseCriterionOptions, parseSelectCriterion, pluginOption } from '../criterion-options.js';
 import { PPL_DATASETS, TASKS, parseEvalList, type EvalRequest } from '../eval/index.js';
 import { cacheDir, dataDir, resolveModelInput } from '../model-input.js';
 import { hooksFor, loadInput, tokenizerFor } from '../pipeline.js';
@@ -35,6 +35,8 @@ export interface PipelineRequest {
   reconstruct?: ReconstructRequest;
   /** sequential pruning (sequential.ts in the pipeline) */
   sequential?: boolean;
+  /** with `sequential`: the criterion that chooses inside each block (the pipeline's PruneLlmRequest.selectCriterion) */
+  selectCriterion?: string;
   /** rounds that reach the ratio (the pipeline's PruneLlmRequest.steps); DEFAULTS.steps when absent */
   steps?: number;
   calibration: CalibrationArgs;
@@ -79,6 +81,7 @@ export async function runPipeline(ctx: CommandContext, req: PipelineRequest): Pr
         compensate: req.compensate,
         reconstruct: req.reconstruct ? { ...req.reconstruct, ep: req.ep } : false,
         sequential: req.sequential ?? DEFAULTS.sequential,
+        ...(req.selectCriterion !== undefined ? { selectCriterion: req.selectCriterion } : {}),
         ...(req.steps !== undefined ? { steps: req.steps } : {}),
         calibration: { ...req.calibration, dataDir: req.eval.dataDir },
         outPath: out.path('model.onnx'),
@@ -173,6 +176,12 @@ const fixedOptions: Record<string, OptionSpec> = {
     type: 'boolean',
     description: "prune block by block: the allocation of the one-shot plan, each block's heads/channels chosen (and compensated or refit) on the outputs of the already-pruned blocks",
   },
+  'select-criterion': {
+    type: 'string',
+    value: 'NAME',
+    description: "with --sequential: the criterion that rescores each block and chooses what it keeps (the allocation stays --criterion's)",
+    defaultText: '--criterion',
+  },
   steps: {
     type: 'string',
     value: 'N',
@@ -211,6 +220,7 @@ export function parsePipelineRequest(ctx: CommandContext, model: string, output:
   const tokenizer = stringOption(ctx.values, 'tokenizer');
   const calibration = parseCalibration(ctx);
   const reconstruct = parseReconstruction(ctx.values, calibration.samples);
+  const selectCriterion = parseSelectCriterion(ctx);
   return {
     model,
     output,
@@ -222,6 +232,7 @@ export function parsePipelineRequest(ctx: CommandContext, model: string, output:
     compensate: compensationWanted(ctx.values),
     ...(reconstruct ? { reconstruct } : {}),
     sequential: booleanOption(ctx.values, 'sequential'),
+    ...(selectCriterion !== undefined ? { selectCriterion } : {}),
     steps: parseIntOption(stringOption(ctx.values, 'steps'), '--steps', DEFAULTS.steps, 1),
     calibration,
     eval: {

@@ -3,6 +3,7 @@ import type { GroupScores } from '@llm-bip/scoring';
 import type { PruningRecord } from '@llm-bip/surgery';
 import { describe, expect, it } from 'vitest';
 import { renderReport } from '../../report/render.js';
+import { summarisePlan } from '../../report/summary.js';
 import { summaryText } from './index.js';
 import { buildResults, modelName, scoresSection } from './results.js';
 
@@ -93,6 +94,16 @@ describe('buildResults with rounds (prune-llm --steps)', () => {
     expect(summaryText(data, 'out')).toContain('2 rounds (20.0 -> 40.0 %)');
     expect(renderReport(data)).toContain('removed of the original after each: 21.0 % → 39.0 %');
     expect(buildResults({ modelPath: 'm', spec, plan, scores, record, version: '0', startedAt: 0 }).plan).not.toHaveProperty('rounds');
+  });
+});
+
+describe('summarisePlan', () => {
+  it('says the plan was made sequentially, and by which criterion the blocks chose, only when the notes say so', () => {
+    expect(summarisePlan(plan)).not.toHaveProperty('sequential');
+    const seq = summarisePlan({ ...plan, notes: { sequential: { allocation: 'a', selection: 's' } } });
+    expect(seq).toMatchObject({ sequential: true });
+    expect(seq).not.toHaveProperty('selectCriterion');
+    expect(summarisePlan({ ...plan, notes: { sequential: { allocation: 'a', selection: 's', selectCriterion: 'wanda-sp' } } })).toMatchObject({ sequential: true, selectCriterion: 'wanda-sp' });
   });
 });
 
