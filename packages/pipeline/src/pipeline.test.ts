@@ -178,6 +178,21 @@ describe('pruneLlm: the whole run as a function', () => {
       expect(existsSync(join(dir, 'bad.onnx'))).toBe(false);
     });
 
+    it('a round\'s model that cannot be read back is refused with the fix, and no round folder is left', async () => {
+      const dir = join(tmp.dir, 'steps-unreadable');
+      let surgeries = 0;
+      // the first surgery's model, spoilt once it is written (before round 2 loads it)
+      const spoil = () => {
+        const rounds = roundFolders(dir);
+        for (const r of rounds) writeFileSync(join(dir, r, 'round-1', 'model.onnx'), 'not an ONNX model');
+      };
+      const progress = ({ label }: { label: string }) => ({ update: () => {}, finish: () => void (label === 'surgery' && ++surgeries === 1 && spoil()) });
+      await expect(run(0.4, { steps: 2 }, join(dir, 'model.onnx'), { progress })).rejects.toThrow(/the model pruned in round 1 cannot be loaded again for the next round \(.+\): prune this model in one round/);
+      expect(surgeries).toBe(1);
+      expect(roundFolders(dir)).toEqual([]);
+      expect(existsSync(join(dir, 'model.onnx'))).toBe(false);
+    });
+
     it('steps 1 is the one-round run; steps 0, 1.5 are refused; an abort in round 2 leaves no round folder', async () => {
       const dir = join(tmp.dir, 'steps-1');
       const plain = await run(0.4, {}, join(dir, 'plain.onnx'));
