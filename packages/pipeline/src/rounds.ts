@@ -4,9 +4,10 @@
  *
  * Why rounds: a criterion scores the model it is given; after a round the survivors' scores (and the
  * compensation means, the fits) are measured on the pruned model, not on the dense one. Measured on
- * bip-llama-small at 50 % with --reconstruct --sequential (BENCHMARKS.md "Issue 16, sixth round"): three
- * rounds help with a small fixed ridge (130.98 / 350.73 against 134.27 / 360.56 in one), not with the
- * held-out ridge choice (134.90 / 375.44 against 134.54 / 367.18).
+ * bip-llama-small at 50 % with --reconstruct --sequential (BENCHMARKS.md "Issue 16, sixth / seventh round"):
+ * from 128 samples three rounds help with a small fixed ridge (130.98 / 350.73 against 134.27 / 360.56 in
+ * one), not with the held-out ridge choice (134.90 / 375.44); from 512 samples they help with either
+ * (124.43 / 341.25 with the choice, seed 0).
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
