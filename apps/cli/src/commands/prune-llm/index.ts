@@ -264,7 +264,7 @@ export const pruneLlmCommand = defineCommand({
     { command: 'llm-bip prune-llm model.onnx --ratio 0.2 -o out/', explain: 'LLM-BIP, global-kind allocation, evaluated on WikiText-2 and PTB, speed measured' },
     { command: 'llm-bip prune-llm model.onnx --ratio 0.5 --reconstruct -o out50/', explain: 'o_proj/down_proj refit by least squares on the calibration tokens, ridge chosen on held-out samples' },
     { command: 'llm-bip prune-llm model.onnx --ratio 0.5 --reconstruct --sequential -o seq50/', explain: "the same allocation; each block chosen and refit on the pruned blocks' outputs, one block at a time" },
-    { command: 'llm-bip prune-llm model.onnx --ratio 0.5 --reconstruct --sequential --steps 3 -o steps50/', explain: "50 % in three rounds (16.7, 33.3, 50 % of the original removed after each), each scoring and pruning the previous round's model" },
+    { command: 'llm-bip prune-llm model.onnx --ratio 0.5 --reconstruct --sequential --steps 3 --samples 512 -o steps50/', explain: "50 % in three rounds (16.7, 33.3, 50 % of the original removed after each), each scoring and pruning the previous round's model: our best 50 % recipe (BENCHMARKS.md, issue 16), far slower than one round" },
     {
       command: 'llm-bip prune-llm ../shared/testbed/bip-llama-small --ratio 0.5 --criterion flap --compensate --eval wikitext2,boolq,piqa --limit 100 -o flap50/',
       explain: 'an HF checkpoint, a baseline criterion (its own al-am allocation), perplexity and two tasks on 100 examples',
