@@ -12,6 +12,11 @@ describe('quality benchmark work units', () => {
     expect(units.map(id)).toEqual(['dense@0:0', 'magnitude@0:0.2/0.5', 'flap@0:0.2/0.5', 'flap@1:0.2']);
   });
 
+  it('--extra-seed-ratio all: the extra seeds at every ratio too', () => {
+    const units = workUnits(pick('flap'), false, [0, 1], [0.2, 0.5], 'all');
+    expect(units.map(id)).toEqual(['flap@0:0.2/0.5', 'flap@1:0.2/0.5']);
+  });
+
   it('workers share the units without overlap or loss, balanced by rows', () => {
     const units = workUnits(pick('random', 'wanda-sp', 'flap', 'llm-bip-global-kind'), true, [0, 1], [0.2, 0.5], 0.2);
     const shares = [0, 1, 2].map((k) => shareOf(units, k, 3));

@@ -6,13 +6,15 @@
  * `tooling/bench/tables.ts` turns the JSON into BENCHMARKS.md tables.
  *
  *   pnpm bench:quality --model ../shared/testbed/bip-llama-small --out bench-results/quality.small.json
- *     [--ratios 0.2,0.5] [--seeds 0,1] [--eval wikitext2,ptb,boolq,...] [--limit N] [--task-limit N]
+ *     [--ratios 0.2,0.5] [--seeds 0,1] [--extra-seed-ratio 0.2|all] [--eval wikitext2,ptb,boolq,...] [--limit N] [--task-limit N]
  *     [--ep cpu] [--score-ep cpu] [--batch-size N] [--workers N] [--resume]
  *     [--methods dense,random,...] [--data DIR] [--samples 128 --seq-len 128] [--calib FILE] [--align 1]
  *
  * --align: the plans' FFN width alignment, 1 (none, as the published methods prune: the default here,
  * which keeps the tables comparable with each other and with earlier runs), a number, or auto (the CLI's
  * default: 64 on models with every FFN >= 1,024 wide).
+ * --extra-seed-ratio: the seeds after the first run at this ratio only (default 0.2, said in the log), or at
+ * every ratio (all).
  * --workers N splits the rows over N child processes (one ORT session each; on a GPU host several
  * small-model sessions keep the device busier than one), each writing OUT.wK.json; the parent merges.
  * --resume keeps the rows already in OUT and runs only the missing ones (a job split over several calls).
@@ -155,13 +157,13 @@ function log(msg: string): void {
   process.stderr.write(`[${logPrefix} ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 }
 
-/** The table's work, most important first: dense, every method at the first seed, then the extra seeds. */
-export function workUnits(methods: readonly MethodSpec[], withDense: boolean, seeds: readonly number[], ratios: readonly number[], extraSeedRatio: number): WorkUnit[] {
+/** The table's work, most important first: dense, every method at the first seed, then the extra seeds (at `extraSeedRatio`, or every ratio). */
+export function workUnits(methods: readonly MethodSpec[], withDense: boolean, seeds: readonly number[], ratios: readonly number[], extraSeedRatio: number | 'all'): WorkUnit[] {
   const units: WorkUnit[] = withDense ? [{ method: 'dense', seed: seeds[0]!, ratios: [0] }] : [];
   for (const [i, seed] of seeds.entries()) {
     for (const m of methods) {
       if (i > 0 && m.seedFree) continue;
-      const rs = i === 0 ? [...ratios] : ratios.filter((r) => r === extraSeedRatio);
+      const rs = i === 0 || extraSeedRatio === 'all' ? [...ratios] : ratios.filter((r) => r === extraSeedRatio);
       if (rs.length) units.push({ method: m, seed, ratios: rs });
     }
   }
@@ -300,7 +302,10 @@ export async function main(argv = process.argv.slice(2), hooks: QualityHooks = {
   if (align === undefined) throw new Error(`--align must be auto or a whole number >= 1, got "${values.align}"`);
   const ratios = values.ratios.split(',').map(Number);
   const seeds = values.seeds.split(',').map(Number);
-  const extraSeedRatio = Number(values['extra-seed-ratio']);
+  const extraSeedRatio = values['extra-seed-ratio'] === 'all' ? 'all' : Number(values['extra-seed-ratio']);
+  if (extraSeedRatio !== 'all' && !(extraSeedRatio > 0 && extraSeedRatio < 1)) throw new Error(`--extra-seed-ratio must be a ratio in (0, 1) or all, got "${values['extra-seed-ratio']}"`);
+  const skipped = extraSeedRatio === 'all' ? [] : ratios.filter((r) => r !== extraSeedRatio);
+  if (seeds.length > 1 && skipped.length) log(`seeds ${seeds.slice(1).join(', ')} run at ratio ${extraSeedRatio} only, not at ${skipped.join(', ')} (--extra-seed-ratio; all: every ratio)`);
   const wanted = values.methods ? new Set(values.methods.split(',')) : undefined;
   const methods = wanted ? [...wanted].filter((id) => id !== 'dense').map(methodById) : METHODS;
   // rows already measured (--resume: OUT itself; a worker: the snapshot its parent passed in --done)
