@@ -164,7 +164,8 @@ export async function pruneInRounds(
     const rounds: Array<RoundRecord & { plan: PruningPlan }> = [];
     for (let k = 1; ; k++) {
       h.check();
-      const achieved = composite ? planCuts(composite).parameters.fraction : 0;
+      // the fraction of the original the rounds so far removed (the composite plan's, recorded with each round)
+      const achieved = rounds.at(-1)?.achievedRatio ?? 0;
       const cumulative = (req.ratio * k) / steps;
       const ratio = Math.max(0, (cumulative - achieved) / (1 - achieved));
       h.log(`round ${k}/${steps}: ${pct(ratio)} of the current model (${pct(cumulative)} of the original)`);
@@ -202,9 +203,9 @@ async function reload(path: string, k: number): Promise<ModelInput & { fingerpri
   }
 }
 
-/** The composite plan as plan.json records it: the requested overall ratio, the rounds, the achieved fraction of the original. */
+/** The composite plan as plan.json records it: the requested overall ratio, the rounds, the achieved fraction of the original (the last round's). */
 function overallPlan(composite: PruningPlan, ratio: number, rounds: RoundRecord[]): PruningPlan {
-  const achievedRatio = planCuts(composite).parameters.fraction;
+  const achievedRatio = rounds.at(-1)!.achievedRatio;
   return { ...composite, ratio, notes: { ...composite.notes, achievedRatio, rounds: rounds.map((r) => ({ ratio: r.ratio, cumulative: r.cumulative, achievedRatio: r.achievedRatio })) } };
 }
 
