@@ -1,7 +1,7 @@
 /**
  * Cost of one reconstruction solve (issue 16) at a given shape, on synthetic moments: the build of the
  * normal equations (Σ_SP W_P), one fit (Cholesky + solve), and the held-out choice among the default
- * ridges. Values do not change the cost (no pivoting, no iterations), so the moments are synthetic: a
+ * ridges, evaluating every one ('grid') and walking toward the minimum ('walk', the default), side by side. Values do not change the cost (no pivoting, no iterations), so the moments are synthetic: a
  * diagonally dominant covariance, random weights.
  *
  *   node --conditions=source --import tsx tooling/bench/reconstruct-solve.ts --n 4096 --keep 2048 --m 4096 [--auto] [--backend host,ort,cuda]
@@ -13,7 +13,7 @@
  * wall against the first's, and the process's peak RSS, as JSON.
  */
 import { parseArgs } from 'node:util';
-import { ProjectionSystem, chooseAlpha, hostMatMul, DEFAULT_ALPHAS, SELECTION_OUTPUTS, type MatMul } from '@llm-bip/surgery';
+import { ProjectionSystem, chooseAlpha, hostMatMul, SELECTION_OUTPUTS, type MatMul } from '@llm-bip/surgery';
 import { createMatMul } from '@llm-bip/runtime';
 import { mulberry32 } from '@llm-bip/scoring';
 
@@ -56,6 +56,7 @@ async function time<T>(steps: Steps, name: string, f: () => Promise<T>): Promise
 }
 
 const results: Record<string, Steps> = {};
+const choices: Record<string, { alpha: number | string; evaluated: Array<number | string> }> = {};
 const fits: Record<string, Float64Array> = {};
 for (const backend of backends) {
   const ort = backend === 'host' ? undefined : await createMatMul({ ep: EPS[backend as keyof typeof EPS] });
@@ -68,7 +69,13 @@ for (const backend of backends) {
     return s;
   });
   fits[backend] = (await time(steps, 'fit (Cholesky + solve), one ridge', () => system.fit(0.01))).weight;
-  if (holdout) await time(steps, `held-out choice (${DEFAULT_ALPHAS.length} ridges, ≤ ${SELECTION_OUTPUTS} outputs)`, () => chooseAlpha(w, train, holdout, keep, DEFAULT_ALPHAS, 'bench', SELECTION_OUTPUTS, matmul));
+  if (holdout) {
+    // both searches on the same system, one after the other: their ratio is side by side
+    for (const search of ['grid', 'walk'] as const) {
+      const c = await time(steps, `held-out choice, ${search} (≤ ${SELECTION_OUTPUTS} outputs)`, () => chooseAlpha(w, train, holdout, keep, { what: 'bench', matmul, search }));
+      choices[`${backend} ${search}`] = { alpha: c.alpha === Infinity ? 'mean' : c.alpha, evaluated: c.errors.map((e) => (e.alpha === Infinity ? 'mean' : e.alpha)) };
+    }
+  }
   await ort?.close();
   results[backend] = steps;
 }
@@ -86,5 +93,5 @@ for (const b of others) {
   }
   fitDifference[`${first}/${b}`] = d / v;
 }
-const summary = { n, keep: k, m, auto: values.auto, backends: results, ...(others.length ? { wallRatios: ratios, fitDifference } : {}), peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024), date: new Date().toISOString() };
+const summary = { n, keep: k, m, auto: values.auto, backends: results, ...(holdout ? { choices } : {}), ...(others.length ? { wallRatios: ratios, fitDifference } : {}), peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024), date: new Date().toISOString() };
 process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);

@@ -20,7 +20,7 @@ export {
   type ModelFile,
 } from './evaluate.js';
 export { pruneLlm, SelectCriterionError, type PruneLlmInput, type PruneLlmRequest, type PruneLlmResult, type PruneLlmHooks } from './prune-llm.js';
-export { checkSteps, pruneInRounds, pruneRound, RoundsError, type Round, type RoundRecord, type RoundSettings } from './rounds.js';
+export { checkSteps, pruneInRounds, pruneRound, roundRecord, RoundsError, type Round, type RoundRecord, type RoundSettings } from './rounds.js';
 export { loadModelInput } from './load.js';
 export { exportCached, checkpointKey, type CachedExport, type CachedExportOptions } from './export-cache.js';
 export { loadBlockwiseModel, planEvaluation, windowsPerPass, type BlockwiseEvalOptions, type BlockwiseModel, type EvalExecution } from './evaluate-blockwise.js';

@@ -55,6 +55,11 @@ export interface RoundRecord {
   achievedRatio: number;
 }
 
+/** A round's record alone (a Round without its plan): what plan.json's notes.rounds and results.json's plan.rounds hold. */
+export function roundRecord(r: RoundRecord): RoundRecord {
+  return { ratio: r.ratio, cumulative: r.cumulative, achievedRatio: r.achievedRatio };
+}
+
 /** `steps` as given (DEFAULTS.steps when absent), checked: a whole number >= 1. */
 export function checkSteps(steps: number | undefined): number {
   const s = steps ?? DEFAULTS.steps;
@@ -206,7 +211,7 @@ async function reload(path: string, k: number): Promise<ModelInput & { fingerpri
 /** The composite plan as plan.json records it: the requested overall ratio, the rounds, the achieved fraction of the original (the last round's). */
 function overallPlan(composite: PruningPlan, ratio: number, rounds: RoundRecord[]): PruningPlan {
   const achievedRatio = rounds.at(-1)!.achievedRatio;
-  return { ...composite, ratio, notes: { ...composite.notes, achievedRatio, rounds: rounds.map((r) => ({ ratio: r.ratio, cumulative: r.cumulative, achievedRatio: r.achievedRatio })) } };
+  return { ...composite, ratio, notes: { ...composite.notes, achievedRatio, rounds: rounds.map(roundRecord) } };
 }
 
 /** The pruning record of the whole run: the first round's input and parameters before, the last round's after, the composite plan. */

@@ -9,6 +9,14 @@ describe('--reconstruct, --reconstruct-lambda, --holdout', () => {
     expect(parseReconstruction({}, 128)).toBeUndefined();
     expect(() => parseReconstruction({ 'reconstruct-lambda': '0.1' }, 128)).toThrow(/--reconstruct-lambda sets up --reconstruct: add --reconstruct, or leave it out/);
     expect(() => parseReconstruction({ 'reconstruct-lambda': 'auto', holdout: '0.2' }, 128)).toThrow(/--reconstruct-lambda and --holdout set up --reconstruct/);
+    expect(() => parseReconstruction({ 'reconstruct-lambda': 'auto', holdout: '0.2', 'reconstruct-search': 'grid' }, 128)).toThrow(/--reconstruct-lambda, --holdout and --reconstruct-search set up --reconstruct/);
+  });
+
+  it('--reconstruct-search walk|grid with the auto ridge; refused with a fixed ridge or an unknown name', () => {
+    expect(parseReconstruction({ reconstruct: true, 'reconstruct-search': 'grid' }, 128)).toEqual({ lambda: 'auto', holdout: 0.125, search: 'grid' });
+    expect(parseReconstruction({ reconstruct: true, 'reconstruct-search': 'Walk' }, 128)).toEqual({ lambda: 'auto', holdout: 0.125, search: 'walk' });
+    expect(() => parseReconstruction({ reconstruct: true, 'reconstruct-search': 'binary' }, 128)).toThrow(/--reconstruct-search binary: give walk or grid/);
+    expect(() => parseReconstruction({ reconstruct: true, 'reconstruct-lambda': '0.01', 'reconstruct-search': 'grid' }, 128)).toThrow(/with a fixed --reconstruct-lambda there is no choice/);
   });
 
   it('auto ridge with the default holdout; a number; auto with a holdout fraction', () => {

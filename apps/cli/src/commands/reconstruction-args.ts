@@ -1,15 +1,18 @@
 import { DEFAULTS, type ReconstructRequest } from '@llm-bip/pipeline';
+import { RIDGE_SEARCHES } from '@llm-bip/surgery';
 import { booleanOption, stringOption } from '../args.js';
 import type { OptionValues } from '../command.js';
 import { UsageError } from '../errors.js';
 
-/** --reconstruct [--reconstruct-lambda auto|L] [--holdout F] -> the pipeline's request, or undefined without --reconstruct. */
+/** --reconstruct [--reconstruct-lambda auto|L] [--holdout F] [--reconstruct-search walk|grid] -> the pipeline's request, or undefined without --reconstruct. */
 export function parseReconstruction(values: OptionValues, samples: number): ReconstructRequest | undefined {
   const lambdaRaw = stringOption(values, 'reconstruct-lambda');
   const holdoutRaw = stringOption(values, 'holdout');
+  const searchRaw = stringOption(values, 'reconstruct-search');
   if (!booleanOption(values, 'reconstruct')) {
-    const given = [lambdaRaw !== undefined && '--reconstruct-lambda', holdoutRaw !== undefined && '--holdout'].filter(Boolean);
-    if (given.length) throw new UsageError(`${given.join(' and ')} set${given.length === 1 ? 's' : ''} up --reconstruct: add --reconstruct, or leave ${given.length === 1 ? 'it' : 'them'} out`);
+    const given = [lambdaRaw !== undefined && '--reconstruct-lambda', holdoutRaw !== undefined && '--holdout', searchRaw !== undefined && '--reconstruct-search'].filter((g): g is string => Boolean(g));
+    const listed = given.length > 1 ? `${given.slice(0, -1).join(', ')} and ${given.at(-1)}` : given[0];
+    if (given.length) throw new UsageError(`${listed} set${given.length === 1 ? 's' : ''} up --reconstruct: add --reconstruct, or leave ${given.length === 1 ? 'it' : 'them'} out`);
     return undefined;
   }
   let lambda: 'auto' | number = DEFAULTS.reconstruction.lambda;
@@ -30,5 +33,9 @@ export function parseReconstruction(values: OptionValues, samples: number): Reco
   }
   const held = lambda === 'auto' ? Math.max(1, Math.round(holdout * samples)) : 0;
   if (held >= samples) throw new UsageError(`--holdout ${holdout} of ${samples} calibration samples leaves none to fit: use more --samples or a smaller --holdout`);
-  return { lambda, holdout };
+  if (searchRaw === undefined) return { lambda, holdout };
+  const search = RIDGE_SEARCHES.find((s) => s === searchRaw.trim().toLowerCase());
+  if (!search) throw new UsageError(`--reconstruct-search ${searchRaw}: give ${RIDGE_SEARCHES.join(' or ')}`);
+  if (lambda !== 'auto') throw new UsageError('--reconstruct-search chooses how --reconstruct-lambda auto tries its ridges; with a fixed --reconstruct-lambda there is no choice: leave --reconstruct-search out');
+  return { lambda, holdout, search };
 }

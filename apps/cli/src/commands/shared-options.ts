@@ -27,6 +27,12 @@ export const reconstructionOptions: Record<string, OptionSpec> = {
     defaultText: String(DEFAULTS.reconstruction.lambda),
   },
   holdout: { type: 'string', value: 'F', description: 'fraction of the calibration samples held out to choose the ridge (--reconstruct-lambda auto)', defaultText: String(DEFAULTS.reconstruction.holdout) },
+  'reconstruct-search': {
+    type: 'string',
+    value: 'HOW',
+    description: 'which ridges --reconstruct-lambda auto tries: "walk" (from the middle toward the smaller held-out error, stopping at the first rise: fewer factorisations) or "grid" (every one, all errors recorded)',
+    defaultText: DEFAULTS.reconstruction.search,
+  },
 };
 
 /** --ratio and --allocation (--criterion comes from the registry: criterion-options.ts). */

@@ -35,6 +35,7 @@
  */
 import type { InputMoments } from '@llm-bip/model';
 import { SurgeryError } from '../errors.js';
+import { RIDGE_SEARCHES, searchRidge, type RidgeSearch } from './ridge-search.js';
 import { BOTH, ONLY_A, blockedCholesky, blockedCholeskySolve, hostMatMul, type MatMul } from './cholesky.js';
 
 /** A projection weight in the [in][out] layout (row i = input feature i), as scoring's LinearWeight. */
@@ -338,54 +339,66 @@ export const DEFAULT_ALPHAS: readonly number[] = [1e-3, 1e-2, 1e-1, 1, 10, Infin
 
 export interface AlphaChoice {
   alpha: number;
-  /** held-out error of each candidate (mean over held-out tokens of the squared output error) */
+  /** held-out error of each candidate evaluated (mean over held-out tokens of the squared output error), ascending in alpha */
   errors: Array<{ alpha: number; error: number }>;
+  /** how the candidates were searched ('walk' evaluates only those on the way to the minimum) */
+  search: RidgeSearch;
 }
 
 /** Output features the held-out choice looks at, at most: the error is a sum over outputs, so a spread subset estimates it. */
 export const SELECTION_OUTPUTS = 256;
 
+export interface ChooseAlphaOptions {
+  /** ridge candidates (DEFAULT_ALPHAS), relative to mean(diag Σ_SS); Infinity = mean compensation */
+  alphas?: readonly number[];
+  /** which candidates are evaluated: 'walk' (default; assumes unimodal errors) or 'grid' (all); see ridge-search.ts */
+  search?: RidgeSearch;
+  /** output features judged, at most (SELECTION_OUTPUTS) */
+  maxOutputs?: number;
+  matmul?: MatMul;
+  /** after each candidate is judged: its held-out error (undefined: not positive definite) */
+  onCandidate?: (alpha: number, error: number | undefined) => void;
+  what?: string;
+}
+
 /**
- * Choose alpha on held-out tokens: fit on `train` with each candidate, measure the output error on
- * `holdout`, keep the smallest (ties: the larger alpha, the more conservative fit). A candidate whose
- * system is not positive definite is skipped. Wide projections are judged on `maxOutputs` evenly spaced
- * output features (each output's fit is its own least-squares problem with the same Gram matrix).
+ * Choose alpha on held-out tokens: fit on `train` with the candidates `search` visits, measure the
+ * output error on `holdout`, keep the smallest (ties: the larger alpha, the more conservative fit). A
+ * candidate whose system is not positive definite is skipped. Wide projections are judged on
+ * `maxOutputs` evenly spaced output features (each output's fit is its own least-squares problem with
+ * the same Gram matrix).
  */
-export async function chooseAlpha(
-  w: DenseWeight,
-  train: Moments,
-  holdout: Moments,
-  keep: readonly number[],
-  alphas: readonly number[] = DEFAULT_ALPHAS,
-  what = 'projection',
-  maxOutputs = SELECTION_OUTPUTS,
-  matmul: MatMul = hostMatMul,
-  onCandidate?: (alpha: number, error: number | undefined) => void,
-): Promise<AlphaChoice> {
+export async function chooseAlpha(w: DenseWeight, train: Moments, holdout: Moments, keep: readonly number[], opts: ChooseAlphaOptions = {}): Promise<AlphaChoice> {
+  const { alphas = DEFAULT_ALPHAS, search = 'walk', maxOutputs = SELECTION_OUTPUTS, matmul = hostMatMul, onCandidate, what = 'projection' } = opts;
   if (alphas.length === 0) throw new SurgeryError(`${what}: no ridge candidates to choose from`);
+  if (!RIDGE_SEARCHES.includes(search)) throw new SurgeryError(`${what}: ridge search "${String(search)}": use one of ${RIDGE_SEARCHES.join(', ')}`);
   const sub = outputSubset(w, maxOutputs);
   const system = new ProjectionSystem(sub, train, keep, what, matmul);
   const meter = new ErrorMeter(sub, holdout, keep, what, matmul);
-  const errors: AlphaChoice['errors'] = [];
-  for (const alpha of alphas) {
-    let fit: ProjectionFit;
-    try {
-      fit = await system.fit(alpha);
-    } catch (e) {
-      if (e instanceof SurgeryError && /not positive definite/.test(e.message)) {
-        onCandidate?.(alpha, undefined);
-        continue;
+  const judged = await searchRidge(
+    alphas,
+    async (alpha) => {
+      let fit: ProjectionFit;
+      try {
+        fit = await system.fit(alpha);
+      } catch (e) {
+        if (e instanceof SurgeryError && /not positive definite/.test(e.message)) {
+          onCandidate?.(alpha, undefined);
+          return Infinity;
+        }
+        throw e;
       }
-      throw e;
-    }
-    const error = await meter.of(fit.weight, fit.bias);
-    errors.push({ alpha, error });
-    onCandidate?.(alpha, error);
-  }
+      const error = await meter.of(fit.weight, fit.bias);
+      onCandidate?.(alpha, error);
+      return error;
+    },
+    search,
+  );
+  const errors = judged.filter((e) => e.error !== Infinity);
   if (errors.length === 0) throw new SurgeryError(`${what}: no ridge candidate (${alphas.join(', ')}) gives a positive definite system; use larger values`);
   let best = errors[0]!;
   for (const e of errors) if (e.error < best.error || (e.error === best.error && e.alpha > best.alpha)) best = e;
-  return { alpha: best.alpha, errors };
+  return { alpha: best.alpha, errors, search };
 }
 
 /** W restricted to at most `max` evenly spaced output features (W itself when it has no more). */
@@ -402,6 +415,8 @@ export interface ReconstructOptions {
   /** 'auto': choose on the held-out moments from `alphas`; a number: that alpha */
   lambda: 'auto' | number;
   alphas?: readonly number[];
+  /** which candidates the choice evaluates ('walk', the default, or 'grid': ridge-search.ts) */
+  search?: RidgeSearch;
   /** output features the held-out choice looks at (SELECTION_OUTPUTS) */
   selectionOutputs?: number;
   /** after each ridge candidate of the choice: its held-out error (undefined: not positive definite); a 7B fit takes seconds each */
@@ -423,6 +438,7 @@ export async function reconstructProjection(
   const all = moments.holdout ? [moments.train, moments.holdout] : [moments.train];
   if (opts.lambda !== 'auto') return fitProjection(w, all, keep, opts.lambda, what, matmul);
   if (!moments.holdout) throw new SurgeryError(`${what}: choosing the ridge automatically needs held-out calibration moments; hold out some samples or give a fixed lambda`);
-  const choice = await chooseAlpha(w, moments.train, moments.holdout, keep, opts.alphas ?? DEFAULT_ALPHAS, what, opts.selectionOutputs, matmul, opts.onCandidate);
+  const { alphas, search, selectionOutputs: maxOutputs, onCandidate } = opts;
+  const choice = await chooseAlpha(w, moments.train, moments.holdout, keep, { what, matmul, alphas, search, maxOutputs, onCandidate });
   return { ...(await fitProjection(w, all, keep, choice.alpha, what, matmul)), choice };
 }

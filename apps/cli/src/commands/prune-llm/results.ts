@@ -1,7 +1,7 @@
 /** ReportData (results.json) from what the pipeline steps returned: pure, so it is tested directly. */
 import { basename, dirname } from 'node:path';
 import { countParameters, type ModelSpec, type PruningPlan } from '@llm-bip/model';
-import type { PruneLlmResult } from '@llm-bip/pipeline';
+import { roundRecord, type PruneLlmResult } from '@llm-bip/pipeline';
 import type { GroupScores } from '@llm-bip/scoring';
 import type { PruningRecord } from '@llm-bip/surgery';
 import type { SpeedResult } from '@llm-bip/eval';
@@ -89,7 +89,7 @@ export function buildResults(r: ResultsInput): ReportData {
     params: { dense: params(r.record.parameters.before, embeddings), pruned: params(r.record.parameters.after, embeddings) },
     plan: {
       ...summarisePlan(r.plan, { compensation: r.record.compensation, ...(r.record.reconstruction ? { reconstruction: reconstructionSummary(r.record.reconstruction) } : {}) }),
-      ...(r.rounds ? { rounds: r.rounds.map((x) => ({ ratio: x.ratio, cumulative: x.cumulative, achievedRatio: x.achievedRatio })) } : {}),
+      ...(r.rounds ? { rounds: r.rounds.map(roundRecord) } : {}),
     },
     // the last round's scores index the heads and channels of the model that round pruned: its own plan marks their cuts
     scores: scoresSection(r.scores, r.rounds?.at(-1)?.plan ?? r.plan),
