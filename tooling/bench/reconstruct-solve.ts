@@ -1,7 +1,8 @@
 /**
  * Cost of one reconstruction solve (issue 16) at a given shape, on synthetic moments: the build of the
  * normal equations (Σ_SP W_P), one fit (Cholesky + solve), and the held-out choice among the default
- * ridges, evaluating every one ('grid') and walking toward the minimum ('walk', the default), side by side. Values do not change the cost (no pivoting, no iterations), so the moments are synthetic: a
+ * ridges, evaluating every one ('grid') and walking toward the minimum ('walk', the default), side by side;
+ * and the factor and the solve alone, the solve in one level and in groups of blocks (solveGroup), side by side. Values do not change the cost (no pivoting, no iterations), so the moments are synthetic: a
  * diagonally dominant covariance, random weights.
  *
  *   node --conditions=source --import tsx tooling/bench/reconstruct-solve.ts --n 4096 --keep 2048 --m 4096 [--auto] [--backend host,ort,cuda]
@@ -13,7 +14,7 @@
  * wall against the first's, and the process's peak RSS, as JSON.
  */
 import { parseArgs } from 'node:util';
-import { ProjectionSystem, chooseAlpha, hostMatMul, SELECTION_OUTPUTS, type MatMul } from '@llm-bip/surgery';
+import { ProjectionSystem, blockedCholesky, blockedCholeskySolve, chooseAlpha, hostMatMul, solveGroup, SELECTION_OUTPUTS, type MatMul } from '@llm-bip/surgery';
 import { createMatMul } from '@llm-bip/runtime';
 import { mulberry32 } from '@llm-bip/scoring';
 
@@ -69,6 +70,13 @@ for (const backend of backends) {
     return s;
   });
   fits[backend] = (await time(steps, 'fit (Cholesky + solve), one ridge', () => system.fit(0.01))).weight;
+  // the solve alone, one level (the solved prefix sent with every block) against two (solveGroup): the same factor and right-hand sides
+  const factor = await time(steps, 'factor alone', () => blockedCholesky(Float64Array.from({ length: k * k }, (_, i) => (i % (k + 1) === 0 ? 2 : 0) + train.gram[keep[Math.floor(i / k)]! * n + keep[i % k]!]! / tokens), k, matmul));
+  if (!factor) throw new Error('bench: the synthetic covariance is not positive definite');
+  const rhs = Float64Array.from({ length: k * m }, () => next() - 0.5);
+  for (const [name, group] of [['solve alone, one level', 1], [`solve alone, groups of ${solveGroup(k, factor.block)} blocks`, undefined]] as const) {
+    await time(steps, name, () => blockedCholeskySolve(factor, rhs.slice(), m, matmul, group));
+  }
   if (holdout) {
     // both searches on the same system, one after the other: their ratio is side by side
     for (const search of ['grid', 'walk'] as const) {

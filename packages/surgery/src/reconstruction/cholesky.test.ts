@@ -1,6 +1,6 @@
 import { createMatMul } from '@llm-bip/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { blockedCholesky, blockedCholeskySolve, choleskyInPlace, choleskySolveInPlace, hostMatMul, lowerInverse, type MatMul } from './cholesky.js';
+import { blockedCholesky, blockedCholeskySolve, choleskyInPlace, choleskySolveInPlace, hostMatMul, lowerInverse, solveGroup, type MatMul } from './cholesky.js';
 
 /** Deterministic values in [-0.5, 0.5). */
 function values(count: number, seed: number): Float64Array {
@@ -153,6 +153,37 @@ describe('blockedCholesky / blockedCholeskySolve', () => {
       }
     }
   }
+
+  it('solves in groups of blocks: the same X for any group size, with fewer values sent to the products (sqrt(k / block) blocks a group)', async () => {
+    const k = 700;
+    const block = 3;
+    const m = 5;
+    const a = spdOnce(k, k, 0.01);
+    const rhs = values(k * m, 11);
+    const f = (await blockedCholesky(a.slice(), k, hostMatMul, block))!;
+    const solve = async (group?: number) => {
+      let sent = 0;
+      // the right-hand sides' share of what goes to the products (the second operand): it grows with m,
+      // the factor's share (k²/2 values) does not
+      const counting: MatMul = (x, r, i, y, c, consume) => {
+        sent += y.length;
+        return hostMatMul(x, r, i, y, c, consume);
+      };
+      const x = rhs.slice();
+      await blockedCholeskySolve(f, x, m, counting, group);
+      return { x, sent };
+    };
+    const one = await solve(1); // one level: the solved prefix goes with every block
+    expect(solveGroup(k, block)).toBe(15);
+    for (const group of [2, 7, undefined, 1000]) {
+      const g = await solve(group);
+      expect(relDiff(g.x, one.x), `group ${group}`).toBeLessThan(1e-12);
+      expect(backwardError(a, k, g.x, rhs, m)).toBeLessThan(1e-15);
+      // one level: k²m/(2·block) ≈ 408k values; groups of 15 blocks: k²m/(2·45) + k·45·m/(2·block) ≈ 53k (+7k for both)
+      if (group === undefined) expect(g.sent).toBeLessThan(one.sent / 5);
+    }
+    await expect(blockedCholeskySolve(f, rhs.slice(), m, hostMatMul, 0)).rejects.toThrow(/group 0 must be a positive integer/);
+  });
 
   it('resolves to undefined when a later block is not positive definite, and checks its arguments', async () => {
     const k = 10;
