@@ -2,7 +2,7 @@
  * Cost of one reconstruction solve (issue 16) at a given shape, on synthetic moments: the build of the
  * normal equations (Σ_SP W_P), one fit (Cholesky + solve), and the held-out choice among the default
  * ridges, evaluating every one ('grid') and walking toward the minimum ('walk', the default), side by side;
- * and the factor and the solve alone, the solve in one level and in groups of blocks (solveGroup), side by side. Values do not change the cost (no pivoting, no iterations), so the moments are synthetic: a
+ * and the factor and the solve alone, each in one level and in groups of blocks (factorGroup, solveGroup), side by side. Values do not change the cost (no pivoting, no iterations), so the moments are synthetic: a
  * diagonally dominant covariance, random weights.
  *
  *   node --conditions=source --import tsx tooling/bench/reconstruct-solve.ts --n 4096 --keep 2048 --m 4096 [--auto] [--backend host,ort,cuda]
@@ -14,7 +14,7 @@
  * wall against the first's, and the process's peak RSS, as JSON.
  */
 import { parseArgs } from 'node:util';
-import { ProjectionSystem, blockedCholesky, blockedCholeskySolve, chooseAlpha, hostMatMul, solveGroup, SELECTION_OUTPUTS, type MatMul } from '@llm-bip/surgery';
+import { ProjectionSystem, blockedCholesky, blockedCholeskySolve, chooseAlpha, hostMatMul, factorGroup, solveGroup, CHOLESKY_BLOCK, SELECTION_OUTPUTS, type MatMul } from '@llm-bip/surgery';
 import { createMatMul } from '@llm-bip/runtime';
 import { mulberry32 } from '@llm-bip/scoring';
 
@@ -71,7 +71,10 @@ for (const backend of backends) {
   });
   fits[backend] = (await time(steps, 'fit (Cholesky + solve), one ridge', () => system.fit(0.01))).weight;
   // the solve alone, one level (the solved prefix sent with every block) against two (solveGroup): the same factor and right-hand sides
-  const factor = await time(steps, 'factor alone', () => blockedCholesky(Float64Array.from({ length: k * k }, (_, i) => (i % (k + 1) === 0 ? 2 : 0) + train.gram[keep[Math.floor(i / k)]! * n + keep[i % k]!]! / tokens), k, matmul));
+  // the kept inputs' covariance (synthetic moments: diagonally dominant)
+  const cov = Float64Array.from({ length: k * k }, (_, i) => train.gram[keep[Math.floor(i / k)]! * n + keep[i % k]!]! / tokens);
+  await time(steps, 'factor alone, one level', () => blockedCholesky(cov.slice(), k, matmul, CHOLESKY_BLOCK, 1));
+  const factor = await time(steps, `factor alone, groups of ${factorGroup(k, CHOLESKY_BLOCK)} blocks`, () => blockedCholesky(cov.slice(), k, matmul));
   if (!factor) throw new Error('bench: the synthetic covariance is not positive definite');
   const rhs = Float64Array.from({ length: k * m }, () => next() - 0.5);
   for (const [name, group] of [['solve alone, one level', 1], [`solve alone, groups of ${solveGroup(k, factor.block)} blocks`, undefined]] as const) {

@@ -4,7 +4,7 @@ export { compensationBias } from './compensation.js';
 export { sliceAxis } from './slice.js';
 export { SurgeryError } from './errors.js';
 export { RECORD_FORMAT, parameterSummary, type PruningRecord, type LayerChange, type ParameterSummary } from './provenance.js';
-export { choleskyInPlace, choleskySolveInPlace, blockedCholesky, blockedCholeskySolve, solveGroup, hostMatMul, CHOLESKY_BLOCK, type MatMul, type BlockedFactor } from './reconstruction/cholesky.js';
+export { choleskyInPlace, choleskySolveInPlace, blockedCholesky, blockedCholeskySolve, factorGroup, solveGroup, hostMatMul, CHOLESKY_BLOCK, type MatMul, type BlockedFactor } from './reconstruction/cholesky.js';
 export { fitProjection, reconstructProjection, chooseAlpha, ErrorMeter, ProjectionSystem, DEFAULT_ALPHAS, SELECTION_OUTPUTS, inputCovariance, type DenseWeight, type ProjectionFit, type AlphaChoice, type ChooseAlphaOptions, type ReconstructOptions, type Moments } from './reconstruction/solve.js';
 export { searchRidge, RIDGE_SEARCHES, type RidgeSearch } from './reconstruction/ridge-search.js';
 export { removalOrder, type RemovalOrder } from './reconstruction/select.js';

@@ -1,6 +1,6 @@
 import { createMatMul } from '@llm-bip/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { blockedCholesky, blockedCholeskySolve, choleskyInPlace, choleskySolveInPlace, hostMatMul, lowerInverse, solveGroup, type MatMul } from './cholesky.js';
+import { blockedCholesky, blockedCholeskySolve, choleskyInPlace, choleskySolveInPlace, hostMatMul, lowerInverse, factorGroup, solveGroup, type MatMul } from './cholesky.js';
 
 /** Deterministic values in [-0.5, 0.5). */
 function values(count: number, seed: number): Float64Array {
@@ -153,6 +153,36 @@ describe('blockedCholesky / blockedCholeskySolve', () => {
       }
     }
   }
+
+  it('factors in groups of blocks: the same L for any group size, with fewer factored values sent to the products (sqrt(2k / 3·block) blocks a group)', async () => {
+    const k = 700;
+    const block = 3;
+    const a = spdOnce(k, Math.floor(k / 4), 1e-6);
+    const factor = async (group?: number) => {
+      let sent = 0;
+      // the factored columns' share (the first operand of each product): k³/(6·block) values in one level
+      const counting: MatMul = (x, r, i, y, c, consume) => {
+        sent += x.length;
+        return hostMatMul(x, r, i, y, c, consume);
+      };
+      const f = await blockedCholesky(a.slice(), k, counting, block, group);
+      return { f: f!, sent };
+    };
+    const one = await factor(1); // one level: every block column takes all the columns before it
+    expect(factorGroup(k, block)).toBe(12);
+    const rhs = values(k * 5, 13);
+    for (const group of [2, 5, undefined, 1000]) {
+      const g = await factor(group);
+      // condition ~1e6: the summation order shows at 1e-12 (the bound the blocked and unblocked factors meet above: 1e-11)
+      expect(relDiff(g.f.l, one.f.l, k), `group ${group}`).toBeLessThan(1e-11);
+      const x = rhs.slice();
+      await blockedCholeskySolve(g.f, x, 5);
+      expect(backwardError(a, k, x, rhs, 5)).toBeLessThan(1e-15);
+      // one level ≈ 1.9e7 values; groups of 12 blocks: k³/(6·36) + k²·36/(4·3) ≈ 3.1e6
+      if (group === undefined) expect(g.sent).toBeLessThan(one.sent / 4);
+    }
+    await expect(blockedCholesky(a.slice(), k, hostMatMul, block, 0)).rejects.toThrow(/group 0 must be a positive integer/);
+  });
 
   it('solves in groups of blocks: the same X for any group size, with fewer values sent to the products (sqrt(k / block) blocks a group)', async () => {
     const k = 700;
