@@ -5,7 +5,7 @@
 import { freemem } from 'node:os';
 import type { AllocationMode, GroupScores, MemoryBudget } from '@llm-bip/scoring';
 import { ALLOCATIONS, AllocationError } from '@llm-bip/scoring';
-import { DEFAULT_ALPHAS, type RidgeSearch } from '@llm-bip/surgery';
+import { DEFAULT_ALPHAS, DEFAULT_RIDGE_SEARCH } from '@llm-bip/surgery';
 
 export const DEFAULTS = {
   criterion: 'llm-bip',
@@ -30,7 +30,7 @@ export const DEFAULTS = {
     /** ridge candidates, relative to mean(diag Σ_SS) of the kept inputs; Infinity = mean compensation */
     alphas: DEFAULT_ALPHAS,
     /** which candidates 'auto' evaluates: 'walk' (toward the smaller held-out error, stopping at the first rise) or 'grid' (all) */
-    search: 'walk' as RidgeSearch,
+    search: DEFAULT_RIDGE_SEARCH,
     /** fraction of the calibration rows held out to choose the ridge (the last ones) */
     holdout: 0.125,
     /** ridge of the greedy choice of kept groups by reconstruction loss (select: 'reconstruction'), relative as `alphas` */

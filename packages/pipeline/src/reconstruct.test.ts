@@ -5,7 +5,7 @@ import { loadHfWeightsFloat64, PLAN_FORMAT, planModelShape, range, type InputMom
 import { createSession, makeTokenBatch, toFloat32 } from '@llm-bip/runtime';
 import type { CalibrationSet } from '@llm-bip/scoring';
 import { ErrorMeter, fitProjection, removedProjectionInputs } from '@llm-bip/surgery';
-import { collectReconstructionMoments, loadModelInput, pruneTo, reconstructFor, type ModelInput } from './index.js';
+import { checkReconstructRequest, collectReconstructionMoments, loadModelInput, pruneTo, reconstructFor, type ModelInput } from './index.js';
 
 const tmp = tempDir('pipeline-reconstruct-');
 afterAll(tmp.cleanup);
@@ -148,5 +148,14 @@ describe('reconstruction end to end (tiny GQA model, fp32)', () => {
     other.layers[1]!.keepChannels = range(40).filter((c) => c % 4 !== 1);
     await expect(pruneTo(m, { plan: other, outPath: join(tmp.dir, 'bad', 'model.onnx'), reconstruction: a })).rejects.toThrow(/layer 1 down_proj: the reconstruction (was fit for other kept inputs|keeps 26 inputs, the plan 30)/);
     await expect(reconstructFor(m, plan, calibration, { lambda: 'auto', holdout: 0.99 })).rejects.toThrow(/leaves none to fit/);
+  });
+});
+
+describe('checkReconstructRequest', () => {
+  it('refuses an unknown ridge search, a bad lambda and a holdout that leaves nothing to fit, before any work', () => {
+    expect(() => checkReconstructRequest({ search: 'binary' as never }, 128)).toThrow(/ridge search "binary": use one of walk, grid/);
+    expect(() => checkReconstructRequest({ lambda: -1 }, 128)).toThrow(/lambda -1: give "auto" or a number >= 0/);
+    expect(() => checkReconstructRequest({ holdout: 0.9 }, 2)).toThrow(/leaves none to fit/);
+    expect(() => checkReconstructRequest({ search: 'grid' }, 128)).not.toThrow();
   });
 });

@@ -8,7 +8,7 @@
 import type { PruningPlan } from '@llm-bip/model';
 import { createMatMul, type EpChoice, type MatMulBackend } from '@llm-bip/runtime';
 import { collectInputMoments, modelWeights, type CalibrationSet, type MemoryBudget, type MomentTap, type ProjectionMoments } from '@llm-bip/scoring';
-import { reconstructProjection, removedProjectionInputs, ReconstructionStore, SurgeryError, RIDGE_SEARCHES, type DenseWeight, type MatMul, type ProjectionFit, type RidgeSearch } from '@llm-bip/surgery';
+import { reconstructProjection, removedProjectionInputs, ReconstructionStore, SurgeryError, checkRidgeSearch, type DenseWeight, type MatMul, type ProjectionFit, type RidgeSearch } from '@llm-bip/surgery';
 import { DEFAULTS } from './defaults.js';
 import { hooksOf, type PipelineHooks } from './hooks.js';
 import type { ModelInput } from './score.js';
@@ -51,7 +51,7 @@ export function holdoutRowsFor(rows: number, req: Pick<ReconstructRequest, 'lamb
 export function checkReconstructRequest(req: ReconstructRequest, samples: number): void {
   const lambda = req.lambda ?? DEFAULTS.reconstruction.lambda;
   if (lambda !== 'auto' && !(typeof lambda === 'number' && lambda >= 0)) throw new SurgeryError(`reconstruction lambda ${String(lambda)}: give "auto" or a number >= 0 (relative to the kept inputs' mean variance)`);
-  if (req.search !== undefined && !RIDGE_SEARCHES.includes(req.search)) throw new SurgeryError(`reconstruction ridge search "${String(req.search)}": use one of ${RIDGE_SEARCHES.join(', ')}`);
+  if (req.search !== undefined) checkRidgeSearch(req.search, 'reconstruction');
   holdoutRowsFor(samples, req);
 }
 
@@ -168,11 +168,12 @@ export function newReconstructionStore(req: ReconstructRequest, calibration: Cal
  */
 export async function refitInto(store: ReconstructionStore, weight: DenseWeight, moments: ProjectionMoments, keep: number[], req: ReconstructRequest, what: string, opts: { matmul?: MatMul; log?: (line: string) => void } = {}): Promise<ProjectionFit> {
   const lambda = req.lambda ?? DEFAULTS.reconstruction.lambda;
-  opts.log?.(`${what}: least-squares refit of ${keep.length} of ${weight.inFeatures} inputs${lambda === 'auto' ? `, ridge chosen among ${(req.alphas ?? DEFAULTS.reconstruction.alphas).length} (${req.search ?? DEFAULTS.reconstruction.search})` : ''}`);
+  const search = req.search ?? DEFAULTS.reconstruction.search;
+  opts.log?.(`${what}: least-squares refit of ${keep.length} of ${weight.inFeatures} inputs${lambda === 'auto' ? `, ridge chosen among ${(req.alphas ?? DEFAULTS.reconstruction.alphas).length} (${search})` : ''}`);
   const log = opts.log;
   // one line per ridge candidate: at 7B width each is a factorisation of seconds to a minute
   const onCandidate = log ? (alpha: number, error: number | undefined) => log(`${what}: ridge ${alpha === Infinity ? 'mean' : alpha}: ${error === undefined ? 'not positive definite' : `held-out error ${error.toPrecision(4)}`}`) : undefined;
-  const fit = await reconstructProjection(weight, moments, keep, { lambda, alphas: req.alphas, search: req.search ?? DEFAULTS.reconstruction.search, onCandidate }, what, opts.matmul);
+  const fit = await reconstructProjection(weight, moments, keep, { lambda, alphas: req.alphas, search, onCandidate }, what, opts.matmul);
   const layer = moments.layer;
   store.add(layer, moments.tensor === 'attnContext' ? 'attention' : 'ffn', fit, fit.choice ? { heldOutError: Object.fromEntries(fit.choice.errors.map((e) => [e.alpha === Infinity ? 'mean' : String(e.alpha), e.error])) } : undefined);
   return fit;

@@ -6,7 +6,7 @@ export { SurgeryError } from './errors.js';
 export { RECORD_FORMAT, parameterSummary, type PruningRecord, type LayerChange, type ParameterSummary } from './provenance.js';
 export { choleskyInPlace, choleskySolveInPlace, blockedCholesky, blockedCholeskySolve, factorGroup, solveGroup, hostMatMul, CHOLESKY_BLOCK, type MatMul, type BlockedFactor } from './reconstruction/cholesky.js';
 export { fitProjection, reconstructProjection, chooseAlpha, ErrorMeter, ProjectionSystem, DEFAULT_ALPHAS, SELECTION_OUTPUTS, inputCovariance, type DenseWeight, type ProjectionFit, type AlphaChoice, type ChooseAlphaOptions, type ReconstructOptions, type Moments } from './reconstruction/solve.js';
-export { searchRidge, RIDGE_SEARCHES, type RidgeSearch } from './reconstruction/ridge-search.js';
+export { searchRidge, checkRidgeSearch, RIDGE_SEARCHES, DEFAULT_RIDGE_SEARCH, type RidgeSearch } from './reconstruction/ridge-search.js';
 export { removalOrder, type RemovalOrder } from './reconstruction/select.js';
 export { ReconstructionStore, type Reconstruction, type ReconstructedProjection, type StoreOptions } from './reconstruction/store.js';
 export { removedProjectionInputs } from './edits.js';

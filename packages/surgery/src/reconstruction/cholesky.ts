@@ -174,23 +174,23 @@ export async function blockedCholesky(a: Float64Array, k: number, matmul: MatMul
   if (!(Number.isInteger(group) && group >= 1)) throw new RangeError(`blockedCholesky: group ${group} must be a positive integer`);
   if (a.length !== k * k) throw new RangeError(`blockedCholesky: matrix has ${a.length} values, expected ${k} x ${k}`);
   const inverses: Float64Array[] = [];
-  // A[r0:, c0:c0+width] −= L[r0:, from:c0] · L[c0:c0+width, from:c0]ᵀ, on and below the diagonal
-  const update = async (r0: number, c0: number, width: number, from: number) => {
-    const rows = k - r0;
-    const u = await matmul(sub(a, k, r0, rows, from, c0 - from), rows, c0 - from, subT(a, k, c0, width, from, c0 - from), width, BOTH);
+  // A[c0:, c0:c0+width] −= L[c0:, from:c0] · L[c0:c0+width, from:c0]ᵀ, on and below the diagonal
+  const update = async (c0: number, width: number, from: number) => {
+    const rows = k - c0;
+    const u = await matmul(sub(a, k, c0, rows, from, c0 - from), rows, c0 - from, subT(a, k, c0, width, from, c0 - from), width, BOTH);
     for (let i = 0; i < rows; i++) {
-      const row = (r0 + i) * k + c0;
+      const row = (c0 + i) * k + c0;
       // the diagonal part's lower triangle, then whole rows below it
-      const cols = Math.min(width, r0 + i - c0 + 1);
+      const cols = Math.min(width, i + 1);
       for (let c = 0; c < cols; c++) a[row + c]! -= u[i * width + c]!;
     }
   };
   for (let g0 = 0; g0 < k; g0 += block * group) {
     const g1 = Math.min(k, g0 + block * group);
-    if (g0 > 0) await update(g0, g0, g1 - g0, 0);
+    if (g0 > 0) await update(g0, g1 - g0, 0);
     for (let j0 = g0; j0 < g1; j0 += block) {
       const b = Math.min(block, k - j0);
-      if (j0 > g0) await update(j0, j0, b, g0);
+      if (j0 > g0) await update(j0, b, g0);
       const d = sub(a, k, j0, b, j0, b);
       if (!choleskyInPlace(d, b)) return undefined;
       for (let i = 0; i < b; i++) a.set(d.subarray(i * b, i * b + i + 1), (j0 + i) * k + j0);
@@ -236,7 +236,7 @@ export async function blockedCholeskySolve(f: BlockedFactor, b: Float64Array, m:
   for (let g0 = 0; g0 < k; g0 += span) groups.push([g0, Math.min(k, g0 + span)]);
   // forward: Y = L⁻¹ B
   for (const [g0, g1] of groups) {
-    if (g0 > 0) subtractFrom(b, g0 * m, await matmul(sub(l, k, g0, g1 - g0, 0, g0), g1 - g0, g0, b.subarray(0, g0 * m), m, ONLY_A));
+    if (g0 > 0) minus(b.subarray(g0 * m, g1 * m), await matmul(sub(l, k, g0, g1 - g0, 0, g0), g1 - g0, g0, b.subarray(0, g0 * m), m, ONLY_A));
     for (let i0 = g0; i0 < g1; i0 += block) {
       const w = Math.min(block, k - i0);
       let rhs: Float64Array = b.slice(i0 * m, (i0 + w) * m);
@@ -246,7 +246,7 @@ export async function blockedCholeskySolve(f: BlockedFactor, b: Float64Array, m:
   }
   // back: X = L⁻ᵀ Y, the groups from the last
   for (const [g0, g1] of groups.reverse()) {
-    if (g1 < k) subtractFrom(b, g0 * m, await matmul(subT(l, k, g1, k - g1, g0, g1 - g0), g1 - g0, k - g1, b.subarray(g1 * m), m, ONLY_A));
+    if (g1 < k) minus(b.subarray(g0 * m, g1 * m), await matmul(subT(l, k, g1, k - g1, g0, g1 - g0), g1 - g0, k - g1, b.subarray(g1 * m), m, ONLY_A));
     const starts: number[] = [];
     for (let i0 = g0; i0 < g1; i0 += block) starts.push(i0);
     for (const i0 of starts.reverse()) {
@@ -259,11 +259,7 @@ export async function blockedCholeskySolve(f: BlockedFactor, b: Float64Array, m:
   }
 }
 
-/** x[offset + i] −= y[i] for every i of y. */
-function subtractFrom(x: Float64Array, offset: number, y: Float64Array): void {
-  for (let i = 0; i < y.length; i++) x[offset + i]! -= y[i]!;
-}
-
+/** x −= y in place (x may be a view into a larger array); returns x. */
 function minus(x: Float64Array, y: Float64Array): Float64Array {
   for (let i = 0; i < x.length; i++) x[i]! -= y[i]!;
   return x;

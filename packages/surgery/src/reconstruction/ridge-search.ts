@@ -15,9 +15,19 @@
  * Ties go to the larger ridge (the more conservative fit), as in the grid; a candidate whose system is
  * not positive definite counts as an infinite error (too small a ridge: the walk moves up past it).
  */
+import { SurgeryError } from '../errors.js';
+
 export type RidgeSearch = 'walk' | 'grid';
 
 export const RIDGE_SEARCHES: readonly RidgeSearch[] = ['walk', 'grid'];
+
+/** The search the held-out choice uses unless told otherwise (the pipeline's DEFAULTS.reconstruction.search). */
+export const DEFAULT_RIDGE_SEARCH: RidgeSearch = 'walk';
+
+/** Refuse a search that is not one of RIDGE_SEARCHES, naming them (`what`: whose search it is). */
+export function checkRidgeSearch(search: unknown, what: string): asserts search is RidgeSearch {
+  if (!RIDGE_SEARCHES.includes(search as RidgeSearch)) throw new SurgeryError(`${what}: ridge search "${String(search)}": use one of ${RIDGE_SEARCHES.join(', ')}`);
+}
 
 /**
  * The candidates `search` evaluates, in the order it evaluates them, given `errorOf` (Infinity: not
@@ -28,7 +38,7 @@ export const RIDGE_SEARCHES: readonly RidgeSearch[] = ['walk', 'grid'];
 export async function searchRidge(
   alphas: readonly number[],
   errorOf: (alpha: number) => Promise<number>,
-  search: RidgeSearch = 'walk',
+  search: RidgeSearch = DEFAULT_RIDGE_SEARCH,
 ): Promise<Array<{ alpha: number; error: number }>> {
   const finite = [...new Set(alphas.filter((a) => a !== Infinity))].sort((a, b) => a - b);
   const evaluated = new Map<number, number>();

@@ -35,7 +35,7 @@
  */
 import type { InputMoments } from '@llm-bip/model';
 import { SurgeryError } from '../errors.js';
-import { RIDGE_SEARCHES, searchRidge, type RidgeSearch } from './ridge-search.js';
+import { DEFAULT_RIDGE_SEARCH, checkRidgeSearch, searchRidge, type RidgeSearch } from './ridge-search.js';
 import { BOTH, ONLY_A, blockedCholesky, blockedCholeskySolve, hostMatMul, type MatMul } from './cholesky.js';
 
 /** A projection weight in the [in][out] layout (row i = input feature i), as scoring's LinearWeight. */
@@ -369,9 +369,9 @@ export interface ChooseAlphaOptions {
  * the same Gram matrix).
  */
 export async function chooseAlpha(w: DenseWeight, train: Moments, holdout: Moments, keep: readonly number[], opts: ChooseAlphaOptions = {}): Promise<AlphaChoice> {
-  const { alphas = DEFAULT_ALPHAS, search = 'walk', maxOutputs = SELECTION_OUTPUTS, matmul = hostMatMul, onCandidate, what = 'projection' } = opts;
+  const { alphas = DEFAULT_ALPHAS, search = DEFAULT_RIDGE_SEARCH, maxOutputs = SELECTION_OUTPUTS, matmul = hostMatMul, onCandidate, what = 'projection' } = opts;
   if (alphas.length === 0) throw new SurgeryError(`${what}: no ridge candidates to choose from`);
-  if (!RIDGE_SEARCHES.includes(search)) throw new SurgeryError(`${what}: ridge search "${String(search)}": use one of ${RIDGE_SEARCHES.join(', ')}`);
+  checkRidgeSearch(search, what);
   const sub = outputSubset(w, maxOutputs);
   const system = new ProjectionSystem(sub, train, keep, what, matmul);
   const meter = new ErrorMeter(sub, holdout, keep, what, matmul);
